@@ -1,0 +1,72 @@
+//! Element-wise maps and fixed-order reductions, parallel when large.
+//! Reductions split work into fixed chunks and add the partial sums in order,
+//! so results do not depend on thread scheduling (runs are reproducible).
+
+use rayon::prelude::*;
+
+const PARALLEL_MIN: usize = 1 << 16;
+const CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(x[i])`.
+pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    if x.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| {
+            o.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+        });
+    } else {
+        out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    }
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` for equal-length slices.
+pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "zip_map lengths");
+    let mut out = vec![0.0; a.len()];
+    if a.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (a, b))| {
+            o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        });
+    } else {
+        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
+    }
+    out
+}
+
+/// Sum of all elements, accumulated in f64 in a fixed order.
+pub fn sum(x: &[f32]) -> f64 {
+    let partial = |c: &[f32]| c.iter().map(|&v| v as f64).sum::<f64>();
+    if x.len() >= PARALLEL_MIN {
+        x.par_chunks(CHUNK).map(partial).collect::<Vec<f64>>().iter().sum()
+    } else {
+        x.chunks(CHUNK).map(partial).sum()
+    }
+}
+
+/// Column sums of a row-major `[rows, cols]` matrix (bias gradients), in f32
+/// with a fixed order.
+pub fn sum_rows(x: &[f32], cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; cols];
+    if cols == 0 {
+        return out;
+    }
+    let rows = x.len() / cols;
+    let block = (CHUNK / cols).max(1) * cols;
+    if rows * cols >= PARALLEL_MIN {
+        let partials: Vec<Vec<f32>> = x
+            .par_chunks(block)
+            .map(|chunk| {
+                let mut acc = vec![0.0f32; cols];
+                chunk.chunks_exact(cols).for_each(|r| acc.iter_mut().zip(r).for_each(|(a, v)| *a += v));
+                acc
+            })
+            .collect();
+        for p in partials {
+            out.iter_mut().zip(&p).for_each(|(a, v)| *a += v);
+        }
+    } else {
+        x.chunks_exact(cols).for_each(|r| out.iter_mut().zip(r).for_each(|(a, v)| *a += v));
+    }
+    out
+}

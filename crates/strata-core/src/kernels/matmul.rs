@@ -1,0 +1,100 @@
+//! Matrix multiply, delegated to the `gemm` crate (AVX-512 / AVX2 / FMA kernels
+//! chosen at run time). It was measured faster than `matrixmultiply` on every
+//! shape of the headline model on this project's machine (see the README).
+
+/// Shape and layout of `C[m, n] = A[m, k] · B[k, n]`, row-major; a transposed
+/// operand is stored as its transpose (`A` as `[k, m]`, `B` as `[n, k]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+/// Below this many multiply-adds a second thread costs more than it saves.
+const PARALLEL_MIN_FLOPS: usize = 1 << 18;
+
+impl Gemm {
+    /// `c = a·b`, or `c += a·b` when `accumulate`.
+    pub fn run(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        let Gemm { m, k, n, trans_a, trans_b } = *self;
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operands too small");
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            if !accumulate {
+                c[..m * n].fill(0.0);
+            }
+            return;
+        }
+        // (row stride, column stride) of each operand.
+        let (a_rs, a_cs) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
+        let (b_rs, b_cs) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+        let threads = crate::threads::num_threads();
+        let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: the asserts above guarantee every index the strides reach is in bounds.
+        unsafe {
+            gemm::gemm(
+                m, n, k,
+                c.as_mut_ptr(), 1, n as isize, accumulate,
+                a.as_ptr(), a_cs, a_rs,
+                b.as_ptr(), b_cs, b_rs,
+                1.0, 1.0, false, false, false,
+                parallelism,
+            );
+        }
+    }
+
+    /// The obvious triple loop, for tests.
+    pub fn reference(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        let Gemm { m, k, n, trans_a, trans_b } = *self;
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    let av = if trans_a { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if trans_b { b[j * k + p] } else { b[p * n + j] };
+                    s += av as f64 * bv as f64;
+                }
+                let out = &mut c[i * n + j];
+                *out = if accumulate { *out + s as f32 } else { s as f32 };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn matches_reference_in_every_layout() {
+        let mut rng = Rng::new(1);
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (33, 17, 65), (128, 64, 96)] {
+            for trans_a in [false, true] {
+                for trans_b in [false, true] {
+                    for accumulate in [false, true] {
+                        let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+                        let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+                        let init: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+                        let g = Gemm { m, k, n, trans_a, trans_b };
+                        let (mut fast, mut slow) = (init.clone(), init);
+                        g.run(&a, &b, &mut fast, accumulate);
+                        g.reference(&a, &b, &mut slow, accumulate);
+                        for (x, y) in fast.iter().zip(&slow) {
+                            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{m}x{k}x{n} {trans_a} {trans_b}: {x} vs {y}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! CPU kernels: plain functions over `f32` slices with explicit sizes. They
+//! know nothing of tensors, graphs or layers, which keeps them testable and
+//! keeps the door open for other backends. Each fast kernel has a slow,
+//! obvious reference version beside it that the tests compare against.
+
+pub mod conv;
+pub mod window;
+pub mod elementwise;
+pub mod matmul;
+pub mod pool;

@@ -1,0 +1,213 @@
+//! Element-wise arithmetic with NumPy/Keras broadcasting, and unary maths.
+
+use crate::autodiff::GradFn;
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::elementwise::{map, zip_map};
+use crate::tensor::Tensor;
+
+/// The broadcast shape of `a` and `b`, aligned at the right.
+pub(crate) fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => {
+                return Err(Error::shape(op, format!("cannot broadcast shapes {} and {}", fmt_shape(a), fmt_shape(b))));
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Strides of `shape` seen from `out` (0 along broadcast axes).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let mut strides = vec![0; out.len()];
+    let mut stride = 1;
+    for i in (0..shape.len()).rev() {
+        let o = i + out.len() - shape.len();
+        strides[o] = if shape[i] == 1 { 0 } else { stride };
+        stride *= shape[i];
+    }
+    strides
+}
+
+/// Calls `f(out_index, a_index)` for every element of `out`, where `a_index`
+/// is the element of the (broadcast) `a` it reads.
+fn for_each_broadcast(out: &[usize], a: &[usize], mut f: impl FnMut(usize, usize)) {
+    let total: usize = out.iter().product();
+    if total == 0 {
+        return;
+    }
+    let strides = broadcast_strides(a, out);
+    let mut index = vec![0usize; out.len()];
+    let mut offset = 0usize;
+    for o in 0..total {
+        f(o, offset);
+        for d in (0..out.len()).rev() {
+            index[d] += 1;
+            offset += strides[d];
+            if index[d] < out[d] {
+                break;
+            }
+            offset -= strides[d] * out[d];
+            index[d] = 0;
+        }
+    }
+}
+
+/// `x` (of shape `from`) broadcast to the shape `to`.
+pub(crate) fn expand(x: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
+    if from == to {
+        return x.to_vec();
+    }
+    let mut out = vec![0.0; to.iter().product()];
+    for_each_broadcast(to, from, |o, i| out[o] = x[i]);
+    out
+}
+
+/// Sums `g` (of shape `from`) down to the shape `to` it was broadcast from.
+pub(crate) fn reduce_to(g: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
+    if from == to {
+        return g.to_vec();
+    }
+    let mut out = vec![0.0; to.iter().product()];
+    for_each_broadcast(from, to, |o, i| out[i] += g[o]);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl Binary {
+    fn name(self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+        }
+    }
+    #[inline]
+    fn apply(self, x: f32, y: f32) -> f32 {
+        match self {
+            Binary::Add => x + y,
+            Binary::Sub => x - y,
+            Binary::Mul => x * y,
+            Binary::Div => x / y,
+        }
+    }
+}
+
+fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let shape = broadcast_shape(op.name(), a.shape(), b.shape())?;
+    let av = expand(&a.data(), a.shape(), &shape);
+    let bv = expand(&b.data(), b.shape(), &shape);
+    let out = zip_map(&av, &bv, |x, y| op.apply(x, y));
+    let out_shape = shape.clone();
+    let backward = move |inputs: &[Tensor], g: &[f32]| {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let full = |t: &Tensor| expand(&t.data(), t.shape(), &shape);
+        let ga = a.requires_grad().then(|| {
+            let local = match op {
+                Binary::Add | Binary::Sub => g.to_vec(),
+                Binary::Mul => zip_map(g, &full(b), |g, y| g * y),
+                Binary::Div => zip_map(g, &full(b), |g, y| g / y),
+            };
+            reduce_to(&local, &shape, a.shape())
+        });
+        let gb = b.requires_grad().then(|| {
+            let local = match op {
+                Binary::Add => g.to_vec(),
+                Binary::Sub => map(g, |g| -g),
+                Binary::Mul => zip_map(g, &full(a), |g, x| g * x),
+                Binary::Div => {
+                    let (x, y) = (full(a), full(b));
+                    let gx = zip_map(g, &x, |g, x| g * x);
+                    zip_map(&gx, &y, |gx, y| -gx / (y * y))
+                }
+            };
+            reduce_to(&local, &shape, b.shape())
+        });
+        vec![ga, gb]
+    };
+    Ok(Tensor::from_op(out, out_shape, GradFn::new(op.name(), vec![a.clone(), b.clone()], Box::new(backward))))
+}
+
+/// An element-wise unary op given its value and its derivative as functions
+/// of the input `x` and output `y`.
+pub(crate) fn unary(
+    name: &'static str,
+    x: &Tensor,
+    f: impl Fn(f32) -> f32 + Sync,
+    df: impl Fn(f32, f32) -> f32 + Send + Sync + 'static,
+) -> Tensor {
+    let out = map(&x.data(), f);
+    let y = out.clone();
+    let backward = move |inputs: &[Tensor], g: &[f32]| {
+        let xs = inputs[0].data();
+        let d = zip_map(&xs, &y, &df);
+        vec![Some(zip_map(g, &d, |g, d| g * d))]
+    };
+    Tensor::from_op(out, x.shape().to_vec(), GradFn::new(name, vec![x.clone()], Box::new(backward)))
+}
+
+impl Tensor {
+    /// `self + other`, broadcasting.
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Add, self, other)
+    }
+    /// `self - other`, broadcasting.
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Sub, self, other)
+    }
+    /// `self * other` element-wise, broadcasting.
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Mul, self, other)
+    }
+    /// `self / other` element-wise, broadcasting.
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Div, self, other)
+    }
+    /// `self * s`.
+    pub fn scale(&self, s: f32) -> Tensor {
+        unary("scale", self, move |x| x * s, move |_, _| s)
+    }
+    /// `self + s`.
+    pub fn add_scalar(&self, s: f32) -> Tensor {
+        unary("add_scalar", self, move |x| x + s, |_, _| 1.0)
+    }
+    /// `-self`.
+    pub fn neg(&self) -> Tensor {
+        self.scale(-1.0)
+    }
+    /// `self²` element-wise.
+    pub fn square(&self) -> Tensor {
+        unary("square", self, |x| x * x, |x, _| 2.0 * x)
+    }
+    /// `eˣ` element-wise.
+    pub fn exp(&self) -> Tensor {
+        unary("exp", self, f32::exp, |_, y| y)
+    }
+    /// Natural logarithm element-wise.
+    pub fn log(&self) -> Tensor {
+        unary("log", self, f32::ln, |x, _| 1.0 / x)
+    }
+    /// `|self|` element-wise (gradient 0 at 0).
+    pub fn abs(&self) -> Tensor {
+        unary("abs", self, f32::abs, |x, _| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
+    }
+    /// Limits values to `[low, high]`; the gradient is zero where clipped.
+    pub fn clip(&self, low: f32, high: f32) -> Tensor {
+        unary("clip", self, move |x| x.clamp(low, high), move |x, _| if x >= low && x <= high { 1.0 } else { 0.0 })
+    }
+}

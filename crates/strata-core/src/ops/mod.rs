@@ -1,0 +1,17 @@
+//! Differentiable ops. Each file holds a family of ops; each op computes its
+//! output with a kernel and, right beside it, the closure that computes its
+//! inputs' gradients.
+
+mod activation;
+mod arith;
+mod conv;
+mod loss;
+mod matmul;
+mod pool;
+mod reduce;
+mod shape;
+mod softmax;
+
+pub use conv::conv2d;
+pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
+pub use pool::max_pool2d;

@@ -1,0 +1,83 @@
+//! Sum and mean, over everything or along one axis.
+
+use crate::autodiff::GradFn;
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::elementwise::sum;
+use crate::tensor::Tensor;
+
+/// Resolves a possibly negative axis (`-1` = last) against `rank`.
+pub fn resolve_axis(op: &str, axis: isize, shape: &[usize]) -> Result<usize> {
+    let rank = shape.len() as isize;
+    let a = if axis < 0 { axis + rank } else { axis };
+    if a < 0 || a >= rank {
+        return Err(Error::shape(op, format!("axis {axis} is out of range for shape {}", fmt_shape(shape))));
+    }
+    Ok(a as usize)
+}
+
+/// Splits `shape` around `axis` into (outer, axis length, inner) element counts.
+pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+}
+
+impl Tensor {
+    /// Sum of all elements, as a 0-d tensor.
+    pub fn sum(&self) -> Tensor {
+        self.sum_scaled("sum", 1.0)
+    }
+
+    /// Mean of all elements, as a 0-d tensor (NaN for an empty tensor).
+    pub fn mean(&self) -> Tensor {
+        self.sum_scaled("mean", 1.0 / self.numel() as f32)
+    }
+
+    fn sum_scaled(&self, name: &'static str, scale: f32) -> Tensor {
+        let total = (sum(&self.data()) * scale as f64) as f32;
+        let n = self.numel();
+        let backward = move |_: &[Tensor], g: &[f32]| vec![Some(vec![g[0] * scale; n])];
+        Tensor::from_op(vec![total], vec![], GradFn::new(name, vec![self.clone()], Box::new(backward)))
+    }
+
+    /// Sum along `axis` (negative counts from the end); `keepdims` keeps it as length 1.
+    pub fn sum_axis(&self, axis: isize, keepdims: bool) -> Result<Tensor> {
+        self.reduce_axis("sum_axis", axis, keepdims, false)
+    }
+
+    /// Mean along `axis` (negative counts from the end); `keepdims` keeps it as length 1.
+    pub fn mean_axis(&self, axis: isize, keepdims: bool) -> Result<Tensor> {
+        self.reduce_axis("mean_axis", axis, keepdims, true)
+    }
+
+    fn reduce_axis(&self, name: &'static str, axis: isize, keepdims: bool, mean: bool) -> Result<Tensor> {
+        let axis = resolve_axis(name, axis, self.shape())?;
+        let (outer, len, inner) = split_at_axis(self.shape(), axis);
+        let scale = if mean { 1.0 / len as f32 } else { 1.0 };
+        let x = self.data();
+        let mut out = vec![0.0f32; outer * inner];
+        for o in 0..outer {
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            for a in 0..len {
+                let src = &x[(o * len + a) * inner..(o * len + a + 1) * inner];
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+            }
+            dst.iter_mut().for_each(|d| *d *= scale);
+        }
+        let mut shape = self.shape().to_vec();
+        if keepdims {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        let backward = move |_: &[Tensor], g: &[f32]| {
+            let mut gx = vec![0.0f32; outer * len * inner];
+            for o in 0..outer {
+                for a in 0..len {
+                    let dst = &mut gx[(o * len + a) * inner..(o * len + a + 1) * inner];
+                    dst.iter_mut().zip(&g[o * inner..(o + 1) * inner]).for_each(|(d, g)| *d = g * scale);
+                }
+            }
+            vec![Some(gx)]
+        };
+        Ok(Tensor::from_op(out, shape, GradFn::new(name, vec![self.clone()], Box::new(backward))))
+    }
+}

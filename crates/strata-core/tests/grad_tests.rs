@@ -1,0 +1,205 @@
+//! Every op's gradient against central finite differences.
+
+use strata_core::{no_grad, ops, Padding, Rng, Tensor};
+
+/// A random variable of `shape`; values are kept at least `gap` away from 0
+/// so that kinks (relu, max) are not straddled by the finite difference.
+fn var(rng: &mut Rng, shape: &[usize], gap: f32) -> Tensor {
+    let n = shape.iter().product();
+    let data = (0..n)
+        .map(|_| {
+            let v = rng.normal();
+            if v.abs() < gap { v.signum() * gap + v } else { v }
+        })
+        .collect();
+    Tensor::variable(data, shape).unwrap()
+}
+
+/// Checks d(Σ f(inputs) · r)/d(input) against central differences for every input.
+fn check(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) {
+    let mut rng = Rng::new(99);
+    let out = f(inputs);
+    let weights = Tensor::new((0..out.numel()).map(|_| rng.normal()).collect(), out.shape()).unwrap();
+    let objective = |ins: &[Tensor]| f(ins).mul(&weights).unwrap().sum();
+    let grads = objective(inputs).backward().unwrap();
+    let eps = 1e-2f32;
+    for (which, x) in inputs.iter().enumerate() {
+        let analytic = grads.get(x).unwrap_or_else(|| panic!("{name}: no gradient for input {which}")).to_vec();
+        for i in 0..x.numel() {
+            let orig = x.data()[i];
+            let eval = |v: f32| {
+                x.data_mut()[i] = v;
+                let _g = no_grad();
+                objective(inputs).item().unwrap() as f64
+            };
+            let numeric = ((eval(orig + eps) - eval(orig - eps)) / (2.0 * eps as f64)) as f32;
+            x.data_mut()[i] = orig;
+            let a = analytic[i];
+            assert!(
+                (a - numeric).abs() <= 5e-3 + 2e-2 * numeric.abs(),
+                "{name}: input {which} element {i}: analytic {a} vs numeric {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn arithmetic_with_broadcasting() {
+    let mut r = Rng::new(1);
+    let cases: &[(&[usize], &[usize])] = &[(&[3, 4], &[3, 4]), (&[2, 3, 4], &[4]), (&[2, 1, 4], &[3, 1]), (&[5], &[])];
+    for (sa, sb) in cases {
+        let (a, b) = (var(&mut r, sa, 0.0), var(&mut r, sb, 0.5));
+        check("add", &[a.clone(), b.clone()], |t| t[0].add(&t[1]).unwrap());
+        check("sub", &[a.clone(), b.clone()], |t| t[0].sub(&t[1]).unwrap());
+        check("mul", &[a.clone(), b.clone()], |t| t[0].mul(&t[1]).unwrap());
+        check("div", &[a.clone(), b.clone()], |t| t[0].div(&t[1]).unwrap());
+    }
+}
+
+#[test]
+fn unary_maths() {
+    let mut r = Rng::new(2);
+    let x = var(&mut r, &[4, 5], 0.1);
+    check("scale", &[x.clone()], |t| t[0].scale(-1.5));
+    check("add_scalar", &[x.clone()], |t| t[0].add_scalar(2.0));
+    check("square", &[x.clone()], |t| t[0].square());
+    check("exp", &[x.clone()], |t| t[0].exp());
+    check("abs", &[x.clone()], |t| t[0].abs());
+    check("clip", &[x.clone()], |t| t[0].clip(-0.55, 0.45));
+    let positive = Tensor::variable(x.to_vec().iter().map(|v| v.abs() + 0.5).collect(), &[4, 5]).unwrap();
+    check("log", &[positive], |t| t[0].log());
+}
+
+#[test]
+fn activations() {
+    let mut r = Rng::new(3);
+    let x = var(&mut r, &[3, 7], 0.05);
+    check("relu", &[x.clone()], |t| t[0].relu());
+    check("sigmoid", &[x.clone()], |t| t[0].sigmoid());
+    check("tanh", &[x.clone()], |t| t[0].tanh());
+    for axis in [-1, 0] {
+        check("softmax", &[x.clone()], |t| t[0].softmax(axis).unwrap());
+        check("log_softmax", &[x.clone()], |t| t[0].log_softmax(axis).unwrap());
+    }
+    let x3 = var(&mut r, &[2, 3, 4], 0.0);
+    check("softmax middle axis", &[x3.clone()], |t| t[0].softmax(1).unwrap());
+    check("log_softmax middle axis", &[x3], |t| t[0].log_softmax(1).unwrap());
+}
+
+#[test]
+fn reductions_and_reshape() {
+    let mut r = Rng::new(4);
+    let x = var(&mut r, &[2, 3, 4], 0.0);
+    check("sum", &[x.clone()], |t| t[0].sum());
+    check("mean", &[x.clone()], |t| t[0].mean());
+    for axis in [0, 1, -1] {
+        check("sum_axis", &[x.clone()], |t| t[0].sum_axis(axis, false).unwrap());
+        check("mean_axis keepdims", &[x.clone()], |t| t[0].mean_axis(axis, true).unwrap());
+    }
+    check("reshape", &[x.clone()], |t| t[0].reshape(&[4, -1]).unwrap());
+    check("flatten", &[x], |t| t[0].flatten().unwrap());
+}
+
+#[test]
+fn matmul() {
+    let mut r = Rng::new(5);
+    for &(m, k, n) in &[(1, 1, 1), (3, 4, 5), (7, 2, 3)] {
+        let (a, b) = (var(&mut r, &[m, k], 0.0), var(&mut r, &[k, n], 0.0));
+        check("matmul", &[a, b], |t| t[0].matmul(&t[1]).unwrap());
+    }
+}
+
+#[test]
+fn conv2d_shapes_strides_paddings() {
+    let mut r = Rng::new(6);
+    let cases = [
+        ([2, 5, 5, 1], (3, 3), 2, (1, 1), Padding::Valid),
+        ([1, 6, 7, 2], (3, 2), 3, (2, 1), Padding::Same),
+        ([2, 5, 4, 3], (2, 2), 2, (2, 2), Padding::Valid),
+        ([1, 4, 4, 2], (3, 3), 1, (1, 1), Padding::Same),
+        ([1, 7, 5, 1], (1, 1), 2, (3, 2), Padding::Same),
+    ];
+    for (xs, (kh, kw), f, strides, padding) in cases {
+        let x = var(&mut r, &xs, 0.0);
+        let k = var(&mut r, &[kh, kw, xs[3], f], 0.0);
+        let b = var(&mut r, &[f], 0.0);
+        let name = format!("conv2d {xs:?} k{kh}x{kw} f{f} s{strides:?} {padding:?}");
+        check(&name, &[x.clone(), k.clone(), b], |t| ops::conv2d(&t[0], &t[1], Some(&t[2]), strides, padding).unwrap());
+        check(&name, &[x, k], |t| ops::conv2d(&t[0], &t[1], None, strides, padding).unwrap());
+    }
+}
+
+#[test]
+fn max_pool2d_shapes_strides_paddings() {
+    let mut r = Rng::new(7);
+    let cases = [
+        ([2, 4, 4, 3], (2, 2), (2, 2), Padding::Valid),
+        ([1, 5, 5, 2], (2, 2), (2, 2), Padding::Valid),
+        ([1, 5, 5, 2], (2, 2), (2, 2), Padding::Same),
+        ([1, 6, 5, 1], (3, 3), (1, 2), Padding::Same),
+        ([2, 7, 7, 2], (3, 2), (2, 3), Padding::Valid),
+    ];
+    for (xs, pool, strides, padding) in cases {
+        // Distinct values 0.1 apart, so no window has a near-tie for the finite difference to straddle.
+        let n: usize = xs.iter().product();
+        let mut values: Vec<f32> = (0..n).map(|i| i as f32 * 0.1 - 1.0).collect();
+        r.shuffle(&mut values);
+        let x = Tensor::variable(values, &xs).unwrap();
+        check(&format!("max_pool2d {xs:?} {pool:?} {strides:?} {padding:?}"), &[x], |t| ops::max_pool2d(&t[0], pool, strides, padding).unwrap());
+    }
+}
+
+#[test]
+fn fused_cross_entropy() {
+    let mut r = Rng::new(8);
+    let logits = var(&mut r, &[4, 5], 0.0);
+    let probs = Tensor::variable((0..20).map(|i| ((i * 7) % 5) as f32 / 10.0 + 0.05).collect(), &[4, 5]).unwrap();
+    check("softmax_cross_entropy", &[logits.clone(), probs], |t| ops::softmax_cross_entropy(&t[0], &t[1]).unwrap());
+    check("sparse_softmax_cross_entropy", &[logits], |t| ops::sparse_softmax_cross_entropy(&t[0], &[0, 4, 2, 2]).unwrap());
+}
+
+#[test]
+fn a_tensor_used_twice_accumulates_its_gradient() {
+    let x = Tensor::variable(vec![3.0], &[1]).unwrap();
+    // y = x·x + x  ->  dy/dx = 2x + 1 = 7
+    let y = x.mul(&x).unwrap().add(&x).unwrap().sum();
+    assert_eq!(y.backward().unwrap().get(&x).unwrap(), &[7.0]);
+    let mut r = Rng::new(9);
+    let a = var(&mut r, &[3, 3], 0.0);
+    check("diamond", &[a], |t| {
+        let h = t[0].tanh();
+        h.matmul(&h).unwrap().add(&h.square()).unwrap()
+    });
+}
+
+#[test]
+fn no_grad_records_nothing() {
+    let x = Tensor::variable(vec![1.0, 2.0], &[2]).unwrap();
+    let y = {
+        let _g = no_grad();
+        x.square().sum()
+    };
+    assert!(!y.requires_grad());
+    assert!(y.backward().unwrap().is_empty());
+    assert!(x.square().sum().requires_grad());
+}
+
+#[test]
+fn shape_errors_are_reported_not_panicked() {
+    let a = Tensor::zeros(&[2, 3]);
+    let b = Tensor::zeros(&[4, 5]);
+    let msg = a.matmul(&b).unwrap_err().to_string();
+    assert!(msg.contains("matmul") && msg.contains("(2, 3)") && msg.contains("(4, 5)"), "{msg}");
+    assert!(a.add(&Tensor::zeros(&[4])).unwrap_err().to_string().contains("broadcast"));
+    assert!(a.reshape(&[4, -1]).is_err());
+    assert!(a.softmax(2).unwrap_err().to_string().contains("axis 2"));
+    let img = Tensor::zeros(&[1, 2, 2, 1]);
+    let k = Tensor::zeros(&[3, 3, 1, 4]);
+    assert!(ops::conv2d(&img, &k, None, (1, 1), Padding::Valid).unwrap_err().to_string().contains("does not fit"));
+    assert!(ops::conv2d(&a, &k, None, (1, 1), Padding::Valid).unwrap_err().to_string().contains("[batch, height, width, channels]"));
+    assert!(ops::max_pool2d(&img, (2, 2), (0, 1), Padding::Valid).is_err());
+    let logits = Tensor::zeros(&[2, 3]);
+    let msg = ops::sparse_softmax_cross_entropy(&logits, &[0, 3]).unwrap_err().to_string();
+    assert!(msg.contains("label 3") && msg.contains("sample 1"), "{msg}");
+    assert!(Tensor::zeros(&[2]).backward().is_err());
+}
