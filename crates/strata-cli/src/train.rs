@@ -1,0 +1,123 @@
+//! `strata train`: the headline CNN on the bundled sample or an IDX folder.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use strata::data::mnist::Mnist;
+use strata::model::FitOptions;
+use strata::{Error, Result};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Folder with the four MNIST-format IDX files (e.g. Fashion-MNIST); default: the bundled 10k MNIST sample.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Samples per gradient update.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+    /// Train on the first N training samples only.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    train_limit: Option<u64>,
+    /// Seed for the initial weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: STRATA_THREADS, else the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Fraction of the training samples held out to report validation loss and accuracy.
+    #[arg(long, default_value_t = 0.0)]
+    validation_split: f32,
+    /// End with one JSON object on standard output (progress goes to standard error).
+    #[arg(long)]
+    json: bool,
+}
+
+fn load(args: &TrainArgs) -> Result<(Mnist, String)> {
+    match &args.data {
+        Some(dir) => Ok((strata::datasets::load_idx_dir(dir)?, dir.display().to_string())),
+        None => Ok((strata::datasets::mnist_sample()?, "bundled mnist-10k sample".to_string())),
+    }
+}
+
+/// Peak resident memory of this process in MB (Linux), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    match args.threads {
+        Some(n) => strata::core::threads::set_num_threads(n as usize)?,
+        None => strata::core::threads::init_from_env()?,
+    }
+    let (data, source) = load(&args)?;
+    let train = match args.train_limit {
+        Some(n) => data.train.take(n as usize)?,
+        None => data.train,
+    };
+    let labels_error = |split: &str, e: Error| Error::data(&source, format!("{split} labels: {e}"));
+    let y_train = train.one_hot(10).map_err(|e| labels_error("train", e))?;
+    let y_test = data.test.one_hot(10).map_err(|e| labels_error("test", e))?;
+    let mut model = strata::applications::headline_cnn(args.seed)?;
+    if !args.json {
+        model.summary()?;
+    }
+    eprintln!("Training on {} samples from {source} ({} threads)", train.len(), strata::core::threads::num_threads());
+    let options = FitOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size as usize,
+        validation_split: args.validation_split,
+        ..FitOptions::default()
+    };
+    let history = model.fit(&train.images, &y_train, options)?;
+    let started = Instant::now();
+    let test = model.evaluate(&data.test.images, &y_test, 1000)?;
+    let eval_seconds = started.elapsed().as_secs_f64();
+    let (test_loss, test_accuracy) = (test.get("loss").unwrap_or(f64::NAN), test.get("accuracy").unwrap_or(f64::NAN));
+    let n_train = (train.len() as f64 * (1.0 - args.validation_split as f64)).ceil();
+    let samples_per_second = n_train / median(&history.epoch_seconds).max(1e-9);
+    if args.json {
+        let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
+        let result = json!({
+            "framework": "strata",
+            "version": env!("CARGO_PKG_VERSION"),
+            "data": source,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "threads": strata::core::threads::num_threads(),
+            "train_samples": n_train as usize,
+            "test_samples": data.test.len(),
+            "test_loss": round(test_loss, 5),
+            "test_accuracy": round(test_accuracy, 5),
+            "epoch_seconds": history.epoch_seconds.iter().map(|s| round(*s, 3)).collect::<Vec<_>>(),
+            "samples_per_second": round(samples_per_second, 1),
+            "infer_samples_per_second": round(data.test.len() as f64 / eval_seconds.max(1e-9), 1),
+            "train_loss": history.get("loss").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
+            "train_accuracy": history.get("accuracy").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
+            "peak_rss_mb": peak_rss_mb().map(|m| round(m, 1)),
+        });
+        println!("{result}");
+    } else {
+        println!("Test loss: {test_loss:.4} - test accuracy: {test_accuracy:.4}");
+        println!("Training speed: {samples_per_second:.0} samples/s (median epoch)");
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Data in: file formats and datasets.
+
+pub mod idx;
+pub mod mnist;

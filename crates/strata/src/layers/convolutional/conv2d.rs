@@ -1,0 +1,173 @@
+//! `Conv2D`: 2-D convolution over NHWC images, `activation(conv(x, kernel) + bias)`.
+
+use serde_json::{json, Value};
+use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
+
+use super::super::{check_input, default_name, not_built, IntoPair, Layer, Weight};
+use crate::activations::Activation;
+use crate::initializers::Initializer;
+
+/// 2-D convolution layer (channels last, as Keras's default).
+///
+/// # Shapes
+/// input `(batch, height, width, in)`, kernel `(kh, kw, in, filters)`,
+/// bias `(filters,)`, output `(batch, out_height, out_width, filters)`.
+pub struct Conv2D {
+    name: String,
+    filters: usize,
+    kernel_size: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    input_shape: Option<Vec<usize>>,
+    built: Option<Built>,
+}
+
+struct Built {
+    input_shape: Vec<usize>,
+    kernel: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Conv2D {
+    /// `filters` output channels, `kernel_size` as `3` or `(3, 3)`; Keras's
+    /// defaults: strides 1, `valid` padding, no activation, glorot-uniform
+    /// kernel, zero bias.
+    pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
+        Conv2D {
+            name: default_name("Conv2D"),
+            filters,
+            kernel_size: kernel_size.into_pair(),
+            strides: (1, 1),
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            input_shape: None,
+            built: None,
+        }
+    }
+    /// Step of the window (default 1).
+    pub fn strides(mut self, strides: impl IntoPair) -> Self {
+        self.strides = strides.into_pair();
+        self
+    }
+    /// `Padding::Valid` (default) or `Padding::Same`.
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+    /// Sets the activation applied to the output.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+    /// Initializer of the kernel (default glorot uniform).
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+    /// Initializer of the bias (default zeros).
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+    /// Declares the input shape `(height, width, channels)` on a first layer.
+    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
+        self.input_shape = Some(shape.into());
+        self
+    }
+    /// Names the layer.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+impl Layer for Conv2D {
+    fn class_name(&self) -> &'static str {
+        "Conv2D"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let (kh, kw) = self.kernel_size;
+        let (sh, sw) = self.strides;
+        if self.filters == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+            return Err(Error::layer(
+                &self.name,
+                format!("Conv2D needs positive filters, kernel_size and strides, received filters={}, kernel_size={:?}, strides={:?}", self.filters, self.kernel_size, self.strides),
+            ));
+        }
+        let &[h, w, c] = input_shape else {
+            return Err(Error::layer(&self.name, format!("Conv2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
+        };
+        let window = strata_core::kernels::window::Window::new([1, h, w, c], self.kernel_size, self.strides, self.padding).ok_or_else(|| {
+            Error::layer(&self.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
+        })?;
+        let kshape = [kh, kw, c, self.filters];
+        let kernel = Tensor::variable(self.kernel_initializer.sample(&kshape, rng), &kshape)?;
+        let bias = if self.use_bias {
+            Some(Tensor::variable(self.bias_initializer.sample(&[self.filters], rng), &[self.filters])?)
+        } else {
+            None
+        };
+        self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
+        Ok(vec![window.oh, window.ow, self.filters])
+    }
+
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        let y = ops::conv2d(x, &b.kernel, b.bias.as_ref(), self.strides, self.padding)?;
+        self.activation.apply(&y)
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        let Some(b) = &self.built else { return Vec::new() };
+        let mut w = vec![Weight { name: "kernel", tensor: b.kernel.clone(), trainable: true }];
+        w.extend(b.bias.iter().map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
+        w
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "name": self.name,
+            "trainable": true,
+            "dtype": "float32",
+            "filters": self.filters,
+            "kernel_size": [self.kernel_size.0, self.kernel_size.1],
+            "strides": [self.strides.0, self.strides.1],
+            "padding": self.padding.name(),
+            "data_format": "channels_last",
+            "dilation_rate": [1, 1],
+            "groups": 1,
+            "activation": self.activation.config(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.config(),
+            "bias_initializer": self.bias_initializer.config(),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
+            "activity_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! `Dense`: the fully connected layer `y = activation(x · kernel + bias)`.
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result, Rng, Tensor};
+
+use super::super::{check_input, default_name, not_built, Layer, Weight};
+use crate::activations::Activation;
+use crate::initializers::Initializer;
+
+/// Fully connected layer.
+///
+/// # Shapes
+/// input `(batch, ..., in)`, kernel `(in, units)`, bias `(units,)`, output `(batch, ..., units)`.
+pub struct Dense {
+    name: String,
+    units: usize,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    input_shape: Option<Vec<usize>>,
+    built: Option<Built>,
+}
+
+struct Built {
+    input_shape: Vec<usize>,
+    kernel: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// A layer of `units` outputs with Keras's defaults: no activation,
+    /// glorot-uniform kernel, zero bias.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            name: default_name("Dense"),
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            input_shape: None,
+            built: None,
+        }
+    }
+    /// Sets the activation applied to the output.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+    /// Initializer of the kernel (default glorot uniform).
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+    /// Initializer of the bias (default zeros).
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+    /// Declares the input shape (without the batch axis) on a first layer.
+    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
+        self.input_shape = Some(shape.into());
+        self
+    }
+    /// Names the layer.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+}
+
+impl Layer for Dense {
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.units == 0 {
+            return Err(Error::layer(&self.name, "Dense needs units >= 1, received units=0"));
+        }
+        let Some(&fan_in) = input_shape.last() else {
+            return Err(Error::layer(&self.name, "Dense needs inputs with at least one axis after the batch axis"));
+        };
+        let kshape = [fan_in, self.units];
+        let kernel = Tensor::variable(self.kernel_initializer.sample(&kshape, rng), &kshape)?;
+        let bias = if self.use_bias {
+            Some(Tensor::variable(self.bias_initializer.sample(&[self.units], rng), &[self.units])?)
+        } else {
+            None
+        };
+        self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
+        let mut out = input_shape.to_vec();
+        *out.last_mut().expect("checked non-empty") = self.units;
+        Ok(out)
+    }
+
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        let fan_in = *b.input_shape.last().expect("built with a last axis") as isize;
+        let flat = if x.rank() == 2 { x.clone() } else { x.reshape(&[-1, fan_in])? };
+        let mut y = flat.matmul(&b.kernel)?;
+        if let Some(bias) = &b.bias {
+            y = y.add(bias)?;
+        }
+        if x.rank() != 2 {
+            let mut shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+            *shape.last_mut().expect("rank > 2") = self.units as isize;
+            y = y.reshape(&shape)?;
+        }
+        self.activation.apply(&y)
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        let Some(b) = &self.built else { return Vec::new() };
+        let mut w = vec![Weight { name: "kernel", tensor: b.kernel.clone(), trainable: true }];
+        w.extend(b.bias.iter().map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
+        w
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "name": self.name,
+            "trainable": true,
+            "dtype": "float32",
+            "units": self.units,
+            "activation": self.activation.config(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.config(),
+            "bias_initializer": self.bias_initializer.config(),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! Core layers.
+
+mod dense;
+
+pub use dense::Dense;

@@ -1,0 +1,114 @@
+//! Layers, grouped by family as in Keras (`core`, `convolutional`, `pooling`,
+//! `reshaping`). Every layer has the same parts: a constructor with Keras's
+//! arguments and defaults, `build` (creates named weights once the input
+//! shape is known), `call`, and `config` (Keras's JSON).
+
+pub mod convolutional;
+pub mod core;
+pub mod pooling;
+pub mod reshaping;
+
+use serde_json::Value;
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+pub use self::convolutional::Conv2D;
+pub use self::core::Dense;
+pub use self::pooling::MaxPooling2D;
+pub use self::reshaping::Flatten;
+
+/// A named weight of a layer (`kernel`, `bias`).
+#[derive(Clone, Debug)]
+pub struct Weight {
+    /// Keras's variable name inside the layer: `kernel`, `bias`.
+    pub name: &'static str,
+    pub tensor: Tensor,
+    /// Whether the optimizer updates it.
+    pub trainable: bool,
+}
+
+/// A building block of a model. Shapes exclude the batch axis.
+pub trait Layer: Send {
+    /// Keras's class name, e.g. `"Conv2D"`.
+    fn class_name(&self) -> &'static str;
+    /// The layer's name, unique within its model (`"conv2d_1"`).
+    fn name(&self) -> &str;
+    /// Renames the layer (the model names unnamed layers as Keras does).
+    fn set_name(&mut self, name: String);
+    /// The input shape given by the user (`input_shape=`), if any.
+    fn declared_input_shape(&self) -> Option<&[usize]> {
+        None
+    }
+    /// Creates the weights for inputs of `input_shape` and returns the output shape.
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+    /// The forward pass on a batch. `training` switches layers such as Dropout.
+    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor>;
+    /// The weights, in Keras's order.
+    fn weights(&self) -> Vec<Weight> {
+        Vec::new()
+    }
+    /// Keras's `get_config()` for this layer.
+    fn config(&self) -> Value;
+}
+
+/// Snake-case default name for a Keras class: `Conv2D -> conv2d`, `MaxPooling2D -> max_pooling2d`.
+pub fn default_name(class_name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = class_name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
+            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Fails, naming the layer, unless `x` is a batch of `expected`-shaped samples.
+pub(crate) fn check_input(layer: &dyn Layer, x: &Tensor, expected: &[usize]) -> Result<()> {
+    if x.rank() != expected.len() + 1 || &x.shape()[1..] != expected {
+        let want: Vec<String> = std::iter::once("None".to_string()).chain(expected.iter().map(|d| d.to_string())).collect();
+        return Err(Error::layer(
+            layer.name(),
+            format!("{} expected input of shape ({}), got {}", layer.class_name(), want.join(", "), fmt_shape(x.shape())),
+        ));
+    }
+    Ok(())
+}
+
+/// Fails, naming the layer, when it is called before `build`.
+pub(crate) fn not_built(layer: &dyn Layer) -> Error {
+    Error::layer(layer.name(), format!("{} was called before it was built", layer.class_name()))
+}
+
+/// A size given as one number or as a pair, like Keras's `kernel_size=3` or `(3, 3)`.
+pub trait IntoPair {
+    fn into_pair(self) -> (usize, usize);
+}
+impl IntoPair for usize {
+    fn into_pair(self) -> (usize, usize) {
+        (self, self)
+    }
+}
+impl IntoPair for (usize, usize) {
+    fn into_pair(self) -> (usize, usize) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keras_default_names() {
+        assert_eq!(super::default_name("Conv2D"), "conv2d");
+        assert_eq!(super::default_name("MaxPooling2D"), "max_pooling2d");
+        assert_eq!(super::default_name("Dense"), "dense");
+        assert_eq!(super::default_name("GlobalAveragePooling2D"), "global_average_pooling2d");
+    }
+}

@@ -1,0 +1,5 @@
+//! Reshaping layers.
+
+mod flatten;
+
+pub use flatten::Flatten;

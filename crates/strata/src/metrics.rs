@@ -1,0 +1,99 @@
+//! Metrics, accumulated over the batches of an epoch and reset between epochs.
+
+use strata_core::{fmt_shape, Error, Result, Tensor};
+
+/// A running measure of model quality.
+pub trait Metric: Send {
+    /// The name shown in logs and history (`"accuracy"`).
+    fn name(&self) -> &str;
+    /// Adds one batch.
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()>;
+    /// The value over every batch since the last reset.
+    fn result(&self) -> f64;
+    /// Starts over (called at each epoch start).
+    fn reset(&mut self);
+}
+
+/// Parses a Keras metric identifier.
+pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
+    match name {
+        "accuracy" | "acc" => Ok(Box::new(Accuracy::default())),
+        other => Err(Error::argument("metrics", format!("unknown metric '{other}' (known: accuracy)"))),
+    }
+}
+
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Fraction of correct predictions. Like Keras's `"accuracy"`, it adapts to
+/// the targets: one-hot targets compare argmaxes (categorical accuracy),
+/// integer targets compare with the argmax (sparse categorical accuracy), and
+/// a single output column is thresholded at 0.5 (binary accuracy).
+#[derive(Clone, Debug, Default)]
+pub struct Accuracy {
+    correct: f64,
+    total: f64,
+}
+
+impl Metric for Accuracy {
+    fn name(&self) -> &str {
+        "accuracy"
+    }
+
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        let (ts, ps) = (y_true.shape(), y_pred.shape());
+        let classes = *ps.last().ok_or_else(|| Error::shape("accuracy", "y_pred must have at least one axis"))?;
+        let rows = y_pred.numel() / classes.max(1);
+        let (t, p) = (y_true.data(), y_pred.data());
+        let correct = if ts == ps && classes > 1 {
+            (0..rows).filter(|&r| argmax(&t[r * classes..(r + 1) * classes]) == argmax(&p[r * classes..(r + 1) * classes])).count()
+        } else if ts == ps {
+            t.iter().zip(p.iter()).filter(|(&t, &p)| (p > 0.5) == (t > 0.5)).count()
+        } else if y_true.numel() == rows {
+            (0..rows).filter(|&r| argmax(&p[r * classes..(r + 1) * classes]) as f32 == t[r]).count()
+        } else {
+            return Err(Error::shape("accuracy", format!("cannot compare y_true {} with y_pred {}", fmt_shape(ts), fmt_shape(ps))));
+        };
+        self.correct += correct as f64;
+        self.total += rows as f64;
+        Ok(())
+    }
+
+    fn result(&self) -> f64 {
+        if self.total == 0.0 { 0.0 } else { self.correct / self.total }
+    }
+
+    fn reset(&mut self) {
+        *self = Accuracy::default();
+    }
+}
+
+/// Weighted running mean (tracks the loss over an epoch, weighted by batch size).
+#[derive(Clone, Debug, Default)]
+pub struct Mean {
+    total: f64,
+    weight: f64,
+}
+
+impl Mean {
+    /// Adds `value` with `weight`.
+    pub fn add(&mut self, value: f64, weight: f64) {
+        self.total += value * weight;
+        self.weight += weight;
+    }
+    /// The weighted mean so far (0 when empty).
+    pub fn result(&self) -> f64 {
+        if self.weight == 0.0 { 0.0 } else { self.total / self.weight }
+    }
+    /// Starts over.
+    pub fn reset(&mut self) {
+        *self = Mean::default();
+    }
+}

@@ -1,0 +1,93 @@
+//! Adam (Kingma & Ba), with Keras's update rule and defaults.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use strata_core::{Gradients, Result, Tensor};
+
+use super::{check_hyper, Optimizer};
+
+/// Keras's `Adam`. At step t:
+/// `m += (g - m)(1 - β₁)`, `v += (g² - v)(1 - β₂)`,
+/// `w -= lr·√(1 - β₂ᵗ)/(1 - β₁ᵗ) · m / (√v + ε)`.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    learning_rate: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    iterations: u64,
+    /// First and second moment per weight.
+    slots: HashMap<usize, (Vec<f32>, Vec<f32>)>,
+}
+
+impl Default for Adam {
+    /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
+    fn default() -> Self {
+        Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, slots: HashMap::new() }
+    }
+}
+
+impl Adam {
+    /// Adam with `learning_rate` and Keras's other defaults.
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(Adam { learning_rate, ..Adam::default() })
+    }
+    /// Sets β₁ and β₂, each in `[0, 1)`.
+    pub fn betas(mut self, beta_1: f32, beta_2: f32) -> Result<Self> {
+        check_hyper("beta_1", beta_1, Some(1.0))?;
+        check_hyper("beta_2", beta_2, Some(1.0))?;
+        self.beta_1 = beta_1;
+        self.beta_2 = beta_2;
+        Ok(self)
+    }
+    /// Sets ε (added to √v).
+    pub fn epsilon(mut self, epsilon: f32) -> Result<Self> {
+        check_hyper("epsilon", epsilon, None)?;
+        self.epsilon = epsilon;
+        Ok(self)
+    }
+    /// The first and second moments kept for `weight`, once it has been updated.
+    pub fn moments(&self, weight: &Tensor) -> Option<(&[f32], &[f32])> {
+        self.slots.get(&weight.id()).map(|(m, v)| (m.as_slice(), v.as_slice()))
+    }
+}
+
+impl Optimizer for Adam {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let t = (self.iterations + 1) as f64;
+        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
+        let alpha = (self.learning_rate as f64 * (1.0 - (b2 as f64).powf(t)).sqrt() / (1.0 - (b1 as f64).powf(t))) as f32;
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let (m, v) = self.slots.entry(p.id()).or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
+            let mut w = p.data_mut();
+            for i in 0..g.len() {
+                m[i] += (g[i] - m[i]) * (1.0 - b1);
+                v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
+                w[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn config(&self) -> Value {
+        json!({
+            "name": "adam", "learning_rate": self.learning_rate, "beta_1": self.beta_1,
+            "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": false,
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use strata_core::{Gradients, Result, Tensor};
+
+use super::{check_hyper, Optimizer};
+
+/// Keras's `SGD`: `w -= lr·g`; with momentum `m = momentum·m - lr·g; w += m`
+/// (Nesterov: `w += momentum·m - lr·g`).
+#[derive(Clone, Debug)]
+pub struct SGD {
+    learning_rate: f32,
+    momentum: f32,
+    nesterov: bool,
+    iterations: u64,
+    velocity: HashMap<usize, Vec<f32>>,
+}
+
+impl Default for SGD {
+    /// Keras's defaults: learning rate 0.01, no momentum.
+    fn default() -> Self {
+        SGD { learning_rate: 0.01, momentum: 0.0, nesterov: false, iterations: 0, velocity: HashMap::new() }
+    }
+}
+
+impl SGD {
+    /// Plain gradient descent with step `learning_rate`.
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(SGD { learning_rate, ..SGD::default() })
+    }
+    /// Adds momentum in `[0, 1)`, Nesterov-style if `nesterov`.
+    pub fn momentum(mut self, momentum: f32, nesterov: bool) -> Result<Self> {
+        check_hyper("momentum", momentum, Some(1.0))?;
+        self.momentum = momentum;
+        self.nesterov = nesterov;
+        Ok(self)
+    }
+}
+
+impl Optimizer for SGD {
+    fn name(&self) -> &'static str {
+        "sgd"
+    }
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let mut w = p.data_mut();
+            if mu == 0.0 {
+                w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
+                continue;
+            }
+            let m = self.velocity.entry(p.id()).or_insert_with(|| vec![0.0; g.len()]);
+            for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                *m = mu * *m - lr * g;
+                *w += if self.nesterov { mu * *m - lr * g } else { *m };
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "SGD", "learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov })
+    }
+}
