@@ -63,6 +63,9 @@ fn median(values: &[f64]) -> f64 {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&args.validation_split) {
+        return Err(Error::argument("--validation-split", format!("must be in [0, 1), got {}", args.validation_split)));
+    }
     match args.threads {
         Some(n) => strata::core::threads::set_num_threads(n as usize)?,
         None => strata::core::threads::init_from_env()?,

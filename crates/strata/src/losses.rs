@@ -18,6 +18,19 @@ pub trait Loss: Send {
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         Ok(self.per_sample(y_true, y_pred)?.mean())
     }
+    /// Checks a whole target array against the model's output shape (no batch
+    /// axis) before training starts, so errors name the sample in the dataset.
+    fn check_targets(&self, y_true: &Tensor, output_shape: &[usize]) -> Result<()> {
+        if y_true.shape().get(1..) != Some(output_shape) {
+            let mut expected = vec![y_true.shape().first().copied().unwrap_or(0)];
+            expected.extend_from_slice(output_shape);
+            return Err(Error::shape(
+                self.name(),
+                format!("targets have shape {} but the model outputs {}", fmt_shape(y_true.shape()), fmt_shape(&expected)),
+            ));
+        }
+        Ok(())
+    }
     /// Keras's config for this loss.
     fn config(&self) -> Value;
 }
@@ -149,6 +162,12 @@ impl Loss for SparseCategoricalCrossentropy {
         }
         // Keras: clip the probabilities, take logs, then the logits form.
         ops::sparse_softmax_cross_entropy(&y_pred.clip(EPSILON, 1.0 - EPSILON).log(), &labels)
+    }
+    fn check_targets(&self, y_true: &Tensor, output_shape: &[usize]) -> Result<()> {
+        let &[classes] = output_shape else {
+            return Err(Error::shape(self.name(), format!("the model must output (batch, classes), it outputs (None, {:?})", output_shape)));
+        };
+        class_ids(y_true, y_true.shape().first().copied().unwrap_or(0), classes).map(|_| ())
     }
     fn config(&self) -> Value {
         json!({ "name": "sparse_categorical_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "ignore_class": null })

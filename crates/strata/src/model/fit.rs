@@ -92,6 +92,11 @@ impl Sequential {
             None => None,
         };
         self.ensure_built(x)?;
+        self.check_targets(y)?;
+        if let Some((vx, vy)) = &validation {
+            self.ensure_built(vx)?;
+            self.check_targets(vy)?;
+        }
 
         let steps = n_train.div_ceil(batch_size);
         if verbose > 0 {
@@ -158,6 +163,12 @@ impl Sequential {
         loss.item()
     }
 
+    /// Fails before any training if `y` cannot be the targets of this model's loss.
+    fn check_targets(&self, y: &Tensor) -> Result<()> {
+        let (Some(c), Some(out)) = (&self.compiled, self.output_shape()) else { return Ok(()) };
+        c.loss.check_targets(y, out)
+    }
+
     fn reset_metrics(&mut self) {
         if let Some(c) = self.compiled.as_mut() {
             c.metrics.iter_mut().for_each(|m| m.reset());
@@ -180,6 +191,7 @@ impl Sequential {
         check_batch_size(batch_size)?;
         let n = check_xy(x, y)?;
         self.ensure_built(x)?;
+        self.check_targets(y)?;
         self.reset_metrics();
         let _no_grad = no_grad();
         let mut loss_mean = Mean::default();

@@ -38,6 +38,11 @@ impl<T: Optimizer + 'static> IntoOptimizer for T {
         Ok(Box::new(self))
     }
 }
+impl IntoOptimizer for Box<dyn Optimizer> {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        Ok(self)
+    }
+}
 impl IntoOptimizer for &str {
     fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
         optimizers::from_name(self)
@@ -51,6 +56,11 @@ pub trait IntoLoss {
 impl<T: Loss + 'static> IntoLoss for T {
     fn into_loss(self) -> Result<Box<dyn Loss>> {
         Ok(Box::new(self))
+    }
+}
+impl IntoLoss for Box<dyn Loss> {
+    fn into_loss(self) -> Result<Box<dyn Loss>> {
+        Ok(self)
     }
 }
 impl IntoLoss for &str {
@@ -131,7 +141,7 @@ impl Sequential {
     /// Layer `i` draws its initial values from its own stream of the model's seed.
     pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
         if self.layers.is_empty() {
-            return Err(Error::State(format!("model '{}' has no layers: add some before building or training it", self.name)));
+            return Err(self.no_layers());
         }
         if let Some(declared) = self.layers[0].declared_input_shape() {
             if declared != input_shape {
@@ -153,10 +163,17 @@ impl Sequential {
         Ok(())
     }
 
+    fn no_layers(&self) -> Error {
+        Error::State(format!("model '{}' has no layers: add some before building or training it", self.name))
+    }
+
     /// Builds from the first layer's declared `input_shape`, if not built yet.
     pub fn build_from_declared(&mut self) -> Result<()> {
         if self.is_built() {
             return Ok(());
+        }
+        if self.layers.is_empty() {
+            return Err(self.no_layers());
         }
         let declared = self.layers.first().and_then(|l| l.declared_input_shape()).map(|s| s.to_vec());
         match declared {

@@ -1,0 +1,226 @@
+//! Layers, activations, losses, optimizers and a short `fit` against values
+//! computed with Keras 3 (TensorFlow backend) by `tools/keras_fixtures.py`.
+//!
+//! Tolerance: 1e-5 relative to max(|keras value|, 1), except where float32
+//! sums over many terms are added in another order than TensorFlow's (conv
+//! and matmul gradients, several training steps): 1e-4 there.
+
+mod common;
+
+use common::{assert_close, fixture, floats, tensor};
+use serde_json::Value;
+use strata::activations::Activation;
+use strata::layers::Layer;
+use strata::losses::{self, Loss};
+use strata::optimizers::{Adam, Optimizer, SGD};
+use strata::prelude::*;
+use strata::Rng;
+
+const TIGHT: f32 = 1e-5;
+const SUMMED: f32 = 1e-4;
+
+fn pair(v: &Value) -> (usize, usize) {
+    let a = v.as_array().unwrap();
+    (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize)
+}
+
+fn activation(v: &Value) -> Activation {
+    Activation::from_name(v.as_str().unwrap_or("linear")).unwrap()
+}
+
+fn make_layer(case: &Value) -> Box<dyn Layer> {
+    let name = case["name"].as_str().unwrap();
+    let cfg = &case["config"];
+    let padding = |c: &Value| Padding::parse(c["padding"].as_str().unwrap()).unwrap();
+    if name.starts_with("dense") {
+        Box::new(Dense::new(cfg["units"].as_u64().unwrap() as usize).activation(activation(&cfg["activation"])))
+    } else if name.starts_with("conv") {
+        Box::new(
+            Conv2D::new(cfg["filters"].as_u64().unwrap() as usize, pair(&cfg["kernel_size"]))
+                .strides(pair(&cfg["strides"]))
+                .padding(padding(cfg))
+                .activation(activation(&cfg["activation"])),
+        )
+    } else if name.starts_with("pool") {
+        Box::new(MaxPooling2D::new(pair(&cfg["pool_size"])).strides(pair(&cfg["strides"])).padding(padding(cfg)))
+    } else {
+        Box::new(Flatten::new())
+    }
+}
+
+#[test]
+fn layers_forward_and_gradients_match_keras() {
+    let fx = fixture("keras_layers.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let x = tensor(&case["x"]);
+        let x = Tensor::variable(x.to_vec(), x.shape()).unwrap();
+        let mut layer = make_layer(case);
+        let out_shape = layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+        let keras_shape: Vec<usize> = case["output_shape"].as_array().unwrap()[1..].iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(out_shape, keras_shape, "{name}: output shape");
+        let weights = layer.weights();
+        let keras_weights = case["weights"].as_array().unwrap();
+        assert_eq!(weights.len(), keras_weights.len(), "{name}: weight count");
+        for (w, k) in weights.iter().zip(keras_weights) {
+            let k = tensor(k);
+            assert_eq!(w.tensor.shape(), k.shape(), "{name}: {} shape", w.name);
+            w.tensor.data_mut().copy_from_slice(&k.data());
+        }
+        let y = layer.call(&x, false).unwrap();
+        assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), SUMMED);
+        let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
+        assert_close(&format!("{name} grad x"), grads.get(&x).unwrap(), &floats(&case["grad_x"]["data"]), SUMMED);
+        for (w, k) in weights.iter().zip(case["grad_weights"].as_array().unwrap()) {
+            assert_close(&format!("{name} grad {}", w.name), grads.get(&w.tensor).unwrap(), &floats(&k["data"]), SUMMED);
+        }
+    }
+}
+
+#[test]
+fn activations_match_keras() {
+    let fx = fixture("keras_activations.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let x = tensor(&case["x"]);
+        let x = Tensor::variable(x.to_vec(), x.shape()).unwrap();
+        let y = Activation::from_name(name).unwrap().apply(&x).unwrap();
+        assert_close(&format!("{name} value"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+        let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
+        assert_close(&format!("{name} gradient"), grads.get(&x).unwrap(), &floats(&case["grad_x"]["data"]), TIGHT);
+    }
+}
+
+fn loss_by_name(name: &str, from_logits: bool) -> Box<dyn Loss> {
+    let base = name.trim_end_matches("_from_logits").trim_end_matches("_soft_targets").trim_end_matches("_unnormalised");
+    match (base, from_logits) {
+        ("categorical_crossentropy", true) => Box::new(CategoricalCrossentropy::new(true)),
+        ("sparse_categorical_crossentropy", true) => Box::new(SparseCategoricalCrossentropy::new(true)),
+        (other, _) => losses::from_name(other).unwrap(),
+    }
+}
+
+#[test]
+fn losses_match_keras() {
+    let fx = fixture("keras_losses.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let y_true = tensor(&case["y_true"]);
+        let (pred_key, grad_key) = if case.get("logits").is_some() { ("logits", "grad_logits") } else { ("y_pred", "grad_y_pred") };
+        let input = tensor(&case[pred_key]);
+        let input = Tensor::variable(input.to_vec(), input.shape()).unwrap();
+        let (loss, y_pred) = if pred_key == "logits" {
+            (losses::from_name("categorical_crossentropy").unwrap(), input.softmax(-1).unwrap())
+        } else {
+            (loss_by_name(name, case["from_logits"].as_bool().unwrap()), input.clone())
+        };
+        let value = loss.call(&y_true, &y_pred).unwrap();
+        assert_close(&format!("{name} value"), &[value.item().unwrap()], &[case["loss"].as_f64().unwrap() as f32], TIGHT);
+        let grads = value.backward().unwrap();
+        assert_close(&format!("{name} gradient"), grads.get(&input).unwrap(), &floats(&case[grad_key]["data"]), TIGHT);
+    }
+}
+
+fn optimizer_by_name(name: &str) -> Box<dyn Optimizer> {
+    match name {
+        "sgd_default" => Box::new(SGD::default()),
+        "sgd_lr0.1" => Box::new(SGD::new(0.1).unwrap()),
+        "sgd_momentum" => Box::new(SGD::new(0.05).unwrap().momentum(0.9, false).unwrap()),
+        "sgd_nesterov" => Box::new(SGD::new(0.05).unwrap().momentum(0.9, true).unwrap()),
+        "adam_default" => Box::new(Adam::default()),
+        "adam_custom" => Box::new(Adam::new(0.01).unwrap().betas(0.8, 0.99).unwrap().epsilon(1e-5).unwrap()),
+        other => panic!("no optimizer for fixture {other}"),
+    }
+}
+
+#[test]
+fn optimizer_steps_match_keras() {
+    let fx = fixture("keras_optimizers.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let w0 = tensor(&case["initial"]);
+        let w = Tensor::variable(w0.to_vec(), w0.shape()).unwrap();
+        let mut opt = optimizer_by_name(name);
+        for (i, (g, step)) in case["grads"].as_array().unwrap().iter().zip(case["steps"].as_array().unwrap()).enumerate() {
+            // Gradients arrive through autodiff: d(sum(w * g))/dw = g.
+            let grads = w.mul(&tensor(g)).unwrap().sum().backward().unwrap();
+            opt.apply(std::slice::from_ref(&w), &grads).unwrap();
+            assert_close(&format!("{name} step {} weights", i + 1), &w.to_vec(), &floats(&step["weights"]["data"]), TIGHT);
+        }
+        assert_eq!(opt.iterations(), 4);
+    }
+}
+
+#[test]
+fn adam_slots_match_keras() {
+    let fx = fixture("keras_optimizers.json");
+    for case in fx["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("adam")) {
+        let name = case["name"].as_str().unwrap();
+        let w0 = tensor(&case["initial"]);
+        let w = Tensor::variable(w0.to_vec(), w0.shape()).unwrap();
+        let mut opt = if name == "adam_default" { Adam::default() } else { Adam::new(0.01).unwrap().betas(0.8, 0.99).unwrap().epsilon(1e-5).unwrap() };
+        for (g, step) in case["grads"].as_array().unwrap().iter().zip(case["steps"].as_array().unwrap()) {
+            let grads = w.mul(&tensor(g)).unwrap().sum().backward().unwrap();
+            opt.apply(std::slice::from_ref(&w), &grads).unwrap();
+            let (m, v) = opt.moments(&w).unwrap();
+            assert_close(&format!("{name} m"), m, &floats(&step["m"]["data"]), TIGHT);
+            assert_close(&format!("{name} v"), v, &floats(&step["v"]["data"]), TIGHT);
+        }
+    }
+}
+
+fn fit_model(name: &str) -> Sequential {
+    let mut m = Sequential::with_seed(0);
+    match name {
+        "dense_adam_cce" => {
+            m.add(Dense::new(8).activation(Relu).input_shape([4])).unwrap();
+            m.add(Dense::new(3).activation(Softmax)).unwrap();
+        }
+        "dense_sgd_mse" => {
+            m.add(Dense::new(5).activation(Tanh).input_shape([4])).unwrap();
+            m.add(Dense::new(3).activation(Sigmoid)).unwrap();
+        }
+        "conv_adam_sparse" => {
+            m.add(Conv2D::new(3, (3, 3)).activation(Relu).input_shape([8, 8, 1])).unwrap();
+            m.add(MaxPooling2D::new((2, 2))).unwrap();
+            m.add(Conv2D::new(4, (2, 2)).padding(Padding::Same).activation(Relu)).unwrap();
+            m.add(Flatten::new()).unwrap();
+            m.add(Dense::new(3).activation(Softmax)).unwrap();
+        }
+        other => panic!("no model for fixture {other}"),
+    }
+    m
+}
+
+#[test]
+fn short_fit_matches_keras() {
+    let fx = fixture("keras_fit.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut model = fit_model(name);
+        model.build_from_declared().unwrap();
+        for ((_, w), k) in model.named_weights().iter().zip(case["initial_weights"].as_array().unwrap()) {
+            w.data_mut().copy_from_slice(&tensor(k).data());
+        }
+        let lr = case["learning_rate"].as_f64().unwrap() as f32;
+        let optimizer: Box<dyn Optimizer> = match case["optimizer"].as_str().unwrap() {
+            "adam" => Box::new(Adam::new(lr).unwrap()),
+            _ => Box::new(SGD::new(lr).unwrap()),
+        };
+        model.compile(optimizer, case["loss"].as_str().unwrap(), &["accuracy"]).unwrap();
+        let options = FitOptions {
+            epochs: case["epochs"].as_u64().unwrap() as usize,
+            batch_size: case["batch_size"].as_u64().unwrap() as usize,
+            shuffle: false,
+            verbose: 0,
+            ..Default::default()
+        };
+        let history = model.fit(&tensor(&case["x"]), &tensor(&case["y"]), options).unwrap();
+        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), SUMMED);
+        assert_close(&format!("{name} history accuracy"), &as_f32(history.get("accuracy").unwrap()), &floats(&case["history_accuracy"]), TIGHT);
+        for ((wname, w), k) in model.named_weights().iter().zip(case["final_weights"].as_array().unwrap()) {
+            assert_close(&format!("{name} final {wname}"), &w.to_vec(), &floats(&k["data"]), SUMMED);
+        }
+    }
+}

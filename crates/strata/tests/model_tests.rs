@@ -1,0 +1,176 @@
+//! The model API end to end: training the headline CNN, reproducibility, a
+//! custom training loop, and clear errors for bad input.
+
+use strata::data::mnist::one_hot;
+use strata::prelude::*;
+use strata::Rng;
+
+fn tiny_model(seed: u64) -> Sequential {
+    let mut m = Sequential::with_seed(seed);
+    m.add(Conv2D::new(4, (3, 3)).activation(Relu).input_shape([8, 8, 1])).unwrap();
+    m.add(MaxPooling2D::new(2)).unwrap();
+    m.add(Flatten::new()).unwrap();
+    m.add(Dense::new(3).activation(Softmax)).unwrap();
+    m
+}
+
+fn random_data(n: usize, seed: u64) -> (Tensor, Tensor) {
+    let mut r = Rng::new(seed);
+    let x = Tensor::new((0..n * 64).map(|_| r.uniform()).collect(), &[n, 8, 8, 1]).unwrap();
+    let labels: Vec<usize> = (0..n).map(|_| r.below(3)).collect();
+    (x, one_hot(&labels, 3).unwrap())
+}
+
+#[test]
+fn headline_cnn_learns_digits_from_the_bundled_sample() {
+    let data = strata::datasets::mnist_sample().unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (8000, 2000));
+    assert_eq!(data.train.images.shape(), &[8000, 28, 28, 1]);
+    let train = data.train.take(3000).unwrap();
+    let test = data.test.take(1000).unwrap();
+    let mut model = strata::applications::headline_cnn(0).unwrap();
+    assert_eq!(model.summary_string().unwrap().matches("60,554").count(), 2);
+    let history = model.fit(&train.images, &train.one_hot(10).unwrap(), FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
+    let losses = history.get("loss").unwrap();
+    assert!(losses[1] < losses[0], "loss did not fall: {losses:?}");
+    let result = model.evaluate(&test.images, &test.one_hot(10).unwrap(), 500).unwrap();
+    let accuracy = result.get("accuracy").unwrap();
+    // Chance is 0.1; two short epochs reach about 0.9.
+    assert!(accuracy > 0.8, "test accuracy {accuracy}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let (x, y) = random_data(40, 1);
+    let run = |seed| {
+        let mut m = tiny_model(seed);
+        m.compile("adam", "categorical_crossentropy", &["accuracy"]).unwrap();
+        let h = m.fit(&x, &y, FitOptions { epochs: 3, batch_size: 8, verbose: 0, ..Default::default() }).unwrap();
+        (h.get("loss").unwrap().to_vec(), m.named_weights().iter().map(|(_, t)| t.to_vec()).collect::<Vec<_>>())
+    };
+    let (a, b, c) = (run(5), run(5), run(6));
+    assert_eq!(a, b);
+    assert_ne!(a.1, c.1);
+}
+
+#[test]
+fn validation_split_and_predict() {
+    let (x, y) = random_data(50, 2);
+    let mut m = tiny_model(0);
+    m.compile("sgd", "categorical_crossentropy", &["accuracy"]).unwrap();
+    let h = m.fit(&x, &y, FitOptions { epochs: 2, validation_split: 0.2, verbose: 0, ..Default::default() }).unwrap();
+    assert_eq!(h.get("val_loss").unwrap().len(), 2);
+    assert_eq!(h.get("val_accuracy").unwrap().len(), 2);
+    let p = m.predict(&x, 7).unwrap();
+    assert_eq!(p.shape(), &[50, 3]);
+    for row in p.to_vec().chunks(3) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn sparse_labels_train_like_one_hot() {
+    let (x, y) = random_data(24, 3);
+    let labels: Vec<f32> = y.to_vec().chunks(3).map(|r| r.iter().position(|&v| v == 1.0).unwrap() as f32).collect();
+    let sparse = Tensor::new(labels, &[24]).unwrap();
+    let fit = |loss: &str, y: &Tensor| {
+        let mut m = tiny_model(9);
+        m.compile("adam", loss, &["accuracy"]).unwrap();
+        m.fit(&x, y, FitOptions { epochs: 2, batch_size: 6, verbose: 0, ..Default::default() }).unwrap().get("loss").unwrap().to_vec()
+    };
+    let (a, b) = (fit("categorical_crossentropy", &y), fit("sparse_categorical_crossentropy", &sparse));
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_custom_training_loop_is_a_few_lines() {
+    // Fit y = 3x - 1 with one Dense unit, plain gradient descent, outside fit().
+    let mut model = Sequential::with_seed(0);
+    model.add(Dense::new(1).input_shape([1])).unwrap();
+    model.build_from_declared().unwrap();
+    let x = Tensor::new((0..16).map(|i| i as f32 / 8.0 - 1.0).collect(), &[16, 1]).unwrap();
+    let y = x.scale(3.0).add_scalar(-1.0);
+    let mut sgd = SGD::new(0.2).unwrap();
+    let params = model.trainable_weights();
+    for _ in 0..300 {
+        let loss = MeanSquaredError.call(&y, &model.call(&x, true).unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        sgd.apply(&params, &grads).unwrap();
+    }
+    let w = model.named_weights();
+    assert!((w[0].1.to_vec()[0] - 3.0).abs() < 1e-3 && (w[1].1.to_vec()[0] + 1.0).abs() < 1e-3, "{w:?}");
+}
+
+#[test]
+fn layers_are_named_as_keras_names_them() {
+    let m = strata::applications::headline_cnn(0).unwrap();
+    let names: Vec<&str> = m.layers().iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "conv2d_2", "max_pooling2d_2", "flatten", "dense", "dense_1"]);
+    let config = m.config();
+    assert_eq!(config["layers"][0]["class_name"], "Conv2D");
+    assert_eq!(config["layers"][0]["config"]["kernel_size"], serde_json::json!([3, 3]));
+    assert_eq!(config["layers"][8]["config"]["activation"], "softmax");
+}
+
+fn err_text<T: std::fmt::Debug>(r: strata::Result<T>) -> String {
+    r.unwrap_err().to_string()
+}
+
+#[test]
+fn bad_input_is_reported_with_what_was_wrong() {
+    let (x, y) = random_data(10, 4);
+    let mut m = tiny_model(0);
+    // fit before compile
+    assert!(err_text(m.fit(&x, &y, FitOptions::default())).contains("compile"));
+    m.compile("adam", "categorical_crossentropy", &["accuracy"]).unwrap();
+    // batch size 0
+    let e = err_text(m.fit(&x, &y, FitOptions { batch_size: 0, ..Default::default() }));
+    assert!(e.contains("batch_size"), "{e}");
+    // data that does not match the declared input_shape
+    let e = err_text(m.predict(&Tensor::zeros(&[2, 64]), 2));
+    assert!(e.contains("conv2d") && e.contains("input_shape=(8, 8, 1)") && e.contains("(64,)"), "{e}");
+    m.build_from_declared().unwrap();
+    // input of the wrong rank for the first layer
+    let flat = Tensor::zeros(&[10, 64]);
+    let e = err_text(m.fit(&flat, &y, FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("conv2d") && e.contains("(10, 64)"), "{e}");
+    // input of the wrong size for the first layer
+    let big = Tensor::zeros(&[10, 9, 9, 1]);
+    let e = err_text(m.fit(&big, &y, FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("conv2d") && e.contains("(None, 8, 8, 1)") && e.contains("(10, 9, 9, 1)"), "{e}");
+    // x and y of different lengths
+    let e = err_text(m.fit(&x, &y.gather_rows(&[0, 1]).unwrap(), FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("10 samples") && e.contains("2"), "{e}");
+    // targets with the wrong number of classes
+    let e = err_text(m.fit(&x, &Tensor::zeros(&[10, 4]), FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("(10, 4)") && e.contains("(10, 3)"), "{e}");
+    // labels outside the number of classes
+    let e = err_text(one_hot(&[0, 5], 3));
+    assert!(e.contains("label 5") && e.contains("sample 1"), "{e}");
+    let mut sparse = tiny_model(0);
+    sparse.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let bad = Tensor::new(vec![0.0, 1.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &[10]).unwrap();
+    let e = err_text(sparse.fit(&x, &bad, FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("label 7") && e.contains("sample 2"), "{e}");
+    // NaN in the input
+    let mut nan = x.to_vec();
+    nan[5] = f32::NAN;
+    let e = err_text(m.fit(&Tensor::new(nan, x.shape()).unwrap(), &y, FitOptions { verbose: 0, ..Default::default() }));
+    assert!(e.contains("not finite"), "{e}");
+    // impossible arguments
+    assert!(err_text(m.fit(&x, &y, FitOptions { validation_split: 1.5, ..Default::default() })).contains("validation_split"));
+    assert!(err_text(m.predict(&x, 0)).contains("batch_size"));
+    assert!(err_text(m.compile("adamw", "mse", &[])).contains("unknown optimizer 'adamw'"));
+    assert!(err_text(m.compile("adam", "hinge", &[])).contains("unknown loss 'hinge'"));
+    assert!(err_text(SGD::new(-1.0)).contains("learning_rate=-1"));
+    let mut bad_layer = Sequential::with_seed(0);
+    bad_layer.add(Conv2D::new(0, (3, 3)).input_shape([8, 8, 1])).unwrap();
+    assert!(err_text(bad_layer.build_from_declared()).contains("filters=0"));
+    let mut too_small = Sequential::with_seed(0);
+    too_small.add(Conv2D::new(2, (5, 5)).input_shape([3, 3, 1])).unwrap();
+    let e = err_text(too_small.build_from_declared());
+    assert!(e.contains("conv2d") && e.contains("does not fit"), "{e}");
+    assert!(err_text(Sequential::with_seed(0).build_from_declared()).contains("no layers"));
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Writes the Keras reference values that Strata's tests compare against.
+
+Each case builds a small Keras object with fixed inputs and weights and records
+forward values, gradients (for the objective sum(output * r) with a fixed r),
+optimizer steps and short fit() runs, as JSON in crates/strata/tests/fixtures/.
+The Rust tests read these files, so they need no Python.
+
+    python3 -m pip install tensorflow-cpu keras   # or: bash ../shared/reference/setup.sh
+    python3 tools/keras_fixtures.py               # rewrites the fixtures
+"""
+
+import json
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "strata", "tests", "fixtures")
+rng = np.random.default_rng(1234)
+
+
+def arr(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "data": [float(v) for v in a.reshape(-1)]}
+
+
+def rand(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def grads_of(fn, inputs):
+    """Value of fn(*inputs) and d(sum(fn * r))/d(inputs) for a fixed random r."""
+    vs = [tf.Variable(x) for x in inputs]
+    with tf.GradientTape() as tape:
+        out = fn(*vs)
+        r = tf.constant(rand(*out.shape))
+        obj = tf.reduce_sum(out * r)
+    grads = tape.gradient(obj, vs)
+    return out.numpy(), r.numpy(), [g.numpy() for g in grads]
+
+
+def layer_case(name, layer, x, weights):
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    w_vars = layer.trainable_variables
+
+    xv = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        out = layer(xv)
+        r = tf.constant(rand(*out.shape))
+        obj = tf.reduce_sum(out * r)
+    grads = tape.gradient(obj, [xv] + list(w_vars))
+    return {
+        "name": name,
+        "config": {k: v for k, v in layer.get_config().items() if k in ("units", "filters", "kernel_size", "strides", "padding", "pool_size", "activation")},
+        "output_shape": list(layer.compute_output_shape(x.shape)),
+        "x": arr(x),
+        "weights": [arr(w) for w in weights],
+        "output": arr(out),
+        "r": arr(r),
+        "grad_x": arr(grads[0]),
+        "grad_weights": [arr(g) for g in grads[1:]],
+    }
+
+
+def layers_fixture():
+    cases = []
+    x = rand(4, 5)
+    for act in ["linear", "relu", "sigmoid", "tanh", "softmax"]:
+        cases.append(layer_case(f"dense_{act}", layers.Dense(3, activation=act), x, [rand(5, 3), rand(3)]))
+    x = rand(2, 7, 6, 3)
+    conv_cases = [
+        ("conv_valid", dict(kernel_size=(3, 3))),
+        ("conv_same_s2", dict(kernel_size=(3, 3), strides=(2, 2), padding="same")),
+        ("conv_k23_s12_same_relu", dict(kernel_size=(2, 3), strides=(1, 2), padding="same", activation="relu")),
+        ("conv_k1_valid", dict(kernel_size=(1, 1))),
+    ]
+    for name, kw in conv_cases:
+        kh, kw_ = kw["kernel_size"]
+        cases.append(layer_case(name, layers.Conv2D(4, **kw), x, [rand(kh, kw_, 3, 4), rand(4)]))
+    pool_cases = [
+        ("pool_2", dict(pool_size=(2, 2))),
+        ("pool_3_s2_same", dict(pool_size=(3, 3), strides=(2, 2), padding="same")),
+        ("pool_23_s12", dict(pool_size=(2, 3), strides=(1, 2))),
+        ("pool_2_same", dict(pool_size=(2, 2), padding="same")),
+    ]
+    for name, kw in pool_cases:
+        cases.append(layer_case(name, layers.MaxPooling2D(**kw), x, []))
+    cases.append(layer_case("flatten", layers.Flatten(), x, []))
+    return {"cases": cases}
+
+
+def activations_fixture():
+    x = rand(3, 7, scale=2.0)
+    out = []
+    for name in ["linear", "relu", "sigmoid", "tanh", "softmax"]:
+        fn = keras.activations.get(name)
+        y, r, (g,) = grads_of(fn, [x])
+        out.append({"name": name, "x": arr(x), "output": arr(y), "r": arr(r), "grad_x": arr(g)})
+    return {"cases": out}
+
+
+def losses_fixture():
+    cases = []
+    y_true_oh = np.eye(4, dtype=np.float32)[[0, 3, 1, 2, 3]]
+    labels = np.array([0, 3, 1, 2, 3], dtype=np.float32)
+    logits = rand(5, 4, scale=3.0)
+    probs = tf.nn.softmax(logits).numpy()
+    probs[1] = np.array([0.5, 0.5, 0.0, 0.0], dtype=np.float32)  # exercises the clipping at epsilon
+    soft = rng.uniform(0.0, 1.0, (5, 4)).astype(np.float32)
+    soft /= soft.sum(axis=1, keepdims=True)
+    specs = [
+        ("mse", keras.losses.MeanSquaredError(), soft, rand(5, 4)),
+        ("categorical_crossentropy", keras.losses.CategoricalCrossentropy(), y_true_oh, probs),
+        ("categorical_crossentropy_soft_targets", keras.losses.CategoricalCrossentropy(), soft, probs),
+        ("categorical_crossentropy_unnormalised", keras.losses.CategoricalCrossentropy(), y_true_oh, probs * 3.0),
+        ("categorical_crossentropy_from_logits", keras.losses.CategoricalCrossentropy(from_logits=True), y_true_oh, logits),
+        ("sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy(), labels, probs),
+        ("sparse_categorical_crossentropy_from_logits", keras.losses.SparseCategoricalCrossentropy(from_logits=True), labels, logits),
+    ]
+    for name, loss, y_true, y_pred in specs:
+        yp = tf.Variable(y_pred)
+        with tf.GradientTape() as tape:
+            value = loss(tf.constant(y_true), yp)
+        g = tape.gradient(value, yp)
+        cases.append({"name": name, "from_logits": "from_logits" in name, "y_true": arr(y_true), "y_pred": arr(y_pred), "loss": float(value), "grad_y_pred": arr(g)})
+    # Softmax output fed to a cross-entropy: Keras uses the logits it remembers.
+    x = tf.Variable(rand(5, 4, scale=30.0))
+    with tf.GradientTape() as tape:
+        value = keras.losses.CategoricalCrossentropy()(tf.constant(y_true_oh), keras.activations.softmax(x))
+    cases.append({"name": "softmax_then_categorical_crossentropy", "y_true": arr(y_true_oh), "logits": arr(x), "loss": float(value), "grad_logits": arr(tape.gradient(value, x))})
+    return {"cases": cases}
+
+
+def optimizers_fixture():
+    cases = []
+    w0 = rand(6)
+    grads = [rand(6) for _ in range(4)]
+    specs = [
+        ("sgd_default", keras.optimizers.SGD()),
+        ("sgd_lr0.1", keras.optimizers.SGD(learning_rate=0.1)),
+        ("sgd_momentum", keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)),
+        ("sgd_nesterov", keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True)),
+        ("adam_default", keras.optimizers.Adam()),
+        ("adam_custom", keras.optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5)),
+    ]
+    for name, opt in specs:
+        v = tf.Variable(w0)
+        steps = []
+        for g in grads:
+            opt.apply_gradients([(tf.constant(g), v)])
+            step = {"weights": arr(v.numpy())}
+            if name.startswith("adam"):
+                m, vv = opt._momentums[0], opt._velocities[0]
+                step["m"], step["v"] = arr(m.numpy()), arr(vv.numpy())
+            steps.append(step)
+        cases.append({"name": name, "config": {k: opt.get_config()[k] for k in ("learning_rate",) if k in opt.get_config()}, "initial": arr(w0), "grads": [arr(g) for g in grads], "steps": steps})
+    return {"cases": cases}
+
+
+def fit_case(name, model, x, y, loss, optimizer, epochs, batch_size):
+    weights = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
+    return {
+        "name": name,
+        "loss": loss,
+        "optimizer": type(optimizer).__name__.lower(),
+        "learning_rate": float(optimizer.get_config()["learning_rate"]),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "x": arr(x),
+        "y": arr(y),
+        "initial_weights": [arr(w) for w in weights],
+        "final_weights": [arr(w) for w in model.get_weights()],
+        "history_loss": [float(v) for v in history.history["loss"]],
+        "history_accuracy": [float(v) for v in history.history["accuracy"]],
+    }
+
+
+def fit_fixture():
+    keras.utils.set_random_seed(7)
+    x = rand(20, 4)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
+    dense = keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")])
+    cases = [fit_case("dense_adam_cce", dense, x, y, "categorical_crossentropy", keras.optimizers.Adam(learning_rate=0.01), 3, 8)]
+    dense2 = keras.Sequential([keras.Input((4,)), layers.Dense(5, activation="tanh"), layers.Dense(3, activation="sigmoid")])
+    cases.append(fit_case("dense_sgd_mse", dense2, x, y, "mean_squared_error", keras.optimizers.SGD(learning_rate=0.1), 2, 6))
+    xi = rng.uniform(0, 1, (12, 8, 8, 1)).astype(np.float32)
+    yi = rng.integers(0, 3, 12).astype(np.float32)
+    conv = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        layers.Conv2D(3, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(4, (2, 2), padding="same", activation="relu"),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+    cases.append(fit_case("conv_adam_sparse", conv, xi, yi, "sparse_categorical_crossentropy", keras.optimizers.Adam(), 2, 5))
+    return {"cases": cases}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
+    for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
+                       ("optimizers", optimizers_fixture), ("fit", fit_fixture)]:
+        data = make()
+        data["generated_by"] = meta
+        path = os.path.join(OUT, f"keras_{name}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(path + ".tmp", path)
+        print(f"wrote {os.path.relpath(path)} ({os.path.getsize(path)} bytes)")
+
+
+if __name__ == "__main__":
+    main()
