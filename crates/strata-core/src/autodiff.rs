@@ -13,8 +13,10 @@ use crate::tensor::Tensor;
 /// Gradient of each input of an op (`None` where an input needs none).
 pub type InputGrads = Vec<Option<Vec<f32>>>;
 
-/// Backward closure: `(inputs, output gradient) -> gradient per input`.
-pub type BackwardFn = Box<dyn Fn(&[Tensor], &[f32]) -> InputGrads + Send + Sync>;
+/// Backward closure: `(inputs, output values, output gradient) -> gradient per input`.
+/// The output's values are passed in (rather than captured) so an op can use
+/// them (relu's mask, softmax's probabilities) without keeping a copy.
+pub type BackwardFn = Box<dyn Fn(&[Tensor], &[f32], &[f32]) -> InputGrads + Send + Sync>;
 
 /// The record an op leaves on its output: its inputs and how to differentiate it.
 pub struct GradFn {
@@ -131,7 +133,8 @@ impl Tensor {
                 result.by_id.insert(t.id(), grad);
                 continue;
             };
-            let input_grads = (f.backward)(&f.inputs, &grad);
+            let input_grads = (f.backward)(&f.inputs, &t.data(), &grad);
+            crate::buffer::give(grad);
             debug_assert_eq!(input_grads.len(), f.inputs.len(), "op {} returned the wrong number of gradients", f.name);
             for (input, g) in f.inputs.iter().zip(input_grads) {
                 let Some(g) = g else { continue };
@@ -140,7 +143,10 @@ impl Tensor {
                 }
                 debug_assert_eq!(g.len(), input.numel(), "op {} returned a gradient of the wrong size", f.name);
                 match pending.get_mut(&input.id()) {
-                    Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+                    Some(acc) => {
+                        acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                        crate::buffer::give(g);
+                    }
                     None => {
                         pending.insert(input.id(), g);
                     }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod autodiff;
+pub mod buffer;
 pub mod error;
 pub mod kernels;
 pub mod ops;

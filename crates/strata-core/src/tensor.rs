@@ -64,6 +64,13 @@ fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+impl Drop for Node {
+    fn drop(&mut self) {
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
+        crate::buffer::give(std::mem::take(data));
+    }
+}
+
 impl Tensor {
     fn build(data: Vec<f32>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, logits: Option<Tensor>) -> Tensor {
         debug_assert_eq!(data.len(), numel(&shape));
@@ -96,7 +103,7 @@ impl Tensor {
 
     /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Tensor {
-        Tensor::build(vec![0.0; numel(shape)], shape.to_vec(), false, None, None)
+        Tensor::build(crate::buffer::zeros(numel(shape)), shape.to_vec(), false, None, None)
     }
 
     /// A tensor filled with `value`.
@@ -184,13 +191,13 @@ impl Tensor {
     pub fn gather_rows(&self, indices: &[usize]) -> Result<Tensor> {
         let rows = *self.shape().first().ok_or_else(|| Error::shape("gather_rows", "cannot index a 0-d tensor"))?;
         let row = if rows == 0 { 0 } else { self.numel() / rows };
+        if let Some(&i) = indices.iter().find(|&&i| i >= rows) {
+            return Err(Error::shape("gather_rows", format!("row {i} out of range for shape {}", fmt_shape(self.shape()))));
+        }
         let src = self.data();
-        let mut out = Vec::with_capacity(indices.len() * row);
-        for &i in indices {
-            if i >= rows {
-                return Err(Error::shape("gather_rows", format!("row {i} out of range for shape {}", fmt_shape(self.shape()))));
-            }
-            out.extend_from_slice(&src[i * row..(i + 1) * row]);
+        let mut out = crate::buffer::take(indices.len() * row);
+        for (dst, &i) in out.chunks_exact_mut(row.max(1)).zip(indices) {
+            dst.copy_from_slice(&src[i * row..(i + 1) * row]);
         }
         let mut shape = self.shape().to_vec();
         shape[0] = indices.len();

@@ -125,7 +125,14 @@ fn conv2d_shapes_strides_paddings() {
         let b = var(&mut r, &[f], 0.0);
         let name = format!("conv2d {xs:?} k{kh}x{kw} f{f} s{strides:?} {padding:?}");
         check(&name, &[x.clone(), k.clone(), b], |t| ops::conv2d(&t[0], &t[1], Some(&t[2]), strides, padding).unwrap());
-        check(&name, &[x, k], |t| ops::conv2d(&t[0], &t[1], None, strides, padding).unwrap());
+        check(&name, &[x.clone(), k.clone()], |t| ops::conv2d(&t[0], &t[1], None, strides, padding).unwrap());
+        let b = var(&mut r, &[f], 0.0);
+        check(&format!("{name} fused relu"), &[x.clone(), k.clone(), b], |t| ops::conv2d_fused(&t[0], &t[1], Some(&t[2]), strides, padding, true).unwrap());
+        // Without a graph (inference) the chunked path must give the same numbers.
+        let tracked = ops::conv2d_fused(&x, &k, None, strides, padding, true).unwrap().to_vec();
+        let _g = strata_core::no_grad();
+        let untracked = ops::conv2d_fused(&x, &k, None, strides, padding, true).unwrap().to_vec();
+        assert_eq!(tracked, untracked, "{name}: inference path");
     }
 }
 

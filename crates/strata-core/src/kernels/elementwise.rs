@@ -4,12 +4,14 @@
 
 use rayon::prelude::*;
 
+use crate::buffer;
+
 const PARALLEL_MIN: usize = 1 << 16;
 const CHUNK: usize = 1 << 14;
 
 /// `out[i] = f(x[i])`.
 pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
+    let mut out = buffer::take(x.len());
     if x.len() >= PARALLEL_MIN {
         out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| {
             o.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
@@ -23,13 +25,33 @@ pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 /// `out[i] = f(a[i], b[i])` for equal-length slices.
 pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "zip_map lengths");
-    let mut out = vec![0.0; a.len()];
+    let mut out = buffer::take(a.len());
     if a.len() >= PARALLEL_MIN {
         out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (a, b))| {
             o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
         });
     } else {
         out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&x, &y))| *o = f(x, y));
+    }
+    out
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` for equal-length slices.
+pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert!(a.len() == b.len() && b.len() == c.len(), "zip3_map lengths");
+    let mut out = buffer::take(a.len());
+    let run = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
+        for i in 0..o.len() {
+            o[i] = f(a[i], b[i], c[i]);
+        }
+    };
+    if a.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, o)| {
+            let r = i * CHUNK..i * CHUNK + o.len();
+            run(o, &a[r.clone()], &b[r.clone()], &c[r]);
+        });
+    } else {
+        run(&mut out, a, b, c);
     }
     out
 }

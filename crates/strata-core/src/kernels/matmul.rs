@@ -17,8 +17,19 @@ pub struct Gemm {
 const PARALLEL_MIN_FLOPS: usize = 1 << 18;
 
 impl Gemm {
-    /// `c = a·b`, or `c += a·b` when `accumulate`.
+    /// `c = a·b`, or `c += a·b` when `accumulate`, using the thread pool when it pays.
     pub fn run(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        let threads = crate::threads::num_threads();
+        let parallel = threads > 1 && self.m * self.n * self.k >= PARALLEL_MIN_FLOPS;
+        self.run_on(a, b, c, accumulate, if parallel { threads } else { 1 });
+    }
+
+    /// Like [`Gemm::run`] on the calling thread only (for callers that parallelise above it).
+    pub fn run_serial(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        self.run_on(a, b, c, accumulate, 1);
+    }
+
+    fn run_on(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool, threads: usize) {
         let Gemm { m, k, n, trans_a, trans_b } = *self;
         assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operands too small");
         if m == 0 || n == 0 {
@@ -33,12 +44,7 @@ impl Gemm {
         // (row stride, column stride) of each operand.
         let (a_rs, a_cs) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
         let (b_rs, b_cs) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-        let threads = crate::threads::num_threads();
-        let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
+        let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
         // SAFETY: the asserts above guarantee every index the strides reach is in bounds.
         unsafe {
             gemm::gemm(

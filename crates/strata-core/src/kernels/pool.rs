@@ -29,20 +29,24 @@ fn pool_image(x: &[f32], g: &Window, y: &mut [f32], argmax: &mut [u32]) {
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * c;
             let (yo, ao) = (&mut y[o..o + c], &mut argmax[o..o + c]);
-            yo.fill(f32::NEG_INFINITY);
-            ao.fill(u32::MAX);
+            let mut first = true;
             for ky in 0..g.kh {
                 let Some(iy) = g.in_row(oy, ky) else { continue };
                 for kx in 0..g.kw {
                     let Some(ix) = g.in_col(ox, kx) else { continue };
                     let base = (iy * g.w + ix) * c;
+                    let xs = &x[base..base + c];
+                    if first {
+                        yo.copy_from_slice(xs);
+                        ao.iter_mut().enumerate().for_each(|(ch, a)| *a = (base + ch) as u32);
+                        first = false;
+                        continue;
+                    }
+                    // Branch-free so the compiler vectorises it over channels.
                     for ch in 0..c {
-                        let v = x[base + ch];
-                        // A NaN wins and stays, so it propagates instead of hiding.
-                        if v > yo[ch] || ao[ch] == u32::MAX || v.is_nan() {
-                            yo[ch] = v;
-                            ao[ch] = (base + ch) as u32;
-                        }
+                        let better = xs[ch] > yo[ch];
+                        yo[ch] = if better { xs[ch] } else { yo[ch] };
+                        ao[ch] = if better { (base + ch) as u32 } else { ao[ch] };
                     }
                 }
             }

@@ -1,8 +1,9 @@
 //! Element-wise arithmetic with NumPy/Keras broadcasting, and unary maths.
 
 use crate::autodiff::GradFn;
+use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::elementwise::{map, zip_map};
+use crate::kernels::elementwise::{map, zip3_map, zip_map};
 use crate::tensor::Tensor;
 
 /// The broadcast shape of `a` and `b`, aligned at the right.
@@ -61,22 +62,32 @@ fn for_each_broadcast(out: &[usize], a: &[usize], mut f: impl FnMut(usize, usize
 }
 
 /// `x` (of shape `from`) broadcast to the shape `to`.
-pub(crate) fn expand(x: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
-    if from == to {
-        return x.to_vec();
-    }
-    let mut out = vec![0.0; to.iter().product()];
+fn expand(x: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
+    let mut out = buffer::take(to.iter().product());
     for_each_broadcast(to, from, |o, i| out[o] = x[i]);
     out
 }
 
-/// Sums `g` (of shape `from`) down to the shape `to` it was broadcast from.
-pub(crate) fn reduce_to(g: &[f32], from: &[usize], to: &[usize]) -> Vec<f32> {
-    if from == to {
-        return g.to_vec();
+/// Runs `f` on the values of `t` broadcast to `shape`, copying only if needed.
+fn with_broadcast<R>(t: &Tensor, shape: &[usize], f: impl FnOnce(&[f32]) -> R) -> R {
+    let data = t.data();
+    if t.shape() == shape {
+        return f(&data);
     }
-    let mut out = vec![0.0; to.iter().product()];
+    let full = expand(&data, t.shape(), shape);
+    let r = f(&full);
+    buffer::give(full);
+    r
+}
+
+/// Sums `g` (of shape `from`) down to the shape `to` it was broadcast from.
+fn reduce_to(g: Vec<f32>, from: &[usize], to: &[usize]) -> Vec<f32> {
+    if from == to {
+        return g;
+    }
+    let mut out = buffer::zeros(to.iter().product());
     for_each_broadcast(from, to, |o, i| out[i] += g[o]);
+    buffer::give(g);
     out
 }
 
@@ -110,41 +121,34 @@ impl Binary {
 
 fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shape(op.name(), a.shape(), b.shape())?;
-    let av = expand(&a.data(), a.shape(), &shape);
-    let bv = expand(&b.data(), b.shape(), &shape);
-    let out = zip_map(&av, &bv, |x, y| op.apply(x, y));
+    let out = with_broadcast(a, &shape, |av| with_broadcast(b, &shape, |bv| zip_map(av, bv, |x, y| op.apply(x, y))));
     let out_shape = shape.clone();
-    let backward = move |inputs: &[Tensor], g: &[f32]| {
+    let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
         let (a, b) = (&inputs[0], &inputs[1]);
-        let full = |t: &Tensor| expand(&t.data(), t.shape(), &shape);
         let ga = a.requires_grad().then(|| {
             let local = match op {
                 Binary::Add | Binary::Sub => g.to_vec(),
-                Binary::Mul => zip_map(g, &full(b), |g, y| g * y),
-                Binary::Div => zip_map(g, &full(b), |g, y| g / y),
+                Binary::Mul => with_broadcast(b, &shape, |y| zip_map(g, y, |g, y| g * y)),
+                Binary::Div => with_broadcast(b, &shape, |y| zip_map(g, y, |g, y| g / y)),
             };
-            reduce_to(&local, &shape, a.shape())
+            reduce_to(local, &shape, a.shape())
         });
         let gb = b.requires_grad().then(|| {
             let local = match op {
                 Binary::Add => g.to_vec(),
                 Binary::Sub => map(g, |g| -g),
-                Binary::Mul => zip_map(g, &full(a), |g, x| g * x),
-                Binary::Div => {
-                    let (x, y) = (full(a), full(b));
-                    let gx = zip_map(g, &x, |g, x| g * x);
-                    zip_map(&gx, &y, |gx, y| -gx / (y * y))
-                }
+                Binary::Mul => with_broadcast(a, &shape, |x| zip_map(g, x, |g, x| g * x)),
+                Binary::Div => with_broadcast(a, &shape, |x| with_broadcast(b, &shape, |y| zip3_map(g, x, y, |g, x, y| -g * x / (y * y)))),
             };
-            reduce_to(&local, &shape, b.shape())
+            reduce_to(local, &shape, b.shape())
         });
         vec![ga, gb]
     };
     Ok(Tensor::from_op(out, out_shape, GradFn::new(op.name(), vec![a.clone(), b.clone()], Box::new(backward))))
 }
 
-/// An element-wise unary op given its value and its derivative as functions
-/// of the input `x` and output `y`.
+/// An element-wise unary op given its value `f(x)` and its derivative
+/// `df(x, y)` as a function of the input `x` and the output `y`.
 pub(crate) fn unary(
     name: &'static str,
     x: &Tensor,
@@ -152,11 +156,8 @@ pub(crate) fn unary(
     df: impl Fn(f32, f32) -> f32 + Send + Sync + 'static,
 ) -> Tensor {
     let out = map(&x.data(), f);
-    let y = out.clone();
-    let backward = move |inputs: &[Tensor], g: &[f32]| {
-        let xs = inputs[0].data();
-        let d = zip_map(&xs, &y, &df);
-        vec![Some(zip_map(g, &d, |g, d| g * d))]
+    let backward = move |inputs: &[Tensor], y: &[f32], g: &[f32]| {
+        vec![Some(zip3_map(g, &inputs[0].data(), y, |g, x, y| g * df(x, y)))]
     };
     Tensor::from_op(out, x.shape().to_vec(), GradFn::new(name, vec![x.clone()], Box::new(backward)))
 }

@@ -30,7 +30,7 @@ pub fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor
         }
     }
     let shape = logits.shape()[..logits.rank() - 1].to_vec();
-    let backward = move |inputs: &[Tensor], g: &[f32]| {
+    let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
         // d/dz = softmax(z) · Σt - t; d/dt = -log_softmax(z).
         let t = inputs[1].data();
         let mut gz = vec![0.0; probs.len()];

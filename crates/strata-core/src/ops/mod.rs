@@ -12,6 +12,6 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use conv::conv2d;
+pub use conv::{conv2d, conv2d_fused};
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use pool::max_pool2d;

@@ -1,6 +1,7 @@
 //! 2-D max pooling of NHWC images.
 
 use crate::autodiff::GradFn;
+use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::pool::{max_pool2d as pool_kernel, max_pool2d_backward};
 use crate::kernels::window::{Padding, Window};
@@ -19,11 +20,11 @@ pub fn max_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), pad
         Error::shape("max_pool2d", format!("a {}x{} pool does not fit input {} with '{}' padding", pool.0, pool.1, fmt_shape(xs), padding.name()))
     })?;
     let len = g.n * g.out_pixels() * g.c;
-    let mut out = vec![0.0; len];
+    let mut out = buffer::take(len);
     let mut argmax = vec![0u32; len];
     pool_kernel(&x.data(), &g, &mut out, &mut argmax);
-    let backward = move |_: &[Tensor], dy: &[f32]| {
-        let mut dx = vec![0.0; g.n * g.image_len()];
+    let backward = move |_: &[Tensor], _: &[f32], dy: &[f32]| {
+        let mut dx = buffer::take(g.n * g.image_len());
         max_pool2d_backward(dy, &argmax, &g, &mut dx);
         vec![Some(dx)]
     };

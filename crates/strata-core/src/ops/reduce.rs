@@ -34,7 +34,11 @@ impl Tensor {
     fn sum_scaled(&self, name: &'static str, scale: f32) -> Tensor {
         let total = (sum(&self.data()) * scale as f64) as f32;
         let n = self.numel();
-        let backward = move |_: &[Tensor], g: &[f32]| vec![Some(vec![g[0] * scale; n])];
+        let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
+            let mut gx = crate::buffer::take(n);
+            gx.fill(g[0] * scale);
+            vec![Some(gx)]
+        };
         Tensor::from_op(vec![total], vec![], GradFn::new(name, vec![self.clone()], Box::new(backward)))
     }
 
@@ -53,7 +57,7 @@ impl Tensor {
         let (outer, len, inner) = split_at_axis(self.shape(), axis);
         let scale = if mean { 1.0 / len as f32 } else { 1.0 };
         let x = self.data();
-        let mut out = vec![0.0f32; outer * inner];
+        let mut out = crate::buffer::zeros(outer * inner);
         for o in 0..outer {
             let dst = &mut out[o * inner..(o + 1) * inner];
             for a in 0..len {
@@ -68,8 +72,8 @@ impl Tensor {
         } else {
             shape.remove(axis);
         }
-        let backward = move |_: &[Tensor], g: &[f32]| {
-            let mut gx = vec![0.0f32; outer * len * inner];
+        let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
+            let mut gx = crate::buffer::take(outer * len * inner);
             for o in 0..outer {
                 for a in 0..len {
                     let dst = &mut gx[(o * len + a) * inner..(o * len + a + 1) * inner];

@@ -27,8 +27,10 @@ impl Tensor {
         if resolved.iter().product::<usize>() != self.numel() {
             return Err(bad());
         }
-        let backward = |_: &[Tensor], g: &[f32]| vec![Some(g.to_vec())];
-        Ok(Tensor::from_op(self.to_vec(), resolved, GradFn::new("reshape", vec![self.clone()], Box::new(backward))))
+        let backward = |_: &[Tensor], _: &[f32], g: &[f32]| vec![Some(g.to_vec())];
+        let mut data = crate::buffer::take(self.numel());
+        data.copy_from_slice(&self.data());
+        Ok(Tensor::from_op(data, resolved, GradFn::new("reshape", vec![self.clone()], Box::new(backward))))
     }
 
     /// Keeps the first (batch) axis and flattens the rest: `[n, ...] -> [n, prod(...)]`.

@@ -1,12 +1,13 @@
 //! Softmax and log-softmax along any axis, computed stably (max subtracted).
 
 use crate::autodiff::GradFn;
+use crate::buffer;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
 use super::reduce::{resolve_axis, split_at_axis};
 
-/// Applies `f(lane)` to every 1-D lane of `x` along the axis split (outer, len, inner).
+/// Applies `f(lane_in, lane_out)` to every 1-D lane along the axis split (outer, len, inner).
 fn for_each_lane(x: &[f32], out: &mut [f32], (outer, len, inner): (usize, usize, usize), f: impl Fn(&[f32], &mut [f32])) {
     if inner == 1 {
         x.chunks_exact(len).zip(out.chunks_exact_mut(len)).for_each(|(x, o)| f(x, o));
@@ -42,25 +43,29 @@ fn log_softmax_lane(x: &[f32], out: &mut [f32]) {
     out.iter_mut().zip(x).for_each(|(o, &v)| *o = v - max - log_total);
 }
 
+/// `Σ values` of each lane, written to every position of that lane.
+fn lane_sums(values: &[f32], split: (usize, usize, usize)) -> Vec<f32> {
+    let mut sums = buffer::take(values.len());
+    for_each_lane(values, &mut sums, split, |v, out| {
+        let s: f32 = v.iter().sum();
+        out.iter_mut().for_each(|o| *o = s);
+    });
+    sums
+}
+
 impl Tensor {
     /// Softmax along `axis` (`-1` = last). The result remembers its logits so
     /// that a cross-entropy loss can take the fused, stable path.
     pub fn softmax(&self, axis: isize) -> Result<Tensor> {
         let a = resolve_axis("softmax", axis, self.shape())?;
         let split = split_at_axis(self.shape(), a);
-        let mut y = vec![0.0; self.numel()];
+        let mut y = buffer::take(self.numel());
         for_each_lane(&self.data(), &mut y, split, softmax_lane);
-        let saved = y.clone();
-        let backward = move |_: &[Tensor], g: &[f32]| {
-            // dx = y * (g - Σ g·y) along the axis.
-            let gy: Vec<f32> = g.iter().zip(&saved).map(|(g, y)| g * y).collect();
-            let mut gx = vec![0.0; g.len()];
-            for_each_lane(&gy, &mut gx, split, |gy, out| {
-                let s: f32 = gy.iter().sum();
-                out.iter_mut().for_each(|o| *o = s);
-            });
-            // gx now holds Σ g·y per lane, broadcast; finish the formula.
-            gx.iter_mut().zip(g.iter().zip(&saved)).for_each(|(s, (g, y))| *s = y * (g - *s));
+        let backward = move |_: &[Tensor], y: &[f32], g: &[f32]| {
+            // dx = y · (g - Σ g·y) along the axis.
+            let gy: Vec<f32> = g.iter().zip(y).map(|(g, y)| g * y).collect();
+            let mut gx = lane_sums(&gy, split);
+            gx.iter_mut().zip(g.iter().zip(y)).for_each(|(s, (g, y))| *s = y * (g - *s));
             vec![Some(gx)]
         };
         let logits = (a + 1 == self.rank()).then(|| self.clone());
@@ -71,17 +76,12 @@ impl Tensor {
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         let a = resolve_axis("log_softmax", axis, self.shape())?;
         let split = split_at_axis(self.shape(), a);
-        let mut y = vec![0.0; self.numel()];
+        let mut y = buffer::take(self.numel());
         for_each_lane(&self.data(), &mut y, split, log_softmax_lane);
-        let saved = y.clone();
-        let backward = move |_: &[Tensor], g: &[f32]| {
+        let backward = move |_: &[Tensor], y: &[f32], g: &[f32]| {
             // dx = g - softmax · Σ g along the axis.
-            let mut sums = vec![0.0; g.len()];
-            for_each_lane(g, &mut sums, split, |g, out| {
-                let s: f32 = g.iter().sum();
-                out.iter_mut().for_each(|o| *o = s);
-            });
-            let gx = g.iter().zip(sums.iter().zip(&saved)).map(|(g, (s, y))| g - y.exp() * s).collect();
+            let mut gx = lane_sums(g, split);
+            gx.iter_mut().zip(g.iter().zip(y)).for_each(|(s, (g, y))| *s = g - y.exp() * *s);
             vec![Some(gx)]
         };
         Ok(Tensor::from_op(y, self.shape().to_vec(), GradFn::new("log_softmax", vec![self.clone()], Box::new(backward))))

@@ -136,8 +136,10 @@ impl Layer for Conv2D {
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
         let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
         check_input(self, x, &b.input_shape)?;
-        let y = ops::conv2d(x, &b.kernel, b.bias.as_ref(), self.strides, self.padding)?;
-        self.activation.apply(&y)
+        // relu is fused into the convolution's output pass.
+        let relu = self.activation == Activation::Relu;
+        let y = ops::conv2d_fused(x, &b.kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
+        if relu { Ok(y) } else { self.activation.apply(&y) }
     }
 
     fn weights(&self) -> Vec<Weight> {
