@@ -126,8 +126,20 @@ fn conv2d_shapes_strides_paddings() {
         let name = format!("conv2d {xs:?} k{kh}x{kw} f{f} s{strides:?} {padding:?}");
         check(&name, &[x.clone(), k.clone(), b], |t| ops::conv2d(&t[0], &t[1], Some(&t[2]), strides, padding).unwrap());
         check(&name, &[x.clone(), k.clone()], |t| ops::conv2d(&t[0], &t[1], None, strides, padding).unwrap());
+        // Fused relu: the same values and gradients as conv2d followed by relu
+        // (each checked against finite differences above; a finite difference
+        // here would straddle relu's kink wherever an output is near zero).
         let b = var(&mut r, &[f], 0.0);
-        check(&format!("{name} fused relu"), &[x.clone(), k.clone(), b], |t| ops::conv2d_fused(&t[0], &t[1], Some(&t[2]), strides, padding, true).unwrap());
+        let ins = [x.clone(), k.clone(), b];
+        let fused = ops::conv2d_fused(&ins[0], &ins[1], Some(&ins[2]), strides, padding, true).unwrap();
+        let chained = ops::conv2d(&ins[0], &ins[1], Some(&ins[2]), strides, padding).unwrap().relu();
+        assert_eq!(fused.to_vec(), chained.to_vec(), "{name}: fused relu values");
+        let weights = Tensor::new((0..fused.numel()).map(|_| r.normal()).collect(), fused.shape()).unwrap();
+        let gf = fused.mul(&weights).unwrap().sum().backward().unwrap();
+        let gc = chained.mul(&weights).unwrap().sum().backward().unwrap();
+        for t in &ins {
+            assert_eq!(gf.get(t).unwrap(), gc.get(t).unwrap(), "{name}: fused relu gradients");
+        }
         // Without a graph (inference) the chunked path must give the same numbers.
         let tracked = ops::conv2d_fused(&x, &k, None, strides, padding, true).unwrap().to_vec();
         let _g = strata_core::no_grad();
