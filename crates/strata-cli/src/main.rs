@@ -1,5 +1,7 @@
 //! The `strata` command line: `strata train`, `strata summary`.
 
+mod bench;
+mod profile;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +19,15 @@ enum Command {
     Train(train::TrainArgs),
     /// Print the headline CNN's Keras-style summary.
     Summary,
+    /// Measure training and inference speed of the benchmark models, with a per-layer profile.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Summary => strata::applications::headline_cnn(0).and_then(|mut m| m.summary()),
     };
     if let Err(e) = result {

@@ -9,6 +9,8 @@ use strata::data::mnist::Mnist;
 use strata::model::FitOptions;
 use strata::{Error, Result};
 
+use crate::profile::Profile;
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Folder with the four MNIST-format IDX files (e.g. Fashion-MNIST); default: the bundled 10k MNIST sample.
@@ -35,24 +37,35 @@ pub struct TrainArgs {
     /// End with one JSON object on standard output (progress goes to standard error).
     #[arg(long)]
     json: bool,
+    /// Time every layer's forward and backward pass and print where the time goes.
+    #[arg(long)]
+    profile: bool,
 }
 
-fn load(args: &TrainArgs) -> Result<(Mnist, String)> {
-    match &args.data {
+/// Sizes the thread pool from `--threads`, else `STRATA_THREADS`, else the core count.
+pub fn set_threads(threads: Option<u64>) -> Result<()> {
+    match threads {
+        Some(n) => strata::core::threads::set_num_threads(n as usize),
+        None => strata::core::threads::init_from_env(),
+    }
+}
+
+pub fn load(data: &Option<PathBuf>) -> Result<(Mnist, String)> {
+    match data {
         Some(dir) => Ok((strata::datasets::load_idx_dir(dir)?, dir.display().to_string())),
         None => Ok((strata::datasets::mnist_sample()?, "bundled mnist-10k sample".to_string())),
     }
 }
 
 /// Peak resident memory of this process in MB (Linux), if known.
-fn peak_rss_mb() -> Option<f64> {
+pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -66,11 +79,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.validation_split) {
         return Err(Error::argument("--validation-split", format!("must be in [0, 1), got {}", args.validation_split)));
     }
-    match args.threads {
-        Some(n) => strata::core::threads::set_num_threads(n as usize)?,
-        None => strata::core::threads::init_from_env()?,
-    }
-    let (data, source) = load(&args)?;
+    set_threads(args.threads)?;
+    let (data, source) = load(&args.data)?;
     let train = match args.train_limit {
         Some(n) => data.train.take(n as usize)?,
         None => data.train,
@@ -89,7 +99,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         validation_split: args.validation_split,
         ..FitOptions::default()
     };
+    strata::core::profile::set_enabled(args.profile);
     let history = model.fit(&train.images, &y_train, options)?;
+    strata::core::profile::set_enabled(false);
+    let layers: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
+    let steps = history.epoch_seconds.len() * (train.len() as f64 * (1.0 - args.validation_split as f64)).ceil().max(1.0) as usize / args.batch_size as usize;
+    let profile = args.profile.then(|| Profile::new(&strata::core::profile::take(), &layers, steps.max(1)));
+    if let Some(p) = &profile {
+        eprint!("\nPer-layer profile (milliseconds per training step):\n{}", p.table());
+    }
     let started = Instant::now();
     let test = model.evaluate(&data.test.images, &y_test, 1000)?;
     let eval_seconds = started.elapsed().as_secs_f64();
@@ -116,6 +134,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "train_loss": history.get("loss").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
             "train_accuracy": history.get("accuracy").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
             "peak_rss_mb": peak_rss_mb().map(|m| round(m, 1)),
+            "profile": profile.as_ref().map(|p| p.json()),
         });
         println!("{result}");
     } else {

@@ -7,7 +7,11 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use crate::error::{fmt_shape, Error, Result};
+use crate::profile::{self, Phase};
 use crate::tensor::Tensor;
 
 /// Gradient of each input of an op (`None` where an input needs none).
@@ -23,11 +27,13 @@ pub struct GradFn {
     pub(crate) name: &'static str,
     pub(crate) inputs: Vec<Tensor>,
     pub(crate) backward: BackwardFn,
+    /// The profiling scope (layer) the op ran in, when profiling.
+    scope: Option<Arc<str>>,
 }
 
 impl GradFn {
     pub(crate) fn new(name: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
-        GradFn { name, inputs, backward }
+        GradFn { name, inputs, backward, scope: profile::current_scope() }
     }
 }
 
@@ -133,7 +139,11 @@ impl Tensor {
                 result.by_id.insert(t.id(), grad);
                 continue;
             };
+            let started = f.scope.as_ref().map(|_| Instant::now());
             let input_grads = (f.backward)(&f.inputs, &t.data(), &grad);
+            if let (Some(scope), Some(started)) = (&f.scope, started) {
+                profile::record(scope, Phase::Backward, started.elapsed());
+            }
             crate::buffer::give(grad);
             debug_assert_eq!(input_grads.len(), f.inputs.len(), "op {} returned the wrong number of gradients", f.name);
             for (input, g) in f.inputs.iter().zip(input_grads) {

@@ -20,6 +20,7 @@ pub mod buffer;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod profile;
 pub mod rng;
 pub mod tensor;
 pub mod threads;

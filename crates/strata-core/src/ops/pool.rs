@@ -21,11 +21,10 @@ pub fn max_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), pad
     })?;
     let len = g.n * g.out_pixels() * g.c;
     let mut out = buffer::take(len);
-    let mut argmax = vec![0u32; len];
-    pool_kernel(&x.data(), &g, &mut out, &mut argmax);
-    let backward = move |_: &[Tensor], _: &[f32], dy: &[f32]| {
+    pool_kernel(&x.data(), &g, &mut out);
+    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
         let mut dx = buffer::take(g.n * g.image_len());
-        max_pool2d_backward(dy, &argmax, &g, &mut dx);
+        max_pool2d_backward(&inputs[0].data(), y, dy, &g, &mut dx);
         vec![Some(dx)]
     };
     Ok(Tensor::from_op(out, vec![g.n, g.oh, g.ow, g.c], GradFn::new("max_pool2d", vec![x.clone()], Box::new(backward))))

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use strata_core::profile::{self, Phase};
 use strata_core::{fmt_shape, no_grad, Error, Result, Tensor};
 
 use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
@@ -153,10 +154,10 @@ impl Sequential {
         self.ensure_built(x)?;
         let y_pred = self.call(x, true)?;
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
-        let loss = compiled.loss.call(y, &y_pred)?;
+        let loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call(y, &y_pred))?;
         let grads = loss.backward()?;
         let params: Vec<Tensor> = self.layers.iter().flat_map(|l| l.weights()).filter(|w| w.trainable).map(|w| w.tensor).collect();
-        compiled.optimizer.apply(&params, &grads)?;
+        profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, &grads))?;
         for m in compiled.metrics.iter_mut() {
             m.update(y, &y_pred)?;
         }

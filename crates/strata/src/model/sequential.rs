@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
+use strata_core::profile::{self, Phase};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use crate::layers::{default_name, Layer};
@@ -198,6 +199,11 @@ impl Sequential {
         self.shapes.as_ref().and_then(|s| s.first()).map(|(i, _)| i.as_slice())
     }
 
+    /// The output shape of layer `i` (no batch axis), once built.
+    pub fn layer_output_shape(&self, i: usize) -> Option<Vec<usize>> {
+        self.shapes.as_ref().and_then(|s| s.get(i)).map(|(_, o)| o.clone())
+    }
+
     /// The output shape of the model (no batch axis).
     pub fn output_shape(&self) -> Option<&[usize]> {
         self.shapes.as_ref().and_then(|s| s.last()).map(|(_, o)| o.as_slice())
@@ -210,7 +216,7 @@ impl Sequential {
         }
         let mut h = x.clone();
         for layer in &self.layers {
-            h = layer.call(&h, training).map_err(|e| e.in_layer(layer.name()))?;
+            h = profile::scoped(layer.name(), Phase::Forward, || layer.call(&h, training)).map_err(|e| e.in_layer(layer.name()))?;
         }
         Ok(h)
     }

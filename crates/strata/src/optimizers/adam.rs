@@ -66,10 +66,10 @@ impl Optimizer for Adam {
             let Some(g) = grads.get(p) else { continue };
             let (m, v) = self.slots.entry(p.id()).or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
             let mut w = p.data_mut();
-            for i in 0..g.len() {
-                m[i] += (g[i] - m[i]) * (1.0 - b1);
-                v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
-                w[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+            for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                *m += (g - *m) * (1.0 - b1);
+                *v += (g * g - *v) * (1.0 - b2);
+                *w -= alpha * *m / (v.sqrt() + eps);
             }
         }
         self.iterations += 1;

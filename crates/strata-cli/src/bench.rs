@@ -1,0 +1,140 @@
+//! `strata bench`: training and inference speed of fixed benchmark models,
+//! with achieved GFLOP/s, peak memory and a per-layer profile.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::{json, Value};
+use strata::applications::{dense_mlp, headline_cnn, layer_flops};
+use strata::core::profile;
+use strata::model::Sequential;
+use strata::{Error, Result, Tensor};
+
+use crate::profile::{round3, Profile};
+use crate::train::{load, median, peak_rss_mb};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Folder with the four MNIST-format IDX files; default: the bundled 10k MNIST sample.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which models: headline (batch 32), headline128 (batch 128), dense (784-512-512-10, batch 128), or all.
+    #[arg(long, default_value = "all")]
+    model: String,
+    /// Timed training steps per model (split into 5 rounds; the median round is reported).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(5..))]
+    steps: u64,
+    /// Worker threads (default: STRATA_THREADS, else the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Print one JSON object on standard output instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Case {
+    name: &'static str,
+    batch: usize,
+    build: fn(u64) -> Result<Sequential>,
+}
+
+const CASES: [Case; 3] = [
+    Case { name: "headline", batch: 32, build: headline_cnn },
+    Case { name: "headline128", batch: 128, build: headline_cnn },
+    Case { name: "dense", batch: 128, build: dense_mlp },
+];
+
+/// Runs `steps` training steps over consecutive batches starting at batch `first`.
+fn train_steps(model: &mut Sequential, x: &Tensor, y: &Tensor, batch: usize, first: usize, steps: usize) -> Result<()> {
+    let n = x.shape()[0];
+    for s in 0..steps {
+        let start = ((first + s) * batch) % (n - batch + 1);
+        let rows: Vec<usize> = (start..start + batch).collect();
+        model.train_step(&x.gather_rows(&rows)?, &y.gather_rows(&rows)?)?;
+    }
+    Ok(())
+}
+
+fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tensor) -> Result<Value> {
+    let mut model = (case.build)(0)?;
+    if x.shape()[0] < case.batch {
+        return Err(Error::argument("--data", format!("needs at least {} training samples", case.batch)));
+    }
+    let per_layer = layer_flops(&mut model)?;
+    let forward: f64 = per_layer.iter().sum();
+    // Training: each layer's forward product and its two backward products,
+    // except the input gradient of the first layer, which nothing needs.
+    let first = per_layer.iter().copied().find(|&f| f > 0.0).unwrap_or(0.0);
+    let train_flops = 3.0 * forward - first;
+    let steps = args.steps as usize;
+    train_steps(&mut model, x, y, case.batch, 0, 10)?;
+    let mut rates = Vec::new();
+    for round in 0..5 {
+        let started = Instant::now();
+        train_steps(&mut model, x, y, case.batch, 10 + round * steps / 5, steps / 5)?;
+        rates.push((steps / 5 * case.batch) as f64 / started.elapsed().as_secs_f64());
+    }
+    let train_rate = median(&rates);
+
+    model.predict(x_test, 1000)?;
+    let mut infer = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        model.predict(x_test, 1000)?;
+        infer.push(x_test.shape()[0] as f64 / started.elapsed().as_secs_f64());
+    }
+    let infer_rate = median(&infer);
+
+    profile::take();
+    profile::set_enabled(true);
+    let profiled = 50;
+    train_steps(&mut model, x, y, case.batch, 0, profiled)?;
+    profile::set_enabled(false);
+    let layers: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
+    let prof = Profile::new(&profile::take(), &layers, profiled);
+
+    if !args.json {
+        println!(
+            "\n{} (batch {}): train {:.0} samples/s ({:.1} GFLOP/s), inference {:.0} samples/s ({:.1} GFLOP/s), rounds {:?}",
+            case.name, case.batch, train_rate, train_rate * train_flops / 1e9, infer_rate, infer_rate * forward / 1e9,
+            rates.iter().map(|r| r.round()).collect::<Vec<_>>()
+        );
+        print!("{}", prof.table());
+    }
+    Ok(json!({
+        "model": case.name,
+        "batch_size": case.batch,
+        "params": model.count_params(),
+        "forward_mflop_per_sample": round3(forward / 1e6),
+        "train_mflop_per_sample": round3(train_flops / 1e6),
+        "train_samples_per_second": train_rate.round(),
+        "train_rounds": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
+        "train_gflops": round3(train_rate * train_flops / 1e9),
+        "infer_samples_per_second": infer_rate.round(),
+        "infer_gflops": round3(infer_rate * forward / 1e9),
+        "peak_rss_mb": peak_rss_mb(),
+        "profile": prof.json(),
+    }))
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    crate::train::set_threads(args.threads)?;
+    let (data, source) = load(&args.data)?;
+    let (x, y) = (&data.train.images, data.train.one_hot(10)?);
+    let cases: Vec<&Case> = CASES.iter().filter(|c| args.model == "all" || args.model == c.name).collect();
+    if cases.is_empty() {
+        return Err(Error::argument("--model", format!("unknown model '{}' (known: headline, headline128, dense, all)", args.model)));
+    }
+    if !args.json {
+        println!("strata bench on {source}: {} threads, {} timed steps per model", strata::core::threads::num_threads(), args.steps);
+    }
+    let mut results = Vec::new();
+    for case in cases {
+        results.push(run_case(case, &args, x, &y, &data.test.images)?);
+    }
+    if args.json {
+        println!("{}", json!({ "framework": "strata", "data": source, "threads": strata::core::threads::num_threads(), "models": results }));
+    }
+    Ok(())
+}
