@@ -47,14 +47,25 @@ fn pool_image(x: &[f32], g: &Window, y: &mut [f32]) {
 /// equals the window's maximum. `dx` (`n * h * w * c`) is overwritten.
 pub fn max_pool2d_backward(x: &[f32], y: &[f32], dy: &[f32], g: &Window, dx: &mut [f32]) {
     let (c, out_image) = (g.c, g.out_pixels() * g.c);
+    // Windows that tile the image without overlap (the usual pool == strides,
+    // 'valid') write each covered element once; only the rest is zeroed.
+    let tiles = g.kh == g.sh && g.kw == g.sw && g.pad_top == 0 && g.pad_left == 0;
     per_image(dx, g.image_len(), |img, dx| {
-        dx.fill(0.0);
+        if tiles {
+            for iy in 0..g.h {
+                let covered = if iy < g.oh * g.kh { (g.ow * g.kw).min(g.w) } else { 0 };
+                dx[(iy * g.w + covered) * c..(iy + 1) * g.w * c].fill(0.0);
+            }
+        } else {
+            dx.fill(0.0);
+        }
         let x = &x[img * g.image_len()..(img + 1) * g.image_len()];
         let (y, dy) = (&y[img * out_image..(img + 1) * out_image], &dy[img * out_image..(img + 1) * out_image]);
         let mut found = vec![false; c];
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let o = (oy * g.ow + ox) * c;
+                let (yo, go) = (&y[o..o + c], &dy[o..o + c]);
                 found.fill(false);
                 for ky in 0..g.kh {
                     let Some(iy) = g.in_row(oy, ky) else { continue };
@@ -63,10 +74,19 @@ pub fn max_pool2d_backward(x: &[f32], y: &[f32], dy: &[f32], g: &Window, dx: &mu
                         let base = (iy * g.w + ix) * c;
                         let (xs, dxs) = (&x[base..base + c], &mut dx[base..base + c]);
                         // Branch-free over zipped slices so the compiler vectorises it.
-                        for (((d, f), (&xv, &yv)), &gv) in dxs.iter_mut().zip(found.iter_mut()).zip(xs.iter().zip(&y[o..o + c])).zip(&dy[o..o + c]) {
-                            let hit = !*f & (xv == yv);
-                            *d += if hit { gv } else { 0.0 };
-                            *f |= hit;
+                        let lanes = dxs.iter_mut().zip(found.iter_mut()).zip(xs.iter().zip(yo)).zip(go);
+                        if tiles {
+                            for (((d, f), (&xv, &yv)), &gv) in lanes {
+                                let hit = !*f & (xv == yv);
+                                *d = if hit { gv } else { 0.0 };
+                                *f |= hit;
+                            }
+                        } else {
+                            for (((d, f), (&xv, &yv)), &gv) in lanes {
+                                let hit = !*f & (xv == yv);
+                                *d += if hit { gv } else { 0.0 };
+                                *f |= hit;
+                            }
                         }
                     }
                 }
