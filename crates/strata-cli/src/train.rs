@@ -16,6 +16,9 @@ pub struct TrainArgs {
     /// Folder with the four MNIST-format IDX files (e.g. Fashion-MNIST); default: the bundled 10k MNIST sample.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Which model: `headline` (the founding document's CNN) or `dense` (784-512-512-10 MLP).
+    #[arg(long, default_value = "headline")]
+    model: String,
     /// Number of epochs.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
@@ -88,7 +91,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let labels_error = |split: &str, e: Error| Error::data(&source, format!("{split} labels: {e}"));
     let y_train = train.one_hot(10).map_err(|e| labels_error("train", e))?;
     let y_test = data.test.one_hot(10).map_err(|e| labels_error("test", e))?;
-    let mut model = strata::applications::headline_cnn(args.seed)?;
+    let mut model = match args.model.as_str() {
+        "headline" => strata::applications::headline_cnn(args.seed)?,
+        "dense" => strata::applications::dense_mlp(args.seed)?,
+        other => return Err(Error::argument("--model", format!("unknown model '{other}' (known: headline, dense)"))),
+    };
     if !args.json {
         model.summary()?;
     }
@@ -118,6 +125,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
         let result = json!({
             "framework": "strata",
+            "model": args.model,
             "version": env!("CARGO_PKG_VERSION"),
             "data": source,
             "epochs": args.epochs,

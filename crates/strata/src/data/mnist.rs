@@ -86,7 +86,9 @@ fn split(images: (Idx, PathBuf), labels: (Idx, PathBuf)) -> Result<Split> {
         return Err(Error::data(&lab_path, format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], img_path.display())));
     }
     let (n, h, w) = (img.dims[0], img.dims[1], img.dims[2]);
-    let pixels: Vec<f32> = img.values.iter().map(|&v| v / 255.0).collect();
+    // Scaled in place: a second copy of a large dataset would double peak memory.
+    let mut pixels = img.values;
+    pixels.iter_mut().for_each(|v| *v /= 255.0);
     let images = Tensor::new(pixels, &[n, h, w, 1])?;
     Ok(Split { images, labels: lab.values.iter().map(|&v| v as usize).collect() })
 }
