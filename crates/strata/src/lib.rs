@@ -38,7 +38,7 @@ pub use strata_core::{no_grad, Error, Padding, Result, Rng, Tensor};
 pub mod prelude {
     pub use crate::activations::Activation::{self, Linear, Relu, Sigmoid, Softmax, Tanh};
     pub use crate::initializers::Initializer;
-    pub use crate::layers::{Conv2D, Dense, Flatten, Layer, MaxPooling2D};
+    pub use crate::layers::{Conv2D, Dense, Flatten, Layer, LayerOptions, MaxPooling2D};
     pub use crate::losses::{CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy};
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::model::{Callback, FitOptions, History, Sequential};

@@ -26,17 +26,38 @@ pub struct Weight {
     pub trainable: bool,
 }
 
+/// What every layer has: its name and, on a first layer, the declared input shape.
+#[derive(Clone, Debug)]
+pub struct LayerBase {
+    pub name: String,
+    pub input_shape: Option<Vec<usize>>,
+}
+
+impl LayerBase {
+    /// Named after the Keras class (`Conv2D` -> `conv2d`), no declared input shape.
+    pub fn new(class_name: &str) -> Self {
+        LayerBase { name: default_name(class_name), input_shape: None }
+    }
+}
+
 /// A building block of a model. Shapes exclude the batch axis.
 pub trait Layer: Send {
     /// Keras's class name, e.g. `"Conv2D"`.
     fn class_name(&self) -> &'static str;
+    /// The name and declared input shape.
+    fn base(&self) -> &LayerBase;
+    fn base_mut(&mut self) -> &mut LayerBase;
     /// The layer's name, unique within its model (`"conv2d_1"`).
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.base().name
+    }
     /// Renames the layer (the model names unnamed layers as Keras does).
-    fn set_name(&mut self, name: String);
+    fn set_name(&mut self, name: String) {
+        self.base_mut().name = name;
+    }
     /// The input shape given by the user (`input_shape=`), if any.
     fn declared_input_shape(&self) -> Option<&[usize]> {
-        None
+        self.base().input_shape.as_deref()
     }
     /// Creates the weights for inputs of `input_shape` and returns the output shape.
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
@@ -48,6 +69,45 @@ pub trait Layer: Send {
     }
     /// Keras's `get_config()` for this layer.
     fn config(&self) -> Value;
+}
+
+/// Builder methods every layer shares: `Dense::new(10).named("out").input_shape([784])`.
+pub trait LayerOptions: Layer + Sized {
+    /// Declares the input shape (without the batch axis) on a first layer.
+    fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
+        self.base_mut().input_shape = Some(shape.into());
+        self
+    }
+    /// Names the layer (Keras's `name=`).
+    fn named(mut self, name: &str) -> Self {
+        self.base_mut().name = name.to_string();
+        self
+    }
+}
+
+impl<T: Layer + Sized> LayerOptions for T {}
+
+/// A layer's `kernel` and optional `bias`, as Keras lists them.
+pub(crate) fn kernel_and_bias(kernel: &Tensor, bias: Option<&Tensor>) -> Vec<Weight> {
+    let mut w = vec![Weight { name: "kernel", tensor: kernel.clone(), trainable: true }];
+    w.extend(bias.map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
+    w
+}
+
+/// Creates a `kernel` of `shape` and, if `use_bias`, a bias as long as its last axis.
+pub(crate) fn make_kernel_and_bias(
+    shape: &[usize],
+    kernel_init: crate::initializers::Initializer,
+    bias_init: Option<crate::initializers::Initializer>,
+    rng: &mut Rng,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let units = *shape.last().expect("a kernel has an output axis");
+    let kernel = Tensor::variable(kernel_init.sample(shape, rng), shape)?;
+    let bias = match bias_init {
+        Some(init) => Some(Tensor::variable(init.sample(&[units], rng), &[units])?),
+        None => None,
+    };
+    Ok((kernel, bias))
 }
 
 /// Snake-case default name for a Keras class: `Conv2D -> conv2d`, `MaxPooling2D -> max_pooling2d`.

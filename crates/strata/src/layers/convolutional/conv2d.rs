@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
-use super::super::{check_input, default_name, not_built, IntoPair, Layer, Weight};
+use super::super::{kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, Weight};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -13,7 +13,7 @@ use crate::initializers::Initializer;
 /// input `(batch, height, width, in)`, kernel `(kh, kw, in, filters)`,
 /// bias `(filters,)`, output `(batch, out_height, out_width, filters)`.
 pub struct Conv2D {
-    name: String,
+    base: LayerBase,
     filters: usize,
     kernel_size: (usize, usize),
     strides: (usize, usize),
@@ -22,7 +22,6 @@ pub struct Conv2D {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
-    input_shape: Option<Vec<usize>>,
     built: Option<Built>,
 }
 
@@ -38,7 +37,7 @@ impl Conv2D {
     /// kernel, zero bias.
     pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
         Conv2D {
-            name: default_name("Conv2D"),
+            base: LayerBase::new("Conv2D"),
             filters,
             kernel_size: kernel_size.into_pair(),
             strides: (1, 1),
@@ -47,7 +46,6 @@ impl Conv2D {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
-            input_shape: None,
             built: None,
         }
     }
@@ -81,30 +79,17 @@ impl Conv2D {
         self.bias_initializer = init;
         self
     }
-    /// Declares the input shape `(height, width, channels)` on a first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
-    }
-    /// Names the layer.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
 }
 
 impl Layer for Conv2D {
     fn class_name(&self) -> &'static str {
         "Conv2D"
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn base(&self) -> &LayerBase {
+        &self.base
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -112,23 +97,19 @@ impl Layer for Conv2D {
         let (sh, sw) = self.strides;
         if self.filters == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 {
             return Err(Error::layer(
-                &self.name,
+                &self.base.name,
                 format!("Conv2D needs positive filters, kernel_size and strides, received filters={}, kernel_size={:?}, strides={:?}", self.filters, self.kernel_size, self.strides),
             ));
         }
         let &[h, w, c] = input_shape else {
-            return Err(Error::layer(&self.name, format!("Conv2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
+            return Err(Error::layer(&self.base.name, format!("Conv2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
         };
         let window = strata_core::kernels::window::Window::new([1, h, w, c], self.kernel_size, self.strides, self.padding).ok_or_else(|| {
-            Error::layer(&self.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
+            Error::layer(&self.base.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
         })?;
         let kshape = [kh, kw, c, self.filters];
-        let kernel = Tensor::variable(self.kernel_initializer.sample(&kshape, rng), &kshape)?;
-        let bias = if self.use_bias {
-            Some(Tensor::variable(self.bias_initializer.sample(&[self.filters], rng), &[self.filters])?)
-        } else {
-            None
-        };
+        let bias_init = self.use_bias.then_some(self.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&kshape, self.kernel_initializer, bias_init, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         Ok(vec![window.oh, window.ow, self.filters])
     }
@@ -143,15 +124,12 @@ impl Layer for Conv2D {
     }
 
     fn weights(&self) -> Vec<Weight> {
-        let Some(b) = &self.built else { return Vec::new() };
-        let mut w = vec![Weight { name: "kernel", tensor: b.kernel.clone(), trainable: true }];
-        w.extend(b.bias.iter().map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
-        w
+        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref())).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
         json!({
-            "name": self.name,
+            "name": self.base.name,
             "trainable": true,
             "dtype": "float32",
             "filters": self.filters,

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
-use super::super::{check_input, default_name, not_built, Layer, Weight};
+use super::super::{kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -12,13 +12,12 @@ use crate::initializers::Initializer;
 /// # Shapes
 /// input `(batch, ..., in)`, kernel `(in, units)`, bias `(units,)`, output `(batch, ..., units)`.
 pub struct Dense {
-    name: String,
+    base: LayerBase,
     units: usize,
     activation: Activation,
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
-    input_shape: Option<Vec<usize>>,
     built: Option<Built>,
 }
 
@@ -33,13 +32,12 @@ impl Dense {
     /// glorot-uniform kernel, zero bias.
     pub fn new(units: usize) -> Self {
         Dense {
-            name: default_name("Dense"),
+            base: LayerBase::new("Dense"),
             units,
             activation: Activation::Linear,
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
-            input_shape: None,
             built: None,
         }
     }
@@ -63,46 +61,29 @@ impl Dense {
         self.bias_initializer = init;
         self
     }
-    /// Declares the input shape (without the batch axis) on a first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
-    }
-    /// Names the layer.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
 }
 
 impl Layer for Dense {
     fn class_name(&self) -> &'static str {
         "Dense"
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn base(&self) -> &LayerBase {
+        &self.base
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if self.units == 0 {
-            return Err(Error::layer(&self.name, "Dense needs units >= 1, received units=0"));
+            return Err(Error::layer(&self.base.name, "Dense needs units >= 1, received units=0"));
         }
         let Some(&fan_in) = input_shape.last() else {
-            return Err(Error::layer(&self.name, "Dense needs inputs with at least one axis after the batch axis"));
+            return Err(Error::layer(&self.base.name, "Dense needs inputs with at least one axis after the batch axis"));
         };
         let kshape = [fan_in, self.units];
-        let kernel = Tensor::variable(self.kernel_initializer.sample(&kshape, rng), &kshape)?;
-        let bias = if self.use_bias {
-            Some(Tensor::variable(self.bias_initializer.sample(&[self.units], rng), &[self.units])?)
-        } else {
-            None
-        };
+        let bias_init = self.use_bias.then_some(self.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&kshape, self.kernel_initializer, bias_init, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         let mut out = input_shape.to_vec();
         *out.last_mut().expect("checked non-empty") = self.units;
@@ -127,15 +108,12 @@ impl Layer for Dense {
     }
 
     fn weights(&self) -> Vec<Weight> {
-        let Some(b) = &self.built else { return Vec::new() };
-        let mut w = vec![Weight { name: "kernel", tensor: b.kernel.clone(), trainable: true }];
-        w.extend(b.bias.iter().map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
-        w
+        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref())).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
         json!({
-            "name": self.name,
+            "name": self.base.name,
             "trainable": true,
             "dtype": "float32",
             "units": self.units,

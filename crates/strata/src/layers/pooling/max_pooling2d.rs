@@ -3,18 +3,17 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
-use super::super::{check_input, default_name, not_built, IntoPair, Layer};
+use super::super::{LayerBase, check_input, not_built, IntoPair, Layer};
 
 /// 2-D max pooling (channels last).
 ///
 /// # Shapes
 /// input `(batch, height, width, channels)`, output `(batch, out_height, out_width, channels)`.
 pub struct MaxPooling2D {
-    name: String,
+    base: LayerBase,
     pool_size: (usize, usize),
     strides: Option<(usize, usize)>,
     padding: Padding,
-    input_shape: Option<Vec<usize>>,
     built: Option<Vec<usize>>,
 }
 
@@ -23,11 +22,10 @@ impl MaxPooling2D {
     /// pool size, `valid` padding.
     pub fn new(pool_size: impl IntoPair) -> Self {
         MaxPooling2D {
-            name: default_name("MaxPooling2D"),
+            base: LayerBase::new("MaxPooling2D"),
             pool_size: pool_size.into_pair(),
             strides: None,
             padding: Padding::Valid,
-            input_shape: None,
             built: None,
         }
     }
@@ -41,16 +39,6 @@ impl MaxPooling2D {
         self.padding = padding;
         self
     }
-    /// Declares the input shape `(height, width, channels)` on a first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
-    }
-    /// Names the layer.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
-    }
     fn effective_strides(&self) -> (usize, usize) {
         self.strides.unwrap_or(self.pool_size)
     }
@@ -60,26 +48,23 @@ impl Layer for MaxPooling2D {
     fn class_name(&self) -> &'static str {
         "MaxPooling2D"
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn base(&self) -> &LayerBase {
+        &self.base
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let (p, s) = (self.pool_size, self.effective_strides());
         if p.0 == 0 || p.1 == 0 || s.0 == 0 || s.1 == 0 {
-            return Err(Error::layer(&self.name, format!("MaxPooling2D needs positive pool_size and strides, received pool_size={p:?}, strides={s:?}")));
+            return Err(Error::layer(&self.base.name, format!("MaxPooling2D needs positive pool_size and strides, received pool_size={p:?}, strides={s:?}")));
         }
         let &[h, w, c] = input_shape else {
-            return Err(Error::layer(&self.name, format!("MaxPooling2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
+            return Err(Error::layer(&self.base.name, format!("MaxPooling2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
         };
         let window = strata_core::kernels::window::Window::new([1, h, w, c], p, s, self.padding).ok_or_else(|| {
-            Error::layer(&self.name, format!("pool_size={p:?} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name()))
+            Error::layer(&self.base.name, format!("pool_size={p:?} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name()))
         })?;
         self.built = Some(input_shape.to_vec());
         Ok(vec![window.oh, window.ow, c])
@@ -94,7 +79,7 @@ impl Layer for MaxPooling2D {
     fn config(&self) -> Value {
         let s = self.effective_strides();
         json!({
-            "name": self.name,
+            "name": self.base.name,
             "trainable": true,
             "dtype": "float32",
             "pool_size": [self.pool_size.0, self.pool_size.1],

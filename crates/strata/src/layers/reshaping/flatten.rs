@@ -3,32 +3,21 @@
 use serde_json::{json, Value};
 use strata_core::{Result, Rng, Tensor};
 
-use super::super::{check_input, default_name, not_built, Layer};
+use super::super::{LayerBase, check_input, not_built, Layer};
 
 /// Flattens every axis but the batch axis.
 ///
 /// # Shapes
 /// input `(batch, d1, d2, ...)`, output `(batch, d1 * d2 * ...)`.
 pub struct Flatten {
-    name: String,
-    input_shape: Option<Vec<usize>>,
+    base: LayerBase,
     built: Option<Vec<usize>>,
 }
 
 impl Flatten {
     /// A new flatten layer.
     pub fn new() -> Self {
-        Flatten { name: default_name("Flatten"), input_shape: None, built: None }
-    }
-    /// Declares the input shape on a first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
-    }
-    /// Names the layer.
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
-        self
+        Flatten { base: LayerBase::new("Flatten"), built: None }
     }
 }
 
@@ -42,14 +31,11 @@ impl Layer for Flatten {
     fn class_name(&self) -> &'static str {
         "Flatten"
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn base(&self) -> &LayerBase {
+        &self.base
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
-    }
-    fn declared_input_shape(&self) -> Option<&[usize]> {
-        self.input_shape.as_deref()
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         self.built = Some(input_shape.to_vec());
@@ -61,6 +47,6 @@ impl Layer for Flatten {
         x.flatten()
     }
     fn config(&self) -> Value {
-        json!({ "name": self.name, "trainable": true, "dtype": "float32", "data_format": "channels_last" })
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "data_format": "channels_last" })
     }
 }
