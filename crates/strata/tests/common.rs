@@ -23,6 +23,11 @@ pub fn floats(v: &Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
+use std::sync::Mutex;
+
+/// The largest relative difference any comparison has seen (printed with --nocapture).
+pub static WORST: Mutex<(f32, String)> = Mutex::new((0.0, String::new()));
+
 /// Largest difference relative to max(|expected|, 1); panics above `tol`.
 pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f32) -> f32 {
     assert_eq!(actual.len(), expected.len(), "{what}: length");
@@ -32,5 +37,10 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f32) -> f
         assert!(rel <= tol, "{what}: element {i}: strata {a} vs keras {e} (relative difference {rel:e} > {tol:e})");
         worst = worst.max(rel);
     }
+    let mut w = WORST.lock().unwrap();
+    if worst > w.0 {
+        *w = (worst, what.to_string());
+    }
+    eprintln!("{what}: largest relative difference {worst:.2e}");
     worst
 }
