@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 use strata::data::mnist::Mnist;
-use strata::model::FitOptions;
+use strata::model::{FitOptions, ModelCheckpoint, Sequential};
 use strata::{Error, Result};
 
 use crate::profile::Profile;
@@ -40,6 +40,15 @@ pub struct TrainArgs {
     /// End with one JSON object on standard output (progress goes to standard error).
     #[arg(long)]
     json: bool,
+    /// Save the trained model (architecture, weights, optimizer state, progress) to this file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Save a checkpoint to this file after every epoch (resume with --resume).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue training from a checkpoint (a --save or --checkpoint file); --epochs is the last epoch.
+    #[arg(long)]
+    resume: Option<PathBuf>,
     /// Time every layer's forward and backward pass and print where the time goes.
     #[arg(long)]
     profile: bool,
@@ -91,19 +100,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let labels_error = |split: &str, e: Error| Error::data(&source, format!("{split} labels: {e}"));
     let y_train = train.one_hot(10).map_err(|e| labels_error("train", e))?;
     let y_test = data.test.one_hot(10).map_err(|e| labels_error("test", e))?;
-    let mut model = match args.model.as_str() {
-        "headline" => strata::applications::headline_cnn(args.seed)?,
-        "dense" => strata::applications::dense_mlp(args.seed)?,
-        other => return Err(Error::argument("--model", format!("unknown model '{other}' (known: headline, dense)"))),
+    let mut model = match (&args.resume, args.model.as_str()) {
+        (Some(path), _) => Sequential::load(path)?,
+        (None, "headline") => strata::applications::headline_cnn(args.seed)?,
+        (None, "dense") => strata::applications::dense_mlp(args.seed)?,
+        (None, other) => return Err(Error::argument("--model", format!("unknown model '{other}' (known: headline, dense)"))),
     };
+    if model.optimizer().is_none() {
+        return Err(Error::argument("--resume", "the checkpoint has no compile_config (optimizer and loss) to continue training with"));
+    }
+    let initial_epoch = model.epochs_trained();
     if !args.json {
         model.summary()?;
     }
-    eprintln!("Training on {} samples from {source} ({} threads)", train.len(), strata::core::threads::num_threads());
+    match &args.resume {
+        Some(path) => eprintln!("Resuming {} after epoch {initial_epoch} of {}; training on {} samples", path.display(), args.epochs, train.len()),
+        None => eprintln!("Training on {} samples from {source} ({} threads)", train.len(), strata::core::threads::num_threads()),
+    }
+    let mut callbacks: Vec<Box<dyn strata::model::Callback>> = Vec::new();
+    if let Some(path) = &args.checkpoint {
+        callbacks.push(Box::new(ModelCheckpoint::new(path)));
+    }
     let options = FitOptions {
         epochs: args.epochs,
         batch_size: args.batch_size as usize,
         validation_split: args.validation_split,
+        initial_epoch,
+        callbacks,
         ..FitOptions::default()
     };
     strata::core::profile::set_enabled(args.profile);
@@ -114,6 +137,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let profile = args.profile.then(|| Profile::new(&strata::core::profile::take(), &layers, steps.max(1)));
     if let Some(p) = &profile {
         eprint!("\nPer-layer profile (milliseconds per training step):\n{}", p.table());
+    }
+    if let Some(path) = &args.save {
+        model.save(path)?;
+        eprintln!("Saved {}", path.display());
     }
     let started = Instant::now();
     let test = model.evaluate(&data.test.images, &y_test, 1000)?;

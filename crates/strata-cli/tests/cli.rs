@@ -68,3 +68,27 @@ fn a_corrupt_data_folder_names_the_file() {
     assert!(err.contains("train-images-idx3-ubyte.gz") && !err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn save_then_resume_continues_to_the_last_epoch() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ckpt, straight) = (dir.join("two.safetensors"), dir.join("three.safetensors"));
+    let common = ["train", "--train-limit", "320", "--seed", "5", "--json"];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = common.iter().chain(extra).copied().collect();
+        let out = strata(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+    };
+    run(&["--epochs", "2", "--save", ckpt.to_str().unwrap()]);
+    let resumed = run(&["--epochs", "3", "--resume", ckpt.to_str().unwrap()]);
+    assert_eq!(resumed["epoch_seconds"].as_array().unwrap().len(), 1, "only epoch 3 runs");
+    let full = run(&["--epochs", "3", "--save", straight.to_str().unwrap()]);
+    assert_eq!(resumed["test_loss"], full["test_loss"], "2 + 1 epochs equal 3 straight");
+    assert_eq!(resumed["test_accuracy"], full["test_accuracy"]);
+    let out = strata(&["train", "--resume", dir.join("missing.safetensors").to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("missing.safetensors"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -25,6 +25,7 @@ pub mod applications;
 pub mod data;
 pub mod datasets;
 pub mod initializers;
+pub mod io;
 pub mod layers;
 pub mod losses;
 pub mod metrics;
@@ -41,7 +42,7 @@ pub mod prelude {
     pub use crate::layers::{Conv2D, Dense, Flatten, Layer, LayerOptions, MaxPooling2D};
     pub use crate::losses::{CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy};
     pub use crate::metrics::{Accuracy, Metric};
-    pub use crate::model::{Callback, FitOptions, History, Sequential};
+    pub use crate::model::{Callback, FitOptions, History, ModelCheckpoint, Sequential};
     pub use crate::optimizers::{Adam, Optimizer, SGD};
     pub use strata_core::{Padding, Tensor};
 }

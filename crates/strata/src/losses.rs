@@ -50,6 +50,22 @@ pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
     })
 }
 
+/// A loss from Keras's `compile_config` entry: an identifier, or
+/// `{"class_name": ..., "config": {"from_logits": ...}}`.
+pub fn from_config(config: &Value) -> Result<Box<dyn Loss>> {
+    let (name, cfg) = match config {
+        Value::String(s) => (s.as_str(), &Value::Null),
+        Value::Object(o) => (o.get("class_name").and_then(|c| c.as_str()).unwrap_or(""), o.get("config").unwrap_or(&Value::Null)),
+        _ => return Err(Error::argument("loss", format!("expected a name or a config, got {config}"))),
+    };
+    let from_logits = cfg.get("from_logits").and_then(|v| v.as_bool()).unwrap_or(false);
+    match (name, from_logits) {
+        ("CategoricalCrossentropy" | "categorical_crossentropy", true) => Ok(Box::new(CategoricalCrossentropy::new(true))),
+        ("SparseCategoricalCrossentropy" | "sparse_categorical_crossentropy", true) => Ok(Box::new(SparseCategoricalCrossentropy::new(true))),
+        _ => from_name(name),
+    }
+}
+
 fn same_shape(loss: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
     if y_true.shape() != y_pred.shape() {
         return Err(Error::shape(loss, format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));

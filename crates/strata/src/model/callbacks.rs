@@ -3,6 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use strata_core::Result;
+
+use super::sequential::Sequential;
+
 /// Named values at the end of a batch or epoch (`loss`, `accuracy`, `val_loss`, ...).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Logs(pub Vec<(String, f64)>);
@@ -49,9 +53,10 @@ pub trait Callback {
     fn on_epoch_begin(&mut self, _epoch: usize) {}
     /// After each batch, with the running means of the epoch so far.
     fn on_batch_end(&mut self, _batch: usize, _logs: &Logs) {}
-    /// After each epoch (validation included); return `Control::Stop` to end training.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs) -> Control {
-        Control::Continue
+    /// After each epoch (validation included), with the model as it now is
+    /// (to save it, say); return `Control::Stop` to end training.
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &Sequential) -> Result<Control> {
+        Ok(Control::Continue)
     }
     fn on_train_end(&mut self, _logs: &Logs) {}
 }

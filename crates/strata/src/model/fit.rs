@@ -113,6 +113,8 @@ impl Sequential {
             callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
             let started = Instant::now();
             if shuffle {
+                // Each epoch's order depends on the RNG state alone, so a resumed run matches.
+                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
                 self.shuffle_rng.shuffle(&mut order);
             }
             let mut loss_mean = Mean::default();
@@ -136,9 +138,10 @@ impl Sequential {
                 }
             }
             history.record(epoch, &logs, seconds);
+            self.history.record(epoch, &logs, seconds);
             let mut stop = false;
             for c in callbacks.iter_mut() {
-                stop |= c.on_epoch_end(epoch, &logs) == Control::Stop;
+                stop |= c.on_epoch_end(epoch, &logs, self)? == Control::Stop;
             }
             last = logs;
             if stop {

@@ -2,12 +2,16 @@
 //! callbacks and the printed summary.
 
 mod callbacks;
+mod checkpoint;
 mod fit;
 mod progress;
 mod sequential;
+mod serialize;
 mod summary;
 
 pub use callbacks::{Callback, Control, History, Logs, TrainInfo};
+pub use checkpoint::ModelCheckpoint;
 pub use fit::FitOptions;
 pub use progress::ProgressBar;
 pub use sequential::Sequential;
+pub use serialize::FORMAT_VERSION;

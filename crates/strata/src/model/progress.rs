@@ -4,7 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
+use strata_core::Result;
+
 use super::callbacks::{Callback, Control, Logs, TrainInfo};
+use super::sequential::Sequential;
 
 /// Shows training progress on standard error.
 pub struct ProgressBar {
@@ -66,8 +69,8 @@ impl Callback for ProgressBar {
         }
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs) -> Control {
-        let Some(info) = &self.info else { return Control::Continue };
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &Sequential) -> Result<Control> {
+        let Some(info) = &self.info else { return Ok(Control::Continue) };
         let secs = self.started.elapsed().as_secs_f64();
         let rate = info.samples as f64 / secs.max(1e-9);
         let line = format!("{}/{} - {:.1}s - {:.0} samples/s - {}", info.steps, info.steps, secs, rate, logs.describe());
@@ -78,6 +81,6 @@ impl Callback for ProgressBar {
                 let _ = writeln!(err, "Epoch {}/{}: {line}", epoch + 1, info.epochs);
             }
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use strata_core::profile::{self, Phase};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
+use super::callbacks::History;
 use crate::layers::{default_name, Layer};
 use crate::losses::{self, Loss};
 use crate::metrics::{self, Metric};
@@ -28,6 +29,8 @@ pub struct Sequential {
     seed: u64,
     /// Draws the order of samples in each epoch.
     pub(crate) shuffle_rng: Rng,
+    /// Every epoch trained so far, across `fit` calls and checkpoints.
+    pub(crate) history: History,
 }
 
 /// Anything `compile` accepts as an optimizer: an optimizer or its Keras name.
@@ -70,6 +73,19 @@ impl IntoLoss for &str {
     }
 }
 
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers: Vec<String> = self.layers.iter().map(|l| format!("{} ({})", l.name(), l.class_name())).collect();
+        f.debug_struct("Sequential")
+            .field("name", &self.name)
+            .field("layers", &layers)
+            .field("input_shape", &self.input_shape())
+            .field("compiled", &self.compiled.is_some())
+            .field("epochs_trained", &self.epochs_trained())
+            .finish()
+    }
+}
+
 impl Default for Sequential {
     fn default() -> Self {
         Sequential::new()
@@ -91,6 +107,7 @@ impl Sequential {
             compiled: None,
             seed,
             shuffle_rng: Rng::new(seed ^ 0x5348_5546_464C_4521),
+            history: History::default(),
         }
     }
 
@@ -255,6 +272,16 @@ impl Sequential {
         let metrics = metrics.iter().map(|m| metrics::from_name(m)).collect::<Result<Vec<_>>>()?;
         self.compiled = Some(Compiled { optimizer: optimizer.into_optimizer()?, loss: loss.into_loss()?, metrics });
         Ok(())
+    }
+
+    /// Every epoch trained so far, including those before a checkpoint was resumed.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Number of epochs trained so far (where `fit` resumes by default).
+    pub fn epochs_trained(&self) -> usize {
+        self.history.epoch.last().map(|e| e + 1).unwrap_or(0)
     }
 
     /// The optimizer chosen by `compile`.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
-use super::{check_hyper, Optimizer};
+use super::{check_hyper, check_slot, Optimizer};
 
 /// Keras's `Adam`. At step t:
 /// `m += (g - m)(1 - β₁)`, `v += (g² - v)(1 - β₂)`,
@@ -83,6 +83,25 @@ impl Optimizer for Adam {
     }
     fn iterations(&self) -> u64 {
         self.iterations
+    }
+    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+        self.slots.get(&weight.id()).map(|(m, v)| vec![("m", m.clone()), ("v", v.clone())]).unwrap_or_default()
+    }
+    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+        let (mut m, mut v) = (None, None);
+        for (name, values) in slots {
+            check_slot(&name, &values, weight)?;
+            match name.as_str() {
+                "m" => m = Some(values),
+                "v" => v = Some(values),
+                _ => {}
+            }
+        }
+        if let (Some(m), Some(v)) = (m, v) {
+            self.slots.insert(weight.id(), (m, v));
+        }
+        self.iterations = iterations;
+        Ok(())
     }
     fn config(&self) -> Value {
         json!({

@@ -24,6 +24,48 @@ pub trait Optimizer: Send {
     fn iterations(&self) -> u64;
     /// Keras's config for this optimizer.
     fn config(&self) -> Value;
+    /// The state kept for `weight` (Adam's `m` and `v`, SGD's `velocity`), for checkpoints.
+    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)>;
+    /// Restores the state of `weight` from a checkpoint and the update count.
+    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()>;
+}
+
+/// Checks that a restored slot has the weight's size.
+pub(crate) fn check_slot(name: &str, slot: &[f32], weight: &Tensor) -> Result<()> {
+    if slot.len() != weight.numel() {
+        return Err(Error::argument("optimizer state", format!("slot '{name}' has {} values for a weight of {}", slot.len(), weight.numel())));
+    }
+    Ok(())
+}
+
+/// An optimizer from Keras's config (`{"name": "adam", "learning_rate": 0.001, ...}`)
+/// or identifier.
+pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
+    let (name, cfg) = match config {
+        Value::String(s) => (s.as_str(), &Value::Null),
+        Value::Object(o) => {
+            let cfg = o.get("config").unwrap_or(config);
+            let name = o.get("class_name").or_else(|| cfg.get("name")).and_then(|n| n.as_str()).unwrap_or("");
+            (name, cfg)
+        }
+        _ => return Err(Error::argument("optimizer", format!("expected a name or a config, got {config}"))),
+    };
+    let num = |key: &str| cfg.get(key).and_then(|v| v.as_f64()).map(|v| v as f32);
+    let base = name.trim_end_matches(|c: char| c == '_' || c.is_ascii_digit()).to_ascii_lowercase();
+    match base.as_str() {
+        "adam" => {
+            let d = Adam::default();
+            let mut a = Adam::new(num("learning_rate").unwrap_or(d.learning_rate()))?;
+            a = a.betas(num("beta_1").unwrap_or(0.9), num("beta_2").unwrap_or(0.999))?.epsilon(num("epsilon").unwrap_or(1e-7))?;
+            Ok(Box::new(a))
+        }
+        "sgd" => {
+            let s = SGD::new(num("learning_rate").unwrap_or(0.01))?;
+            let nesterov = cfg.get("nesterov").and_then(|v| v.as_bool()).unwrap_or(false);
+            Ok(Box::new(s.momentum(num("momentum").unwrap_or(0.0), nesterov)?))
+        }
+        _ => from_name(name),
+    }
 }
 
 /// Parses a Keras optimizer identifier with Keras's defaults.

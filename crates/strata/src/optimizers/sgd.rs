@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
-use super::{check_hyper, Optimizer};
+use super::{check_hyper, check_slot, Optimizer};
 
 /// Keras's `SGD`: `w -= lr·g`; with momentum `m = momentum·m - lr·g; w += m`
 /// (Nesterov: `w += momentum·m - lr·g`).
@@ -70,6 +70,19 @@ impl Optimizer for SGD {
     }
     fn iterations(&self) -> u64 {
         self.iterations
+    }
+    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+        self.velocity.get(&weight.id()).map(|m| vec![("velocity", m.clone())]).unwrap_or_default()
+    }
+    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+        for (name, values) in slots {
+            check_slot(&name, &values, weight)?;
+            if name == "velocity" {
+                self.velocity.insert(weight.id(), values);
+            }
+        }
+        self.iterations = iterations;
+        Ok(())
     }
     fn config(&self) -> Value {
         json!({ "name": "SGD", "learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov })

@@ -1,0 +1,151 @@
+//! Layers from Keras's JSON (`model.to_json()`, `layer.get_config()`).
+//! Unknown layers and unsupported options are named in the error.
+
+use serde_json::Value;
+use strata_core::{Error, Padding, Result};
+
+use crate::activations::Activation;
+use crate::initializers::Initializer;
+use crate::layers::{Conv2D, Dense, Flatten, Layer, MaxPooling2D};
+
+/// A field of a layer's config, or an error naming the layer and field.
+pub fn field<'a>(layer: &str, config: &'a Value, name: &str) -> Result<&'a Value> {
+    config.get(name).filter(|v| !v.is_null()).ok_or_else(|| Error::layer(layer, format!("config is missing '{name}'")))
+}
+
+fn bad(layer: &str, name: &str, expected: &str, got: &Value) -> Error {
+    Error::layer(layer, format!("config field '{name}' must be {expected}, got {got}"))
+}
+
+pub fn usize_field(layer: &str, config: &Value, name: &str) -> Result<usize> {
+    let v = field(layer, config, name)?;
+    v.as_u64().map(|n| n as usize).ok_or_else(|| bad(layer, name, "a non-negative integer", v))
+}
+
+fn bool_field(layer: &str, config: &Value, name: &str, default: bool) -> Result<bool> {
+    match config.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v.as_bool().ok_or_else(|| bad(layer, name, "true or false", v)),
+    }
+}
+
+/// `3` or `[3, 3]` as a pair.
+fn pair_field(layer: &str, config: &Value, name: &str) -> Result<(usize, usize)> {
+    let v = field(layer, config, name)?;
+    if let Some(n) = v.as_u64() {
+        return Ok((n as usize, n as usize));
+    }
+    match v.as_array().map(|a| a.iter().map(|x| x.as_u64()).collect::<Vec<_>>()).as_deref() {
+        Some([Some(a), Some(b)]) => Ok((*a as usize, *b as usize)),
+        _ => Err(bad(layer, name, "an integer or a pair of integers", v)),
+    }
+}
+
+fn padding_field(layer: &str, config: &Value) -> Result<Padding> {
+    match config.get("padding") {
+        None | Some(Value::Null) => Ok(Padding::Valid),
+        Some(v) => v.as_str().and_then(Padding::parse).ok_or_else(|| bad(layer, "padding", "'valid' or 'same'", v)),
+    }
+}
+
+fn activation_field(layer: &str, config: &Value) -> Result<Activation> {
+    match config.get("activation") {
+        None | Some(Value::Null) => Ok(Activation::Linear),
+        Some(Value::String(s)) => Activation::from_name(s).map_err(|e| Error::layer(layer, e.to_string())),
+        Some(v) => Err(bad(layer, "activation", "an activation name", v)),
+    }
+}
+
+fn initializer_field(layer: &str, config: &Value, name: &str, default: Initializer) -> Result<Initializer> {
+    let v = match config.get(name) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(v) => v,
+    };
+    let (class, cfg) = match v {
+        Value::String(s) => (s.as_str(), &Value::Null),
+        Value::Object(o) => (o.get("class_name").and_then(|c| c.as_str()).unwrap_or(""), o.get("config").unwrap_or(&Value::Null)),
+        _ => return Err(bad(layer, name, "an initializer", v)),
+    };
+    let num = |key: &str, default: f32| cfg.get(key).and_then(|x| x.as_f64()).map(|x| x as f32).unwrap_or(default);
+    Ok(match class {
+        "Zeros" | "zeros" => Initializer::Zeros,
+        "Ones" | "ones" => Initializer::Ones,
+        "Constant" | "constant" => Initializer::Constant(num("value", 0.0)),
+        "RandomUniform" | "random_uniform" => Initializer::RandomUniform { min: num("minval", -0.05), max: num("maxval", 0.05) },
+        "RandomNormal" | "random_normal" => Initializer::RandomNormal { mean: num("mean", 0.0), stddev: num("stddev", 0.05) },
+        "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
+        "GlorotNormal" | "glorot_normal" => Initializer::GlorotNormal,
+        "HeUniform" | "he_uniform" => Initializer::HeUniform,
+        "HeNormal" | "he_normal" => Initializer::HeNormal,
+        other => return Err(Error::layer(layer, format!("initializer '{other}' in '{name}' is not supported yet"))),
+    })
+}
+
+/// Fails unless an optional field has the one value Strata supports.
+fn require(layer: &str, config: &Value, name: &str, supported: &Value) -> Result<()> {
+    match config.get(name) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if v == supported => Ok(()),
+        Some(v) => Err(Error::layer(layer, format!("{name}={v} is not supported yet (only {supported})"))),
+    }
+}
+
+/// The input shape a Keras layer config declares (`batch_shape`,
+/// `batch_input_shape` or `input_shape`), without the batch axis.
+pub fn declared_input_shape(layer: &str, config: &Value) -> Result<Option<Vec<usize>>> {
+    let (key, skip) = if config.get("batch_shape").is_some() {
+        ("batch_shape", 1)
+    } else if config.get("batch_input_shape").is_some() {
+        ("batch_input_shape", 1)
+    } else if config.get("input_shape").is_some() {
+        ("input_shape", 0)
+    } else {
+        return Ok(None);
+    };
+    let v = &config[key];
+    let dims = v.as_array().ok_or_else(|| bad(layer, key, "a list of sizes", v))?;
+    dims.iter().skip(skip).map(|d| d.as_u64().map(|n| n as usize).ok_or_else(|| bad(layer, key, "known sizes after the batch axis", v))).collect::<Result<Vec<_>>>().map(Some)
+}
+
+/// Builds a layer from its Keras class name and config.
+pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+    let name = config.get("name").and_then(|n| n.as_str()).unwrap_or(class_name).to_string();
+    let l = name.as_str();
+    require(l, config, "data_format", &Value::from("channels_last"))?;
+    let mut layer: Box<dyn Layer> = match class_name {
+        "Dense" => Box::new(
+            Dense::new(usize_field(l, config, "units")?)
+                .activation(activation_field(l, config)?)
+                .use_bias(bool_field(l, config, "use_bias", true)?)
+                .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
+                .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+        ),
+        "Conv2D" => {
+            require(l, config, "dilation_rate", &serde_json::json!([1, 1]))?;
+            require(l, config, "groups", &Value::from(1))?;
+            Box::new(
+                Conv2D::new(usize_field(l, config, "filters")?, pair_field(l, config, "kernel_size")?)
+                    .strides(if config.get("strides").is_some() { pair_field(l, config, "strides")? } else { (1, 1) })
+                    .padding(padding_field(l, config)?)
+                    .activation(activation_field(l, config)?)
+                    .use_bias(bool_field(l, config, "use_bias", true)?)
+                    .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
+                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+            )
+        }
+        "MaxPooling2D" => {
+            let pool = pair_field(l, config, "pool_size")?;
+            let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { pair_field(l, config, "strides")? } else { pool };
+            Box::new(MaxPooling2D::new(pool).strides(strides).padding(padding_field(l, config)?))
+        }
+        "Flatten" => Box::new(Flatten::new()),
+        other => {
+            return Err(Error::layer(l, format!("layer class '{other}' is not supported yet (supported: Dense, Conv2D, MaxPooling2D, Flatten, InputLayer)")));
+        }
+    };
+    layer.set_name(name.clone());
+    if let Some(shape) = declared_input_shape(l, config)? {
+        layer.base_mut().input_shape = Some(shape);
+    }
+    Ok(layer)
+}

@@ -1,0 +1,239 @@
+//! One-file models: Keras's JSON config plus the weights (and, for a
+//! checkpoint, the optimizer's state, the epoch, the shuffling RNG and the
+//! history) in a safetensors file. Tensor names are Keras's variable paths
+//! (`conv2d/kernel`), so Python's `safetensors` and Keras read them as they are.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde_json::{json, Value};
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+use super::callbacks::History;
+use super::sequential::Sequential;
+use crate::io::{atomic, keras_config};
+use crate::{losses, optimizers};
+
+/// The file format this Strata writes; files from a newer format are refused.
+pub const FORMAT_VERSION: u64 = 1;
+
+impl Sequential {
+    /// Keras's `model.to_json()` for this model, with `compile_config` once compiled.
+    pub fn to_json(&self) -> Value {
+        let mut layers = Vec::new();
+        if let Some(shape) = self.input_shape() {
+            let batch_shape: Vec<Value> = std::iter::once(Value::Null).chain(shape.iter().map(|&d| Value::from(d))).collect();
+            layers.push(json!({
+                "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
+                "config": { "batch_shape": batch_shape, "dtype": "float32", "sparse": false, "name": "input_layer" },
+            }));
+        }
+        for l in &self.layers {
+            layers.push(json!({ "module": "keras.layers", "class_name": l.class_name(), "config": l.config(), "registered_name": null }));
+        }
+        let mut model = json!({
+            "module": "keras", "class_name": "Sequential", "registered_name": null,
+            "config": { "name": self.name(), "trainable": true, "dtype": "float32", "layers": layers },
+        });
+        if let Some(c) = &self.compiled {
+            let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
+            model["compile_config"] = json!({
+                "optimizer": { "module": "keras.optimizers", "class_name": c.optimizer.name(), "config": c.optimizer.config(), "registered_name": null },
+                "loss": c.loss.name(),
+                "metrics": metrics,
+            });
+        }
+        model
+    }
+
+    /// A model from Keras's JSON (`model.to_json()` or its `config`), compiled
+    /// when the JSON has a `compile_config`. Layers Strata lacks are named in the error.
+    pub fn from_json(json: &Value, seed: u64) -> Result<Sequential> {
+        if let Some(class) = json.get("class_name").and_then(|c| c.as_str()) {
+            if class != "Sequential" {
+                return Err(Error::argument("model config", format!("only Sequential models are supported, got '{class}'")));
+            }
+        }
+        let config = json.get("config").unwrap_or(json);
+        let layers = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| Error::argument("model config", "missing the 'layers' list"))?;
+        let mut model = Sequential::with_seed(seed);
+        let mut pending_shape = None;
+        for (i, entry) in layers.iter().enumerate() {
+            let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| Error::argument("model config", format!("layer {i} has no 'class_name'")))?;
+            let cfg = entry.get("config").unwrap_or(&Value::Null);
+            if class == "InputLayer" {
+                pending_shape = keras_config::declared_input_shape("input_layer", cfg)?;
+                continue;
+            }
+            let mut layer = keras_config::layer_from_config(class, cfg)?;
+            if let Some(shape) = pending_shape.take() {
+                layer.base_mut().input_shape = Some(shape);
+            }
+            model.push(layer)?;
+        }
+        if let Some(shape) = json.pointer("/build_config/input_shape").and_then(|s| s.as_array()) {
+            let dims: Option<Vec<usize>> = shape.iter().skip(1).map(|d| d.as_u64().map(|n| n as usize)).collect();
+            if let (Some(dims), false) = (dims, model.layers.first().is_some_and(|l| l.declared_input_shape().is_some())) {
+                if let Some(first) = model.layers.first_mut() {
+                    first.base_mut().input_shape = Some(dims);
+                }
+            }
+        }
+        if model.layers.first().is_some_and(|l| l.declared_input_shape().is_some()) {
+            model.build_from_declared()?;
+        }
+        if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
+            let optimizer = optimizers::from_config(keras_config::field("compile_config", cc, "optimizer")?)?;
+            let loss = losses::from_config(keras_config::field("compile_config", cc, "loss")?)?;
+            let names: Vec<String> = cc.get("metrics").and_then(|m| m.as_array()).map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+            let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            model.compile(optimizer, loss, &names)?;
+        }
+        Ok(model)
+    }
+
+    /// Writes the model, its weights and its training state to one safetensors
+    /// file, atomically. The file is also a checkpoint that `load` resumes from.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !self.is_built() {
+            return Err(Error::State(format!("cannot save model '{}' before it is built", self.name())));
+        }
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for (name, t) in self.named_weights() {
+            tensors.push((name.clone(), t.shape().to_vec(), bytes(&t.data())));
+            if let Some(c) = &self.compiled {
+                for (slot, values) in c.optimizer.slots(&t) {
+                    tensors.push((format!("optimizer/{name}/{slot}"), t.shape().to_vec(), bytes(&values)));
+                }
+            }
+        }
+        let views = tensors
+            .iter()
+            .map(|(n, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (n.clone(), v)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+        let state = json!({
+            "epochs_trained": self.epochs_trained(),
+            "iterations": self.compiled.as_ref().map(|c| c.optimizer.iterations()).unwrap_or(0),
+            "seed": self.seed().to_string(),
+            "shuffle_rng": self.shuffle_rng.state().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "history": { "epoch": self.history.epoch, "history": self.history.history, "epoch_seconds": self.history.epoch_seconds },
+        });
+        let metadata: hashbrown::HashMap<String, String> = [
+            ("format".to_string(), "strata".to_string()),
+            ("format_version".to_string(), FORMAT_VERSION.to_string()),
+            ("model_config".to_string(), self.to_json().to_string()),
+            ("training_state".to_string(), state.to_string()),
+        ]
+        .into();
+        let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+        atomic::write(path, &data)
+    }
+
+    /// Reads a file written by [`Sequential::save`]: architecture, weights and,
+    /// when present, the optimizer's state and the training progress.
+    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let corrupt = |e: safetensors::SafeTensorError| Error::data(path, format!("not a valid safetensors file: {e}"));
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let version: u64 = meta.get("format_version").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if meta.get("format").map(String::as_str) != Some("strata") || version == 0 {
+            return Err(Error::data(path, "has no Strata model metadata (a weights-only file? use load_weights)"));
+        }
+        if version > FORMAT_VERSION {
+            return Err(Error::data(path, format!("was written in Strata file format {version}; this Strata reads format {FORMAT_VERSION} and older: upgrade Strata")));
+        }
+        let config: Value = meta.get("model_config").ok_or_else(|| Error::data(path, "metadata has no 'model_config'")).and_then(|c| serde_json::from_str(c).map_err(|e| Error::data(path, format!("model_config is not valid JSON: {e}"))))?;
+        let state: Value = match meta.get("training_state") {
+            Some(s) => serde_json::from_str(s).map_err(|e| Error::data(path, format!("training_state is not valid JSON: {e}")))?,
+            None => Value::Null,
+        };
+        let seed = state.get("seed").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut model = Sequential::from_json(&config, seed).map_err(|e| Error::data(path, e.to_string()))?;
+        let tensors = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+        model.read_weights(&tensors, path, true)?;
+        model.restore_state(&tensors, &state, path)?;
+        Ok(model)
+    }
+
+    /// Sets the weights from a safetensors file of `layer/variable` tensors
+    /// (written by Strata, or exported from Keras). Every weight must be present.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.build_from_declared()?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| Error::data(path, format!("not a valid safetensors file: {e}")))?;
+        self.read_weights(&tensors, path, true)
+    }
+
+    fn read_weights(&mut self, tensors: &SafeTensors, path: &Path, all: bool) -> Result<()> {
+        let mut values = HashMap::new();
+        for (name, t) in self.named_weights() {
+            match read_f32(tensors, &name, t.shape(), path)? {
+                Some(v) => {
+                    values.insert(name, Tensor::new(v, t.shape())?);
+                }
+                None if all => return Err(Error::data(path, format!("has no tensor '{name}' {}", fmt_shape(t.shape())))),
+                None => {}
+            }
+        }
+        self.set_weights(&values)
+    }
+
+    fn restore_state(&mut self, tensors: &SafeTensors, state: &Value, path: &Path) -> Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let iterations = state.get("iterations").and_then(|i| i.as_u64()).unwrap_or(0);
+        if let Some(c) = self.compiled.as_mut() {
+            for l in &self.layers {
+                for w in l.weights() {
+                    let prefix = format!("optimizer/{}/{}/", l.name(), w.name);
+                    let mut slots = Vec::new();
+                    for name in tensors.names() {
+                        if let Some(slot) = name.strip_prefix(&prefix) {
+                            let v = read_f32(tensors, name, w.tensor.shape(), path)?.expect("the name was listed");
+                            slots.push((slot.to_string(), v));
+                        }
+                    }
+                    c.optimizer.restore(&w.tensor, slots, iterations)?;
+                }
+            }
+        }
+        let rng: Option<Vec<u64>> = state.get("shuffle_rng").and_then(|r| r.as_array()).map(|r| r.iter().filter_map(|s| s.as_str()?.parse().ok()).collect());
+        if let Some(&[a, b, c, d]) = rng.as_deref() {
+            self.shuffle_rng = Rng::from_state([a, b, c, d]);
+        }
+        if let Some(h) = state.get("history") {
+            let epochs: Vec<usize> = h.get("epoch").and_then(|e| e.as_array()).map(|e| e.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect()).unwrap_or_default();
+            let seconds: Vec<f64> = h.get("epoch_seconds").and_then(|e| e.as_array()).map(|e| e.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+            let mut values = BTreeMap::new();
+            if let Some(m) = h.get("history").and_then(|m| m.as_object()) {
+                for (k, v) in m {
+                    values.insert(k.clone(), v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default());
+                }
+            }
+            self.history = History { epoch: epochs, history: values, epoch_seconds: seconds };
+        }
+        Ok(())
+    }
+}
+
+/// The float32 tensor `name` with `shape`, `None` if absent; an error naming
+/// the file and tensor if its dtype or shape is wrong.
+fn read_f32(tensors: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> Result<Option<Vec<f32>>> {
+    let Ok(view) = tensors.tensor(name) else { return Ok(None) };
+    if view.dtype() != Dtype::F32 {
+        return Err(Error::data(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
+    }
+    if view.shape() != shape {
+        return Err(Error::data(path, format!("tensor '{name}' has shape {}, the model needs {}", fmt_shape(view.shape()), fmt_shape(shape))));
+    }
+    Ok(Some(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+}
+
