@@ -6,7 +6,7 @@ forward values, gradients (for the objective sum(output * r) with a fixed r),
 optimizer steps and short fit() runs, as JSON in crates/strata/tests/fixtures/.
 The Rust tests read these files, so they need no Python.
 
-    python3 -m pip install tensorflow-cpu keras   # or: bash ../shared/reference/setup.sh
+    python3 -m pip install tensorflow-cpu keras safetensors   # or ../shared/reference/setup.sh, plus safetensors
     python3 tools/keras_fixtures.py               # rewrites the fixtures
 """
 
@@ -206,11 +206,34 @@ def fit_fixture():
     return {"cases": cases}
 
 
+def keras_model_fixture():
+    """The headline CNN exported the way a Keras user would: model.to_json(),
+    the weights as safetensors named by Keras's variable paths, and the
+    model's predictions on a few inputs, for Strata to load and reproduce."""
+    from safetensors.numpy import save_file
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(32, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    # Biases are zero after initialisation; give them values so loading them is tested.
+    for v in model.weights:
+        if v.path.endswith("bias"):
+            v.assign(rand(*v.shape, scale=0.1))
+    x = rng.uniform(0, 1, (4, 28, 28, 1)).astype(np.float32)
+    save_file({v.path: v.numpy() for v in model.weights}, os.path.join(OUT, "keras_headline.safetensors"))
+    return {"model_json": model.to_json(), "params": int(model.count_params()), "x": arr(x), "predictions": arr(model.predict(x, verbose=0))}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
-                       ("optimizers", optimizers_fixture), ("fit", fit_fixture)]:
+                       ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("headline", keras_model_fixture)]:
         data = make()
         data["generated_by"] = meta
         path = os.path.join(OUT, f"keras_{name}.json")

@@ -153,3 +153,27 @@ fn bad_model_files_are_refused_with_the_reason() {
     let e = rewrite(&|_| {}, vec![35, 3], "wrong-shape.safetensors");
     assert!(e.contains("dense/kernel") && e.contains("(35, 3)") && e.contains("(36, 3)"), "{e}");
 }
+
+#[test]
+fn a_keras_model_runs_in_strata() {
+    // tools/keras_fixtures.py: model.to_json() and the weights of Keras's
+    // headline CNN, and Keras's predictions for four inputs.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("keras_headline.json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(fx["model_json"].as_str().unwrap()).unwrap();
+    let mut model = Sequential::from_json(&json, 0).unwrap();
+    assert_eq!(model.count_params() as u64, fx["params"].as_u64().unwrap());
+    assert_eq!(model.optimizer().unwrap().name(), "adam");
+    model.load_weights(dir.join("keras_headline.safetensors")).unwrap();
+    let x = &fx["x"];
+    let shape: Vec<usize> = x["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let floats = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|f| f.as_f64().unwrap() as f32).collect::<Vec<_>>();
+    let p = model.predict(&Tensor::new(floats(&x["data"]), &shape).unwrap(), 4).unwrap();
+    for (a, b) in p.to_vec().iter().zip(floats(&fx["predictions"]["data"])) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "strata {a} vs keras {b}");
+    }
+    // Strata writes the same structure back.
+    let back = model.to_json();
+    assert_eq!(back["config"]["layers"].as_array().unwrap().len(), json["config"]["layers"].as_array().unwrap().len());
+    assert_eq!(back["compile_config"]["loss"], "categorical_crossentropy");
+}

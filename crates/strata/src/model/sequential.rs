@@ -121,6 +121,11 @@ impl Sequential {
         &self.name
     }
 
+    /// Renames the model (Keras's `name=`).
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
     /// Appends a layer. A layer left with its default name is renamed as Keras
     /// does (`dense`, `dense_1`, ...). Adding after the model was built fails.
     pub fn add(&mut self, layer: impl Layer + 'static) -> Result<()> {

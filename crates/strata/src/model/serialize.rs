@@ -58,6 +58,9 @@ impl Sequential {
         let config = json.get("config").unwrap_or(json);
         let layers = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| Error::argument("model config", "missing the 'layers' list"))?;
         let mut model = Sequential::with_seed(seed);
+        if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
+            model.set_name(name);
+        }
         let mut pending_shape = None;
         for (i, entry) in layers.iter().enumerate() {
             let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| Error::argument("model config", format!("layer {i} has no 'class_name'")))?;
@@ -226,8 +229,18 @@ impl Sequential {
 
 /// The float32 tensor `name` with `shape`, `None` if absent; an error naming
 /// the file and tensor if its dtype or shape is wrong.
+/// Keras 3 prefixes variable paths with the model's name
+/// (`sequential/conv2d/kernel`); either form is accepted.
 fn read_f32(tensors: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> Result<Option<Vec<f32>>> {
-    let Ok(view) = tensors.tensor(name) else { return Ok(None) };
+    let suffix = format!("/{name}");
+    let found = tensors.tensor(name).ok().or_else(|| {
+        let mut matches = tensors.names().into_iter().filter(|n| n.ends_with(&suffix) && !n.starts_with("optimizer/"));
+        match (matches.next(), matches.next()) {
+            (Some(only), None) => tensors.tensor(only).ok(),
+            _ => None,
+        }
+    });
+    let Some(view) = found else { return Ok(None) };
     if view.dtype() != Dtype::F32 {
         return Err(Error::data(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
     }
