@@ -96,6 +96,12 @@ impl Sequential {
         Ok(model)
     }
 
+    /// [`Sequential::from_json`] from the text of a `model.to_json()` file.
+    pub fn from_json_str(text: &str, seed: u64) -> Result<Sequential> {
+        let json: Value = serde_json::from_str(text).map_err(|e| Error::argument("model config", format!("not valid JSON: {e}")))?;
+        Sequential::from_json(&json, seed)
+    }
+
     /// Writes the model, its weights and its training state to one safetensors
     /// file, atomically. The file is also a checkpoint that `load` resumes from.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
