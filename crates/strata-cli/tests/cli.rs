@@ -92,3 +92,49 @@ fn save_then_resume_continues_to_the_last_epoch() {
     assert!(!out.status.success() && text(&out.stderr).contains("missing.safetensors"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
+    use strata::io::npy;
+    let dir = std::env::temp_dir().join(format!("strata-cli-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/keras_headline.json");
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let config = dir.join("model.json");
+    std::fs::write(&config, fx["model_json"].as_str().unwrap()).unwrap();
+    let data = strata::datasets::mnist_sample().unwrap().train.take(96).unwrap();
+    let (x, y, m, p) = (dir.join("x.npy"), dir.join("y.npy"), dir.join("m.safetensors"), dir.join("p.npy"));
+    npy::write(&x, &data.images).unwrap();
+    npy::write(&y, &data.one_hot(10).unwrap()).unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+
+    let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--epochs", "2", "--save", &s(&m), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["history"]["loss"].as_array().unwrap().len(), 2);
+
+    let out = strata(&["predict", "--model", &s(&m), "--x", &s(&x), "--out", &s(&p)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(npy::read(&p).unwrap().shape(), &[96, 10]);
+
+    let out = strata(&["evaluate", "--model", &s(&m), "--x", &s(&x), "--y", &s(&y), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(v["loss"].as_f64().is_some() && v["accuracy"].as_f64().is_some(), "{v}");
+
+    let out = strata(&["inspect", &s(&m)]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success() && shown.contains("60,554") && shown.contains("Epochs trained: 2"), "{shown}");
+
+    // Bad input: a different number of targets, an unsupported layer, a missing file.
+    npy::write(&y, &data.take(10).unwrap().one_hot(10).unwrap()).unwrap();
+    let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--save", &s(&m)]);
+    assert!(!out.status.success() && text(&out.stderr).contains("96 samples"), "{}", text(&out.stderr));
+    std::fs::write(&config, fx["model_json"].as_str().unwrap().replace("\"Flatten\"", "\"Dropout\"")).unwrap();
+    let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--save", &s(&m)]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("Dropout") && err.contains("model.json"), "{err}");
+    let out = strata(&["predict", "--model", &s(&dir.join("none.safetensors")), "--x", &s(&x), "--out", &s(&p)]);
+    assert!(!out.status.success() && text(&out.stderr).contains("none.safetensors"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,4 +1,6 @@
 //! Files in and out: atomic writes, Keras JSON configs, model files.
 
 pub mod atomic;
+pub mod csv;
 pub mod keras_config;
+pub mod npy;
