@@ -167,6 +167,30 @@ mod tests {
     }
 
     #[test]
+    fn reads_npz_archives() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("strata-npz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.npy"), dir.join("b.npy"));
+        write(&a, &Tensor::new(vec![1.0, 2.0, 3.0], &[3]).unwrap()).unwrap();
+        write(&b, &Tensor::new(vec![4.0; 4], &[2, 2]).unwrap()).unwrap();
+        let p = dir.join("arrays.npz");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+        for (name, file, method) in [("x.npy", &a, zip::CompressionMethod::Stored), ("y.npy", &b, zip::CompressionMethod::Deflated)] {
+            z.start_file(name, zip::write::SimpleFileOptions::default().compression_method(method)).unwrap();
+            z.write_all(&std::fs::read(file).unwrap()).unwrap();
+        }
+        z.finish().unwrap();
+        let arrays = read_npz(&p).unwrap();
+        assert_eq!(arrays[0].0, "x");
+        assert_eq!(arrays[0].1.to_vec(), vec![1.0, 2.0, 3.0]);
+        assert_eq!((arrays[1].0.as_str(), arrays[1].1.shape()), ("y", &[2usize, 2][..]));
+        std::fs::write(&p, b"PK\x03\x04 not really").unwrap();
+        assert!(read_npz(&p).unwrap_err().to_string().contains("arrays.npz"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn header_fields() {
         let h = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
         assert_eq!(header_value(h, "descr"), Some("'<f8'"));
