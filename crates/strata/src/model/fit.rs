@@ -152,8 +152,14 @@ impl Sequential {
         Ok(history)
     }
 
-    /// One optimizer update on a batch; returns the batch loss and updates the metrics.
+    /// One optimizer update on a batch; returns the batch loss and updates the
+    /// metrics. While other programs keep the cores busy it runs on one worker
+    /// (see `strata_core::threads::run_step`).
     pub fn train_step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
+        strata_core::threads::run_step(|| self.step(x, y))
+    }
+
+    fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
         self.ensure_built(x)?;
         let y_pred = self.call(x, true)?;
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
