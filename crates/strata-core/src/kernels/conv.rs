@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::multiversion;
 use super::window::Window;
 
 /// Below this many elements per call, threads cost more than they save.
@@ -73,20 +74,22 @@ pub fn col2im(cols: &[f32], g: &Window, dx: &mut [f32]) {
     }
 }
 
-fn col2im_image(cols: &[f32], g: &Window, dx: &mut [f32]) {
-    dx.fill(0.0);
-    let c = g.c;
-    let mut rows = cols.chunks_exact(g.kh * g.kw * c);
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let row = rows.next().expect("one row per output pixel");
-            for ky in 0..g.kh {
-                let Some(iy) = g.in_row(oy, ky) else { continue };
-                for kx in 0..g.kw {
-                    let Some(ix) = g.in_col(ox, kx) else { continue };
-                    let src = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                    let dst = &mut dx[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c];
-                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+multiversion! {
+    fn col2im_image(cols: &[f32], g: &Window, dx: &mut [f32]) {
+        dx.fill(0.0);
+        let c = g.c;
+        let mut rows = cols.chunks_exact(g.kh * g.kw * c);
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let row = rows.next().expect("one row per output pixel");
+                for ky in 0..g.kh {
+                    let Some(iy) = g.in_row(oy, ky) else { continue };
+                    for kx in 0..g.kw {
+                        let Some(ix) = g.in_col(ox, kx) else { continue };
+                        let src = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                        let dst = &mut dx[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c];
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    }
                 }
             }
         }

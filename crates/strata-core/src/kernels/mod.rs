@@ -3,6 +3,8 @@
 //! keeps the door open for other backends. Each fast kernel has a slow,
 //! obvious reference version beside it that the tests compare against.
 
+mod simd;
+
 pub mod conv;
 pub mod window;
 pub mod elementwise;

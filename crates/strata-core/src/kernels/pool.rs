@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::multiversion;
 use super::window::Window;
 
 const PARALLEL_MIN: usize = 1 << 15;
@@ -25,18 +26,25 @@ pub fn max_pool2d(x: &[f32], g: &Window, y: &mut [f32]) {
     per_image(y, out_image, |img, y| pool_image(&x[img * g.image_len()..(img + 1) * g.image_len()], g, y));
 }
 
-fn pool_image(x: &[f32], g: &Window, y: &mut [f32]) {
-    let c = g.c;
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let yo = &mut y[(oy * g.ow + ox) * c..(oy * g.ow + ox + 1) * c];
-            yo.fill(f32::NEG_INFINITY);
-            for ky in 0..g.kh {
-                let Some(iy) = g.in_row(oy, ky) else { continue };
-                for kx in 0..g.kw {
-                    let Some(ix) = g.in_col(ox, kx) else { continue };
-                    let xs = &x[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c];
-                    yo.iter_mut().zip(xs).for_each(|(y, &v)| *y = y.max(v));
+multiversion! {
+    fn pool_image(x: &[f32], g: &Window, y: &mut [f32]) {
+        let c = g.c;
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let yo = &mut y[(oy * g.ow + ox) * c..(oy * g.ow + ox + 1) * c];
+                let mut first = true;
+                for ky in 0..g.kh {
+                    let Some(iy) = g.in_row(oy, ky) else { continue };
+                    for kx in 0..g.kw {
+                        let Some(ix) = g.in_col(ox, kx) else { continue };
+                        let xs = &x[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c];
+                        if first {
+                            yo.copy_from_slice(xs);
+                            first = false;
+                        } else {
+                            yo.iter_mut().zip(xs).for_each(|(y, &v)| *y = if v > *y { v } else { *y });
+                        }
+                    }
                 }
             }
         }
@@ -46,11 +54,20 @@ fn pool_image(x: &[f32], g: &Window, y: &mut [f32]) {
 /// Sends each output gradient to the first input element of its window that
 /// equals the window's maximum. `dx` (`n * h * w * c`) is overwritten.
 pub fn max_pool2d_backward(x: &[f32], y: &[f32], dy: &[f32], g: &Window, dx: &mut [f32]) {
-    let (c, out_image) = (g.c, g.out_pixels() * g.c);
+    let out_image = g.out_pixels() * g.c;
     // Windows that tile the image without overlap (the usual pool == strides,
     // 'valid') write each covered element once; only the rest is zeroed.
     let tiles = g.kh == g.sh && g.kw == g.sw && g.pad_top == 0 && g.pad_left == 0;
     per_image(dx, g.image_len(), |img, dx| {
+        let x = &x[img * g.image_len()..(img + 1) * g.image_len()];
+        let (y, dy) = (&y[img * out_image..(img + 1) * out_image], &dy[img * out_image..(img + 1) * out_image]);
+        backward_image(x, y, dy, g, tiles, dx);
+    });
+}
+
+multiversion! {
+    fn backward_image(x: &[f32], y: &[f32], dy: &[f32], g: &Window, tiles: bool, dx: &mut [f32]) {
+        let c = g.c;
         if tiles {
             for iy in 0..g.h {
                 let covered = if iy < g.oh * g.kh { (g.ow * g.kw).min(g.w) } else { 0 };
@@ -59,8 +76,6 @@ pub fn max_pool2d_backward(x: &[f32], y: &[f32], dy: &[f32], g: &Window, dx: &mu
         } else {
             dx.fill(0.0);
         }
-        let x = &x[img * g.image_len()..(img + 1) * g.image_len()];
-        let (y, dy) = (&y[img * out_image..(img + 1) * out_image], &dy[img * out_image..(img + 1) * out_image]);
         let mut found = vec![false; c];
         for oy in 0..g.oh {
             for ox in 0..g.ow {
@@ -92,5 +107,5 @@ pub fn max_pool2d_backward(x: &[f32], y: &[f32], dy: &[f32], g: &Window, dx: &mu
                 }
             }
         }
-    });
+    }
 }
