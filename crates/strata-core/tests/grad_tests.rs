@@ -222,3 +222,21 @@ fn shape_errors_are_reported_not_panicked() {
     assert!(msg.contains("label 3") && msg.contains("sample 1"), "{msg}");
     assert!(Tensor::zeros(&[2]).backward().is_err());
 }
+
+#[test]
+fn linear_with_bias_and_fused_relu() {
+    let mut r = Rng::new(10);
+    let (x, k, b) = (var(&mut r, &[5, 4], 0.0), var(&mut r, &[4, 3], 0.0), var(&mut r, &[3], 0.0));
+    check("linear", &[x.clone(), k.clone(), b.clone()], |t| ops::linear(&t[0], &t[1], Some(&t[2]), false).unwrap());
+    check("linear no bias", &[x.clone(), k.clone()], |t| ops::linear(&t[0], &t[1], None, false).unwrap());
+    // Fused relu equals linear followed by relu, values and gradients.
+    let fused = ops::linear(&x, &k, Some(&b), true).unwrap();
+    let chained = ops::linear(&x, &k, Some(&b), false).unwrap().relu();
+    assert_eq!(fused.to_vec(), chained.to_vec());
+    let w = Tensor::new((0..15).map(|_| r.normal()).collect(), &[5, 3]).unwrap();
+    let (gf, gc) = (fused.mul(&w).unwrap().sum().backward().unwrap(), chained.mul(&w).unwrap().sum().backward().unwrap());
+    for t in [&x, &k, &b] {
+        assert_eq!(gf.get(t).unwrap(), gc.get(t).unwrap());
+    }
+    assert!(ops::linear(&x, &Tensor::zeros(&[5, 3]), None, false).unwrap_err().to_string().contains("linear"));
+}

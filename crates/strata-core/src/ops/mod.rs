@@ -5,6 +5,7 @@
 mod activation;
 mod arith;
 mod conv;
+mod linear;
 mod loss;
 mod matmul;
 mod pool;
@@ -13,5 +14,6 @@ mod shape;
 mod softmax;
 
 pub use conv::{conv2d, conv2d_fused};
+pub use linear::linear;
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use pool::max_pool2d;

@@ -1,7 +1,7 @@
 //! `Dense`: the fully connected layer `y = activation(x · kernel + bias)`.
 
 use serde_json::{json, Value};
-use strata_core::{Error, Result, Rng, Tensor};
+use strata_core::{ops, Error, Result, Rng, Tensor};
 
 use super::super::{kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight};
 use crate::activations::Activation;
@@ -95,16 +95,15 @@ impl Layer for Dense {
         check_input(self, x, &b.input_shape)?;
         let fan_in = *b.input_shape.last().expect("built with a last axis") as isize;
         let flat = if x.rank() == 2 { x.clone() } else { x.reshape(&[-1, fan_in])? };
-        let mut y = flat.matmul(&b.kernel)?;
-        if let Some(bias) = &b.bias {
-            y = y.add(bias)?;
-        }
+        // Bias and relu are fused into the product's output pass.
+        let relu = self.activation == Activation::Relu;
+        let mut y = ops::linear(&flat, &b.kernel, b.bias.as_ref(), relu)?;
         if x.rank() != 2 {
             let mut shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
             *shape.last_mut().expect("rank > 2") = self.units as isize;
             y = y.reshape(&shape)?;
         }
-        self.activation.apply(&y)
+        if relu { Ok(y) } else { self.activation.apply(&y) }
     }
 
     fn weights(&self) -> Vec<Weight> {

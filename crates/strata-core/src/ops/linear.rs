@@ -1,0 +1,58 @@
+//! The dense layer's op, `x · W + b`, with relu optionally fused: one matrix
+//! product and one pass over the output, instead of three ops.
+
+use crate::autodiff::GradFn;
+use crate::buffer;
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::elementwise::{sum_rows, zip_map};
+use crate::kernels::matmul::Gemm;
+use crate::tensor::Tensor;
+
+/// `[m, k] · [k, n] + [n]`, then relu if `relu`.
+pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    let (xs, ks) = (x.shape(), kernel.shape());
+    if xs.len() != 2 || ks.len() != 2 || xs[1] != ks[0] {
+        return Err(Error::shape("linear", format!("cannot multiply {} by kernel {}: need [batch, k] x [k, units]", fmt_shape(xs), fmt_shape(ks))));
+    }
+    let (m, k, n) = (xs[0], xs[1], ks[1]);
+    if let Some(b) = bias {
+        if b.shape() != [n] {
+            return Err(Error::shape("linear", format!("bias must have shape ({n},), got {}", fmt_shape(b.shape()))));
+        }
+    }
+    let mut out = buffer::take(m * n);
+    if let Some(b) = bias {
+        let b = b.data();
+        out.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(&b));
+    }
+    Gemm { m, k, n, trans_a: false, trans_b: false }.run(&x.data(), &kernel.data(), &mut out, bias.is_some());
+    if relu {
+        out.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    let mut inputs = vec![x.clone(), kernel.clone()];
+    inputs.extend(bias.cloned());
+    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
+        let masked = relu.then(|| zip_map(dy, y, |d, y| if y > 0.0 { d } else { 0.0 }));
+        let dy = masked.as_deref().unwrap_or(dy);
+        let (x, kernel) = (&inputs[0], &inputs[1]);
+        let dx = x.requires_grad().then(|| {
+            let mut dx = buffer::take(m * k);
+            Gemm { m, k: n, n: k, trans_a: false, trans_b: true }.run(dy, &kernel.data(), &mut dx, false);
+            dx
+        });
+        let dk = kernel.requires_grad().then(|| {
+            let mut dk = buffer::take(k * n);
+            Gemm { m: k, k: m, n, trans_a: true, trans_b: false }.run(&x.data(), dy, &mut dk, false);
+            dk
+        });
+        let mut grads = vec![dx, dk];
+        if let Some(b) = inputs.get(2) {
+            grads.push(b.requires_grad().then(|| sum_rows(dy, n)));
+        }
+        if let Some(mask) = masked {
+            buffer::give(mask);
+        }
+        grads
+    };
+    Ok(Tensor::from_op(out, vec![m, n], GradFn::new(if relu { "linear_relu" } else { "linear" }, inputs, Box::new(backward))))
+}
