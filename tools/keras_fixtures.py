@@ -99,7 +99,8 @@ def layers_fixture():
 def activations_fixture():
     x = rand(3, 7, scale=2.0)
     out = []
-    for name in ["linear", "relu", "sigmoid", "tanh", "softmax"]:
+    for name in ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "relu6", "leaky_relu", "elu", "selu", "gelu",
+                 "softplus", "softsign", "silu", "swish", "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "mish"]:
         fn = keras.activations.get(name)
         y, r, (g,) = grads_of(fn, [x])
         out.append({"name": name, "x": arr(x), "output": arr(y), "r": arr(r), "grad_x": arr(g)})

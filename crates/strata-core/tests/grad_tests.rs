@@ -240,3 +240,26 @@ fn linear_with_bias_and_fused_relu() {
     }
     assert!(ops::linear(&x, &Tensor::zeros(&[5, 3]), None, false).unwrap_err().to_string().contains("linear"));
 }
+
+#[test]
+fn the_activation_catalogue() {
+    let mut r = Rng::new(12);
+    // Away from the kinks at 0 and ±3 (hard_sigmoid) and 6 (relu6).
+    let x = Tensor::variable(
+        (0..24).map(|_| r.normal() * 2.0).map(|v: f32| if (v.abs() - 3.0).abs() < 0.1 || v.abs() < 0.1 { v + 0.3 } else { v }).collect(),
+        &[4, 6],
+    )
+    .unwrap();
+    check("relu6", &[x.clone()], |t| t[0].relu6());
+    check("leaky_relu", &[x.clone()], |t| t[0].leaky_relu(0.2));
+    check("elu", &[x.clone()], |t| t[0].elu(1.0));
+    check("selu", &[x.clone()], |t| t[0].selu());
+    check("softplus", &[x.clone()], |t| t[0].softplus());
+    check("softsign", &[x.clone()], |t| t[0].softsign());
+    check("silu", &[x.clone()], |t| t[0].silu());
+    check("hard_sigmoid", &[x.clone()], |t| t[0].hard_sigmoid());
+    check("hard_silu", &[x.clone()], |t| t[0].hard_silu());
+    check("mish", &[x.clone()], |t| t[0].mish());
+    check("gelu", &[x.clone()], |t| t[0].gelu(false));
+    check("gelu tanh", &[x], |t| t[0].gelu(true));
+}

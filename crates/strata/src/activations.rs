@@ -19,7 +19,41 @@ pub enum Activation {
     /// `eˣⁱ / Σⱼ eˣʲ` over the last axis. Its output remembers the logits, so a
     /// cross-entropy loss on it is computed stably from them (as Keras does).
     Softmax,
+    /// `log(softmax(x))` over the last axis.
+    LogSoftmax,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `x`, or `0.2 x` below zero (Keras's default slope).
+    LeakyRelu,
+    /// `x`, or `eˣ - 1` below zero.
+    Elu,
+    /// Scaled ELU (self-normalising).
+    Selu,
+    /// `x · Φ(x)` (exact, Keras's default).
+    Gelu,
+    /// `log(1 + eˣ)`.
+    Softplus,
+    /// `x / (|x| + 1)`.
+    Softsign,
+    /// `x · sigmoid(x)` (swish).
+    Silu,
+    /// `relu6(x + 3) / 6`.
+    HardSigmoid,
+    /// `x · hard_sigmoid(x)` (hard swish).
+    HardSilu,
+    /// `eˣ`.
+    Exponential,
+    /// `x · tanh(softplus(x))`.
+    Mish,
 }
+
+/// Every activation, for listings and tests.
+pub const ALL: [Activation; 18] = [
+    Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax,
+    Activation::LogSoftmax, Activation::Relu6, Activation::LeakyRelu, Activation::Elu, Activation::Selu,
+    Activation::Gelu, Activation::Softplus, Activation::Softsign, Activation::Silu, Activation::HardSigmoid,
+    Activation::HardSilu, Activation::Exponential, Activation::Mish,
+];
 
 impl Activation {
     /// Applies the activation.
@@ -30,6 +64,19 @@ impl Activation {
             Activation::Sigmoid => x.sigmoid(),
             Activation::Tanh => x.tanh(),
             Activation::Softmax => x.softmax(-1)?,
+            Activation::LogSoftmax => x.log_softmax(-1)?,
+            Activation::Relu6 => x.relu6(),
+            Activation::LeakyRelu => x.leaky_relu(0.2),
+            Activation::Elu => x.elu(1.0),
+            Activation::Selu => x.selu(),
+            Activation::Gelu => x.gelu(false),
+            Activation::Softplus => x.softplus(),
+            Activation::Softsign => x.softsign(),
+            Activation::Silu => x.silu(),
+            Activation::HardSigmoid => x.hard_sigmoid(),
+            Activation::HardSilu => x.hard_silu(),
+            Activation::Exponential => x.exp(),
+            Activation::Mish => x.mish(),
         })
     }
 
@@ -41,20 +88,33 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Softmax => "softmax",
+            Activation::LogSoftmax => "log_softmax",
+            Activation::Relu6 => "relu6",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Elu => "elu",
+            Activation::Selu => "selu",
+            Activation::Gelu => "gelu",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::Silu => "silu",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::HardSilu => "hard_silu",
+            Activation::Exponential => "exponential",
+            Activation::Mish => "mish",
         }
     }
 
-    /// Parses Keras's identifier; `None`/`null` means linear.
+    /// Parses Keras's identifier (aliases too: `swish`, `hard_swish`); `None` means linear.
     pub fn from_name(name: &str) -> Result<Activation> {
-        Ok(match name {
-            "linear" | "None" | "none" => Activation::Linear,
-            "relu" => Activation::Relu,
-            "sigmoid" => Activation::Sigmoid,
-            "tanh" => Activation::Tanh,
-            "softmax" => Activation::Softmax,
-            other => {
-                return Err(Error::argument("activation", format!("unknown activation '{other}' (known: linear, relu, sigmoid, tanh, softmax)")));
-            }
+        let canonical = match name {
+            "None" | "none" => "linear",
+            "swish" => "silu",
+            "hard_swish" => "hard_silu",
+            other => other,
+        };
+        ALL.iter().copied().find(|a| a.name() == canonical).ok_or_else(|| {
+            let known: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+            Error::argument("activation", format!("unknown activation '{name}' (known: {})", known.join(", ")))
         })
     }
 
