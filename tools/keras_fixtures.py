@@ -116,6 +116,7 @@ def losses_fixture():
     probs[1] = np.array([0.5, 0.5, 0.0, 0.0], dtype=np.float32)  # exercises the clipping at epsilon
     soft = rng.uniform(0.0, 1.0, (5, 4)).astype(np.float32)
     soft /= soft.sum(axis=1, keepdims=True)
+    binary = rng.integers(0, 2, (5, 4)).astype(np.float32)
     specs = [
         ("mse", keras.losses.MeanSquaredError(), soft, rand(5, 4)),
         ("categorical_crossentropy", keras.losses.CategoricalCrossentropy(), y_true_oh, probs),
@@ -124,6 +125,19 @@ def losses_fixture():
         ("categorical_crossentropy_from_logits", keras.losses.CategoricalCrossentropy(from_logits=True), y_true_oh, logits),
         ("sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy(), labels, probs),
         ("sparse_categorical_crossentropy_from_logits", keras.losses.SparseCategoricalCrossentropy(from_logits=True), labels, logits),
+        ("mean_absolute_error", keras.losses.MeanAbsoluteError(), soft, rand(5, 4)),
+        ("mean_absolute_percentage_error", keras.losses.MeanAbsolutePercentageError(), rand(5, 4), rand(5, 4)),
+        ("mean_squared_logarithmic_error", keras.losses.MeanSquaredLogarithmicError(), soft * 3.0, np.abs(rand(5, 4)) * 2.0),
+        ("huber", keras.losses.Huber(), soft, rand(5, 4, scale=2.0)),
+        ("log_cosh", keras.losses.LogCosh(), soft, rand(5, 4, scale=2.0)),
+        ("binary_crossentropy", keras.losses.BinaryCrossentropy(), binary, tf.sigmoid(logits).numpy()),
+        ("binary_crossentropy_from_logits", keras.losses.BinaryCrossentropy(from_logits=True), binary, logits),
+        ("kl_divergence", keras.losses.KLDivergence(), soft, probs),
+        ("poisson", keras.losses.Poisson(), soft * 4.0, np.abs(rand(5, 4)) + 0.1),
+        ("hinge", keras.losses.Hinge(), binary, rand(5, 4)),
+        ("squared_hinge", keras.losses.SquaredHinge(), binary, rand(5, 4)),
+        ("categorical_hinge", keras.losses.CategoricalHinge(), y_true_oh, rand(5, 4)),
+        ("cosine_similarity", keras.losses.CosineSimilarity(), rand(5, 4), rand(5, 4)),
     ]
     for name, loss, y_true, y_pred in specs:
         yp = tf.Variable(y_pred)

@@ -263,3 +263,18 @@ fn the_activation_catalogue() {
     check("gelu", &[x.clone()], |t| t[0].gelu(false));
     check("gelu tanh", &[x], |t| t[0].gelu(true));
 }
+
+#[test]
+fn sqrt_log_cosh_and_max_axis() {
+    let mut r = Rng::new(13);
+    let x = var(&mut r, &[3, 4], 0.2);
+    check("log_cosh", &[x.clone()], |t| t[0].log_cosh());
+    let positive = Tensor::variable(x.to_vec().iter().map(|v| v.abs() + 0.5).collect(), &[3, 4]).unwrap();
+    check("sqrt", &[positive], |t| t[0].sqrt());
+    let mut values: Vec<f32> = (0..24).map(|i| i as f32 * 0.1).collect();
+    r.shuffle(&mut values);
+    let d = Tensor::variable(values, &[2, 3, 4]).unwrap();
+    for axis in [0, 1, -1] {
+        check("max_axis", &[d.clone()], |t| t[0].max_axis(axis, false).unwrap());
+    }
+}

@@ -95,6 +95,7 @@ fn loss_by_name(name: &str, from_logits: bool) -> Box<dyn Loss> {
     match (base, from_logits) {
         ("categorical_crossentropy", true) => Box::new(CategoricalCrossentropy::new(true)),
         ("sparse_categorical_crossentropy", true) => Box::new(SparseCategoricalCrossentropy::new(true)),
+        ("binary_crossentropy", true) => Box::new(strata::losses::BinaryCrossentropy::new(true)),
         (other, _) => losses::from_name(other).unwrap(),
     }
 }

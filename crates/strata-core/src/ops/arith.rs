@@ -207,6 +207,15 @@ impl Tensor {
     pub fn abs(&self) -> Tensor {
         unary("abs", self, f32::abs, |x, _| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
     }
+    /// Square root element-wise.
+    pub fn sqrt(&self) -> Tensor {
+        unary("sqrt", self, f32::sqrt, |_, y| 0.5 / y)
+    }
+    /// `log(cosh(x))`, computed as `x + softplus(-2x) - log 2` so it never overflows.
+    pub fn log_cosh(&self) -> Tensor {
+        let ln2 = std::f32::consts::LN_2;
+        unary("log_cosh", self, move |x| x.abs() + (-2.0 * x.abs()).exp().ln_1p() - ln2, |x, _| x.tanh())
+    }
     /// Limits values to `[low, high]`; the gradient is zero where clipped.
     pub fn clip(&self, low: f32, high: f32) -> Tensor {
         unary("clip", self, move |x| x.clamp(low, high), move |x, _| if x >= low && x <= high { 1.0 } else { 0.0 })

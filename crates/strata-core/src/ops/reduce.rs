@@ -52,6 +52,42 @@ impl Tensor {
         self.reduce_axis("mean_axis", axis, keepdims, true)
     }
 
+    /// Maximum along `axis`; the gradient goes to the first maximal element.
+    pub fn max_axis(&self, axis: isize, keepdims: bool) -> Result<Tensor> {
+        let axis = resolve_axis("max_axis", axis, self.shape())?;
+        let (outer, len, inner) = split_at_axis(self.shape(), axis);
+        let x = self.data();
+        let mut out = vec![f32::NEG_INFINITY; outer * inner];
+        let mut arg = vec![0usize; outer * inner];
+        for o in 0..outer {
+            for a in 0..len {
+                for i in 0..inner {
+                    let v = x[(o * len + a) * inner + i];
+                    if v > out[o * inner + i] || a == 0 {
+                        out[o * inner + i] = v;
+                        arg[o * inner + i] = a;
+                    }
+                }
+            }
+        }
+        let mut shape = self.shape().to_vec();
+        if keepdims {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
+            let mut gx = crate::buffer::zeros(outer * len * inner);
+            for o in 0..outer {
+                for i in 0..inner {
+                    gx[(o * len + arg[o * inner + i]) * inner + i] = g[o * inner + i];
+                }
+            }
+            vec![Some(gx)]
+        };
+        Ok(Tensor::from_op(out, shape, GradFn::new("max_axis", vec![self.clone()], Box::new(backward))))
+    }
+
     fn reduce_axis(&self, name: &'static str, axis: isize, keepdims: bool, mean: bool) -> Result<Tensor> {
         let axis = resolve_axis(name, axis, self.shape())?;
         let (outer, len, inner) = split_at_axis(self.shape(), axis);

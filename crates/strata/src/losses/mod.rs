@@ -2,8 +2,16 @@
 //! the mean over the batch of a per-sample loss (Keras's default reduction,
 //! `sum_over_batch_size`).
 
+mod hinge;
+mod probabilistic;
+mod regression;
+
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Result, Tensor};
+
+pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
+pub use probabilistic::{BinaryCrossentropy, CosineSimilarity, KLDivergence, Poisson};
+pub use regression::{Huber, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError};
 
 /// Keras's `epsilon()`: probabilities are clipped to `[EPSILON, 1 - EPSILON]`.
 pub const EPSILON: f32 = 1e-7;
@@ -35,16 +43,28 @@ pub trait Loss: Send {
     fn config(&self) -> Value;
 }
 
-/// Parses a Keras loss identifier (`"mse"`, `"categorical_crossentropy"`, ...).
+/// Parses a Keras loss identifier or class name (`"mse"`, `"categorical_crossentropy"`, `"Huber"`, ...).
 pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
     Ok(match name {
         "mse" | "mean_squared_error" | "MeanSquaredError" => Box::new(MeanSquaredError),
+        "mae" | "mean_absolute_error" | "MeanAbsoluteError" => Box::new(MeanAbsoluteError),
+        "mape" | "mean_absolute_percentage_error" | "MeanAbsolutePercentageError" => Box::new(MeanAbsolutePercentageError),
+        "msle" | "mean_squared_logarithmic_error" | "MeanSquaredLogarithmicError" => Box::new(MeanSquaredLogarithmicError),
+        "huber" | "huber_loss" | "Huber" => Box::new(Huber::default()),
+        "log_cosh" | "logcosh" | "LogCosh" => Box::new(LogCosh),
         "categorical_crossentropy" | "CategoricalCrossentropy" => Box::new(CategoricalCrossentropy::default()),
         "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => Box::new(SparseCategoricalCrossentropy::default()),
+        "binary_crossentropy" | "BinaryCrossentropy" => Box::new(BinaryCrossentropy::default()),
+        "kl_divergence" | "kld" | "KLDivergence" => Box::new(KLDivergence),
+        "poisson" | "Poisson" => Box::new(Poisson),
+        "hinge" | "Hinge" => Box::new(Hinge),
+        "squared_hinge" | "SquaredHinge" => Box::new(SquaredHinge),
+        "categorical_hinge" | "CategoricalHinge" => Box::new(CategoricalHinge),
+        "cosine_similarity" | "CosineSimilarity" => Box::new(CosineSimilarity),
         other => {
             return Err(Error::argument(
                 "loss",
-                format!("unknown loss '{other}' (known: mean_squared_error, categorical_crossentropy, sparse_categorical_crossentropy)"),
+                format!("unknown loss '{other}' (known: mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, kl_divergence, poisson, hinge, squared_hinge, categorical_hinge, cosine_similarity)"),
             ));
         }
     })
@@ -62,11 +82,13 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Loss>> {
     match (name, from_logits) {
         ("CategoricalCrossentropy" | "categorical_crossentropy", true) => Ok(Box::new(CategoricalCrossentropy::new(true))),
         ("SparseCategoricalCrossentropy" | "sparse_categorical_crossentropy", true) => Ok(Box::new(SparseCategoricalCrossentropy::new(true))),
+        ("BinaryCrossentropy" | "binary_crossentropy", true) => Ok(Box::new(BinaryCrossentropy::new(true))),
+        ("Huber" | "huber", _) => Ok(Box::new(Huber { delta: cfg.get("delta").and_then(|d| d.as_f64()).map(|d| d as f32).unwrap_or(1.0) })),
         _ => from_name(name),
     }
 }
 
-fn same_shape(loss: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+pub(crate) fn same_shape(loss: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
     if y_true.shape() != y_pred.shape() {
         return Err(Error::shape(loss, format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
     }
