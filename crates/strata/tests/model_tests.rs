@@ -163,7 +163,7 @@ fn bad_input_is_reported_with_what_was_wrong() {
     assert!(err_text(m.fit(&x, &y, FitOptions { validation_split: 1.5, ..Default::default() })).contains("validation_split"));
     assert!(err_text(m.predict(&x, 0)).contains("batch_size"));
     assert!(err_text(m.compile("adamw", "mse", &[])).contains("unknown optimizer 'adamw'"));
-    assert!(err_text(m.compile("adam", "hinge", &[])).contains("unknown loss 'hinge'"));
+    assert!(err_text(m.compile("adam", "frobnicate", &[])).contains("unknown loss 'frobnicate'"));
     assert!(err_text(SGD::new(-1.0)).contains("learning_rate=-1"));
     let mut bad_layer = Sequential::with_seed(0);
     bad_layer.add(Conv2D::new(0, (3, 3)).input_shape([8, 8, 1])).unwrap();
