@@ -164,6 +164,12 @@ def optimizers_fixture():
         ("sgd_nesterov", keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True)),
         ("adam_default", keras.optimizers.Adam()),
         ("adam_custom", keras.optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5)),
+        ("rmsprop_default", keras.optimizers.RMSprop()),
+        ("rmsprop_centered_momentum", keras.optimizers.RMSprop(learning_rate=0.01, rho=0.8, momentum=0.5, centered=True)),
+        ("adagrad_default", keras.optimizers.Adagrad(learning_rate=0.1)),
+        ("adadelta_default", keras.optimizers.Adadelta(learning_rate=1.0)),
+        ("adamax_default", keras.optimizers.Adamax(learning_rate=0.01)),
+        ("nadam_default", keras.optimizers.Nadam(learning_rate=0.01)),
     ]
     for name, opt in specs:
         v = tf.Variable(w0)
@@ -171,7 +177,7 @@ def optimizers_fixture():
         for g in grads:
             opt.apply_gradients([(tf.constant(g), v)])
             step = {"weights": arr(v.numpy())}
-            if name.startswith("adam"):
+            if name in ("adam_default", "adam_custom"):
                 m, vv = opt._momentums[0], opt._velocities[0]
                 step["m"], step["v"] = arr(m.numpy()), arr(vv.numpy())
             steps.append(step)

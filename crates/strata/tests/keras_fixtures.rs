@@ -129,6 +129,12 @@ fn optimizer_by_name(name: &str) -> Box<dyn Optimizer> {
         "sgd_nesterov" => Box::new(SGD::new(0.05).unwrap().momentum(0.9, true).unwrap()),
         "adam_default" => Box::new(Adam::default()),
         "adam_custom" => Box::new(Adam::new(0.01).unwrap().betas(0.8, 0.99).unwrap().epsilon(1e-5).unwrap()),
+        "rmsprop_default" => Box::new(strata::optimizers::RMSprop::default()),
+        "rmsprop_centered_momentum" => Box::new(strata::optimizers::RMSprop::new(0.01).unwrap().options(0.8, 0.5, true).unwrap()),
+        "adagrad_default" => Box::new(strata::optimizers::Adagrad::new(0.1).unwrap()),
+        "adadelta_default" => Box::new(strata::optimizers::Adadelta::new(1.0).unwrap()),
+        "adamax_default" => Box::new(strata::optimizers::Adamax::new(0.01).unwrap()),
+        "nadam_default" => Box::new(strata::optimizers::Nadam::new(0.01).unwrap()),
         other => panic!("no optimizer for fixture {other}"),
     }
 }
@@ -154,7 +160,7 @@ fn optimizer_steps_match_keras() {
 #[test]
 fn adam_slots_match_keras() {
     let fx = fixture("keras_optimizers.json");
-    for case in fx["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("adam")) {
+    for case in fx["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("adam_")) {
         let name = case["name"].as_str().unwrap();
         let w0 = tensor(&case["initial"]);
         let w = Tensor::variable(w0.to_vec(), w0.shape()).unwrap();

@@ -177,3 +177,25 @@ fn a_keras_model_runs_in_strata() {
     assert_eq!(back["config"]["layers"].as_array().unwrap().len(), json["config"]["layers"].as_array().unwrap().len());
     assert_eq!(back["compile_config"]["loss"], "categorical_crossentropy");
 }
+
+#[test]
+fn resuming_is_bit_identical_for_every_optimizer() {
+    let (x, y) = data();
+    for name in ["sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"] {
+        let build = || {
+            let mut m = model(7);
+            m.compile(name, "categorical_crossentropy", &["accuracy"]).unwrap();
+            m
+        };
+        let mut straight = build();
+        fit(&mut straight, &x, &y, 3);
+        let mut first = build();
+        fit(&mut first, &x, &y, 1);
+        let path = temp(&format!("resume-{name}.safetensors"));
+        first.save(&path).unwrap();
+        let mut resumed = Sequential::load(&path).unwrap();
+        assert_eq!(resumed.optimizer().unwrap().name(), name);
+        fit(&mut resumed, &x, &y, 3);
+        assert_eq!(weights(&resumed), weights(&straight), "{name}");
+    }
+}

@@ -2,9 +2,14 @@
 //! gradients. State (slots) is kept per weight, keyed by the weight's tensor.
 
 mod adam;
+mod adamax;
+mod rmsprop;
 mod sgd;
+mod slots;
 
 pub use adam::Adam;
+pub use adamax::{Adamax, Nadam};
+pub use rmsprop::{Adadelta, Adagrad, RMSprop};
 pub use sgd::SGD;
 
 use serde_json::Value;
@@ -64,6 +69,20 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
             let nesterov = cfg.get("nesterov").and_then(|v| v.as_bool()).unwrap_or(false);
             Ok(Box::new(s.momentum(num("momentum").unwrap_or(0.0), nesterov)?))
         }
+        "rmsprop" => {
+            let r = RMSprop::new(num("learning_rate").unwrap_or(0.001))?;
+            let centered = cfg.get("centered").and_then(|v| v.as_bool()).unwrap_or(false);
+            Ok(Box::new(r.options(num("rho").unwrap_or(0.9), num("momentum").unwrap_or(0.0), centered)?))
+        }
+        "adagrad" | "adadelta" | "adamax" | "nadam" => {
+            let lr = num("learning_rate").unwrap_or(0.001);
+            Ok(match base.as_str() {
+                "adagrad" => Box::new(Adagrad::new(lr)?),
+                "adadelta" => Box::new(Adadelta::new(lr)?),
+                "adamax" => Box::new(Adamax::new(lr)?),
+                _ => Box::new(Nadam::new(lr)?),
+            })
+        }
         _ => from_name(name),
     }
 }
@@ -73,7 +92,12 @@ pub fn from_name(name: &str) -> Result<Box<dyn Optimizer>> {
     match name.to_ascii_lowercase().as_str() {
         "adam" => Ok(Box::new(Adam::default())),
         "sgd" => Ok(Box::new(SGD::default())),
-        other => Err(Error::argument("optimizer", format!("unknown optimizer '{other}' (known: adam, sgd)"))),
+        "rmsprop" => Ok(Box::new(RMSprop::default())),
+        "adagrad" => Ok(Box::new(Adagrad::default())),
+        "adadelta" => Ok(Box::new(Adadelta::default())),
+        "adamax" => Ok(Box::new(Adamax::default())),
+        "nadam" => Ok(Box::new(Nadam::default())),
+        other => Err(Error::argument("optimizer", format!("unknown optimizer '{other}' (known: adam, sgd, rmsprop, adagrad, adadelta, adamax, nadam)"))),
     }
 }
 

@@ -1,0 +1,139 @@
+//! Adamax and Nadam, Adam's relatives, with Keras's update rules and defaults.
+
+use serde_json::{json, Value};
+use strata_core::{Gradients, Result, Tensor};
+
+use super::rmsprop::common_methods;
+use super::slots::Slots;
+use super::{check_hyper, Optimizer};
+
+/// Keras's `Adamax`: Adam with the infinity norm,
+/// `u = max(β₂u, |g|)`, `w -= lr·m / ((1 - β₁ᵗ)(u + ε))`.
+#[derive(Clone, Debug)]
+pub struct Adamax {
+    learning_rate: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Slots,
+}
+
+impl Default for Adamax {
+    /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
+    fn default() -> Self {
+        Adamax { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, slots: Slots::new(&["m", "u"]) }
+    }
+}
+
+impl Adamax {
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(Adamax { learning_rate, ..Adamax::default() })
+    }
+}
+
+impl Optimizer for Adamax {
+    common_methods!("adamax");
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
+        let b1_power = b1.powi(self.iterations as i32 + 1);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let s = self.slots.get(p, &[0.0, 0.0]);
+            let [m, u] = &mut s[..] else { unreachable!("two slots") };
+            let mut w = p.data_mut();
+            for i in 0..g.len() {
+                m[i] += (g[i] - m[i]) * (1.0 - b1);
+                u[i] = (b2 * u[i]).max(g[i].abs());
+                w[i] -= lr * m[i] / ((1.0 - b1_power) * (u[i] + eps));
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "adamax", "learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon })
+    }
+}
+
+/// Keras's `Nadam`: Adam with Nesterov momentum and Keras's momentum schedule
+/// `μₜ = β₁(1 - 0.5·0.96ᵗ)`.
+#[derive(Clone, Debug)]
+pub struct Nadam {
+    learning_rate: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    iterations: u64,
+    /// Π μ over the steps so far.
+    u_product: f32,
+    slots: Slots,
+}
+
+impl Default for Nadam {
+    /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
+    fn default() -> Self {
+        Nadam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, u_product: 1.0, slots: Slots::new(&["m", "v"]) }
+    }
+}
+
+impl Nadam {
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(Nadam { learning_rate, ..Nadam::default() })
+    }
+    fn mu(&self, step: u64) -> f32 {
+        self.beta_1 * (1.0 - 0.5 * 0.96f32.powf(step as f32))
+    }
+}
+
+impl Optimizer for Nadam {
+    fn name(&self) -> &'static str {
+        "nadam"
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+        self.slots.named(weight)
+    }
+    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+        // The momentum product is a function of the step count alone.
+        self.iterations = iterations;
+        self.u_product = (1..=iterations).map(|t| self.mu(t)).product();
+        self.slots.restore(weight, slots)
+    }
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
+        let t = self.iterations + 1;
+        let (u_t, u_t1) = (self.mu(t), self.mu(t + 1));
+        self.u_product *= u_t;
+        let (u_prod, u_prod_next) = (self.u_product, self.u_product * u_t1);
+        let b2_power = b2.powf(t as f32);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let s = self.slots.get(p, &[0.0, 0.0]);
+            let [m, v] = &mut s[..] else { unreachable!("two slots") };
+            let mut w = p.data_mut();
+            for i in 0..g.len() {
+                m[i] += (g[i] - m[i]) * (1.0 - b1);
+                v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
+                let m_hat = u_t1 * m[i] / (1.0 - u_prod_next) + (1.0 - u_t) * g[i] / (1.0 - u_prod);
+                let v_hat = v[i] / (1.0 - b2_power);
+                w[i] -= m_hat * lr / (v_hat.sqrt() + eps);
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "nadam", "learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon })
+    }
+}

@@ -1,0 +1,197 @@
+//! RMSprop, Adagrad and Adadelta: per-weight step sizes from running sums of
+//! squared gradients, with Keras's update rules and defaults.
+
+use serde_json::{json, Value};
+use strata_core::{Gradients, Result, Tensor};
+
+use super::slots::Slots;
+use super::{check_hyper, Optimizer};
+
+/// The boilerplate every optimizer here shares: learning rate, step count, slots.
+macro_rules! common_methods {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn learning_rate(&self) -> f32 {
+            self.learning_rate
+        }
+        fn set_learning_rate(&mut self, lr: f32) {
+            self.learning_rate = lr;
+        }
+        fn iterations(&self) -> u64 {
+            self.iterations
+        }
+        fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+            self.slots.named(weight)
+        }
+        fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+            self.iterations = iterations;
+            self.slots.restore(weight, slots)
+        }
+    };
+}
+
+pub(crate) use common_methods;
+
+/// Keras's `RMSprop`: `v = ρv + (1-ρ)g²`; centered subtracts the squared mean
+/// gradient; `w -= lr·g/√(v + ε)`, through a momentum buffer if `momentum > 0`.
+#[derive(Clone, Debug)]
+pub struct RMSprop {
+    learning_rate: f32,
+    rho: f32,
+    momentum: f32,
+    epsilon: f32,
+    centered: bool,
+    iterations: u64,
+    slots: Slots,
+}
+
+impl Default for RMSprop {
+    /// Keras's defaults: lr 0.001, ρ 0.9, no momentum, ε 1e-7, not centered.
+    fn default() -> Self {
+        RMSprop { learning_rate: 0.001, rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false, iterations: 0, slots: Slots::new(&["velocity", "average_gradient", "momentum"]) }
+    }
+}
+
+impl RMSprop {
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(RMSprop { learning_rate, ..RMSprop::default() })
+    }
+    /// Sets ρ (in `[0, 1)`), momentum (in `[0, 1)`) and whether to center.
+    pub fn options(mut self, rho: f32, momentum: f32, centered: bool) -> Result<Self> {
+        check_hyper("rho", rho, Some(1.0))?;
+        check_hyper("momentum", momentum, Some(1.0))?;
+        (self.rho, self.momentum, self.centered) = (rho, momentum, centered);
+        Ok(self)
+    }
+}
+
+impl Optimizer for RMSprop {
+    common_methods!("rmsprop");
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, rho, mu, eps, centered) = (self.learning_rate, self.rho, self.momentum, self.epsilon, self.centered);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let s = self.slots.get(p, &[0.0, 0.0, 0.0]);
+            let [v, avg, mom] = &mut s[..] else { unreachable!("three slots") };
+            let mut w = p.data_mut();
+            for i in 0..g.len() {
+                v[i] = rho * v[i] + (1.0 - rho) * g[i] * g[i];
+                let denominator = if centered {
+                    avg[i] = rho * avg[i] + (1.0 - rho) * g[i];
+                    v[i] - avg[i] * avg[i] + eps
+                } else {
+                    v[i] + eps
+                };
+                let increment = lr * g[i] / denominator.sqrt();
+                if mu > 0.0 {
+                    mom[i] = mu * mom[i] + increment;
+                    w[i] -= mom[i];
+                } else {
+                    w[i] -= increment;
+                }
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "rmsprop", "learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered })
+    }
+}
+
+/// Keras's `Adagrad`: `a += g²; w -= lr·g/√(a + ε)`, `a` starting at 0.1.
+#[derive(Clone, Debug)]
+pub struct Adagrad {
+    learning_rate: f32,
+    initial_accumulator_value: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Slots,
+}
+
+impl Default for Adagrad {
+    /// Keras's defaults: lr 0.001, initial accumulator 0.1, ε 1e-7.
+    fn default() -> Self {
+        Adagrad { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7, iterations: 0, slots: Slots::new(&["accumulator"]) }
+    }
+}
+
+impl Adagrad {
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(Adagrad { learning_rate, ..Adagrad::default() })
+    }
+}
+
+impl Optimizer for Adagrad {
+    common_methods!("adagrad");
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, eps, init) = (self.learning_rate, self.epsilon, self.initial_accumulator_value);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let acc = &mut self.slots.get(p, &[init])[0];
+            let mut w = p.data_mut();
+            for ((w, a), &g) in w.iter_mut().zip(acc.iter_mut()).zip(g) {
+                *a += g * g;
+                *w -= lr * g / (*a + eps).sqrt();
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "adagrad", "learning_rate": self.learning_rate, "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon })
+    }
+}
+
+/// Keras's `Adadelta`: step sizes from running averages of squared gradients
+/// and squared updates; `w += lr·Δ`.
+#[derive(Clone, Debug)]
+pub struct Adadelta {
+    learning_rate: f32,
+    rho: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Slots,
+}
+
+impl Default for Adadelta {
+    /// Keras's defaults: lr 0.001, ρ 0.95, ε 1e-7.
+    fn default() -> Self {
+        Adadelta { learning_rate: 0.001, rho: 0.95, epsilon: 1e-7, iterations: 0, slots: Slots::new(&["accumulated_grad", "accumulated_delta_var"]) }
+    }
+}
+
+impl Adadelta {
+    pub fn new(learning_rate: f32) -> Result<Self> {
+        check_hyper("learning_rate", learning_rate, None)?;
+        Ok(Adadelta { learning_rate, ..Adadelta::default() })
+    }
+}
+
+impl Optimizer for Adadelta {
+    common_methods!("adadelta");
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let (lr, rho, eps) = (self.learning_rate, self.rho, self.epsilon);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            let s = self.slots.get(p, &[0.0, 0.0]);
+            let [ag, adv] = &mut s[..] else { unreachable!("two slots") };
+            let mut w = p.data_mut();
+            for i in 0..g.len() {
+                ag[i] = rho * ag[i] + (1.0 - rho) * g[i] * g[i];
+                let delta = -((adv[i] + eps).sqrt() * g[i]) / (ag[i] + eps).sqrt();
+                adv[i] = rho * adv[i] + (1.0 - rho) * delta * delta;
+                w[i] += lr * delta;
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({ "name": "adadelta", "learning_rate": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon })
+    }
+}
