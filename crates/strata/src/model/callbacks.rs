@@ -47,18 +47,23 @@ pub enum Control {
     Stop,
 }
 
-/// Hooks called by `fit`. Every method has an empty default.
+/// Hooks called by `fit`. Every method has an empty default. Hooks that get
+/// the model may read or change it (save it, restore weights, change the
+/// learning rate).
 pub trait Callback {
     fn on_train_begin(&mut self, _info: &TrainInfo) {}
-    fn on_epoch_begin(&mut self, _epoch: usize) {}
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
     /// After each batch, with the running means of the epoch so far.
     fn on_batch_end(&mut self, _batch: usize, _logs: &Logs) {}
-    /// After each epoch (validation included), with the model as it now is
-    /// (to save it, say); return `Control::Stop` to end training.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &Sequential) -> Result<Control> {
+    /// After each epoch (validation included); return `Control::Stop` to end training.
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Sequential) -> Result<Control> {
         Ok(Control::Continue)
     }
-    fn on_train_end(&mut self, _logs: &Logs) {}
+    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What `fit` returns: every epoch's logs, like Keras's `History`.

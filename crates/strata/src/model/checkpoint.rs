@@ -36,7 +36,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &Sequential) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Sequential) -> Result<Control> {
         if self.save_best_only {
             let Some(value) = logs.get(&self.monitor) else {
                 eprintln!("ModelCheckpoint: '{}' is not in the logs ({}); nothing saved", self.monitor, logs.describe());

@@ -110,7 +110,9 @@ impl Sequential {
         let mut order: Vec<usize> = (0..n_train).collect();
         let mut last = Logs::default();
         for epoch in initial_epoch..epochs {
-            callbacks.iter_mut().for_each(|c| c.on_epoch_begin(epoch));
+            for c in callbacks.iter_mut() {
+                c.on_epoch_begin(epoch, self)?;
+            }
             let started = Instant::now();
             if shuffle {
                 // Each epoch's order depends on the RNG state alone, so a resumed run matches.
@@ -148,7 +150,9 @@ impl Sequential {
                 break;
             }
         }
-        callbacks.iter_mut().for_each(|c| c.on_train_end(&last));
+        for c in callbacks.iter_mut() {
+            c.on_train_end(&last, self)?;
+        }
         Ok(history)
     }
 

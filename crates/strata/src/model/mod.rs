@@ -8,6 +8,7 @@ mod progress;
 mod sequential;
 mod serialize;
 mod summary;
+mod training_callbacks;
 
 pub use callbacks::{Callback, Control, History, Logs, TrainInfo};
 pub use checkpoint::ModelCheckpoint;
@@ -15,3 +16,4 @@ pub use fit::FitOptions;
 pub use progress::ProgressBar;
 pub use sequential::Sequential;
 pub use serialize::FORMAT_VERSION;
+pub use training_callbacks::{CSVLogger, EarlyStopping, LearningRateScheduler, Mode, ReduceLROnPlateau};

@@ -44,9 +44,9 @@ impl Callback for ProgressBar {
         self.info = Some(info.clone());
     }
 
-    fn on_epoch_begin(&mut self, epoch: usize) {
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Sequential) -> Result<()> {
         self.started = Instant::now();
-        let Some(info) = &self.info else { return };
+        let Some(info) = &self.info else { return Ok(()) };
         if self.interactive {
             let bar = indicatif::ProgressBar::new(info.steps as u64);
             let style = indicatif::ProgressStyle::with_template(
@@ -58,6 +58,7 @@ impl Callback for ProgressBar {
             bar.set_prefix(format!("Epoch {}/{}", epoch + 1, info.epochs));
             self.bar = Some(bar);
         }
+        Ok(())
     }
 
     fn on_batch_end(&mut self, batch: usize, logs: &Logs) {
@@ -69,7 +70,7 @@ impl Callback for ProgressBar {
         }
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &Sequential) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Sequential) -> Result<Control> {
         let Some(info) = &self.info else { return Ok(Control::Continue) };
         let secs = self.started.elapsed().as_secs_f64();
         let rate = info.samples as f64 / secs.max(1e-9);

@@ -294,6 +294,31 @@ impl Sequential {
         self.compiled.as_ref().map(|c| c.optimizer.as_ref())
     }
 
+    /// The optimizer, to change its learning rate (schedules, callbacks).
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        match self.compiled.as_mut() {
+            Some(c) => Some(c.optimizer.as_mut()),
+            None => None,
+        }
+    }
+
+    /// A copy of every weight's values, in `named_weights` order.
+    pub fn get_weights(&self) -> Vec<Vec<f32>> {
+        self.named_weights().iter().map(|(_, t)| t.to_vec()).collect()
+    }
+
+    /// Restores values from [`Sequential::get_weights`].
+    pub fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
+        let named = self.named_weights();
+        if named.len() != values.len() || named.iter().zip(values).any(|((_, t), v)| t.numel() != v.len()) {
+            return Err(Error::argument("weights", format!("{} arrays do not match model '{}' ({} weights)", values.len(), self.name, named.len())));
+        }
+        for ((_, t), v) in named.iter().zip(values) {
+            t.data_mut().copy_from_slice(v);
+        }
+        Ok(())
+    }
+
     /// Keras's `model.get_config()` for this model.
     pub fn config(&self) -> Value {
         let layers: Vec<Value> = self

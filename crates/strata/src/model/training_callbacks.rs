@@ -1,0 +1,273 @@
+//! Keras's everyday callbacks: EarlyStopping, ReduceLROnPlateau,
+//! LearningRateScheduler and CSVLogger, with Keras's arguments and defaults.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use strata_core::{Error, Result};
+
+use super::callbacks::{Callback, Control, Logs};
+use super::sequential::Sequential;
+
+/// Whether a lower (`Min`) or higher (`Max`) monitored value is better;
+/// `Auto` picks `Max` for accuracies and `Min` otherwise, as Keras does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Min,
+    Max,
+}
+
+impl Mode {
+    fn higher_is_better(self, monitor: &str) -> bool {
+        match self {
+            Mode::Max => true,
+            Mode::Min => false,
+            Mode::Auto => monitor.contains("acc") || monitor.starts_with("fmeasure"),
+        }
+    }
+}
+
+/// The monitored value, or a clear error naming what the logs do have.
+fn monitored(monitor: &str, logs: &Logs, who: &str) -> Result<f64> {
+    logs.get(monitor).ok_or_else(|| Error::argument(who, format!("monitor '{monitor}' is not in the logs (available: {})", logs.describe())))
+}
+
+/// Stops training when a monitored value has stopped improving.
+pub struct EarlyStopping {
+    monitor: String,
+    min_delta: f64,
+    patience: usize,
+    mode: Mode,
+    restore_best_weights: bool,
+    start_from_epoch: usize,
+    best: Option<f64>,
+    wait: usize,
+    best_weights: Option<Vec<Vec<f32>>>,
+    /// The epoch training stopped at, if it was stopped.
+    pub stopped_epoch: Option<usize>,
+}
+
+impl EarlyStopping {
+    /// Keras's defaults: monitor `val_loss`, min_delta 0, patience 0, mode auto.
+    pub fn new(monitor: &str) -> Self {
+        EarlyStopping {
+            monitor: monitor.to_string(),
+            min_delta: 0.0,
+            patience: 0,
+            mode: Mode::Auto,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+            best: None,
+            wait: 0,
+            best_weights: None,
+            stopped_epoch: None,
+        }
+    }
+    /// Epochs without improvement before stopping.
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+    /// The smallest change that counts as an improvement.
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta.abs();
+        self
+    }
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// At the end, put back the weights of the best epoch.
+    pub fn restore_best_weights(mut self, on: bool) -> Self {
+        self.restore_best_weights = on;
+        self
+    }
+    /// Epochs to train before watching for improvement.
+    pub fn start_from_epoch(mut self, epoch: usize) -> Self {
+        self.start_from_epoch = epoch;
+        self
+    }
+    fn improved(&self, value: f64) -> bool {
+        match self.best {
+            None => true,
+            Some(best) if self.mode.higher_is_better(&self.monitor) => value - self.min_delta > best,
+            Some(best) => value + self.min_delta < best,
+        }
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Sequential) -> Result<Control> {
+        let value = monitored(&self.monitor, logs, "EarlyStopping")?;
+        if epoch < self.start_from_epoch {
+            return Ok(Control::Continue);
+        }
+        if self.restore_best_weights && self.best_weights.is_none() {
+            self.best_weights = Some(model.get_weights());
+        }
+        self.wait += 1;
+        if self.improved(value) {
+            self.best = Some(value);
+            if self.restore_best_weights {
+                self.best_weights = Some(model.get_weights());
+            }
+            self.wait = 0;
+            return Ok(Control::Continue);
+        }
+        if self.wait >= self.patience && epoch > 0 {
+            self.stopped_epoch = Some(epoch);
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _logs: &Logs, model: &mut Sequential) -> Result<()> {
+        if let (true, Some(best)) = (self.restore_best_weights, &self.best_weights) {
+            model.restore_weights(best)?;
+        }
+        Ok(())
+    }
+}
+
+/// Divides the learning rate by `1 / factor` when a monitored value has stopped improving.
+pub struct ReduceLROnPlateau {
+    monitor: String,
+    factor: f32,
+    patience: usize,
+    mode: Mode,
+    min_delta: f64,
+    cooldown: usize,
+    min_lr: f32,
+    best: Option<f64>,
+    wait: usize,
+    cooldown_counter: usize,
+}
+
+impl ReduceLROnPlateau {
+    /// Keras's defaults: factor 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0.
+    pub fn new(monitor: &str) -> Self {
+        ReduceLROnPlateau { monitor: monitor.to_string(), factor: 0.1, patience: 10, mode: Mode::Auto, min_delta: 1e-4, cooldown: 0, min_lr: 0.0, best: None, wait: 0, cooldown_counter: 0 }
+    }
+    /// The factor in `(0, 1)` the learning rate is multiplied by.
+    pub fn factor(mut self, factor: f32) -> Result<Self> {
+        if !(factor > 0.0 && factor < 1.0) {
+            return Err(Error::argument("factor", format!("ReduceLROnPlateau needs a factor in (0, 1), received factor={factor}")));
+        }
+        self.factor = factor;
+        Ok(self)
+    }
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+    pub fn cooldown(mut self, cooldown: usize) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+    pub fn min_lr(mut self, min_lr: f32) -> Self {
+        self.min_lr = min_lr;
+        self
+    }
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+impl Callback for ReduceLROnPlateau {
+    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, model: &mut Sequential) -> Result<Control> {
+        let value = monitored(&self.monitor, logs, "ReduceLROnPlateau")?;
+        if self.cooldown_counter > 0 {
+            self.cooldown_counter -= 1;
+            self.wait = 0;
+        }
+        let better = match self.best {
+            None => true,
+            Some(best) if self.mode.higher_is_better(&self.monitor) => value > best + self.min_delta,
+            Some(best) => value < best - self.min_delta,
+        };
+        if better {
+            self.best = Some(value);
+            self.wait = 0;
+        } else if self.cooldown_counter == 0 {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                if let Some(opt) = model.optimizer_mut() {
+                    let old = opt.learning_rate();
+                    if old > self.min_lr {
+                        opt.set_learning_rate((old * self.factor).max(self.min_lr));
+                        self.cooldown_counter = self.cooldown;
+                        self.wait = 0;
+                    }
+                }
+            }
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Sets the learning rate at the start of every epoch from `schedule(epoch, lr)`.
+pub struct LearningRateScheduler {
+    schedule: Box<dyn FnMut(usize, f32) -> f32>,
+}
+
+impl LearningRateScheduler {
+    pub fn new(schedule: impl FnMut(usize, f32) -> f32 + 'static) -> Self {
+        LearningRateScheduler { schedule: Box::new(schedule) }
+    }
+}
+
+impl Callback for LearningRateScheduler {
+    fn on_epoch_begin(&mut self, epoch: usize, model: &mut Sequential) -> Result<()> {
+        if let Some(opt) = model.optimizer_mut() {
+            let lr = (self.schedule)(epoch, opt.learning_rate());
+            if !lr.is_finite() || lr < 0.0 {
+                return Err(Error::argument("LearningRateScheduler", format!("the schedule returned learning rate {lr} for epoch {}", epoch + 1)));
+            }
+            opt.set_learning_rate(lr);
+        }
+        Ok(())
+    }
+}
+
+/// Appends each epoch's logs to a CSV file (`epoch,loss,accuracy,...`).
+pub struct CSVLogger {
+    path: PathBuf,
+    append: bool,
+    columns: Option<Vec<String>>,
+}
+
+impl CSVLogger {
+    /// Writes a new file (Keras's `append=False`).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CSVLogger { path: path.into(), append: false, columns: None }
+    }
+    /// Adds to an existing file instead of starting a new one (a resumed run).
+    pub fn append(mut self, append: bool) -> Self {
+        self.append = append;
+        self
+    }
+}
+
+impl Callback for CSVLogger {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Sequential) -> Result<Control> {
+        let first = self.columns.is_none();
+        let columns = self.columns.get_or_insert_with(|| logs.0.iter().map(|(n, _)| n.clone()).collect());
+        let append = self.append || !first;
+        let fresh = !self.path.exists() || !append;
+        let mut f = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut text = String::new();
+        if fresh {
+            text += &format!("epoch,{}\n", columns.join(","));
+        }
+        let values: Vec<String> = columns.iter().map(|c| logs.get(c).map(|v| v.to_string()).unwrap_or_default()).collect();
+        text += &format!("{epoch},{}\n", values.join(","));
+        f.write_all(text.as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(&self.path, e))?;
+        Ok(Control::Continue)
+    }
+}
