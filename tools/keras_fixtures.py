@@ -45,23 +45,26 @@ def grads_of(fn, inputs):
     return out.numpy(), r.numpy(), [g.numpy() for g in grads]
 
 
-def layer_case(name, layer, x, weights):
+def layer_case(name, layer, x, weights, training=False):
     layer.build(x.shape)
     layer.set_weights(weights)
     w_vars = layer.trainable_variables
 
     xv = tf.Variable(x)
     with tf.GradientTape() as tape:
-        out = layer(xv)
+        out = layer(xv, training=training)
         r = tf.constant(rand(*out.shape))
         obj = tf.reduce_sum(out * r)
     grads = tape.gradient(obj, [xv] + list(w_vars))
     return {
         "name": name,
-        "config": {k: v for k, v in layer.get_config().items() if k in ("units", "filters", "kernel_size", "strides", "padding", "pool_size", "activation")},
+        "class_name": type(layer).__name__,
+        "config": layer.get_config(),
+        "training": training,
         "output_shape": list(layer.compute_output_shape(x.shape)),
         "x": arr(x),
         "weights": [arr(w) for w in weights],
+        "weights_after": [arr(w) for w in layer.get_weights()],
         "output": arr(out),
         "r": arr(r),
         "grad_x": arr(grads[0]),
@@ -93,6 +96,18 @@ def layers_fixture():
     for name, kw in pool_cases:
         cases.append(layer_case(name, layers.MaxPooling2D(**kw), x, []))
     cases.append(layer_case("flatten", layers.Flatten(), x, []))
+    for name, kw in [("avgpool_2", dict(pool_size=(2, 2))), ("avgpool_3_s2_same", dict(pool_size=(3, 3), strides=(2, 2), padding="same"))]:
+        cases.append(layer_case(name, layers.AveragePooling2D(**kw), x, []))
+    cases.append(layer_case("global_avg", layers.GlobalAveragePooling2D(), x, []))
+    cases.append(layer_case("global_max", layers.GlobalMaxPooling2D(), x, []))
+    cases.append(layer_case("global_avg_keepdims", layers.GlobalAveragePooling2D(keepdims=True), x, []))
+    cases.append(layer_case("reshape", layers.Reshape((6, -1)), x, []))
+    cases.append(layer_case("activation_gelu", layers.Activation("gelu"), x, []))
+    cases.append(layer_case("dropout_inference", layers.Dropout(0.5), x, []))
+    bn_weights = [rand(3) + 1.0, rand(3), rand(3), np.abs(rand(3)) + 0.5]
+    cases.append(layer_case("batchnorm_inference", layers.BatchNormalization(), x, bn_weights))
+    cases.append(layer_case("batchnorm_training", layers.BatchNormalization(momentum=0.9), x, bn_weights, training=True))
+    cases.append(layer_case("layernorm", layers.LayerNormalization(), rand(4, 6, scale=3.0), [rand(6) + 1.0, rand(6)]))
     return {"cases": cases}
 
 

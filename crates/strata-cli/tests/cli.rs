@@ -130,10 +130,10 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     npy::write(&y, &data.take(10).unwrap().one_hot(10).unwrap()).unwrap();
     let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--save", &s(&m)]);
     assert!(!out.status.success() && text(&out.stderr).contains("96 samples"), "{}", text(&out.stderr));
-    std::fs::write(&config, fx["model_json"].as_str().unwrap().replace("\"Flatten\"", "\"Dropout\"")).unwrap();
+    std::fs::write(&config, fx["model_json"].as_str().unwrap().replace("\"Flatten\"", "\"FancyLayer\"")).unwrap();
     let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--save", &s(&m)]);
     let err = text(&out.stderr);
-    assert!(!out.status.success() && err.contains("Dropout") && err.contains("model.json"), "{err}");
+    assert!(!out.status.success() && err.contains("FancyLayer") && err.contains("model.json"), "{err}");
     let out = strata(&["predict", "--model", &s(&dir.join("none.safetensors")), "--x", &s(&x), "--out", &s(&p)]);
     assert!(!out.status.success() && text(&out.stderr).contains("none.safetensors"));
     std::fs::remove_dir_all(&dir).unwrap();

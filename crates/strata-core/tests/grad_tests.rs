@@ -278,3 +278,16 @@ fn sqrt_log_cosh_and_max_axis() {
         check("max_axis", &[d.clone()], |t| t[0].max_axis(axis, false).unwrap());
     }
 }
+
+#[test]
+fn avg_pool2d_shapes_strides_paddings() {
+    let mut r = Rng::new(14);
+    for (xs, pool, strides, padding) in [
+        ([2, 4, 4, 3], (2, 2), (2, 2), Padding::Valid),
+        ([1, 5, 5, 2], (2, 2), (2, 2), Padding::Same),
+        ([1, 6, 5, 1], (3, 3), (1, 2), Padding::Same),
+    ] {
+        let x = var(&mut r, &xs, 0.0);
+        check(&format!("avg_pool2d {xs:?} {pool:?} {strides:?} {padding:?}"), &[x], |t| ops::avg_pool2d(&t[0], pool, strides, padding).unwrap());
+    }
+}

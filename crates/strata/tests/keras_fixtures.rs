@@ -8,44 +8,14 @@
 mod common;
 
 use common::{assert_close, fixture, floats, tensor};
-use serde_json::Value;
 use strata::activations::Activation;
-use strata::layers::Layer;
+use strata::io::keras_config;
 use strata::losses::{self, Loss};
 use strata::optimizers::{Adam, Optimizer, SGD};
 use strata::prelude::*;
 use strata::Rng;
 
 const TIGHT: f32 = 1e-5;
-
-fn pair(v: &Value) -> (usize, usize) {
-    let a = v.as_array().unwrap();
-    (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize)
-}
-
-fn activation(v: &Value) -> Activation {
-    Activation::from_name(v.as_str().unwrap_or("linear")).unwrap()
-}
-
-fn make_layer(case: &Value) -> Box<dyn Layer> {
-    let name = case["name"].as_str().unwrap();
-    let cfg = &case["config"];
-    let padding = |c: &Value| Padding::parse(c["padding"].as_str().unwrap()).unwrap();
-    if name.starts_with("dense") {
-        Box::new(Dense::new(cfg["units"].as_u64().unwrap() as usize).activation(activation(&cfg["activation"])))
-    } else if name.starts_with("conv") {
-        Box::new(
-            Conv2D::new(cfg["filters"].as_u64().unwrap() as usize, pair(&cfg["kernel_size"]))
-                .strides(pair(&cfg["strides"]))
-                .padding(padding(cfg))
-                .activation(activation(&cfg["activation"])),
-        )
-    } else if name.starts_with("pool") {
-        Box::new(MaxPooling2D::new(pair(&cfg["pool_size"])).strides(pair(&cfg["strides"])).padding(padding(cfg)))
-    } else {
-        Box::new(Flatten::new())
-    }
-}
 
 #[test]
 fn layers_forward_and_gradients_match_keras() {
@@ -54,7 +24,8 @@ fn layers_forward_and_gradients_match_keras() {
         let name = case["name"].as_str().unwrap();
         let x = tensor(&case["x"]);
         let x = Tensor::variable(x.to_vec(), x.shape()).unwrap();
-        let mut layer = make_layer(case);
+        // Each layer is built from Keras's own get_config(), so parsing is checked too.
+        let mut layer = keras_config::layer_from_config(case["class_name"].as_str().unwrap(), &case["config"]).unwrap();
         let out_shape = layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
         let keras_shape: Vec<usize> = case["output_shape"].as_array().unwrap()[1..].iter().map(|d| d.as_u64().unwrap() as usize).collect();
         assert_eq!(out_shape, keras_shape, "{name}: output shape");
@@ -66,11 +37,15 @@ fn layers_forward_and_gradients_match_keras() {
             assert_eq!(w.tensor.shape(), k.shape(), "{name}: {} shape", w.name);
             w.tensor.data_mut().copy_from_slice(&k.data());
         }
-        let y = layer.call(&x, false).unwrap();
+        let y = layer.call(&x, case["training"].as_bool().unwrap()).unwrap();
         assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+        for (w, k) in weights.iter().zip(case["weights_after"].as_array().unwrap()) {
+            assert_close(&format!("{name} {} after the call", w.name), &w.tensor.to_vec(), &floats(&k["data"]), TIGHT);
+        }
         let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
         assert_close(&format!("{name} grad x"), grads.get(&x).unwrap(), &floats(&case["grad_x"]["data"]), TIGHT);
-        for (w, k) in weights.iter().zip(case["grad_weights"].as_array().unwrap()) {
+        let trainable: Vec<_> = weights.iter().filter(|w| w.trainable).collect();
+        for (w, k) in trainable.iter().zip(case["grad_weights"].as_array().unwrap()) {
             assert_close(&format!("{name} grad {}", w.name), grads.get(&w.tensor).unwrap(), &floats(&k["data"]), TIGHT);
         }
     }

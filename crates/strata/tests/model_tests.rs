@@ -174,3 +174,38 @@ fn bad_input_is_reported_with_what_was_wrong() {
     assert!(e.contains("conv2d") && e.contains("does not fit"), "{e}");
     assert!(err_text(Sequential::with_seed(0).build_from_declared()).contains("no layers"));
 }
+
+#[test]
+fn dropout_drops_in_training_only() {
+    use strata::layers::Dropout;
+    let mut m = Sequential::with_seed(3);
+    m.add(Dropout::new(0.25).input_shape([1000])).unwrap();
+    m.build_from_declared().unwrap();
+    let x = Tensor::full(&[4, 1000], 2.0);
+    let y = m.call(&x, true).unwrap().to_vec();
+    let dropped = y.iter().filter(|&&v| v == 0.0).count() as f32 / y.len() as f32;
+    assert!((dropped - 0.25).abs() < 0.03, "dropped {dropped}");
+    assert!(y.iter().all(|&v| v == 0.0 || (v - 2.0 / 0.75).abs() < 1e-6));
+    assert_eq!(m.call(&x, false).unwrap().to_vec(), x.to_vec());
+    let mut again = Sequential::with_seed(3);
+    again.add(Dropout::new(0.25).input_shape([1000])).unwrap();
+    again.build_from_declared().unwrap();
+    assert_eq!(again.call(&x, true).unwrap().to_vec(), y, "the seed fixes the mask");
+    let mut bad = Sequential::with_seed(0);
+    bad.add(Dropout::new(1.5).input_shape([3])).unwrap();
+    assert!(bad.build_from_declared().unwrap_err().to_string().contains("rate=1.5"));
+}
+
+#[test]
+fn batch_normalization_counts_as_non_trainable_in_the_summary() {
+    use strata::layers::{BatchNormalization, GlobalAveragePooling2D};
+    let mut m = Sequential::with_seed(0);
+    m.add(Conv2D::new(8, 3).input_shape([8, 8, 1])).unwrap();
+    m.add(BatchNormalization::new()).unwrap();
+    m.add(GlobalAveragePooling2D::new()).unwrap();
+    m.add(Dense::new(2).activation(Softmax)).unwrap();
+    let s = m.summary_string().unwrap();
+    // conv 80, batch norm 32 (16 non-trainable), dense 18
+    assert!(s.contains("Total params: 130") && s.contains("Non-trainable params: 16"), "{s}");
+    assert_eq!(m.trainable_weights().len(), 6);
+}

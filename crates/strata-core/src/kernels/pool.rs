@@ -109,3 +109,55 @@ multiversion! {
         }
     }
 }
+
+/// Fills `y` with the mean of each window over the elements inside the image
+/// (padding is not counted, as in Keras's `same` average pooling).
+pub fn avg_pool2d(x: &[f32], g: &Window, y: &mut [f32]) {
+    let out_image = g.out_pixels() * g.c;
+    per_image(y, out_image, |img, y| avg_image(&x[img * g.image_len()..(img + 1) * g.image_len()], g, y));
+}
+
+fn avg_image(x: &[f32], g: &Window, y: &mut [f32]) {
+    let c = g.c;
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let yo = &mut y[(oy * g.ow + ox) * c..(oy * g.ow + ox + 1) * c];
+            yo.fill(0.0);
+            let mut count = 0usize;
+            for ky in 0..g.kh {
+                let Some(iy) = g.in_row(oy, ky) else { continue };
+                for kx in 0..g.kw {
+                    let Some(ix) = g.in_col(ox, kx) else { continue };
+                    count += 1;
+                    yo.iter_mut().zip(&x[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c]).for_each(|(y, v)| *y += v);
+                }
+            }
+            let inv = 1.0 / count.max(1) as f32;
+            yo.iter_mut().for_each(|y| *y *= inv);
+        }
+    }
+}
+
+/// Spreads each output gradient evenly over its window's elements. `dx` is overwritten.
+pub fn avg_pool2d_backward(dy: &[f32], g: &Window, dx: &mut [f32]) {
+    let (c, out_image) = (g.c, g.out_pixels() * g.c);
+    per_image(dx, g.image_len(), |img, dx| {
+        dx.fill(0.0);
+        let dy = &dy[img * out_image..(img + 1) * out_image];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let rows = (0..g.kh).filter(|&ky| g.in_row(oy, ky).is_some()).count();
+                let cols = (0..g.kw).filter(|&kx| g.in_col(ox, kx).is_some()).count();
+                let inv = 1.0 / (rows * cols).max(1) as f32;
+                let go = &dy[(oy * g.ow + ox) * c..(oy * g.ow + ox + 1) * c];
+                for ky in 0..g.kh {
+                    let Some(iy) = g.in_row(oy, ky) else { continue };
+                    for kx in 0..g.kw {
+                        let Some(ix) = g.in_col(ox, kx) else { continue };
+                        dx[(iy * g.w + ix) * c..(iy * g.w + ix + 1) * c].iter_mut().zip(go).for_each(|(d, g)| *d += g * inv);
+                    }
+                }
+            }
+        }
+    });
+}

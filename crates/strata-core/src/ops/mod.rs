@@ -16,4 +16,4 @@ mod softmax;
 pub use conv::{conv2d, conv2d_fused};
 pub use linear::linear;
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
-pub use pool::max_pool2d;
+pub use pool::{avg_pool2d, max_pool2d};

@@ -3,22 +3,40 @@
 use crate::autodiff::GradFn;
 use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::pool::{max_pool2d as pool_kernel, max_pool2d_backward};
+use crate::kernels::pool::{avg_pool2d as avg_pool_kernel, avg_pool2d_backward, max_pool2d as pool_kernel, max_pool2d_backward};
 use crate::kernels::window::{Padding, Window};
 use crate::tensor::Tensor;
 
-/// Max over `pool` windows moved by `strides`: `[n, h, w, c] -> [n, oh, ow, c]`.
-pub fn max_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
+/// Validates a pooling op's arguments and returns its window geometry.
+fn geometry(op: &str, x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Window> {
     let xs = x.shape();
     if xs.len() != 4 {
-        return Err(Error::shape("max_pool2d", format!("input must be [batch, height, width, channels], got shape {}", fmt_shape(xs))));
+        return Err(Error::shape(op, format!("input must be [batch, height, width, channels], got shape {}", fmt_shape(xs))));
     }
     if strides.0 == 0 || strides.1 == 0 || pool.0 == 0 || pool.1 == 0 {
-        return Err(Error::shape("max_pool2d", format!("pool size {pool:?} and strides {strides:?} must be positive")));
+        return Err(Error::shape(op, format!("pool size {pool:?} and strides {strides:?} must be positive")));
     }
-    let g = Window::new([xs[0], xs[1], xs[2], xs[3]], pool, strides, padding).ok_or_else(|| {
-        Error::shape("max_pool2d", format!("a {}x{} pool does not fit input {} with '{}' padding", pool.0, pool.1, fmt_shape(xs), padding.name()))
-    })?;
+    Window::new([xs[0], xs[1], xs[2], xs[3]], pool, strides, padding).ok_or_else(|| {
+        Error::shape(op, format!("a {}x{} pool does not fit input {} with '{}' padding", pool.0, pool.1, fmt_shape(xs), padding.name()))
+    })
+}
+
+/// Mean over `pool` windows moved by `strides` (padding not counted): `[n, h, w, c] -> [n, oh, ow, c]`.
+pub fn avg_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
+    let g = geometry("avg_pool2d", x, pool, strides, padding)?;
+    let mut out = buffer::take(g.n * g.out_pixels() * g.c);
+    avg_pool_kernel(&x.data(), &g, &mut out);
+    let backward = move |_: &[Tensor], _: &[f32], dy: &[f32]| {
+        let mut dx = buffer::take(g.n * g.image_len());
+        avg_pool2d_backward(dy, &g, &mut dx);
+        vec![Some(dx)]
+    };
+    Ok(Tensor::from_op(out, vec![g.n, g.oh, g.ow, g.c], GradFn::new("avg_pool2d", vec![x.clone()], Box::new(backward))))
+}
+
+/// Max over `pool` windows moved by `strides`: `[n, h, w, c] -> [n, oh, ow, c]`.
+pub fn max_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
+    let g = geometry("max_pool2d", x, pool, strides, padding)?;
     let len = g.n * g.out_pixels() * g.c;
     let mut out = buffer::take(len);
     pool_kernel(&x.data(), &g, &mut out);

@@ -6,7 +6,7 @@ use strata_core::{Error, Padding, Result};
 
 use crate::activations::Activation;
 use crate::initializers::Initializer;
-use crate::layers::{Conv2D, Dense, Flatten, Layer, MaxPooling2D};
+use crate::layers::{self, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling2D, Reshape};
 
 /// A field of a layer's config, or an error naming the layer and field.
 pub fn field<'a>(layer: &str, config: &'a Value, name: &str) -> Result<&'a Value> {
@@ -133,14 +133,46 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                     .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
             )
         }
-        "MaxPooling2D" => {
+        "MaxPooling2D" | "AveragePooling2D" => {
             let pool = pair_field(l, config, "pool_size")?;
             let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { pair_field(l, config, "strides")? } else { pool };
-            Box::new(MaxPooling2D::new(pool).strides(strides).padding(padding_field(l, config)?))
+            let padding = padding_field(l, config)?;
+            if class_name == "MaxPooling2D" {
+                Box::new(MaxPooling2D::new(pool).strides(strides).padding(padding))
+            } else {
+                Box::new(AveragePooling2D::new(pool).strides(strides).padding(padding))
+            }
         }
+        "GlobalAveragePooling2D" => Box::new(GlobalAveragePooling2D::new().keepdims(bool_field(l, config, "keepdims", false)?)),
+        "GlobalMaxPooling2D" => Box::new(GlobalMaxPooling2D::new().keepdims(bool_field(l, config, "keepdims", false)?)),
         "Flatten" => Box::new(Flatten::new()),
+        "Reshape" => {
+            let v = field(l, config, "target_shape")?;
+            let dims = v.as_array().map(|a| a.iter().map(|d| d.as_i64().map(|d| d as isize)).collect::<Option<Vec<_>>>());
+            Box::new(Reshape::new(dims.flatten().ok_or_else(|| bad(l, "target_shape", "a list of integers", v))?))
+        }
+        "Activation" => Box::new(layers::Activation::new(activation_field(l, config)?)),
+        "Dropout" => {
+            let v = field(l, config, "rate")?;
+            Box::new(Dropout::new(v.as_f64().ok_or_else(|| bad(l, "rate", "a number", v))? as f32))
+        }
+        "BatchNormalization" | "LayerNormalization" => {
+            let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
+            if !(axis == Value::from(-1) || axis == serde_json::json!([-1])) {
+                return Err(Error::layer(l, format!("axis={axis} is not supported yet (only the last axis)")));
+            }
+            require(l, config, "center", &Value::from(true))?;
+            require(l, config, "scale", &Value::from(true))?;
+            let eps = config.get("epsilon").and_then(|e| e.as_f64()).unwrap_or(1e-3) as f32;
+            if class_name == "BatchNormalization" {
+                let momentum = config.get("momentum").and_then(|m| m.as_f64()).unwrap_or(0.99) as f32;
+                Box::new(BatchNormalization::new().momentum(momentum).epsilon(eps))
+            } else {
+                Box::new(LayerNormalization::new().epsilon(eps))
+            }
+        }
         other => {
-            return Err(Error::layer(l, format!("layer class '{other}' is not supported yet (supported: Dense, Conv2D, MaxPooling2D, Flatten, InputLayer)")));
+            return Err(Error::layer(l, format!("layer class '{other}' is not supported yet (supported: Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Reshape, Activation, Dropout, BatchNormalization, LayerNormalization, InputLayer)")));
         }
     };
     layer.set_name(name.clone());

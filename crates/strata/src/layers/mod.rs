@@ -3,9 +3,12 @@
 //! arguments and defaults, `build` (creates named weights once the input
 //! shape is known), `call`, and `config` (Keras's JSON).
 
+pub mod activations;
 pub mod convolutional;
 pub mod core;
+pub mod normalization;
 pub mod pooling;
+pub mod regularization;
 pub mod reshaping;
 
 use serde_json::Value;
@@ -13,8 +16,11 @@ use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 pub use self::convolutional::Conv2D;
 pub use self::core::Dense;
-pub use self::pooling::MaxPooling2D;
-pub use self::reshaping::Flatten;
+pub use self::activations::Activation;
+pub use self::normalization::{BatchNormalization, LayerNormalization};
+pub use self::pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D};
+pub use self::regularization::Dropout;
+pub use self::reshaping::{Flatten, Reshape};
 
 /// A named weight of a layer (`kernel`, `bias`).
 #[derive(Clone, Debug)]

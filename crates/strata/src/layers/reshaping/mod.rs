@@ -1,5 +1,7 @@
 //! Reshaping layers.
 
 mod flatten;
+mod reshape;
 
 pub use flatten::Flatten;
+pub use reshape::Reshape;

@@ -1,15 +1,17 @@
-//! `MaxPooling2D`: the maximum of each window of an NHWC image.
+//! `MaxPooling2D` and `AveragePooling2D`: the maximum or the mean of each
+//! window of an NHWC image.
 
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
 use super::super::{LayerBase, check_input, not_built, IntoPair, Layer};
 
-/// 2-D max pooling (channels last).
+/// 2-D pooling (channels last): the maximum of each window when `AVG` is
+/// false ([`MaxPooling2D`]), the mean when true ([`AveragePooling2D`]).
 ///
 /// # Shapes
 /// input `(batch, height, width, channels)`, output `(batch, out_height, out_width, channels)`.
-pub struct MaxPooling2D {
+pub struct Pooling2D<const AVG: bool> {
     base: LayerBase,
     pool_size: (usize, usize),
     strides: Option<(usize, usize)>,
@@ -17,12 +19,19 @@ pub struct MaxPooling2D {
     built: Option<Vec<usize>>,
 }
 
-impl MaxPooling2D {
+/// Keras's `MaxPooling2D`.
+pub type MaxPooling2D = Pooling2D<false>;
+/// Keras's `AveragePooling2D` (padding is not counted in the mean).
+pub type AveragePooling2D = Pooling2D<true>;
+
+impl<const AVG: bool> Pooling2D<AVG> {
+    const CLASS: &'static str = if AVG { "AveragePooling2D" } else { "MaxPooling2D" };
+
     /// Windows of `pool_size` (`2` or `(2, 2)`); Keras's defaults: strides =
     /// pool size, `valid` padding.
     pub fn new(pool_size: impl IntoPair) -> Self {
-        MaxPooling2D {
-            base: LayerBase::new("MaxPooling2D"),
+        Pooling2D {
+            base: LayerBase::new(Self::CLASS),
             pool_size: pool_size.into_pair(),
             strides: None,
             padding: Padding::Valid,
@@ -44,9 +53,9 @@ impl MaxPooling2D {
     }
 }
 
-impl Layer for MaxPooling2D {
+impl<const AVG: bool> Layer for Pooling2D<AVG> {
     fn class_name(&self) -> &'static str {
-        "MaxPooling2D"
+        Self::CLASS
     }
     fn base(&self) -> &LayerBase {
         &self.base
@@ -58,10 +67,10 @@ impl Layer for MaxPooling2D {
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let (p, s) = (self.pool_size, self.effective_strides());
         if p.0 == 0 || p.1 == 0 || s.0 == 0 || s.1 == 0 {
-            return Err(Error::layer(&self.base.name, format!("MaxPooling2D needs positive pool_size and strides, received pool_size={p:?}, strides={s:?}")));
+            return Err(Error::layer(&self.base.name, format!("{} needs positive pool_size and strides, received pool_size={p:?}, strides={s:?}", Self::CLASS)));
         }
         let &[h, w, c] = input_shape else {
-            return Err(Error::layer(&self.base.name, format!("MaxPooling2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
+            return Err(Error::layer(&self.base.name, format!("{} expects inputs of shape (height, width, channels), received input_shape={}", Self::CLASS, fmt_shape(input_shape))));
         };
         let window = strata_core::kernels::window::Window::new([1, h, w, c], p, s, self.padding).ok_or_else(|| {
             Error::layer(&self.base.name, format!("pool_size={p:?} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name()))
@@ -73,7 +82,11 @@ impl Layer for MaxPooling2D {
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
         let shape = self.built.as_ref().ok_or_else(|| not_built(self))?;
         check_input(self, x, shape)?;
-        ops::max_pool2d(x, self.pool_size, self.effective_strides(), self.padding)
+        if AVG {
+            ops::avg_pool2d(x, self.pool_size, self.effective_strides(), self.padding)
+        } else {
+            ops::max_pool2d(x, self.pool_size, self.effective_strides(), self.padding)
+        }
     }
 
     fn config(&self) -> Value {

@@ -1,0 +1,43 @@
+//! `Activation`: applies an activation function as a layer of its own.
+
+use serde_json::{json, Value};
+use strata_core::{Result, Rng, Tensor};
+
+use super::super::{check_input, not_built, Layer, LayerBase};
+use crate::activations::Activation as Function;
+
+/// Applies `function` to its input (Keras's `layers.Activation("relu")`).
+pub struct Activation {
+    base: LayerBase,
+    function: Function,
+    built: Option<Vec<usize>>,
+}
+
+impl Activation {
+    pub fn new(function: Function) -> Self {
+        Activation { base: LayerBase::new("Activation"), function, built: None }
+    }
+}
+
+impl Layer for Activation {
+    fn class_name(&self) -> &'static str {
+        "Activation"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        self.built = Some(input_shape.to_vec());
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        check_input(self, x, self.built.as_ref().ok_or_else(|| not_built(self))?)?;
+        self.function.apply(x)
+    }
+    fn config(&self) -> Value {
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "activation": self.function.name() })
+    }
+}

@@ -1,0 +1,5 @@
+//! Activation layers.
+
+mod activation;
+
+pub use activation::Activation;

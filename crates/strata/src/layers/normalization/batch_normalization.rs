@@ -1,0 +1,108 @@
+//! `BatchNormalization`: normalises each channel with the batch's statistics
+//! in training (and updates moving averages of them), with the moving
+//! averages in inference; then scales by `gamma` and shifts by `beta`.
+
+use serde_json::{json, Value};
+use strata_core::{no_grad, Error, Result, Rng, Tensor};
+
+use super::super::{check_input, not_built, Layer, LayerBase, Weight};
+
+/// Batch normalization over the last axis (channels), Keras's defaults:
+/// momentum 0.99, epsilon 0.001, center and scale.
+///
+/// # Shapes
+/// output shape = input shape; `gamma`, `beta`, `moving_mean`, `moving_variance` are `(channels,)`.
+pub struct BatchNormalization {
+    base: LayerBase,
+    momentum: f32,
+    epsilon: f32,
+    built: Option<Built>,
+}
+
+struct Built {
+    input_shape: Vec<usize>,
+    gamma: Tensor,
+    beta: Tensor,
+    moving_mean: Tensor,
+    moving_variance: Tensor,
+}
+
+impl BatchNormalization {
+    pub fn new() -> Self {
+        BatchNormalization { base: LayerBase::new("BatchNormalization"), momentum: 0.99, epsilon: 1e-3, built: None }
+    }
+    /// Weight of the old value in the moving averages (default 0.99).
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Added to the variance (default 0.001).
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        BatchNormalization::new()
+    }
+}
+
+impl Layer for BatchNormalization {
+    fn class_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let Some(&c) = input_shape.last() else {
+            return Err(Error::layer(&self.base.name, "BatchNormalization needs inputs with a channel axis"));
+        };
+        if !(0.0..1.0).contains(&self.momentum) || self.epsilon <= 0.0 {
+            return Err(Error::layer(&self.base.name, format!("received momentum={} (needs [0, 1)), epsilon={} (needs > 0)", self.momentum, self.epsilon)));
+        }
+        let v = |value: f32| Tensor::variable(vec![value; c], &[c]);
+        self.built = Some(Built { input_shape: input_shape.to_vec(), gamma: v(1.0)?, beta: v(0.0)?, moving_mean: Tensor::zeros(&[c]), moving_variance: Tensor::full(&[c], 1.0) });
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        let c = *b.input_shape.last().expect("built with channels") as isize;
+        let flat = x.reshape(&[-1, c])?;
+        let (mean, var) = if training {
+            let mean = flat.mean_axis(0, false)?;
+            let var = flat.sub(&mean)?.square().mean_axis(0, false)?;
+            {
+                let _g = no_grad();
+                let m = self.momentum;
+                b.moving_mean.data_mut().iter_mut().zip(mean.data().iter()).for_each(|(mm, &v)| *mm = *mm * m + v * (1.0 - m));
+                b.moving_variance.data_mut().iter_mut().zip(var.data().iter()).for_each(|(mv, &v)| *mv = *mv * m + v * (1.0 - m));
+            }
+            (mean, var)
+        } else {
+            (b.moving_mean.clone(), b.moving_variance.clone())
+        };
+        let inv = var.add_scalar(self.epsilon).sqrt();
+        let y = flat.sub(&mean)?.div(&inv)?.mul(&b.gamma)?.add(&b.beta)?;
+        let shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+        y.reshape(&shape)
+    }
+    fn weights(&self) -> Vec<Weight> {
+        let Some(b) = &self.built else { return Vec::new() };
+        vec![
+            Weight { name: "gamma", tensor: b.gamma.clone(), trainable: true },
+            Weight { name: "beta", tensor: b.beta.clone(), trainable: true },
+            Weight { name: "moving_mean", tensor: b.moving_mean.clone(), trainable: false },
+            Weight { name: "moving_variance", tensor: b.moving_variance.clone(), trainable: false },
+        ]
+    }
+    fn config(&self) -> Value {
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": true, "scale": true })
+    }
+}

@@ -1,0 +1,67 @@
+//! `LayerNormalization`: normalises each sample over its last axis, then
+//! scales by `gamma` and shifts by `beta`.
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result, Rng, Tensor};
+
+use super::super::{check_input, not_built, Layer, LayerBase, Weight};
+
+/// Layer normalization over the last axis, Keras's default epsilon 0.001.
+///
+/// # Shapes
+/// output shape = input shape; `gamma` and `beta` are `(last axis,)`.
+pub struct LayerNormalization {
+    base: LayerBase,
+    epsilon: f32,
+    built: Option<(Vec<usize>, Tensor, Tensor)>,
+}
+
+impl LayerNormalization {
+    pub fn new() -> Self {
+        LayerNormalization { base: LayerBase::new("LayerNormalization"), epsilon: 1e-3, built: None }
+    }
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+}
+
+impl Default for LayerNormalization {
+    fn default() -> Self {
+        LayerNormalization::new()
+    }
+}
+
+impl Layer for LayerNormalization {
+    fn class_name(&self) -> &'static str {
+        "LayerNormalization"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let Some(&d) = input_shape.last() else {
+            return Err(Error::layer(&self.base.name, "LayerNormalization needs inputs with at least one axis after the batch axis"));
+        };
+        self.built = Some((input_shape.to_vec(), Tensor::variable(vec![1.0; d], &[d])?, Tensor::variable(vec![0.0; d], &[d])?));
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let (shape, gamma, beta) = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, shape)?;
+        let mean = x.mean_axis(-1, true)?;
+        let centered = x.sub(&mean)?;
+        let var = centered.square().mean_axis(-1, true)?;
+        centered.div(&var.add_scalar(self.epsilon).sqrt())?.mul(gamma)?.add(beta)
+    }
+    fn weights(&self) -> Vec<Weight> {
+        let Some((_, gamma, beta)) = &self.built else { return Vec::new() };
+        vec![Weight { name: "gamma", tensor: gamma.clone(), trainable: true }, Weight { name: "beta", tensor: beta.clone(), trainable: true }]
+    }
+    fn config(&self) -> Value {
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axis": -1, "epsilon": self.epsilon, "center": true, "scale": true })
+    }
+}

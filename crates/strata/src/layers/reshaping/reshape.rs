@@ -1,0 +1,55 @@
+//! `Reshape`: each sample takes a new shape with the same number of values.
+
+use serde_json::{json, Value};
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+use super::super::{check_input, not_built, Layer, LayerBase};
+
+/// Reshapes every sample to `target_shape` (one entry may be -1, inferred).
+///
+/// # Shapes
+/// input `(batch, ...)`, output `(batch, *target_shape)`.
+pub struct Reshape {
+    base: LayerBase,
+    target_shape: Vec<isize>,
+    built: Option<(Vec<usize>, Vec<usize>)>,
+}
+
+impl Reshape {
+    pub fn new(target_shape: impl Into<Vec<isize>>) -> Self {
+        Reshape { base: LayerBase::new("Reshape"), target_shape: target_shape.into(), built: None }
+    }
+}
+
+impl Layer for Reshape {
+    fn class_name(&self) -> &'static str {
+        "Reshape"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let total: usize = input_shape.iter().product();
+        let known: usize = self.target_shape.iter().filter(|&&d| d > 0).map(|&d| d as usize).product();
+        let holes = self.target_shape.iter().filter(|&&d| d == -1).count();
+        let bad = || Error::layer(&self.base.name, format!("cannot reshape inputs of shape {} ({total} values) to target_shape={:?}", fmt_shape(input_shape), self.target_shape));
+        if holes > 1 || self.target_shape.iter().any(|&d| d == 0 || d < -1) || known == 0 || total % known != 0 || (holes == 0 && known != total) {
+            return Err(bad());
+        }
+        let out: Vec<usize> = self.target_shape.iter().map(|&d| if d == -1 { total / known } else { d as usize }).collect();
+        self.built = Some((input_shape.to_vec(), out.clone()));
+        Ok(out)
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let (input, out) = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, input)?;
+        let shape: Vec<isize> = std::iter::once(x.shape()[0] as isize).chain(out.iter().map(|&d| d as isize)).collect();
+        x.reshape(&shape)
+    }
+    fn config(&self) -> Value {
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "target_shape": self.target_shape })
+    }
+}
