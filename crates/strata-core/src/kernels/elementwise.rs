@@ -56,6 +56,12 @@ pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f3
     out
 }
 
+/// `dy` where the relu output `y` is positive, else 0: relu's backward pass,
+/// for ops that fuse relu into their output.
+pub fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
+    zip_map(dy, y, |d, y| if y > 0.0 { d } else { 0.0 })
+}
+
 /// Sum of all elements, accumulated in f64 in a fixed order.
 pub fn sum(x: &[f32]) -> f64 {
     let partial = |c: &[f32]| c.iter().map(|&v| v as f64).sum::<f64>();

@@ -4,7 +4,7 @@
 use crate::autodiff::GradFn;
 use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::elementwise::{sum_rows, zip_map};
+use crate::kernels::elementwise::{relu_mask, sum_rows};
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
 
@@ -32,7 +32,7 @@ pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) ->
     let mut inputs = vec![x.clone(), kernel.clone()];
     inputs.extend(bias.cloned());
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        let masked = relu.then(|| zip_map(dy, y, |d, y| if y > 0.0 { d } else { 0.0 }));
+        let masked = relu.then(|| relu_mask(dy, y));
         let dy = masked.as_deref().unwrap_or(dy);
         let (x, kernel) = (&inputs[0], &inputs[1]);
         let dx = x.requires_grad().then(|| {

@@ -20,6 +20,17 @@ pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usiz
     (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
 }
 
+/// `shape` without `axis`, or with it as 1 when `keepdims`.
+fn reduced_shape(shape: &[usize], axis: usize, keepdims: bool) -> Vec<usize> {
+    let mut shape = shape.to_vec();
+    if keepdims {
+        shape[axis] = 1;
+    } else {
+        shape.remove(axis);
+    }
+    shape
+}
+
 impl Tensor {
     /// Sum of all elements, as a 0-d tensor.
     pub fn sum(&self) -> Tensor {
@@ -70,12 +81,7 @@ impl Tensor {
                 }
             }
         }
-        let mut shape = self.shape().to_vec();
-        if keepdims {
-            shape[axis] = 1;
-        } else {
-            shape.remove(axis);
-        }
+        let shape = reduced_shape(self.shape(), axis, keepdims);
         let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
             let mut gx = crate::buffer::zeros(outer * len * inner);
             for o in 0..outer {
@@ -102,12 +108,7 @@ impl Tensor {
             }
             dst.iter_mut().for_each(|d| *d *= scale);
         }
-        let mut shape = self.shape().to_vec();
-        if keepdims {
-            shape[axis] = 1;
-        } else {
-            shape.remove(axis);
-        }
+        let shape = reduced_shape(self.shape(), axis, keepdims);
         let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
             let mut gx = crate::buffer::take(outer * len * inner);
             for o in 0..outer {

@@ -46,6 +46,20 @@ impl LayerBase {
     }
 }
 
+/// The `base`/`base_mut` methods of a layer that keeps its `LayerBase` in a `base` field.
+macro_rules! base_accessors {
+    () => {
+        fn base(&self) -> &LayerBase {
+            &self.base
+        }
+        fn base_mut(&mut self) -> &mut LayerBase {
+            &mut self.base
+        }
+    };
+}
+
+pub(crate) use base_accessors;
+
 /// A building block of a model. Shapes exclude the batch axis.
 pub trait Layer: Send {
     /// Keras's class name, e.g. `"Conv2D"`.

@@ -1,11 +1,10 @@
 //! Adam (Kingma & Ba), with Keras's update rule and defaults.
 
-use std::collections::HashMap;
-
 use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
-use super::{check_hyper, check_slot, Optimizer};
+use super::slots::Slots;
+use super::{check_hyper, common_methods, Optimizer};
 
 /// Keras's `Adam`. At step t:
 /// `m += (g - m)(1 - β₁)`, `v += (g² - v)(1 - β₂)`,
@@ -18,13 +17,13 @@ pub struct Adam {
     epsilon: f32,
     iterations: u64,
     /// First and second moment per weight.
-    slots: HashMap<usize, (Vec<f32>, Vec<f32>)>,
+    slots: Slots,
 }
 
 impl Default for Adam {
     /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
     fn default() -> Self {
-        Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, slots: HashMap::new() }
+        Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, slots: Slots::new(&["m", "v"]) }
     }
 }
 
@@ -50,21 +49,20 @@ impl Adam {
     }
     /// The first and second moments kept for `weight`, once it has been updated.
     pub fn moments(&self, weight: &Tensor) -> Option<(&[f32], &[f32])> {
-        self.slots.get(&weight.id()).map(|(m, v)| (m.as_slice(), v.as_slice()))
+        self.slots.peek(weight).map(|s| (s[0].as_slice(), s[1].as_slice()))
     }
 }
 
 impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
+    common_methods!("adam");
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let t = (self.iterations + 1) as f64;
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
         let alpha = (self.learning_rate as f64 * (1.0 - (b2 as f64).powf(t)).sqrt() / (1.0 - (b1 as f64).powf(t))) as f32;
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let (m, v) = self.slots.entry(p.id()).or_insert_with(|| (vec![0.0; g.len()], vec![0.0; g.len()]));
+            let s = self.slots.get(p, &[0.0, 0.0]);
+            let [m, v] = &mut s[..] else { unreachable!("two slots") };
             let mut w = p.data_mut();
             for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                 *m += (g - *m) * (1.0 - b1);
@@ -73,34 +71,6 @@ impl Optimizer for Adam {
             }
         }
         self.iterations += 1;
-        Ok(())
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-        self.slots.get(&weight.id()).map(|(m, v)| vec![("m", m.clone()), ("v", v.clone())]).unwrap_or_default()
-    }
-    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
-        let (mut m, mut v) = (None, None);
-        for (name, values) in slots {
-            check_slot(&name, &values, weight)?;
-            match name.as_str() {
-                "m" => m = Some(values),
-                "v" => v = Some(values),
-                _ => {}
-            }
-        }
-        if let (Some(m), Some(v)) = (m, v) {
-            self.slots.insert(weight.id(), (m, v));
-        }
-        self.iterations = iterations;
         Ok(())
     }
     fn config(&self) -> Value {

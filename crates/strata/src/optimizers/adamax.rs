@@ -3,9 +3,8 @@
 use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
-use super::rmsprop::common_methods;
 use super::slots::Slots;
-use super::{check_hyper, Optimizer};
+use super::{check_hyper, common_methods, Optimizer};
 
 /// Keras's `Adamax`: Adam with the infinity norm,
 /// `u = max(β₂u, |g|)`, `w -= lr·m / ((1 - β₁ᵗ)(u + ε))`.

@@ -1,11 +1,41 @@
 //! Optimizers: they update the trainable weights in place from their
 //! gradients. State (slots) is kept per weight, keyed by the weight's tensor.
 
+mod common {
+    /// The methods every optimizer with `learning_rate`, `iterations` and `slots: Slots` fields shares.
+    macro_rules! common_methods {
+        ($name:literal) => {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn learning_rate(&self) -> f32 {
+                self.learning_rate
+            }
+            fn set_learning_rate(&mut self, lr: f32) {
+                self.learning_rate = lr;
+            }
+            fn iterations(&self) -> u64 {
+                self.iterations
+            }
+            fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+                self.slots.named(weight)
+            }
+            fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+                self.iterations = iterations;
+                self.slots.restore(weight, slots)
+            }
+        };
+    }
+    pub(crate) use common_methods;
+}
+
 mod adam;
 mod adamax;
 mod rmsprop;
 mod sgd;
 mod slots;
+
+pub(crate) use common::common_methods;
 
 pub use adam::Adam;
 pub use adamax::{Adamax, Nadam};

@@ -5,34 +5,8 @@ use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
-use super::{check_hyper, Optimizer};
+use super::{check_hyper, common_methods, Optimizer};
 
-/// The boilerplate every optimizer here shares: learning rate, step count, slots.
-macro_rules! common_methods {
-    ($name:literal) => {
-        fn name(&self) -> &'static str {
-            $name
-        }
-        fn learning_rate(&self) -> f32 {
-            self.learning_rate
-        }
-        fn set_learning_rate(&mut self, lr: f32) {
-            self.learning_rate = lr;
-        }
-        fn iterations(&self) -> u64 {
-            self.iterations
-        }
-        fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-            self.slots.named(weight)
-        }
-        fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
-            self.iterations = iterations;
-            self.slots.restore(weight, slots)
-        }
-    };
-}
-
-pub(crate) use common_methods;
 
 /// Keras's `RMSprop`: `v = ρv + (1-ρ)g²`; centered subtracts the squared mean
 /// gradient; `w -= lr·g/√(v + ε)`, through a momentum buffer if `momentum > 0`.

@@ -1,11 +1,10 @@
 //! Stochastic gradient descent, optionally with (Nesterov) momentum.
 
-use std::collections::HashMap;
-
 use serde_json::{json, Value};
 use strata_core::{Gradients, Result, Tensor};
 
-use super::{check_hyper, check_slot, Optimizer};
+use super::slots::Slots;
+use super::{check_hyper, common_methods, Optimizer};
 
 /// Keras's `SGD`: `w -= lr·g`; with momentum `m = momentum·m - lr·g; w += m`
 /// (Nesterov: `w += momentum·m - lr·g`).
@@ -15,13 +14,13 @@ pub struct SGD {
     momentum: f32,
     nesterov: bool,
     iterations: u64,
-    velocity: HashMap<usize, Vec<f32>>,
+    slots: Slots,
 }
 
 impl Default for SGD {
     /// Keras's defaults: learning rate 0.01, no momentum.
     fn default() -> Self {
-        SGD { learning_rate: 0.01, momentum: 0.0, nesterov: false, iterations: 0, velocity: HashMap::new() }
+        SGD { learning_rate: 0.01, momentum: 0.0, nesterov: false, iterations: 0, slots: Slots::new(&["velocity"]) }
     }
 }
 
@@ -41,9 +40,7 @@ impl SGD {
 }
 
 impl Optimizer for SGD {
-    fn name(&self) -> &'static str {
-        "sgd"
-    }
+    common_methods!("sgd");
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, mu) = (self.learning_rate, self.momentum);
         for p in params {
@@ -53,35 +50,13 @@ impl Optimizer for SGD {
                 w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
                 continue;
             }
-            let m = self.velocity.entry(p.id()).or_insert_with(|| vec![0.0; g.len()]);
+            let m = &mut self.slots.get(p, &[0.0])[0];
             for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
                 *m = mu * *m - lr * g;
                 *w += if self.nesterov { mu * *m - lr * g } else { *m };
             }
         }
         self.iterations += 1;
-        Ok(())
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-        self.velocity.get(&weight.id()).map(|m| vec![("velocity", m.clone())]).unwrap_or_default()
-    }
-    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
-        for (name, values) in slots {
-            check_slot(&name, &values, weight)?;
-            if name == "velocity" {
-                self.velocity.insert(weight.id(), values);
-            }
-        }
-        self.iterations = iterations;
         Ok(())
     }
     fn config(&self) -> Value {

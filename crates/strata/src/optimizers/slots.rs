@@ -25,6 +25,11 @@ impl Slots {
         self.by_weight.entry(w.id()).or_insert_with(|| init.iter().map(|&v| vec![v; n]).collect())
     }
 
+    /// The slots of `w`, if it has been updated.
+    pub fn peek(&self, w: &Tensor) -> Option<&[Vec<f32>]> {
+        self.by_weight.get(&w.id()).map(|s| s.as_slice())
+    }
+
     /// The slots of `w` with their names, for checkpoints.
     pub fn named(&self, w: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
         self.by_weight.get(&w.id()).map(|s| self.names.iter().copied().zip(s.iter().cloned()).collect()).unwrap_or_default()

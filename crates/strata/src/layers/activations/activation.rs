@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 use crate::activations::Activation as Function;
 
 /// Applies `function` to its input (Keras's `layers.Activation("relu")`).
@@ -23,12 +23,7 @@ impl Layer for Activation {
     fn class_name(&self) -> &'static str {
         "Activation"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         self.built = Some(input_shape.to_vec());
         Ok(input_shape.to_vec())

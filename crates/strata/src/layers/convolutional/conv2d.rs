@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
-use super::super::{kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, Weight};
+use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, Weight};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -85,12 +85,7 @@ impl Layer for Conv2D {
     fn class_name(&self) -> &'static str {
         "Conv2D"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let (kh, kw) = self.kernel_size;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{ops, Error, Result, Rng, Tensor};
 
-use super::super::{kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight};
+use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -67,12 +67,7 @@ impl Layer for Dense {
     fn class_name(&self) -> &'static str {
         "Dense"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if self.units == 0 {

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use strata_core::{no_grad, Error, Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase, Weight};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase, Weight};
 
 /// Batch normalization over the last axis (channels), Keras's defaults:
 /// momentum 0.99, epsilon 0.001, center and scale.
@@ -53,12 +53,7 @@ impl Layer for BatchNormalization {
     fn class_name(&self) -> &'static str {
         "BatchNormalization"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let Some(&c) = input_shape.last() else {
             return Err(Error::layer(&self.base.name, "BatchNormalization needs inputs with a channel axis"));

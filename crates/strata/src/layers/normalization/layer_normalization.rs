@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase, Weight};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase, Weight};
 
 /// Layer normalization over the last axis, Keras's default epsilon 0.001.
 ///
@@ -36,12 +36,7 @@ impl Layer for LayerNormalization {
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let Some(&d) = input_shape.last() else {
             return Err(Error::layer(&self.base.name, "LayerNormalization needs inputs with at least one axis after the batch axis"));

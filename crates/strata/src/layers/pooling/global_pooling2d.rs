@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 
 /// The mean (`AVG`) or maximum of every channel over height and width.
 ///
@@ -45,12 +45,7 @@ impl<const AVG: bool> Layer for GlobalPooling2D<AVG> {
     fn class_name(&self) -> &'static str {
         Self::CLASS
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let &[_, _, c] = input_shape else {
             return Err(Error::layer(&self.base.name, format!("{} expects inputs of shape (height, width, channels), received input_shape={}", Self::CLASS, fmt_shape(input_shape))));

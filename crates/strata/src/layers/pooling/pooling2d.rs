@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
-use super::super::{LayerBase, check_input, not_built, IntoPair, Layer};
+use super::super::{base_accessors, LayerBase, check_input, not_built, IntoPair, Layer};
 
 /// 2-D pooling (channels last): the maximum of each window when `AVG` is
 /// false ([`MaxPooling2D`]), the mean when true ([`AveragePooling2D`]).
@@ -57,12 +57,7 @@ impl<const AVG: bool> Layer for Pooling2D<AVG> {
     fn class_name(&self) -> &'static str {
         Self::CLASS
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let (p, s) = (self.pool_size, self.effective_strides());

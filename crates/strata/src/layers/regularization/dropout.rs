@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 
 /// Randomly drops inputs during training (Keras's inverted dropout).
 ///
@@ -31,12 +31,7 @@ impl Layer for Dropout {
     fn class_name(&self) -> &'static str {
         "Dropout"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if !(0.0..1.0).contains(&self.rate) {
             return Err(Error::layer(&self.base.name, format!("Dropout needs a rate in [0, 1), received rate={}", self.rate)));

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{Result, Rng, Tensor};
 
-use super::super::{LayerBase, check_input, not_built, Layer};
+use super::super::{base_accessors, LayerBase, check_input, not_built, Layer};
 
 /// Flattens every axis but the batch axis.
 ///
@@ -31,12 +31,7 @@ impl Layer for Flatten {
     fn class_name(&self) -> &'static str {
         "Flatten"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         self.built = Some(input_shape.to_vec());
         Ok(vec![input_shape.iter().product()])

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
-use super::super::{check_input, not_built, Layer, LayerBase};
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 
 /// Reshapes every sample to `target_shape` (one entry may be -1, inferred).
 ///
@@ -25,12 +25,7 @@ impl Layer for Reshape {
     fn class_name(&self) -> &'static str {
         "Reshape"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let total: usize = input_shape.iter().product();
         let known: usize = self.target_shape.iter().filter(|&&d| d > 0).map(|&d| d as usize).product();
