@@ -242,6 +242,30 @@ def fit_fixture():
     return {"cases": cases}
 
 
+def metrics_fixture():
+    """Streaming metrics over two batches."""
+    onehot = [np.eye(5, dtype=np.float32)[rng.integers(0, 5, 6)] for _ in range(2)]
+    scores = [tf.nn.softmax(rand(6, 5)).numpy() for _ in range(2)]
+    binary = [rng.integers(0, 2, (6, 4)).astype(np.float32) for _ in range(2)]
+    probs = [rng.uniform(0, 1, (6, 4)).astype(np.float32) for _ in range(2)]
+    real = [rand(6, 3) for _ in range(2)]
+    guess = [rand(6, 3) for _ in range(2)]
+    specs = [
+        ("accuracy", keras.metrics.CategoricalAccuracy(), onehot, scores),
+        ("top_k_categorical_accuracy", keras.metrics.TopKCategoricalAccuracy(k=5 - 2), onehot, scores),
+        ("precision", keras.metrics.Precision(), binary, probs),
+        ("recall", keras.metrics.Recall(), binary, probs),
+        ("mean_squared_error", keras.metrics.MeanSquaredError(), real, guess),
+        ("mean_absolute_error", keras.metrics.MeanAbsoluteError(), real, guess),
+    ]
+    cases = []
+    for name, metric, ys, ps in specs:
+        for y, p in zip(ys, ps):
+            metric.update_state(y, p)
+        cases.append({"name": name, "k": 3, "y_true": [arr(y) for y in ys], "y_pred": [arr(p) for p in ps], "result": float(metric.result())})
+    return {"cases": cases}
+
+
 def keras_model_fixture():
     """The headline CNN exported the way a Keras user would: model.to_json(),
     the weights as safetensors named by Keras's variable paths, and the
@@ -269,7 +293,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
-                       ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("headline", keras_model_fixture)]:
+                       ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture)]:
         data = make()
         data["generated_by"] = meta
         path = os.path.join(OUT, f"keras_{name}.json")

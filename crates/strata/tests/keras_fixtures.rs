@@ -205,3 +205,23 @@ fn short_fit_matches_keras() {
         }
     }
 }
+
+#[test]
+fn streaming_metrics_match_keras() {
+    use strata::metrics::{self, Metric, TopKAccuracy};
+    let fx = fixture("keras_metrics.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut m: Box<dyn Metric> = if name.starts_with("top_k") {
+            Box::new(TopKAccuracy::new(case["k"].as_u64().unwrap() as usize))
+        } else {
+            metrics::from_name(name).unwrap()
+        };
+        for (y, p) in case["y_true"].as_array().unwrap().iter().zip(case["y_pred"].as_array().unwrap()) {
+            m.update(&tensor(y), &tensor(p)).unwrap();
+        }
+        assert_close(&format!("{name} result"), &[m.result() as f32], &[case["result"].as_f64().unwrap() as f32], TIGHT);
+        m.reset();
+        assert_eq!(m.result(), 0.0);
+    }
+}

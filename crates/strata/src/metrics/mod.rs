@@ -1,6 +1,10 @@
 //! Metrics, accumulated over the batches of an epoch and reset between epochs.
 
+mod classification;
+
 use strata_core::{fmt_shape, Error, Result, Tensor};
+
+pub use classification::{MeanError, PrecisionRecall, TopKAccuracy};
 
 /// A running measure of model quality.
 pub trait Metric: Send {
@@ -16,13 +20,23 @@ pub trait Metric: Send {
 
 /// Parses a Keras metric identifier.
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
-    match name {
-        "accuracy" | "acc" => Ok(Box::new(Accuracy::default())),
-        other => Err(Error::argument("metrics", format!("unknown metric '{other}' (known: accuracy)"))),
-    }
+    Ok(match name {
+        "accuracy" | "acc" | "categorical_accuracy" | "sparse_categorical_accuracy" | "binary_accuracy" => Box::new(Accuracy::default()),
+        "top_k_categorical_accuracy" | "sparse_top_k_categorical_accuracy" => Box::new(TopKAccuracy::new(5)),
+        "precision" => Box::new(PrecisionRecall::precision()),
+        "recall" => Box::new(PrecisionRecall::recall()),
+        "mse" | "mean_squared_error" => Box::new(MeanError::squared()),
+        "mae" | "mean_absolute_error" => Box::new(MeanError::absolute()),
+        other => {
+            return Err(Error::argument(
+                "metrics",
+                format!("unknown metric '{other}' (known: accuracy, top_k_categorical_accuracy, precision, recall, mean_squared_error, mean_absolute_error)"),
+            ));
+        }
+    })
 }
 
-fn argmax(row: &[f32]) -> usize {
+pub(crate) fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in row.iter().enumerate() {
         if v > row[best] {

@@ -1,0 +1,158 @@
+//! Classification metrics beyond plain accuracy, with Keras's definitions:
+//! top-k accuracy, and precision and recall at a 0.5 threshold.
+
+use strata_core::{fmt_shape, Error, Result, Tensor};
+
+use super::Metric;
+
+/// Keras's `top_k_categorical_accuracy` (one-hot targets) and
+/// `sparse_top_k_categorical_accuracy` (class ids): whether the true class is
+/// among the `k` highest predictions (ties counted in its favour, as Keras's `in_top_k`).
+#[derive(Clone, Debug)]
+pub struct TopKAccuracy {
+    k: usize,
+    name: String,
+    hits: f64,
+    total: f64,
+}
+
+impl TopKAccuracy {
+    /// Keras's default is `k = 5`.
+    pub fn new(k: usize) -> Self {
+        TopKAccuracy { k, name: "top_k_categorical_accuracy".into(), hits: 0.0, total: 0.0 }
+    }
+}
+
+impl Metric for TopKAccuracy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        let classes = *y_pred.shape().last().ok_or_else(|| Error::shape(&self.name, "y_pred must have a class axis"))?;
+        let rows = y_pred.numel() / classes.max(1);
+        let (t, p) = (y_true.data(), y_pred.data());
+        let sparse = y_true.numel() == rows;
+        if !sparse && y_true.shape() != y_pred.shape() {
+            return Err(Error::shape(&self.name, format!("cannot compare y_true {} with y_pred {}", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
+        }
+        for r in 0..rows {
+            let row = &p[r * classes..(r + 1) * classes];
+            let target = if sparse { t[r] as usize } else { super::argmax(&t[r * classes..(r + 1) * classes]) };
+            let Some(&score) = row.get(target) else { continue };
+            let higher = row.iter().filter(|&&v| v > score).count();
+            if higher < self.k {
+                self.hits += 1.0;
+            }
+        }
+        self.total += rows as f64;
+        Ok(())
+    }
+    fn result(&self) -> f64 {
+        if self.total == 0.0 { 0.0 } else { self.hits / self.total }
+    }
+    fn reset(&mut self) {
+        (self.hits, self.total) = (0.0, 0.0);
+    }
+}
+
+/// Which of true positives over predicted positives (`Precision`) or over
+/// actual positives (`Recall`) to report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Precision,
+    Recall,
+}
+
+/// Keras's `Precision` and `Recall` with the default threshold 0.5, over every
+/// element (binary or one-hot targets).
+#[derive(Clone, Debug)]
+pub struct PrecisionRecall {
+    kind: Kind,
+    true_positives: f64,
+    false_positives: f64,
+    false_negatives: f64,
+}
+
+impl PrecisionRecall {
+    pub fn precision() -> Self {
+        PrecisionRecall { kind: Kind::Precision, true_positives: 0.0, false_positives: 0.0, false_negatives: 0.0 }
+    }
+    pub fn recall() -> Self {
+        PrecisionRecall { kind: Kind::Recall, ..PrecisionRecall::precision() }
+    }
+}
+
+impl Metric for PrecisionRecall {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Precision => "precision",
+            Kind::Recall => "recall",
+        }
+    }
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        if y_true.shape() != y_pred.shape() {
+            return Err(Error::shape(self.name(), format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
+        }
+        for (&t, &p) in y_true.data().iter().zip(y_pred.data().iter()) {
+            let (actual, predicted) = (t > 0.5, p > 0.5);
+            match (actual, predicted) {
+                (true, true) => self.true_positives += 1.0,
+                (false, true) => self.false_positives += 1.0,
+                (true, false) => self.false_negatives += 1.0,
+                (false, false) => {}
+            }
+        }
+        Ok(())
+    }
+    fn result(&self) -> f64 {
+        let denominator = match self.kind {
+            Kind::Precision => self.true_positives + self.false_positives,
+            Kind::Recall => self.true_positives + self.false_negatives,
+        };
+        if denominator == 0.0 { 0.0 } else { self.true_positives / denominator }
+    }
+    fn reset(&mut self) {
+        (self.true_positives, self.false_positives, self.false_negatives) = (0.0, 0.0, 0.0);
+    }
+}
+
+/// The mean of an element-wise error over all samples (Keras's `mean_squared_error`
+/// and `mean_absolute_error` metrics).
+#[derive(Clone, Debug)]
+pub struct MeanError {
+    squared: bool,
+    total: f64,
+    count: f64,
+}
+
+impl MeanError {
+    pub fn squared() -> Self {
+        MeanError { squared: true, total: 0.0, count: 0.0 }
+    }
+    pub fn absolute() -> Self {
+        MeanError { squared: false, total: 0.0, count: 0.0 }
+    }
+}
+
+impl Metric for MeanError {
+    fn name(&self) -> &str {
+        if self.squared { "mean_squared_error" } else { "mean_absolute_error" }
+    }
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        if y_true.shape() != y_pred.shape() {
+            return Err(Error::shape(self.name(), format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
+        }
+        for (&t, &p) in y_true.data().iter().zip(y_pred.data().iter()) {
+            let e = (p - t) as f64;
+            self.total += if self.squared { e * e } else { e.abs() };
+        }
+        self.count += y_true.numel() as f64;
+        Ok(())
+    }
+    fn result(&self) -> f64 {
+        if self.count == 0.0 { 0.0 } else { self.total / self.count }
+    }
+    fn reset(&mut self) {
+        (self.total, self.count) = (0.0, 0.0);
+    }
+}
