@@ -21,7 +21,8 @@ pub trait Metric: Send {
 /// Parses a Keras metric identifier.
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
     Ok(match name {
-        "accuracy" | "acc" | "categorical_accuracy" | "sparse_categorical_accuracy" | "binary_accuracy" => Box::new(Accuracy::default()),
+        "accuracy" | "acc" => Box::new(Accuracy::default()),
+        "categorical_accuracy" | "sparse_categorical_accuracy" | "binary_accuracy" => Box::new(Accuracy::named(name)),
         "top_k_categorical_accuracy" | "sparse_top_k_categorical_accuracy" => Box::new(TopKAccuracy::new(5)),
         "precision" => Box::new(PrecisionRecall::precision()),
         "recall" => Box::new(PrecisionRecall::recall()),
@@ -50,15 +51,29 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
 /// the targets: one-hot targets compare argmaxes (categorical accuracy),
 /// integer targets compare with the argmax (sparse categorical accuracy), and
 /// a single output column is thresholded at 0.5 (binary accuracy).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Accuracy {
+    name: String,
     correct: f64,
     total: f64,
 }
 
+impl Default for Accuracy {
+    fn default() -> Self {
+        Accuracy::named("accuracy")
+    }
+}
+
+impl Accuracy {
+    /// The same metric logged under `name` (`categorical_accuracy`, ...), as Keras logs what was asked for.
+    pub fn named(name: &str) -> Self {
+        Accuracy { name: name.to_string(), correct: 0.0, total: 0.0 }
+    }
+}
+
 impl Metric for Accuracy {
     fn name(&self) -> &str {
-        "accuracy"
+        &self.name
     }
 
     fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
@@ -85,7 +100,7 @@ impl Metric for Accuracy {
     }
 
     fn reset(&mut self) {
-        *self = Accuracy::default();
+        (self.correct, self.total) = (0.0, 0.0);
     }
 }
 
