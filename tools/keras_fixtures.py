@@ -185,6 +185,11 @@ def optimizers_fixture():
         ("adadelta_default", keras.optimizers.Adadelta(learning_rate=1.0)),
         ("adamax_default", keras.optimizers.Adamax(learning_rate=0.01)),
         ("nadam_default", keras.optimizers.Nadam(learning_rate=0.01)),
+        ("adam_amsgrad", keras.optimizers.Adam(learning_rate=0.01, amsgrad=True)),
+        ("adamw_default", keras.optimizers.AdamW(learning_rate=0.01)),
+        ("adam_clipnorm", keras.optimizers.Adam(learning_rate=0.01, clipnorm=0.5)),
+        ("adam_global_clipnorm", keras.optimizers.Adam(learning_rate=0.01, global_clipnorm=0.5)),
+        ("sgd_clipvalue", keras.optimizers.SGD(learning_rate=0.1, clipvalue=0.3)),
     ]
     for name, opt in specs:
         v = tf.Variable(w0)

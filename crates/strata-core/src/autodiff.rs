@@ -64,7 +64,7 @@ impl Drop for NoGradGuard {
 }
 
 /// Gradients of a scalar with respect to the trainable leaves it depends on.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Gradients {
     by_id: HashMap<usize, Vec<f32>>,
 }
@@ -81,6 +81,14 @@ impl Gradients {
     /// Mutable access, for gradient clipping before an optimizer step.
     pub fn get_mut(&mut self, t: &Tensor) -> Option<&mut Vec<f32>> {
         self.by_id.get_mut(&t.id())
+    }
+    /// Applies `f` to every gradient (clipping, scaling).
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut [f32])) {
+        self.by_id.values_mut().for_each(|g| f(g));
+    }
+    /// The L2 norm of all gradients together.
+    pub fn global_norm(&self) -> f32 {
+        self.by_id.values().flat_map(|g| g.iter()).map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
     }
     /// Number of tensors with a gradient.
     pub fn len(&self) -> usize {

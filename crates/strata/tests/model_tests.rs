@@ -162,7 +162,7 @@ fn bad_input_is_reported_with_what_was_wrong() {
     // impossible arguments
     assert!(err_text(m.fit(&x, &y, FitOptions { validation_split: 1.5, ..Default::default() })).contains("validation_split"));
     assert!(err_text(m.predict(&x, 0)).contains("batch_size"));
-    assert!(err_text(m.compile("adamw", "mse", &[])).contains("unknown optimizer 'adamw'"));
+    assert!(err_text(m.compile("adamq", "mse", &[])).contains("unknown optimizer 'adamq'"));
     assert!(err_text(m.compile("adam", "frobnicate", &[])).contains("unknown loss 'frobnicate'"));
     assert!(err_text(SGD::new(-1.0)).contains("learning_rate=-1"));
     let mut bad_layer = Sequential::with_seed(0);

@@ -199,3 +199,18 @@ fn resuming_is_bit_identical_for_every_optimizer() {
         assert_eq!(weights(&resumed), weights(&straight), "{name}");
     }
 }
+
+#[test]
+fn clipped_and_decoupled_optimizers_round_trip() {
+    let (x, y) = data();
+    let mut m = model(8);
+    let opt = strata::optimizers::with_clipping(Box::new(Adam::adamw(0.01, 0.004).unwrap().amsgrad(true)), strata::optimizers::Clip::Norm(0.5)).unwrap();
+    m.compile(opt, "categorical_crossentropy", &["accuracy"]).unwrap();
+    fit(&mut m, &x, &y, 1);
+    let path = temp("clipped.safetensors");
+    m.save(&path).unwrap();
+    let back = Sequential::load(&path).unwrap();
+    let cfg = back.optimizer().unwrap().config();
+    assert_eq!((back.optimizer().unwrap().name(), cfg["clipnorm"].as_f64(), cfg["amsgrad"].as_bool()), ("adamw", Some(0.5), Some(true)));
+    assert_eq!(back.optimizer().unwrap().slots(&back.named_weights()[0].1).len(), 3, "m, v and v_hat restored");
+}

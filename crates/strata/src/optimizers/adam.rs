@@ -16,14 +16,18 @@ pub struct Adam {
     beta_2: f32,
     epsilon: f32,
     iterations: u64,
-    /// First and second moment per weight.
+    amsgrad: bool,
+    /// Decoupled weight decay (AdamW): `w -= lr·wd·w` before each update.
+    weight_decay: Option<f32>,
+    /// First and second moment per weight (and the running maximum of the
+    /// second with AMSGrad).
     slots: Slots,
 }
 
 impl Default for Adam {
     /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
     fn default() -> Self {
-        Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, slots: Slots::new(&["m", "v"]) }
+        Adam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, amsgrad: false, weight_decay: None, slots: Slots::new(&["m", "v"]) }
     }
 }
 
@@ -47,6 +51,17 @@ impl Adam {
         self.epsilon = epsilon;
         Ok(self)
     }
+    /// Keras's AMSGrad variant: divide by the running maximum of `v`.
+    pub fn amsgrad(mut self, on: bool) -> Self {
+        self.amsgrad = on;
+        self.slots = Slots::new(if on { &["m", "v", "v_hat"] } else { &["m", "v"] });
+        self
+    }
+    /// Keras's `AdamW`: Adam with decoupled weight decay (Keras's default 0.004).
+    pub fn adamw(learning_rate: f32, weight_decay: f32) -> Result<Self> {
+        check_hyper("weight_decay", weight_decay, None)?;
+        Ok(Adam { weight_decay: Some(weight_decay), ..Adam::new(learning_rate)? })
+    }
     /// The first and second moments kept for `weight`, once it has been updated.
     pub fn moments(&self, weight: &Tensor) -> Option<(&[f32], &[f32])> {
         self.slots.peek(weight).map(|s| (s[0].as_slice(), s[1].as_slice()))
@@ -54,16 +69,34 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    common_methods!("adam");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        if self.weight_decay.is_some() { "adamw" } else { "adam" }
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let t = (self.iterations + 1) as f64;
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
         let alpha = (self.learning_rate as f64 * (1.0 - (b2 as f64).powf(t)).sqrt() / (1.0 - (b1 as f64).powf(t))) as f32;
         for p in params {
             let Some(g) = grads.get(p) else { continue };
+            let mut w = p.data_mut();
+            if let Some(wd) = self.weight_decay {
+                let decay = wd * self.learning_rate;
+                w.iter_mut().for_each(|w| *w -= *w * decay);
+            }
+            if self.amsgrad {
+                let s = self.slots.get(p, &[0.0, 0.0, 0.0]);
+                let [m, v, v_hat] = &mut s[..] else { unreachable!("three slots") };
+                for i in 0..g.len() {
+                    m[i] += (g[i] - m[i]) * (1.0 - b1);
+                    v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
+                    v_hat[i] = v_hat[i].max(v[i]);
+                    w[i] -= alpha * m[i] / (v_hat[i].sqrt() + eps);
+                }
+                continue;
+            }
             let s = self.slots.get(p, &[0.0, 0.0]);
             let [m, v] = &mut s[..] else { unreachable!("two slots") };
-            let mut w = p.data_mut();
             for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                 *m += (g - *m) * (1.0 - b1);
                 *v += (g * g - *v) * (1.0 - b2);
@@ -76,7 +109,7 @@ impl Optimizer for Adam {
     fn config(&self) -> Value {
         json!({
             "name": "adam", "learning_rate": self.learning_rate, "beta_1": self.beta_1,
-            "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": false,
+            "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad, "weight_decay": self.weight_decay,
         })
     }
 }

@@ -33,7 +33,10 @@ impl Adamax {
 }
 
 impl Optimizer for Adamax {
-    common_methods!("adamax");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        "adamax"
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
         let b1_power = b1.powi(self.iterations as i32 + 1);

@@ -4,10 +4,7 @@
 mod common {
     /// The methods every optimizer with `learning_rate`, `iterations` and `slots: Slots` fields shares.
     macro_rules! common_methods {
-        ($name:literal) => {
-            fn name(&self) -> &'static str {
-                $name
-            }
+        () => {
             fn learning_rate(&self) -> f32 {
                 self.learning_rate
             }
@@ -31,6 +28,7 @@ mod common {
 
 mod adam;
 mod adamax;
+mod clip;
 mod rmsprop;
 mod sgd;
 mod slots;
@@ -39,6 +37,7 @@ pub(crate) use common::common_methods;
 
 pub use adam::Adam;
 pub use adamax::{Adamax, Nadam};
+pub use clip::{with_clipping, Clip, Clipped};
 pub use rmsprop::{Adadelta, Adagrad, RMSprop};
 pub use sgd::SGD;
 
@@ -76,6 +75,18 @@ pub(crate) fn check_slot(name: &str, slot: &[f32], weight: &Tensor) -> Result<()
 /// An optimizer from Keras's config (`{"name": "adam", "learning_rate": 0.001, ...}`)
 /// or identifier.
 pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
+    let cfg = config.get("config").unwrap_or(config);
+    let clip = [("clipnorm", Clip::Norm as fn(f32) -> Clip), ("global_clipnorm", Clip::GlobalNorm), ("clipvalue", Clip::Value)]
+        .into_iter()
+        .find_map(|(key, make)| cfg.get(key).and_then(|v| v.as_f64()).map(|v| make(v as f32)));
+    let optimizer = unclipped_from_config(config)?;
+    match clip {
+        Some(c) => with_clipping(optimizer, c),
+        None => Ok(optimizer),
+    }
+}
+
+fn unclipped_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
     let (name, cfg) = match config {
         Value::String(s) => (s.as_str(), &Value::Null),
         Value::Object(o) => {
@@ -88,11 +99,11 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
     let num = |key: &str| cfg.get(key).and_then(|v| v.as_f64()).map(|v| v as f32);
     let base = name.trim_end_matches(|c: char| c == '_' || c.is_ascii_digit()).to_ascii_lowercase();
     match base.as_str() {
-        "adam" => {
-            let d = Adam::default();
-            let mut a = Adam::new(num("learning_rate").unwrap_or(d.learning_rate()))?;
+        "adam" | "adamw" => {
+            let lr = num("learning_rate").unwrap_or(0.001);
+            let mut a = if base == "adamw" { Adam::adamw(lr, num("weight_decay").unwrap_or(0.004))? } else { Adam::new(lr)? };
             a = a.betas(num("beta_1").unwrap_or(0.9), num("beta_2").unwrap_or(0.999))?.epsilon(num("epsilon").unwrap_or(1e-7))?;
-            Ok(Box::new(a))
+            Ok(Box::new(a.amsgrad(cfg.get("amsgrad").and_then(|v| v.as_bool()).unwrap_or(false))))
         }
         "sgd" => {
             let s = SGD::new(num("learning_rate").unwrap_or(0.01))?;
@@ -121,13 +132,14 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
 pub fn from_name(name: &str) -> Result<Box<dyn Optimizer>> {
     match name.to_ascii_lowercase().as_str() {
         "adam" => Ok(Box::new(Adam::default())),
+        "adamw" => Ok(Box::new(Adam::adamw(0.001, 0.004)?)),
         "sgd" => Ok(Box::new(SGD::default())),
         "rmsprop" => Ok(Box::new(RMSprop::default())),
         "adagrad" => Ok(Box::new(Adagrad::default())),
         "adadelta" => Ok(Box::new(Adadelta::default())),
         "adamax" => Ok(Box::new(Adamax::default())),
         "nadam" => Ok(Box::new(Nadam::default())),
-        other => Err(Error::argument("optimizer", format!("unknown optimizer '{other}' (known: adam, sgd, rmsprop, adagrad, adadelta, adamax, nadam)"))),
+        other => Err(Error::argument("optimizer", format!("unknown optimizer '{other}' (known: adam, adamw, sgd, rmsprop, adagrad, adadelta, adamax, nadam)"))),
     }
 }
 

@@ -43,7 +43,10 @@ impl RMSprop {
 }
 
 impl Optimizer for RMSprop {
-    common_methods!("rmsprop");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, rho, mu, eps, centered) = (self.learning_rate, self.rho, self.momentum, self.epsilon, self.centered);
         for p in params {
@@ -101,7 +104,10 @@ impl Adagrad {
 }
 
 impl Optimizer for Adagrad {
-    common_methods!("adagrad");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        "adagrad"
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, eps, init) = (self.learning_rate, self.epsilon, self.initial_accumulator_value);
         for p in params {
@@ -147,7 +153,10 @@ impl Adadelta {
 }
 
 impl Optimizer for Adadelta {
-    common_methods!("adadelta");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        "adadelta"
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, rho, eps) = (self.learning_rate, self.rho, self.epsilon);
         for p in params {

@@ -40,7 +40,10 @@ impl SGD {
 }
 
 impl Optimizer for SGD {
-    common_methods!("sgd");
+    common_methods!();
+    fn name(&self) -> &'static str {
+        "sgd"
+    }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, mu) = (self.learning_rate, self.momentum);
         for p in params {

@@ -1,0 +1,92 @@
+//! Gradient clipping, as Keras's `clipnorm`, `global_clipnorm` and `clipvalue`
+//! arguments do before an optimizer's update.
+
+use serde_json::Value;
+use strata_core::{Error, Gradients, Result, Tensor};
+
+use super::Optimizer;
+
+/// How gradients are limited before each update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    /// Each gradient tensor rescaled so its L2 norm is at most this.
+    Norm(f32),
+    /// All gradients rescaled together so their joint L2 norm is at most this.
+    GlobalNorm(f32),
+    /// Each element limited to `[-v, v]`.
+    Value(f32),
+}
+
+impl Clip {
+    fn apply(self, grads: &mut Gradients) {
+        match self {
+            Clip::Norm(c) => grads.for_each_mut(|g| {
+                let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+                if norm > c {
+                    g.iter_mut().for_each(|v| *v *= c / norm);
+                }
+            }),
+            Clip::GlobalNorm(c) => {
+                let norm = grads.global_norm();
+                if norm > c {
+                    grads.for_each_mut(|g| g.iter_mut().for_each(|v| *v *= c / norm));
+                }
+            }
+            Clip::Value(c) => grads.for_each_mut(|g| g.iter_mut().for_each(|v| *v = v.clamp(-c, c))),
+        }
+    }
+    fn key(self) -> (&'static str, f32) {
+        match self {
+            Clip::Norm(c) => ("clipnorm", c),
+            Clip::GlobalNorm(c) => ("global_clipnorm", c),
+            Clip::Value(c) => ("clipvalue", c),
+        }
+    }
+}
+
+/// An optimizer whose gradients are clipped first.
+pub struct Clipped {
+    inner: Box<dyn Optimizer>,
+    clip: Clip,
+}
+
+/// Wraps `optimizer` so every update clips the gradients first.
+pub fn with_clipping(optimizer: Box<dyn Optimizer>, clip: Clip) -> Result<Box<dyn Optimizer>> {
+    let (key, c) = clip.key();
+    if !(c.is_finite() && c > 0.0) {
+        return Err(Error::argument(key, format!("must be a positive number, received {key}={c}")));
+    }
+    Ok(Box::new(Clipped { inner: optimizer, clip }))
+}
+
+impl Optimizer for Clipped {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        let mut grads = grads.clone();
+        self.clip.apply(&mut grads);
+        self.inner.apply(params, &grads)
+    }
+    fn learning_rate(&self) -> f32 {
+        self.inner.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.inner.set_learning_rate(lr)
+    }
+    fn iterations(&self) -> u64 {
+        self.inner.iterations()
+    }
+    fn config(&self) -> Value {
+        let mut c = self.inner.config();
+        let (key, value) = self.clip.key();
+        c[key] = Value::from(value);
+        c
+    }
+    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+        self.inner.slots(weight)
+    }
+    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+        self.inner.restore(weight, slots, iterations)
+    }
+}
