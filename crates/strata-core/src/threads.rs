@@ -3,8 +3,9 @@
 //! `STRATA_THREADS` environment variable. Idle workers sleep rather than spin,
 //! so Strata stays fast on a machine that is busy with other work.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -70,7 +71,18 @@ fn procs_running() -> Option<usize> {
 }
 
 /// Samples the machine's load; call between steps, when Strata's own workers are idle.
+/// Reading `/proc/stat` costs ~10-25 µs: look at most this often, so short
+/// steps of small models do not pay it every time.
+const SAMPLE_INTERVAL_NANOS: u64 = 5_000_000;
+static LAST_SAMPLE: AtomicU64 = AtomicU64::new(0);
+static START: OnceLock<Instant> = OnceLock::new();
+
 fn update_contention() -> bool {
+    let now = START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + SAMPLE_INTERVAL_NANOS;
+    if now - LAST_SAMPLE.load(Ordering::Relaxed) < SAMPLE_INTERVAL_NANOS {
+        return CONTENTION.busy.load(Ordering::Relaxed);
+    }
+    LAST_SAMPLE.store(now, Ordering::Relaxed);
     let Some(running) = procs_running() else { return false };
     // The calling thread is one of the running tasks.
     let others = running.saturating_sub(1) * 100;
