@@ -68,15 +68,16 @@ pub struct Nadam {
     beta_2: f32,
     epsilon: f32,
     iterations: u64,
-    /// Π μ over the steps so far.
-    u_product: f32,
+    /// Π μ over steps 1..=n, cached as (n, product); derived from the step
+    /// count, so a restored optimizer recomputes it.
+    u_product: (u64, f32),
     slots: Slots,
 }
 
 impl Default for Nadam {
     /// Keras's defaults: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7.
     fn default() -> Self {
-        Nadam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, u_product: 1.0, slots: Slots::new(&["m", "v"]) }
+        Nadam { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, u_product: (0, 1.0), slots: Slots::new(&["m", "v"]) }
     }
 }
 
@@ -88,36 +89,28 @@ impl Nadam {
     fn mu(&self, step: u64) -> f32 {
         self.beta_1 * (1.0 - 0.5 * 0.96f32.powf(step as f32))
     }
+    /// Π μ over steps 1..=`steps`, multiplied in step order (as Keras accumulates it).
+    fn u_product(&mut self, steps: u64) -> f32 {
+        if self.u_product.0 != steps {
+            let from = if self.u_product.0 < steps { self.u_product } else { (0, 1.0) };
+            let product = (from.0 + 1..=steps).fold(from.1, |p, t| p * self.mu(t));
+            self.u_product = (steps, product);
+        }
+        self.u_product.1
+    }
 }
 
 impl Optimizer for Nadam {
+    common_methods!();
     fn name(&self) -> &'static str {
         "nadam"
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-        self.slots.named(weight)
-    }
-    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
-        // The momentum product is a function of the step count alone.
-        self.iterations = iterations;
-        self.u_product = (1..=iterations).map(|t| self.mu(t)).product();
-        self.slots.restore(weight, slots)
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
         let t = self.iterations + 1;
         let (u_t, u_t1) = (self.mu(t), self.mu(t + 1));
-        self.u_product *= u_t;
-        let (u_prod, u_prod_next) = (self.u_product, self.u_product * u_t1);
+        let u_prod = self.u_product(t);
+        let u_prod_next = u_prod * u_t1;
         let b2_power = b2.powf(t as f32);
         for p in params {
             let Some(g) = grads.get(p) else { continue };
