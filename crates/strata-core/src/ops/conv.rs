@@ -7,7 +7,9 @@ use crate::autodiff::{self, GradFn};
 use crate::buffer::{self, Recycled};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::conv::{col2im, im2col};
-use crate::kernels::elementwise::{relu_mask, sum_rows};
+use crate::kernels::elementwise::relu_mask;
+
+use super::linear::with_bias_grad;
 use crate::kernels::matmul::Gemm;
 use crate::kernels::window::{Padding, Window};
 use crate::tensor::Tensor;
@@ -77,9 +79,9 @@ pub fn conv2d_fused(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides:
 
     let mut inputs = vec![x.clone(), kernel.clone()];
     inputs.extend(bias.cloned());
-    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        let masked = relu.then(|| relu_mask(dy, y));
-        let dy = masked.as_deref().unwrap_or(dy);
+    let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
+        let masked = relu.then(|| relu_mask(dy_out, y));
+        let dy = masked.as_deref().unwrap_or(dy_out);
         let (x, kernel) = (&inputs[0], &inputs[1]);
         let dx = x.requires_grad().then(|| {
             // dX, image block by image block: dcols = dY · Kᵀ, then col2im.
@@ -115,14 +117,7 @@ pub fn conv2d_fused(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides:
             }
             dk
         });
-        let mut grads = vec![dx, dk];
-        if let Some(b) = inputs.get(2) {
-            grads.push(b.requires_grad().then(|| sum_rows(dy, f)));
-        }
-        if let Some(m) = masked {
-            buffer::give(m);
-        }
-        grads
+        with_bias_grad(vec![dx, dk], inputs, dy_out, masked, f)
     };
     Ok(Tensor::from_op(out, vec![g.n, g.oh, g.ow, f], GradFn::new(if relu { "conv2d_relu" } else { "conv2d" }, inputs, Box::new(backward))))
 }

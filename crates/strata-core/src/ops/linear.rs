@@ -1,7 +1,7 @@
 //! The dense layer's op, `x · W + b`, with relu optionally fused: one matrix
 //! product and one pass over the output, instead of three ops.
 
-use crate::autodiff::GradFn;
+use crate::autodiff::{GradFn, InputGrads};
 use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::elementwise::{relu_mask, sum_rows};
@@ -31,9 +31,9 @@ pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) ->
     }
     let mut inputs = vec![x.clone(), kernel.clone()];
     inputs.extend(bias.cloned());
-    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        let masked = relu.then(|| relu_mask(dy, y));
-        let dy = masked.as_deref().unwrap_or(dy);
+    let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
+        let masked = relu.then(|| relu_mask(dy_out, y));
+        let dy = masked.as_deref().unwrap_or(dy_out);
         let (x, kernel) = (&inputs[0], &inputs[1]);
         let dx = x.requires_grad().then(|| {
             let mut dx = buffer::take(m * k);
@@ -45,14 +45,21 @@ pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) ->
             Gemm { m: k, k: m, n, trans_a: true, trans_b: false }.run(&x.data(), dy, &mut dk, false);
             dk
         });
-        let mut grads = vec![dx, dk];
-        if let Some(b) = inputs.get(2) {
-            grads.push(b.requires_grad().then(|| sum_rows(dy, n)));
-        }
-        if let Some(mask) = masked {
-            buffer::give(mask);
-        }
-        grads
+        with_bias_grad(vec![dx, dk], inputs, dy_out, masked, n)
     };
     Ok(Tensor::from_op(out, vec![m, n], GradFn::new(if relu { "linear_relu" } else { "linear" }, inputs, Box::new(backward))))
+}
+
+/// Appends the bias gradient (column sums of the output gradient, `units`
+/// wide; the relu-masked copy when there is one) when the op has a bias input,
+/// then recycles that copy: the shared tail of `linear`'s and `conv2d`'s backward passes.
+pub(super) fn with_bias_grad(mut grads: InputGrads, inputs: &[Tensor], dy_out: &[f32], masked: Option<Vec<f32>>, units: usize) -> InputGrads {
+    let dy = masked.as_deref().unwrap_or(dy_out);
+    if let Some(b) = inputs.get(2) {
+        grads.push(b.requires_grad().then(|| sum_rows(dy, units)));
+    }
+    if let Some(mask) = masked {
+        buffer::give(mask);
+    }
+    grads
 }
