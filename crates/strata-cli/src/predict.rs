@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
+use strata::data::images::{self, ColorMode, ImageOptions};
 use strata::io::npy;
 use strata::model::Sequential;
 use strata::{Error, Result, Tensor};
@@ -21,21 +22,64 @@ pub struct PredictArgs {
     out: Option<PathBuf>,
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
-    /// Image files (not supported yet: convert them to an .npy array).
+    /// Multiplies image pixels (0-255) before the model sees them; Strata's MNIST loaders use 1/255.
+    #[arg(long, default_value_t = 1.0 / 255.0)]
+    scale: f32,
+    /// How many of the most likely classes to print per image.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    top: u64,
+    /// Class names in label order, comma-separated (default: the class ids).
+    #[arg(long, value_delimiter = ',')]
+    class_names: Vec<String>,
+    #[arg(long)]
+    json: bool,
+    /// Image files (PNG, JPEG), resized and converted to the model's input shape.
     images: Vec<PathBuf>,
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
-    if let Some(first) = args.images.first() {
-        return Err(Error::argument("IMAGE", format!("{}: image files are not supported yet; pass --x X.npy --out P.npy", first.display())));
+    let mut model = Sequential::load(&args.model)?;
+    if !args.images.is_empty() {
+        return predict_images(&mut model, &args);
     }
     let (Some(x), Some(out)) = (&args.x, &args.out) else {
-        return Err(Error::argument("--x/--out", "predict needs --x X.npy and --out P.npy"));
+        return Err(Error::argument("--x/--out", "predict needs --x X.npy and --out P.npy, or image files"));
     };
-    let mut model = Sequential::load(&args.model)?;
     let p = model.predict(&npy::read(x)?, args.batch_size as usize)?;
     npy::write(out, &p)?;
     eprintln!("Wrote {} predictions {:?} to {}", p.shape()[0], p.shape(), out.display());
+    Ok(())
+}
+
+/// Prints the most likely classes of each image file.
+fn predict_images(model: &mut Sequential, args: &PredictArgs) -> Result<()> {
+    let shape = model.input_shape().map(|s| s.to_vec()).unwrap_or_default();
+    let [h, w, c] = shape[..] else {
+        return Err(Error::argument("IMAGE", format!("model '{}' takes inputs of shape {shape:?}, not images (height, width, channels)", model.name())));
+    };
+    let options = ImageOptions { image_size: Some((h, w)), color_mode: ColorMode::from_channels(c)?, scale: args.scale };
+    let mut values = Vec::new();
+    for path in &args.images {
+        values.extend(images::load_image(path, &options)?.to_vec());
+    }
+    let p = model.predict(&Tensor::new(values, &[args.images.len(), h, w, c])?, args.batch_size as usize)?.to_vec();
+    let classes = p.len() / args.images.len();
+    let name = |k: usize| args.class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let mut report = Vec::new();
+    for (path, row) in args.images.iter().zip(p.chunks(classes)) {
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let top: Vec<(String, f32)> = order.iter().take(args.top as usize).map(|&k| (name(k), row[k])).collect();
+        if args.json {
+            report.push(json!({ "file": path.display().to_string(), "top": top.iter().map(|(k, p)| json!({ "class": k, "probability": p })).collect::<Vec<_>>() }));
+        } else {
+            let text: Vec<String> = top.iter().map(|(k, p)| format!("{k} {p:.4}")).collect();
+            println!("{}: {}", path.display(), text.join(", "));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(report));
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
+use strata::data::dataset::Dataset;
 use strata::data::mnist::Mnist;
+use strata::data::stream::IdxImages;
 use strata::model::{FitOptions, ModelCheckpoint, Sequential};
 use strata::{Error, Result};
 
@@ -14,8 +16,14 @@ use crate::profile::Profile;
 #[derive(Args)]
 pub struct TrainArgs {
     /// Folder with the four MNIST-format IDX files (e.g. Fashion-MNIST); default: the bundled 10k MNIST sample.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dataset")]
     data: Option<PathBuf>,
+    /// A dataset by name, `mnist` or `fashion-mnist`: from the cache (STRATA_DATA), Debian's package, or downloaded.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Read the images from disk batch by batch (memory stays flat in the dataset's size).
+    #[arg(long)]
+    stream: bool,
     /// Which model: `headline` (the founding document's CNN) or `dense` (784-512-512-10 MLP).
     #[arg(long, default_value = "headline")]
     model: String,
@@ -69,6 +77,27 @@ pub fn load(data: &Option<PathBuf>) -> Result<(Mnist, String)> {
     }
 }
 
+/// The training and test sets, in memory or (`--stream`) read from disk, with their source's name.
+fn datasets(args: &TrainArgs) -> Result<(Dataset, Dataset, String)> {
+    let dir = match (&args.data, &args.dataset) {
+        (_, Some(name)) => Some(strata::datasets::fetch(&strata::datasets::published(name)?)?),
+        (dir, None) => dir.clone(),
+    };
+    let limit = args.train_limit.map(|n| n as usize).unwrap_or(usize::MAX);
+    let batch = args.batch_size as usize;
+    if args.stream {
+        let dir = dir.ok_or_else(|| Error::argument("--stream", "needs --data DIR or --dataset NAME (the bundled sample is in memory already)"))?;
+        let (train, test) = IdxImages::open_dir(&dir, 10, true)?;
+        return Ok((Dataset::new(train).batch_size(batch).take(limit), Dataset::new(test).batch_size(1000), format!("{} (streamed)", dir.display())));
+    }
+    let (data, source) = load(&dir)?;
+    let labels_error = |split: &str, e: Error| Error::data(&source, format!("{split} labels: {e}"));
+    let train = if limit < data.train.len() { data.train.take(limit)? } else { data.train };
+    let y_train = train.one_hot(10).map_err(|e| labels_error("train", e))?;
+    let y_test = data.test.one_hot(10).map_err(|e| labels_error("test", e))?;
+    Ok((Dataset::from_arrays(train.images, y_train)?.batch_size(batch), Dataset::from_arrays(data.test.images, y_test)?.batch_size(1000), source))
+}
+
 /// Peak resident memory of this process in MB (Linux), if known.
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -92,14 +121,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Err(Error::argument("--validation-split", format!("must be in [0, 1), got {}", args.validation_split)));
     }
     set_threads(args.threads)?;
-    let (data, source) = load(&args.data)?;
-    let train = match args.train_limit {
-        Some(n) => data.train.take(n as usize)?,
-        None => data.train,
-    };
-    let labels_error = |split: &str, e: Error| Error::data(&source, format!("{split} labels: {e}"));
-    let y_train = train.one_hot(10).map_err(|e| labels_error("train", e))?;
-    let y_test = data.test.one_hot(10).map_err(|e| labels_error("test", e))?;
+    let (train, test, source) = datasets(&args)?;
     let mut model = match (&args.resume, args.model.as_str()) {
         (Some(path), _) => Sequential::load(path)?,
         (None, "headline") => strata::applications::headline_cnn(args.seed)?,
@@ -130,7 +152,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ..FitOptions::default()
     };
     strata::core::profile::set_enabled(args.profile);
-    let history = model.fit(&train.images, &y_train, options)?;
+    let history = model.fit_dataset(&train, options)?;
     strata::core::profile::set_enabled(false);
     let layers: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
     let steps = history.epoch_seconds.len() * (train.len() as f64 * (1.0 - args.validation_split as f64)).ceil().max(1.0) as usize / args.batch_size as usize;
@@ -143,7 +165,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("Saved {}", path.display());
     }
     let started = Instant::now();
-    let test = model.evaluate(&data.test.images, &y_test, 1000)?;
+    let test_samples = test.len();
+    let test = model.evaluate_dataset(&test)?;
     let eval_seconds = started.elapsed().as_secs_f64();
     let (test_loss, test_accuracy) = (test.get("loss").unwrap_or(f64::NAN), test.get("accuracy").unwrap_or(f64::NAN));
     let n_train = (train.len() as f64 * (1.0 - args.validation_split as f64)).ceil();
@@ -160,12 +183,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "seed": args.seed,
             "threads": strata::core::threads::num_threads(),
             "train_samples": n_train as usize,
-            "test_samples": data.test.len(),
+            "test_samples": test_samples,
             "test_loss": round(test_loss, 5),
             "test_accuracy": round(test_accuracy, 5),
             "epoch_seconds": history.epoch_seconds.iter().map(|s| round(*s, 3)).collect::<Vec<_>>(),
             "samples_per_second": round(samples_per_second, 1),
-            "infer_samples_per_second": round(data.test.len() as f64 / eval_seconds.max(1e-9), 1),
+            "infer_samples_per_second": round(test_samples as f64 / eval_seconds.max(1e-9), 1),
             "train_loss": history.get("loss").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
             "train_accuracy": history.get("accuracy").unwrap_or(&[]).iter().map(|v| round(*v, 5)).collect::<Vec<_>>(),
             "peak_rss_mb": peak_rss_mb().map(|m| round(m, 1)),

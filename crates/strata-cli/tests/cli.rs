@@ -117,6 +117,24 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(npy::read(&p).unwrap().shape(), &[96, 10]);
 
+    // Image files are resized and converted to the model's 28x28 grey input.
+    let images = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/images/folder");
+    let (png, jpg) = (s(&images.join("ankle/0.png")), s(&images.join("coat/0.jpg")));
+    let out = strata(&["predict", "--model", &s(&m), &png, &jpg, "--top", "2"]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(shown.lines().count(), 2, "{shown}");
+    assert!(shown.lines().all(|l| l.split(", ").count() == 2) && shown.contains("0.png: "), "{shown}");
+    let out = strata(&["predict", "--model", &s(&m), &png, "--json", "--class-names", "zero,one,two,three,four,five,six,seven,eight,nine"]);
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let top = v[0]["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert!(top[0]["probability"].as_f64().unwrap() >= top[1]["probability"].as_f64().unwrap());
+    assert!(top[0]["class"].as_str().unwrap().len() > 2, "{v}");
+    let out = strata(&["predict", "--model", &s(&m), &s(&config)]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("model.json") && err.contains("not a PNG or JPEG"), "{err}");
+
     let out = strata(&["evaluate", "--model", &s(&m), "--x", &s(&x), "--y", &s(&y), "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
@@ -136,5 +154,82 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     assert!(!out.status.success() && err.contains("FancyLayer") && err.contains("model.json"), "{err}");
     let out = strata(&["predict", "--model", &s(&dir.join("none.safetensors")), "--x", &s(&x), "--out", &s(&p)]);
     assert!(!out.status.success() && text(&out.stderr).contains("none.safetensors"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_run_killed_mid_checkpoint_leaves_a_checkpoint_that_resumes() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-kill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("ckpt.safetensors");
+    let c = ckpt.to_str().unwrap();
+    // Two steps per epoch, a checkpoint after each: most kills land in or near a write.
+    let args = ["train", "--train-limit", "64", "--epochs", "100000", "--threads", "1", "--checkpoint", c];
+    let mut loaded_epochs = Vec::new();
+    for (i, delay_ms) in [150u64, 230, 310, 370, 440, 520].into_iter().enumerate() {
+        let resume = if ckpt.exists() { vec!["--resume", c] } else { vec![] };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .args(&resume)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms + 40 * i as u64));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if ckpt.exists() {
+            let model = strata::model::Sequential::load(&ckpt).unwrap_or_else(|e| panic!("kill {i}: the checkpoint does not load: {e}"));
+            loaded_epochs.push(model.epochs_trained());
+        }
+    }
+    assert!(loaded_epochs.len() >= 4, "checkpoints were written: {loaded_epochs:?}");
+    assert!(loaded_epochs.windows(2).all(|w| w[0] <= w[1]), "each run resumed from the last checkpoint: {loaded_epochs:?}");
+    // The last checkpoint resumes to completion.
+    let last = *loaded_epochs.last().unwrap();
+    let target = (last + 1).to_string();
+    let out = strata(&["train", "--train-limit", "64", "--epochs", &target, "--threads", "1", "--resume", c, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("after epoch {last}")), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn datasets_by_name_and_streamed_from_disk() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/data/mnist-10k");
+    let s = sample.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--epochs", "1", "--train-limit", "320", "--threads", "1", "--json"];
+        args.extend_from_slice(extra);
+        let out = strata(&args);
+        assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+        (v["test_accuracy"].as_f64().unwrap(), v["test_loss"].as_f64().unwrap())
+    };
+    // Streamed from disk batch by batch = loaded into memory, to the bit.
+    assert_eq!(run(&["--data", s]), run(&["--data", s, "--stream"]));
+    // By name from the cache folder (no download: the files are put there first).
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(cache.join("mnist")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["train", "--dataset", "mnist", "--epochs", "1", "--train-limit", "64"])
+        .env("STRATA_DATA", &cache)
+        .env("STRATA_DATASETS_URL", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("could not download mnist") && err.contains("127.0.0.1:9"), "{err}");
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--dataset", "cifar"], "unknown dataset 'cifar'"),
+        (&["train", "--stream"], "--stream"),
+        (&["train", "--dataset", "mnist", "--data", s], "cannot be used with"),
+    ];
+    for (args, expected) in cases {
+        let out = strata(args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected) && !err.contains("panicked"), "{args:?}: {err}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

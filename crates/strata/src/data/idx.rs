@@ -35,8 +35,13 @@ fn element_size(code: u8) -> Option<usize> {
 /// Reads an IDX file, gzip-compressed or not (told apart by the gzip magic bytes).
 pub fn read(path: &Path) -> Result<Idx> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&raw, path)
+}
+
+/// Parses IDX bytes, gzip-compressed or not; `path` names them in errors.
+pub fn from_bytes(raw: &[u8], path: &Path) -> Result<Idx> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut decoder = GzDecoder::new(raw.as_slice());
+        let mut decoder = GzDecoder::new(raw);
         let mut header = [0u8; 4];
         decoder.read_exact(&mut header).map_err(|e| Error::data(path, format!("cannot read the IDX header from the gzip stream: {e}")))?;
         let ndim = header[3] as usize;
@@ -56,12 +61,12 @@ pub fn read(path: &Path) -> Result<Idx> {
             .map_err(|e| Error::data(path, format!("corrupt gzip data: {e}")))?;
         parse(&bytes, path)
     } else {
-        parse(&raw, path)
+        parse(raw, path)
     }
 }
 
 /// (type code, dims, data bytes declared) of an IDX header, validated.
-fn parse_header(bytes: &[u8], path: &Path) -> Result<(u8, Vec<usize>, usize)> {
+pub(crate) fn parse_header(bytes: &[u8], path: &Path) -> Result<(u8, Vec<usize>, usize)> {
     if bytes.len() < 4 {
         return Err(Error::data(path, format!("file is {} bytes, too short for an IDX header", bytes.len())));
     }

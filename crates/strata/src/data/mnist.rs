@@ -62,7 +62,7 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Result<Tensor> {
 }
 
 /// `dir/stem.gz` or `dir/stem`, whichever exists.
-fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+pub(crate) fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     let gz = dir.join(format!("{stem}.gz"));
     let plain = dir.join(stem);
     if gz.is_file() {

@@ -2,5 +2,6 @@
 
 pub mod atomic;
 pub mod csv;
+pub mod download;
 pub mod keras_config;
 pub mod npy;

@@ -107,6 +107,11 @@ pub fn read(path: &Path) -> Result<Tensor> {
 pub fn read_npz(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    npz_from(file, file_len, path)
+}
+
+/// [`read_npz`] from any seekable reader of `file_len` bytes; `path` names it in errors.
+pub fn npz_from<R: std::io::Read + std::io::Seek>(file: R, file_len: u64, path: &Path) -> Result<Vec<(String, Tensor)>> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::data(path, format!("not a valid .npz (zip) file: {e}")))?;
     let mut arrays = Vec::new();
     for i in 0..archive.len() {

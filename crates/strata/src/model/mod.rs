@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod checkpoint;
+mod evaluate;
 mod fit;
 mod progress;
 mod sequential;

@@ -147,8 +147,13 @@ impl Sequential {
     pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Sequential::load_bytes(&bytes, path)
+    }
+
+    /// [`Sequential::load`] from bytes in memory; `path` names them in errors.
+    pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
         let corrupt = |e: safetensors::SafeTensorError| Error::data(path, format!("not a valid safetensors file: {e}"));
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
         let meta = header.metadata().clone().unwrap_or_default();
         let version: u64 = meta.get("format_version").and_then(|v| v.parse().ok()).unwrap_or(0);
         if meta.get("format").map(String::as_str) != Some("strata") || version == 0 {
@@ -164,7 +169,7 @@ impl Sequential {
         };
         let seed = state.get("seed").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
         let mut model = Sequential::from_json(&config, seed).map_err(|e| Error::data(path, e.to_string()))?;
-        let tensors = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(corrupt)?;
         model.read_weights(&tensors, path, true)?;
         model.restore_state(&tensors, &state, path)?;
         Ok(model)

@@ -1,0 +1,290 @@
+//! Datasets for `fit`: samples read by index from memory, IDX files on disk
+//! or image folders, batched, optionally shuffled, with a validation split,
+//! and read on a background thread while the current batch trains.
+
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+/// Where samples come from: any sample by index, in any order.
+pub trait Source: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Shape of one input sample (without the batch axis).
+    fn input_shape(&self) -> Vec<usize>;
+    /// Shape of one target (without the batch axis).
+    fn target_shape(&self) -> Vec<usize>;
+    /// Appends samples `indices`, in order, to `x` and their targets to `y`.
+    fn read(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) -> Result<()>;
+    /// Whether reading is a memory copy (then no background thread is used).
+    fn in_memory(&self) -> bool {
+        false
+    }
+}
+
+/// Inputs and targets held in memory.
+pub struct Arrays {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+impl Arrays {
+    /// Fails unless `x` and `y` have the same number of samples.
+    pub fn new(x: Tensor, y: Tensor) -> Result<Arrays> {
+        let (nx, ny) = (x.shape().first().copied(), y.shape().first().copied());
+        if nx.is_none() || nx != ny {
+            return Err(Error::shape("dataset", format!("x {} and y {} must have the same number of samples (the first axis)", fmt_shape(x.shape()), fmt_shape(y.shape()))));
+        }
+        Ok(Arrays { x, y })
+    }
+}
+
+impl Source for Arrays {
+    fn len(&self) -> usize {
+        self.x.shape()[0]
+    }
+    fn input_shape(&self) -> Vec<usize> {
+        self.x.shape()[1..].to_vec()
+    }
+    fn target_shape(&self) -> Vec<usize> {
+        self.y.shape()[1..].to_vec()
+    }
+    fn read(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) -> Result<()> {
+        let copy = |t: &Tensor, out: &mut Vec<f32>| {
+            let row: usize = t.shape()[1..].iter().product();
+            let data = t.data();
+            for &i in indices {
+                out.extend_from_slice(&data[i * row..(i + 1) * row]);
+            }
+        };
+        copy(&self.x, x);
+        copy(&self.y, y);
+        Ok(())
+    }
+    fn in_memory(&self) -> bool {
+        true
+    }
+}
+
+/// Class-id labels given to a loss either one-hot (`categorical_crossentropy`)
+/// or as ids (`sparse_categorical_crossentropy`).
+#[derive(Clone, Debug)]
+pub struct Labels {
+    pub ids: Vec<usize>,
+    pub classes: usize,
+    pub one_hot: bool,
+}
+
+impl Labels {
+    /// Fails on an id `>= classes`, naming it and its sample.
+    pub fn new(ids: Vec<usize>, classes: usize, one_hot_targets: bool) -> Result<Labels> {
+        if let Some((i, &l)) = ids.iter().enumerate().find(|(_, &l)| l >= classes) {
+            return Err(Error::argument("labels", format!("label {l} of sample {i} is out of range for {classes} classes")));
+        }
+        Ok(Labels { ids, classes, one_hot: one_hot_targets })
+    }
+    pub fn shape(&self) -> Vec<usize> {
+        if self.one_hot { vec![self.classes] } else { Vec::new() }
+    }
+    pub fn append(&self, indices: &[usize], y: &mut Vec<f32>) {
+        for &i in indices {
+            let id = self.ids[i];
+            if self.one_hot {
+                y.extend((0..self.classes).map(|k| if k == id { 1.0 } else { 0.0 }));
+            } else {
+                y.push(id as f32);
+            }
+        }
+    }
+}
+
+/// Samples of a [`Source`], a subset of them and how to batch them.
+#[derive(Clone)]
+pub struct Dataset {
+    source: Arc<dyn Source>,
+    indices: Vec<usize>,
+    batch_size: usize,
+    shuffle: bool,
+    prefetch: usize,
+}
+
+impl Dataset {
+    /// All samples of `source`; batches of 32, shuffled each epoch, two batches read ahead.
+    pub fn new(source: impl Source + 'static) -> Dataset {
+        let indices = (0..source.len()).collect();
+        Dataset { source: Arc::new(source), indices, batch_size: 32, shuffle: true, prefetch: 2 }
+    }
+    /// In-memory inputs and targets.
+    pub fn from_arrays(x: Tensor, y: Tensor) -> Result<Dataset> {
+        Ok(Dataset::new(Arrays::new(x, y)?))
+    }
+    pub fn batch_size(mut self, batch_size: usize) -> Dataset {
+        self.batch_size = batch_size;
+        self
+    }
+    /// Whether `fit` reshuffles the samples before each epoch (default true).
+    pub fn shuffle(mut self, shuffle: bool) -> Dataset {
+        self.shuffle = shuffle;
+        self
+    }
+    /// Batches read ahead on a background thread (0: read in the training thread).
+    pub fn prefetch(mut self, batches: usize) -> Dataset {
+        self.prefetch = batches;
+        self
+    }
+    /// The first `n` samples (all if there are fewer).
+    pub fn take(mut self, n: usize) -> Dataset {
+        self.indices.truncate(n);
+        self
+    }
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+    pub fn get_batch_size(&self) -> usize {
+        self.batch_size
+    }
+    pub fn is_shuffled(&self) -> bool {
+        self.shuffle
+    }
+    /// Whether the samples are in memory (no background reading, no per-batch checks).
+    pub fn in_memory(&self) -> bool {
+        self.source.in_memory()
+    }
+    pub fn input_shape(&self) -> Vec<usize> {
+        self.source.input_shape()
+    }
+    pub fn target_shape(&self) -> Vec<usize> {
+        self.source.target_shape()
+    }
+
+    /// Splits off the last `fraction` of the samples (before any shuffling, as
+    /// Keras's `validation_split`): `(training, validation)`.
+    pub fn split(self, fraction: f32) -> Result<(Dataset, Dataset)> {
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(Error::argument("validation_split", format!("must be in [0, 1), got {fraction}")));
+        }
+        let n_train = self.len() - (self.len() as f64 * fraction as f64).floor() as usize;
+        let mut validation = self.clone().shuffle(false);
+        validation.indices = self.indices[n_train..].to_vec();
+        let mut train = self;
+        train.indices.truncate(n_train);
+        Ok((train, validation))
+    }
+
+    /// Positions `0..len` in the order an epoch visits them: shuffled by `rng`
+    /// when the dataset shuffles.
+    pub fn epoch_order(&self, rng: &mut Rng) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if self.shuffle {
+            rng.shuffle(&mut order);
+        }
+        order
+    }
+
+    /// The batches of one epoch visiting positions `order` (see [`Dataset::epoch_order`]).
+    pub fn batches(&self, order: Vec<usize>) -> Result<Batches> {
+        if self.batch_size == 0 {
+            return Err(Error::argument("batch_size", "must be at least 1, got 0"));
+        }
+        let samples: Vec<usize> = order.iter().map(|&p| self.indices[p]).collect();
+        let reader = BatchReader { source: self.source.clone(), samples, batch_size: self.batch_size, next: 0 };
+        if self.prefetch == 0 || self.source.in_memory() {
+            return Ok(Batches::Inline(reader));
+        }
+        let (send, receive) = sync_channel(self.prefetch);
+        let handle = std::thread::Builder::new()
+            .name("strata-data".into())
+            .spawn(move || {
+                for batch in reader {
+                    if send.send(batch).is_err() {
+                        return; // training stopped
+                    }
+                }
+            })
+            .map_err(|e| Error::State(format!("cannot start the data thread: {e}")))?;
+        Ok(Batches::Background { receive, handle: Some(handle) })
+    }
+}
+
+/// Reads one epoch's batches in order (see [`Batches`]).
+pub struct BatchReader {
+    source: Arc<dyn Source>,
+    samples: Vec<usize>,
+    batch_size: usize,
+    next: usize,
+}
+
+impl Iterator for BatchReader {
+    type Item = Result<(Tensor, Tensor)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.samples.len() {
+            return None;
+        }
+        let end = (self.next + self.batch_size).min(self.samples.len());
+        let batch = &self.samples[self.next..end];
+        self.next = end;
+        // From the recycled-buffer pool, where the batch goes back after its step.
+        let pooled = |shape: Vec<usize>| {
+            let mut v = strata_core::buffer::take(batch.len() * shape.iter().product::<usize>());
+            v.clear();
+            v
+        };
+        let (mut x, mut y) = (pooled(self.source.input_shape()), pooled(self.source.target_shape()));
+        let read = self.source.read(batch, &mut x, &mut y).and_then(|()| {
+            let shaped = |mut shape: Vec<usize>| {
+                shape.insert(0, batch.len());
+                shape
+            };
+            Ok((Tensor::new(x, &shaped(self.source.input_shape()))?, Tensor::new(y, &shaped(self.source.target_shape()))?))
+        });
+        Some(read)
+    }
+}
+
+/// One epoch's batches, read inline or on a background thread.
+pub enum Batches {
+    Inline(BatchReader),
+    Background { receive: Receiver<Result<(Tensor, Tensor)>>, handle: Option<JoinHandle<()>> },
+}
+
+impl Iterator for Batches {
+    type Item = Result<(Tensor, Tensor)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Batches::Inline(reader) => reader.next(),
+            Batches::Background { receive, handle } => match receive.recv() {
+                Ok(batch) => Some(batch),
+                Err(_) => {
+                    // The thread ended: either all batches were sent, or it panicked.
+                    let panicked = handle.take().map(|h| h.join().is_err()).unwrap_or(false);
+                    panicked.then(|| Err(Error::State("the data thread panicked".into())))
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Batches {
+    fn drop(&mut self) {
+        if let Batches::Background { receive, handle } = self {
+            // Unblock the thread's pending send, then wait for it.
+            while receive.try_recv().is_ok() {}
+            let (_, dummy) = sync_channel(0);
+            drop(std::mem::replace(receive, dummy));
+            if let Some(h) = handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}

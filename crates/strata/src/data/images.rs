@@ -1,0 +1,296 @@
+//! Image files (PNG, JPEG) and folders of them, one sub-folder per class, as
+//! Keras's `image_dataset_from_directory` reads them: decoded, converted to
+//! grey, RGB or RGBA the way TensorFlow's decoders do, and resized with
+//! bilinear interpolation (half-pixel centres, as `tf.image.resize`).
+
+use std::path::{Path, PathBuf};
+
+use strata_core::{Error, Result, Tensor};
+
+/// Channels of the loaded images (Keras's `color_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorMode {
+    Grayscale,
+    Rgb,
+    Rgba,
+}
+
+impl ColorMode {
+    pub fn channels(self) -> usize {
+        match self {
+            ColorMode::Grayscale => 1,
+            ColorMode::Rgb => 3,
+            ColorMode::Rgba => 4,
+        }
+    }
+    /// The mode with `channels` channels (1, 3 or 4).
+    pub fn from_channels(channels: usize) -> Result<ColorMode> {
+        match channels {
+            1 => Ok(ColorMode::Grayscale),
+            3 => Ok(ColorMode::Rgb),
+            4 => Ok(ColorMode::Rgba),
+            c => Err(Error::argument("color_mode", format!("images have 1, 3 or 4 channels, not {c}"))),
+        }
+    }
+}
+
+/// The file formats Strata decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+}
+
+/// A decoded image: `height x width x channels` bytes, channels 1 (grey), 2
+/// (grey + alpha), 3 (RGB) or 4 (RGBA).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub format: Format,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// Files that `image_dataset_from_directory` accepts (Strata decodes PNG and JPEG).
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+/// Images larger than this are refused before decoding (a header can claim anything).
+const MAX_PIXELS: u64 = 1 << 28;
+
+/// Reads and decodes a PNG or JPEG file (told apart by their magic bytes).
+pub fn read(path: &Path) -> Result<Image> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes, path)
+}
+
+/// Decodes PNG or JPEG bytes; `path` names them in errors.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Image> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        decode_png(bytes, path)
+    } else if bytes.starts_with(&[0xFF, 0xD8]) {
+        decode_jpeg(bytes, path)
+    } else {
+        Err(Error::data(path, "not a PNG or JPEG file (unrecognised magic bytes)"))
+    }
+}
+
+fn decode_png(bytes: &[u8], path: &Path) -> Result<Image> {
+    let corrupt = |e: png::DecodingError| Error::data(path, format!("corrupt PNG: {e}"));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    // Palette -> RGB(A), 16-bit -> 8-bit, low bit depths -> 8-bit.
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(corrupt)?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    if (width as u64) * (height as u64) > MAX_PIXELS {
+        return Err(Error::data(path, format!("PNG claims {width}x{height} pixels, more than Strata decodes")));
+    }
+    let size = reader.output_buffer_size().ok_or_else(|| Error::data(path, "PNG image too large"))?;
+    let mut pixels = vec![0; size];
+    let frame = reader.next_frame(&mut pixels).map_err(corrupt)?;
+    pixels.truncate(frame.buffer_size());
+    let channels = frame.color_type.samples();
+    Ok(Image { format: Format::Png, height, width, channels, pixels })
+}
+
+fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<Image> {
+    let corrupt = |e: jpeg_decoder::Error| Error::data(path, format!("corrupt JPEG: {e}"));
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder.info().ok_or_else(|| Error::data(path, "JPEG has no frame header"))?;
+    if (info.width as u64) * (info.height as u64) > MAX_PIXELS {
+        return Err(Error::data(path, format!("JPEG claims {}x{} pixels, more than Strata decodes", info.width, info.height)));
+    }
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let channels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => 1,
+        jpeg_decoder::PixelFormat::RGB24 => 3,
+        other => return Err(Error::data(path, format!("JPEG pixel format {other:?} is not supported (8-bit grey or colour only)"))),
+    };
+    Ok(Image { format: Format::Jpeg, height: info.height as usize, width: info.width as usize, channels, pixels })
+}
+
+impl Image {
+    /// The pixels as floats with `mode`'s channels: grey from colour by the
+    /// ITU-R 601 weights (for PNG libpng's fixed-point sum, for JPEG the luma
+    /// that libjpeg returns), alpha dropped or set opaque, grey copied to each
+    /// colour channel.
+    pub fn to_mode(&self, mode: ColorMode) -> Vec<f32> {
+        let out_c = mode.channels();
+        let mut out = Vec::with_capacity(self.height * self.width * out_c);
+        for px in self.pixels.chunks_exact(self.channels) {
+            let (rgb, alpha) = match self.channels {
+                1 => ([px[0]; 3], 255),
+                2 => ([px[0]; 3], px[1]),
+                3 => ([px[0], px[1], px[2]], 255),
+                _ => ([px[0], px[1], px[2]], px[3]),
+            };
+            match mode {
+                ColorMode::Grayscale if self.channels <= 2 => out.push(rgb[0] as f32),
+                ColorMode::Grayscale => out.push(grey(rgb, self.format)),
+                ColorMode::Rgb => out.extend(rgb.map(|v| v as f32)),
+                ColorMode::Rgba => out.extend([rgb[0], rgb[1], rgb[2], alpha].map(|v| v as f32)),
+            }
+        }
+        out
+    }
+}
+
+/// Luma of an RGB pixel as a byte: libpng's `png_set_rgb_to_gray` with the
+/// weights TensorFlow gives it (0.299, 0.587 and the rest, in 1/32768ths,
+/// truncated), or for JPEG the rounded luma.
+fn grey([r, g, b]: [u8; 3], format: Format) -> f32 {
+    let (r, g, b) = (r as u32, g as u32, b as u32);
+    match format {
+        Format::Png => ((9797 * r + 19235 * g + 3736 * b) >> 15) as f32,
+        Format::Jpeg => (0.299 * r as f64 + 0.587 * g as f64 + 0.114 * b as f64).round() as f32,
+    }
+}
+
+/// Bilinear resize of `h x w x c` values to `out_h x out_w x c`, with
+/// TensorFlow's half-pixel centres (`tf.image.resize(..., "bilinear")`).
+pub fn resize_bilinear(src: &[f32], (h, w, c): (usize, usize, usize), (out_h, out_w): (usize, usize)) -> Vec<f32> {
+    let weights = |out: usize, size: usize| -> Vec<(usize, usize, f32)> {
+        let scale = size as f32 / out as f32;
+        (0..out)
+            .map(|i| {
+                let at = (i as f32 + 0.5) * scale - 0.5;
+                let floor = at.floor();
+                let lower = (floor.max(0.0) as usize).min(size - 1);
+                let upper = (at.ceil().max(0.0) as usize).min(size - 1);
+                (lower, upper, at - floor)
+            })
+            .collect()
+    };
+    if h == 0 || w == 0 {
+        return vec![0.0; out_h * out_w * c];
+    }
+    let (ys, xs) = (weights(out_h, h), weights(out_w, w));
+    let mut out = Vec::with_capacity(out_h * out_w * c);
+    let at = |y: usize, x: usize, k: usize| src[(y * w + x) * c + k];
+    for &(y0, y1, fy) in &ys {
+        for &(x0, x1, fx) in &xs {
+            for k in 0..c {
+                let top = at(y0, x0, k) + (at(y0, x1, k) - at(y0, x0, k)) * fx;
+                let bottom = at(y1, x0, k) + (at(y1, x1, k) - at(y1, x0, k)) * fx;
+                out.push(top + (bottom - top) * fy);
+            }
+        }
+    }
+    out
+}
+
+/// How images are turned into model inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageOptions {
+    /// `(height, width)` to resize to; `None` keeps the files' size, which must then agree.
+    pub image_size: Option<(usize, usize)>,
+    pub color_mode: ColorMode,
+    /// Multiplies every value (Keras leaves pixels in 0-255: scale 1; Strata's MNIST loaders use 1/255).
+    pub scale: f32,
+}
+
+impl Default for ImageOptions {
+    /// Keras's defaults: 256x256 RGB, pixels 0-255.
+    fn default() -> Self {
+        ImageOptions { image_size: Some((256, 256)), color_mode: ColorMode::Rgb, scale: 1.0 }
+    }
+}
+
+/// One image file as `[h, w, c]` floats, converted and resized as `options` say.
+pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Tensor> {
+    let image = read(path)?;
+    if image.height == 0 || image.width == 0 {
+        return Err(Error::data(path, format!("image is {}x{} pixels", image.height, image.width)));
+    }
+    let c = options.color_mode.channels();
+    let mut values = image.to_mode(options.color_mode);
+    let (h, w) = match options.image_size {
+        Some(size) => {
+            if size.0 == 0 || size.1 == 0 {
+                return Err(Error::argument("image_size", format!("must be at least 1x1, got {}x{}", size.0, size.1)));
+            }
+            values = resize_bilinear(&values, (image.height, image.width, c), size);
+            size
+        }
+        None => (image.height, image.width),
+    };
+    if options.scale != 1.0 {
+        values.iter_mut().for_each(|v| *v *= options.scale);
+    }
+    Tensor::new(values, &[h, w, c])
+}
+
+/// A folder of images, one sub-folder per class (classes in alphabetical
+/// order, files sorted by path), as Keras's `image_dataset_from_directory`
+/// with `labels="inferred"` lists it.
+#[derive(Clone, Debug)]
+pub struct ImageFolder {
+    pub class_names: Vec<String>,
+    pub files: Vec<PathBuf>,
+    pub labels: Vec<usize>,
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut paths = entries.map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e))).collect::<Result<Vec<_>>>()?;
+    paths.sort();
+    Ok(paths)
+}
+
+impl ImageFolder {
+    /// Lists `dir`: fails if it has no class sub-folders or no images.
+    pub fn open(dir: &Path) -> Result<ImageFolder> {
+        if !dir.is_dir() {
+            return Err(Error::data(dir, "image folder not found"));
+        }
+        let mut folder = ImageFolder { class_names: Vec::new(), files: Vec::new(), labels: Vec::new() };
+        for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
+            let label = folder.class_names.len();
+            folder.class_names.push(class_dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            for file in sorted_entries(&class_dir)? {
+                let ext = file.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                if file.is_file() && EXTENSIONS.contains(&ext.as_str()) {
+                    folder.files.push(file);
+                    folder.labels.push(label);
+                }
+            }
+        }
+        if folder.class_names.is_empty() {
+            return Err(Error::data(dir, "has no class sub-folders (expected one folder of images per class)"));
+        }
+        if folder.files.is_empty() {
+            return Err(Error::data(dir, format!("has no PNG or JPEG images in its {} class folders", folder.class_names.len())));
+        }
+        Ok(folder)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Every image as one `[n, h, w, c]` tensor, labels as class ids. Without
+    /// `image_size`, images of different sizes are an error naming both files.
+    pub fn load(&self, options: &ImageOptions) -> Result<(Tensor, Vec<usize>)> {
+        let mut values = Vec::new();
+        let mut first: Option<(Vec<usize>, &Path)> = None;
+        for file in &self.files {
+            let image = load_image(file, options)?;
+            match &first {
+                Some((shape, path)) if shape.as_slice() != image.shape() => {
+                    let (a, b) = (strata_core::fmt_shape(shape), strata_core::fmt_shape(image.shape()));
+                    return Err(Error::data(file, format!("is {b} but {} is {a}: images of mixed sizes need an image_size to resize to", path.display())));
+                }
+                Some(_) => {}
+                None => first = Some((image.shape().to_vec(), file)),
+            }
+            values.extend_from_slice(&image.data());
+        }
+        let mut shape = vec![self.files.len()];
+        shape.extend(first.map(|f| f.0).unwrap_or_default());
+        Ok((Tensor::new(values, &shape)?, self.labels.clone()))
+    }
+}
