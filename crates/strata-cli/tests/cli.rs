@@ -233,3 +233,24 @@ fn datasets_by_name_and_streamed_from_disk() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_full_disk_while_saving_keeps_the_old_file() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.safetensors");
+    let m = model.to_str().unwrap();
+    let out = strata(&["train", "--train-limit", "64", "--epochs", "1", "--threads", "1", "--save", m]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = std::fs::read(&model).unwrap();
+    // A file-size limit of 64 KB makes the next save fail part-way, as a full disk would
+    // (SIGXFSZ ignored, so the write returns an error instead of killing the process).
+    let script = format!("trap '' XFSZ; ulimit -f 128; exec '{}' train --train-limit 64 --epochs 1 --threads 1 --seed 9 --save '{m}'", env!("CARGO_BIN_EXE_strata"));
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("model.safetensors") && !err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(&model).unwrap(), before, "the old file survives");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "no temporary left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
