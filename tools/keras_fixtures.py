@@ -12,6 +12,7 @@ The Rust tests read these files, so they need no Python.
 
 import json
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -69,6 +70,7 @@ def layer_case(name, layer, x, weights, training=False):
         "r": arr(r),
         "grad_x": arr(grads[0]),
         "grad_weights": [arr(g) for g in grads[1:]],
+        "params": int(layer.count_params()),
     }
 
 
@@ -108,6 +110,39 @@ def layers_fixture():
     cases.append(layer_case("batchnorm_inference", layers.BatchNormalization(), x, bn_weights))
     cases.append(layer_case("batchnorm_training", layers.BatchNormalization(momentum=0.9), x, bn_weights, training=True))
     cases.append(layer_case("layernorm", layers.LayerNormalization(), rand(4, 6, scale=3.0), [rand(6) + 1.0, rand(6)]))
+    return {"cases": cases}
+
+
+def layers_extra_fixture():
+    """The 1-D, permuting, padding, cropping and upsampling layers (own RNG, so
+    adding them left the other fixtures unchanged)."""
+    global rng
+    rng = np.random.default_rng(4321)
+    cases = []
+    seq = rand(2, 7, 3)
+    for name, kw in [("conv1d_valid", dict(kernel_size=3)),
+                     ("conv1d_same_s2_relu", dict(kernel_size=3, strides=2, padding="same", activation="relu")),
+                     ("conv1d_causal_tanh", dict(kernel_size=3, padding="causal", activation="tanh")),
+                     ("conv1d_k2_s3_nobias", dict(kernel_size=2, strides=3, use_bias=False))]:
+        weights = [rand(kw["kernel_size"], 3, 4)] + ([] if kw.get("use_bias") is False else [rand(4)])
+        cases.append(layer_case(name, layers.Conv1D(4, **kw), seq, weights))
+    for name, layer in [("maxpool1d_2", layers.MaxPooling1D(2)),
+                        ("maxpool1d_3_s2_same", layers.MaxPooling1D(3, strides=2, padding="same")),
+                        ("avgpool1d_2", layers.AveragePooling1D(2)),
+                        ("avgpool1d_3_s1_same", layers.AveragePooling1D(3, strides=1, padding="same")),
+                        ("global_avg1d", layers.GlobalAveragePooling1D()),
+                        ("global_max1d", layers.GlobalMaxPooling1D()),
+                        ("global_max1d_keepdims", layers.GlobalMaxPooling1D(keepdims=True)),
+                        ("permute_21", layers.Permute((2, 1)))]:
+        cases.append(layer_case(name, layer, seq, []))
+    img = rand(2, 5, 4, 3)
+    for name, layer in [("permute_312", layers.Permute((3, 1, 2))),
+                        ("zeropad_1", layers.ZeroPadding2D(1)),
+                        ("zeropad_asym", layers.ZeroPadding2D(((1, 2), (0, 3)))),
+                        ("crop", layers.Cropping2D(((1, 0), (2, 1)))),
+                        ("upsample_2", layers.UpSampling2D(2)),
+                        ("upsample_23", layers.UpSampling2D((2, 3)))]:
+        cases.append(layer_case(name, layer, img, []))
     return {"cases": cases}
 
 
@@ -298,7 +333,10 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
-                       ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture)]:
+                       ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
+                       ("layers_extra", layers_extra_fixture)]:
+        if len(sys.argv) > 1 and name not in sys.argv[1:]:
+            continue
         data = make()
         data["generated_by"] = meta
         path = os.path.join(OUT, f"keras_{name}.json")

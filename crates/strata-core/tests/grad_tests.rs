@@ -291,3 +291,19 @@ fn avg_pool2d_shapes_strides_paddings() {
         check(&format!("avg_pool2d {xs:?} {pool:?} {strides:?} {padding:?}"), &[x], |t| ops::avg_pool2d(&t[0], pool, strides, padding).unwrap());
     }
 }
+
+#[test]
+fn permute_pad_crop_and_upsample() {
+    let mut rng = Rng::new(21);
+    let x = var(&mut rng, &[2, 3, 4, 2], 0.0);
+    check("permute 0321", &[x.clone()], |t| t[0].permute(&[0, 3, 2, 1]).unwrap().square());
+    check("permute 2-d", &[var(&mut rng, &[3, 5], 0.0)], |t| t[0].permute(&[1, 0]).unwrap().exp());
+    check("pad2d", &[x.clone()], |t| t[0].pad2d((1, 2), (0, 1)).unwrap().square());
+    check("crop2d", &[x.clone()], |t| t[0].pad2d((-1, 0), (-1, -2)).unwrap().square());
+    check("upsample2d", &[x.clone()], |t| t[0].upsample2d((2, 3)).unwrap().square());
+    let p = x.permute(&[0, 2, 1, 3]).unwrap();
+    assert_eq!(p.shape(), &[2, 4, 3, 2]);
+    assert_eq!(p.data()[2], x.data()[8], "element (0, 1, 0, 0) of the output is (0, 0, 1, 0) of the input");
+    assert!(x.permute(&[0, 0, 1, 2]).is_err() && x.permute(&[0, 1]).is_err());
+    assert!(x.pad2d((-3, 0), (0, 0)).is_err() && x.upsample2d((0, 1)).is_err());
+}

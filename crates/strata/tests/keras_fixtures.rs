@@ -17,36 +17,68 @@ use strata::Rng;
 
 const TIGHT: f32 = 1e-5;
 
+/// Every layer case goes through one harness: built from Keras's own
+/// `get_config()`; output shape against `compute_output_shape`; parameter
+/// count; output, input and weight gradients against Keras; the gradient
+/// against a finite difference; and its config written and read back.
+fn check_layer_case(case: &serde_json::Value) {
+    let name = case["name"].as_str().unwrap();
+    let class = case["class_name"].as_str().unwrap();
+    let x = tensor(&case["x"]);
+    let x = Tensor::variable(x.to_vec(), x.shape()).unwrap();
+    let mut layer = keras_config::layer_from_config(class, &case["config"]).unwrap();
+    let out_shape = layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+    let keras_shape: Vec<usize> = case["output_shape"].as_array().unwrap()[1..].iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    assert_eq!(out_shape, keras_shape, "{name}: output shape");
+    let weights = layer.weights();
+    let keras_weights = case["weights"].as_array().unwrap();
+    assert_eq!(weights.len(), keras_weights.len(), "{name}: weight count");
+    if let Some(params) = case["params"].as_u64() {
+        assert_eq!(weights.iter().map(|w| w.tensor.numel()).sum::<usize>() as u64, params, "{name}: parameter count");
+    }
+    for (w, k) in weights.iter().zip(keras_weights) {
+        let k = tensor(k);
+        assert_eq!(w.tensor.shape(), k.shape(), "{name}: {} shape", w.name);
+        w.tensor.data_mut().copy_from_slice(&k.data());
+    }
+    let training = case["training"].as_bool().unwrap();
+    let y = layer.call(&x, training).unwrap();
+    assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+    for (w, k) in weights.iter().zip(case["weights_after"].as_array().unwrap()) {
+        assert_close(&format!("{name} {} after the call", w.name), &w.tensor.to_vec(), &floats(&k["data"]), TIGHT);
+    }
+    let r = tensor(&case["r"]);
+    let grads = y.mul(&r).unwrap().sum().backward().unwrap();
+    let grad_x = grads.get(&x).unwrap().to_vec();
+    assert_close(&format!("{name} grad x"), &grad_x, &floats(&case["grad_x"]["data"]), TIGHT);
+    let trainable: Vec<_> = weights.iter().filter(|w| w.trainable).collect();
+    for (w, k) in trainable.iter().zip(case["grad_weights"].as_array().unwrap()) {
+        assert_close(&format!("{name} grad {}", w.name), grads.get(&w.tensor).unwrap(), &floats(&k["data"]), TIGHT);
+    }
+    // Finite difference along the gradient direction (inference mode: no moving-statistics update).
+    if !training {
+        let objective = |v: &[f32]| -> f64 {
+            let _g = strata::no_grad();
+            let out = layer.call(&Tensor::new(v.to_vec(), x.shape()).unwrap(), false).unwrap();
+            out.to_vec().iter().zip(r.to_vec()).map(|(a, b)| (*a as f64) * (b as f64)).sum()
+        };
+        let norm = grad_x.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+        let eps = 1e-3;
+        let (plus, minus): (Vec<f32>, Vec<f32>) = x.to_vec().iter().zip(&grad_x).map(|(v, g)| (v + (eps * *g as f64 / norm) as f32, v - (eps * *g as f64 / norm) as f32)).unzip();
+        let numeric = (objective(&plus) - objective(&minus)) / (2.0 * eps);
+        assert!((numeric - norm).abs() <= 1e-2 * norm.max(1.0), "{name}: directional derivative {numeric} vs |grad| {norm}");
+    }
+    // The config Strata writes reads back into the same layer.
+    let config = layer.config();
+    let again = keras_config::layer_from_config(layer.class_name(), &config).unwrap();
+    assert_eq!(again.config(), config, "{name}: config round trip");
+}
+
 #[test]
 fn layers_forward_and_gradients_match_keras() {
-    let fx = fixture("keras_layers.json");
-    for case in fx["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let x = tensor(&case["x"]);
-        let x = Tensor::variable(x.to_vec(), x.shape()).unwrap();
-        // Each layer is built from Keras's own get_config(), so parsing is checked too.
-        let mut layer = keras_config::layer_from_config(case["class_name"].as_str().unwrap(), &case["config"]).unwrap();
-        let out_shape = layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
-        let keras_shape: Vec<usize> = case["output_shape"].as_array().unwrap()[1..].iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        assert_eq!(out_shape, keras_shape, "{name}: output shape");
-        let weights = layer.weights();
-        let keras_weights = case["weights"].as_array().unwrap();
-        assert_eq!(weights.len(), keras_weights.len(), "{name}: weight count");
-        for (w, k) in weights.iter().zip(keras_weights) {
-            let k = tensor(k);
-            assert_eq!(w.tensor.shape(), k.shape(), "{name}: {} shape", w.name);
-            w.tensor.data_mut().copy_from_slice(&k.data());
-        }
-        let y = layer.call(&x, case["training"].as_bool().unwrap()).unwrap();
-        assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
-        for (w, k) in weights.iter().zip(case["weights_after"].as_array().unwrap()) {
-            assert_close(&format!("{name} {} after the call", w.name), &w.tensor.to_vec(), &floats(&k["data"]), TIGHT);
-        }
-        let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
-        assert_close(&format!("{name} grad x"), grads.get(&x).unwrap(), &floats(&case["grad_x"]["data"]), TIGHT);
-        let trainable: Vec<_> = weights.iter().filter(|w| w.trainable).collect();
-        for (w, k) in trainable.iter().zip(case["grad_weights"].as_array().unwrap()) {
-            assert_close(&format!("{name} grad {}", w.name), grads.get(&w.tensor).unwrap(), &floats(&k["data"]), TIGHT);
+    for file in ["keras_layers.json", "keras_layers_extra.json"] {
+        for case in fixture(file)["cases"].as_array().unwrap() {
+            check_layer_case(case);
         }
     }
 }

@@ -107,6 +107,85 @@ pub fn declared_input_shape(layer: &str, config: &Value) -> Result<Option<Vec<us
     dims.iter().skip(skip).map(|d| d.as_u64().map(|n| n as usize).ok_or_else(|| bad(layer, key, "known sizes after the batch axis", v))).collect::<Result<Vec<_>>>().map(Some)
 }
 
+/// The layer classes [`layer_from_config`] reads.
+pub const SUPPORTED: [&str; 22] = [
+    "Dense", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "Dropout",
+    "BatchNormalization", "LayerNormalization", "InputLayer",
+];
+
+/// `3` or `[3]` as one integer (the 1-D layers' sizes).
+fn single_field(layer: &str, config: &Value, name: &str) -> Result<usize> {
+    let v = field(layer, config, name)?;
+    match (v.as_u64(), v.as_array().map(|a| a.iter().map(|x| x.as_u64()).collect::<Vec<_>>()).as_deref()) {
+        (Some(n), _) => Ok(n as usize),
+        (None, Some([Some(n)])) => Ok(*n as usize),
+        _ => Err(bad(layer, name, "an integer or a list of one integer", v)),
+    }
+}
+
+/// `1`, `[1, 2]` or `[[1, 1], [2, 2]]` as `((top, bottom), (left, right))`.
+fn margins_field(layer: &str, config: &Value, name: &str) -> Result<layers::reshaping::Margins> {
+    let v = field(layer, config, name)?;
+    if let Ok((rows, cols)) = pair_field(layer, config, name) {
+        return Ok(((rows, rows), (cols, cols)));
+    }
+    let pairs: Option<Vec<Vec<u64>>> = v.as_array().map(|a| a.iter().filter_map(|p| p.as_array().map(|p| p.iter().filter_map(|x| x.as_u64()).collect())).collect());
+    match pairs.as_deref() {
+        Some([r, c]) if r.len() == 2 && c.len() == 2 => Ok(((r[0] as usize, r[1] as usize), (c[0] as usize, c[1] as usize))),
+        _ => Err(bad(layer, name, "an integer, a pair, or ((top, bottom), (left, right))", v)),
+    }
+}
+
+/// The 1-D and reshaping layers, or `None` for a class Strata lacks.
+fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Result<Option<Box<dyn Layer>>> {
+    let strides = |default: usize| if config.get("strides").is_some_and(|s| !s.is_null()) { single_field(l, config, "strides") } else { Ok(default) };
+    Ok(Some(match class_name {
+        "Conv1D" => {
+            require(l, config, "dilation_rate", &serde_json::json!([1]))?;
+            require(l, config, "groups", &Value::from(1))?;
+            let padding = match config.get("padding").and_then(|p| p.as_str()).unwrap_or("valid") {
+                "valid" => layers::Padding1D::Valid,
+                "same" => layers::Padding1D::Same,
+                "causal" => layers::Padding1D::Causal,
+                _ => return Err(bad(l, "padding", "'valid', 'same' or 'causal'", &config["padding"])),
+            };
+            Box::new(
+                layers::Conv1D::new(usize_field(l, config, "filters")?, single_field(l, config, "kernel_size")?)
+                    .strides(strides(1)?)
+                    .padding(padding)
+                    .activation(activation_field(l, config)?)
+                    .use_bias(bool_field(l, config, "use_bias", true)?)
+                    .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
+                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+            )
+        }
+        "MaxPooling1D" | "AveragePooling1D" => {
+            let pool = single_field(l, config, "pool_size")?;
+            let (strides, padding) = (strides(pool)?, padding_field(l, config)?);
+            if class_name == "MaxPooling1D" {
+                Box::new(layers::MaxPooling1D::new(pool).strides(strides).padding(padding))
+            } else {
+                Box::new(layers::AveragePooling1D::new(pool).strides(strides).padding(padding))
+            }
+        }
+        "GlobalAveragePooling1D" => Box::new(layers::GlobalAveragePooling1D::new().keepdims(bool_field(l, config, "keepdims", false)?)),
+        "GlobalMaxPooling1D" => Box::new(layers::GlobalMaxPooling1D::new().keepdims(bool_field(l, config, "keepdims", false)?)),
+        "Permute" => {
+            let v = field(l, config, "dims")?;
+            let dims = v.as_array().and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>());
+            Box::new(layers::Permute::new(dims.ok_or_else(|| bad(l, "dims", "a list of axis numbers", v))?))
+        }
+        "ZeroPadding2D" => Box::new(layers::ZeroPadding2D::new(margins_field(l, config, "padding")?)),
+        "Cropping2D" => Box::new(layers::Cropping2D::new(margins_field(l, config, "cropping")?)),
+        "UpSampling2D" => {
+            require(l, config, "interpolation", &Value::from("nearest"))?;
+            Box::new(layers::UpSampling2D::new(pair_field(l, config, "size")?))
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// Builds a layer from its Keras class name and config.
 pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
     let name = config.get("name").and_then(|n| n.as_str()).unwrap_or(class_name).to_string();
@@ -171,9 +250,10 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                 Box::new(LayerNormalization::new().epsilon(eps))
             }
         }
-        other => {
-            return Err(Error::layer(l, format!("layer class '{other}' is not supported yet (supported: Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Reshape, Activation, Dropout, BatchNormalization, LayerNormalization, InputLayer)")));
-        }
+        other => match sequence_or_reshaping_layer(other, l, config)? {
+            Some(layer) => layer,
+            None => return Err(Error::layer(l, format!("layer class '{other}' is not supported yet (supported: {})", SUPPORTED.join(", ")))),
+        },
     };
     layer.set_name(name.clone());
     if let Some(shape) = declared_input_shape(l, config)? {

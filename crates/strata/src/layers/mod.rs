@@ -14,13 +14,13 @@ pub mod reshaping;
 use serde_json::Value;
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
-pub use self::convolutional::Conv2D;
+pub use self::convolutional::{Conv1D, Conv2D, Padding1D};
 pub use self::core::Dense;
 pub use self::activations::Activation;
 pub use self::normalization::{BatchNormalization, LayerNormalization};
-pub use self::pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D};
+pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
 pub use self::regularization::Dropout;
-pub use self::reshaping::{Flatten, Reshape};
+pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D};
 
 /// A named weight of a layer (`kernel`, `bias`).
 #[derive(Clone, Debug)]

@@ -1,0 +1,159 @@
+//! `Conv1D`: convolution over the steps of `(batch, steps, channels)`
+//! sequences, computed as a 2-D convolution with a `(1, kernel_size)` window.
+
+use serde_json::{json, Value};
+use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
+
+use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, Weight};
+use crate::activations::Activation;
+use crate::initializers::Initializer;
+
+/// How a [`Conv1D`] pads the sequence: Keras's `valid`, `same`, or `causal`
+/// (zeros before the first step only, so an output never sees later steps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding1D {
+    Valid,
+    Same,
+    Causal,
+}
+
+impl Padding1D {
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding1D::Valid => "valid",
+            Padding1D::Same => "same",
+            Padding1D::Causal => "causal",
+        }
+    }
+}
+
+/// 1-D convolution layer (channels last).
+///
+/// # Shapes
+/// input `(batch, steps, in)`, kernel `(kernel_size, in, filters)`, bias
+/// `(filters,)`, output `(batch, out_steps, filters)`.
+pub struct Conv1D {
+    base: LayerBase,
+    filters: usize,
+    kernel_size: usize,
+    strides: usize,
+    padding: Padding1D,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+    built: Option<(Vec<usize>, Tensor, Option<Tensor>)>,
+}
+
+impl Conv1D {
+    /// `filters` output channels over windows of `kernel_size` steps; Keras's
+    /// defaults: strides 1, `valid` padding, no activation, glorot-uniform kernel, zero bias.
+    pub fn new(filters: usize, kernel_size: usize) -> Self {
+        Conv1D {
+            base: LayerBase::new("Conv1D"),
+            filters,
+            kernel_size,
+            strides: 1,
+            padding: Padding1D::Valid,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            built: None,
+        }
+    }
+    pub fn strides(mut self, strides: usize) -> Self {
+        self.strides = strides;
+        self
+    }
+    pub fn padding(mut self, padding: Padding1D) -> Self {
+        self.padding = padding;
+        self
+    }
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+    pub fn bias_initializer(mut self, init: Initializer) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+    fn padding_2d(&self) -> Padding {
+        if self.padding == Padding1D::Same { Padding::Same } else { Padding::Valid }
+    }
+}
+
+impl Layer for Conv1D {
+    fn class_name(&self) -> &'static str {
+        "Conv1D"
+    }
+    base_accessors!();
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let (k, s) = (self.kernel_size, self.strides);
+        if self.filters == 0 || k == 0 || s == 0 {
+            return Err(Error::layer(&self.base.name, format!("Conv1D needs positive filters, kernel_size and strides, received filters={}, kernel_size={k}, strides={s}", self.filters)));
+        }
+        let &[steps, c] = input_shape else {
+            return Err(Error::layer(&self.base.name, format!("Conv1D expects inputs of shape (steps, channels), received input_shape={}", fmt_shape(input_shape))));
+        };
+        let padded = if self.padding == Padding1D::Causal { steps + k - 1 } else { steps };
+        let window = strata_core::kernels::window::Window::new([1, 1, padded, c], (1, k), (1, s), self.padding_2d())
+            .ok_or_else(|| Error::layer(&self.base.name, format!("kernel_size={k} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name())))?;
+        let bias_init = self.use_bias.then_some(self.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&[k, c, self.filters], self.kernel_initializer, bias_init, rng)?;
+        self.built = Some((input_shape.to_vec(), kernel, bias));
+        Ok(vec![window.ow, self.filters])
+    }
+
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let (shape, kernel, bias) = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, shape)?;
+        let (n, steps, c) = (x.shape()[0] as isize, shape[0] as isize, shape[1] as isize);
+        let mut images = x.reshape(&[n, 1, steps, c])?;
+        if self.padding == Padding1D::Causal {
+            images = images.pad2d((0, 0), (self.kernel_size as isize - 1, 0))?;
+        }
+        let k4 = kernel.reshape(&[1, self.kernel_size as isize, c, self.filters as isize])?;
+        let relu = self.activation == Activation::Relu;
+        let y = ops::conv2d_fused(&images, &k4, bias.as_ref(), (1, self.strides), self.padding_2d(), relu)?;
+        let y = y.reshape(&[n, y.shape()[2] as isize, self.filters as isize])?;
+        if relu { Ok(y) } else { self.activation.apply(&y) }
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref())).unwrap_or_default()
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "name": self.base.name,
+            "trainable": true,
+            "dtype": "float32",
+            "filters": self.filters,
+            "kernel_size": [self.kernel_size],
+            "strides": [self.strides],
+            "padding": self.padding.name(),
+            "data_format": "channels_last",
+            "dilation_rate": [1],
+            "groups": 1,
+            "activation": self.activation.config(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.config(),
+            "bias_initializer": self.bias_initializer.config(),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
+            "activity_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
+        })
+    }
+}
