@@ -143,7 +143,19 @@ def layers_extra_fixture():
                         ("upsample_2", layers.UpSampling2D(2)),
                         ("upsample_23", layers.UpSampling2D((2, 3)))]:
         cases.append(layer_case(name, layer, img, []))
-    return {"cases": cases}
+    # Initializers: Keras's config, and the mean and variance of a (3, 3, 40, 60)
+    # sample (the random numbers differ between frameworks; the distribution must not).
+    inits = []
+    for init in [keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="uniform"),
+                 keras.initializers.VarianceScaling(scale=0.5, mode="fan_avg", distribution="untruncated_normal"),
+                 keras.initializers.VarianceScaling(), keras.initializers.LecunNormal(), keras.initializers.LecunUniform(),
+                 keras.initializers.TruncatedNormal(mean=0.5, stddev=0.1), keras.initializers.Orthogonal(gain=0.5),
+                 keras.initializers.GlorotNormal(), keras.initializers.HeUniform()]:
+        w = np.asarray(init((3, 3, 40, 60))).reshape(-1)
+        inits.append({"config": keras.initializers.serialize(init), "mean": float(w.mean()), "variance": float(w.var()),
+                      "max_abs": float(np.abs(w).max())})
+    identity = np.asarray(keras.initializers.Identity(gain=2.0)((3, 4)))
+    return {"cases": cases, "initializers": inits, "identity": arr(identity)}
 
 
 def activations_fixture():

@@ -266,3 +266,39 @@ fn streaming_metrics_match_keras() {
         assert_eq!(m.result(), 0.0);
     }
 }
+
+#[test]
+fn initializers_match_keras_distributions() {
+    let fx = fixture("keras_layers_extra.json");
+    for case in fx["initializers"].as_array().unwrap() {
+        let class = case["config"]["class_name"].as_str().unwrap();
+        // Read through a layer config, as a Keras model file gives it.
+        let config = serde_json::json!({ "name": "d", "units": 60, "kernel_initializer": case["config"] });
+        let mut layer = keras_config::layer_from_config("Dense", &config).unwrap();
+        layer.build(&[360], &mut Rng::new(0)).unwrap();
+        let written = layer.config()["kernel_initializer"].clone();
+        assert_eq!(written["class_name"], case["config"]["class_name"]);
+        for (key, value) in case["config"]["config"].as_object().unwrap() {
+            if value.is_number() {
+                assert_eq!(written["config"][key].as_f64().map(|v| v as f32), value.as_f64().map(|v| v as f32), "{class}: {key}");
+            } else if !value.is_null() && key != "input_axes" && key != "output_axes" {
+                assert_eq!(&written["config"][key], value, "{class}: {key}");
+            }
+        }
+        // Same distribution as Keras's sample of the same (3, 3, 40, 60) shape: mean, variance, range.
+        let mut init = keras_config::layer_from_config("Conv2D", &serde_json::json!({ "name": "c", "filters": 60, "kernel_size": [3, 3], "kernel_initializer": case["config"] })).unwrap();
+        init.build(&[5, 5, 40], &mut Rng::new(11)).unwrap();
+        let values = init.weights()[0].tensor.to_vec();
+        let n = values.len() as f64;
+        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let variance = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let max_abs = values.iter().fold(0.0f64, |m, &v| m.max((v as f64).abs()));
+        let (k_mean, k_var, k_max) = (case["mean"].as_f64().unwrap(), case["variance"].as_f64().unwrap(), case["max_abs"].as_f64().unwrap());
+        eprintln!("{class}: mean {mean:.5} vs {k_mean:.5}, variance {variance:.6} vs {k_var:.6}, max |w| {max_abs:.4} vs {k_max:.4}");
+        assert!((variance - k_var).abs() < 0.05 * k_var, "{class}: variance {variance} vs Keras {k_var}");
+        assert!((mean - k_mean).abs() < 0.05 * k_var.sqrt() + 1e-3, "{class}: mean {mean} vs Keras {k_mean}");
+        assert!((max_abs - k_max).abs() < 0.15 * k_max, "{class}: max |w| {max_abs} vs Keras {k_max}");
+    }
+    let identity = strata::initializers::Initializer::Identity { gain: 2.0 }.sample(&[3, 4], &mut Rng::new(0));
+    assert_eq!(identity, floats(&fx["identity"]["data"]));
+}

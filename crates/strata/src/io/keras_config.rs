@@ -5,7 +5,7 @@ use serde_json::Value;
 use strata_core::{Error, Padding, Result};
 
 use crate::activations::Activation;
-use crate::initializers::Initializer;
+use crate::initializers::{Distribution, FanMode, Initializer};
 use crate::layers::{self, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling2D, Reshape};
 
 /// A field of a layer's config, or an error naming the layer and field.
@@ -77,6 +77,20 @@ fn initializer_field(layer: &str, config: &Value, name: &str, default: Initializ
         "GlorotNormal" | "glorot_normal" => Initializer::GlorotNormal,
         "HeUniform" | "he_uniform" => Initializer::HeUniform,
         "HeNormal" | "he_normal" => Initializer::HeNormal,
+        "LecunUniform" | "lecun_uniform" => Initializer::LecunUniform,
+        "LecunNormal" | "lecun_normal" => Initializer::LecunNormal,
+        "TruncatedNormal" | "truncated_normal" => Initializer::TruncatedNormal { mean: num("mean", 0.0), stddev: num("stddev", 0.05) },
+        "Orthogonal" | "orthogonal" => Initializer::Orthogonal { gain: num("gain", 1.0) },
+        "Identity" | "identity" => Initializer::Identity { gain: num("gain", 1.0) },
+        "VarianceScaling" | "variance_scaling" => {
+            let text = |key: &str, default: &'static str| cfg.get(key).and_then(|x| x.as_str()).unwrap_or(default).to_string();
+            let (mode, dist) = (text("mode", "fan_in"), text("distribution", "truncated_normal"));
+            Initializer::VarianceScaling {
+                scale: num("scale", 1.0),
+                mode: FanMode::parse(&mode).ok_or_else(|| Error::layer(layer, format!("VarianceScaling mode '{mode}' in '{name}' is not one of fan_in, fan_out, fan_avg")))?,
+                distribution: Distribution::parse(&dist).ok_or_else(|| Error::layer(layer, format!("VarianceScaling distribution '{dist}' in '{name}' is not one of truncated_normal, untruncated_normal, uniform")))?,
+            }
+        }
         other => return Err(Error::layer(layer, format!("initializer '{other}' in '{name}' is not supported yet"))),
     })
 }

@@ -122,6 +122,7 @@ pub(crate) fn make_kernel_and_bias(
     rng: &mut Rng,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let units = *shape.last().expect("a kernel has an output axis");
+    kernel_init.check(shape)?;
     let kernel = Tensor::variable(kernel_init.sample(shape, rng), shape)?;
     let bias = match bias_init {
         Some(init) => Some(Tensor::variable(init.sample(&[units], rng), &[units])?),
