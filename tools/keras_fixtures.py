@@ -158,6 +158,46 @@ def layers_extra_fixture():
     return {"cases": cases, "initializers": inits, "identity": arr(identity)}
 
 
+def fit_json_case(name, model, x, y, epochs=3, batch_size=8, **fit_args):
+    """A short fit of a compiled Keras model, described by its own to_json(),
+    so Strata builds and compiles it from Keras's JSON."""
+    initial = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0, **fit_args).history
+    case = {"name": name, "model_json": model.to_json(), "x": arr(x), "y": arr(y), "epochs": epochs, "batch_size": batch_size,
+            "initial_weights": [arr(w) for w in initial], "final_weights": [arr(w) for w in model.get_weights()],
+            "history_loss": [float(v) for v in history["loss"]], "evaluate_loss": float(model.evaluate(x, y, batch_size=batch_size, verbose=0)[0])}
+    for key, value in fit_args.items():
+        case[key] = {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else arr(value)
+    return case
+
+
+def fit_extra_fixture():
+    """Short fits of models read from Keras's JSON: regularizers, constraints,
+    learning-rate schedules, weight decay, label smoothing, class and sample weights."""
+    global rng
+    rng = np.random.default_rng(777)
+    keras.utils.set_random_seed(7)
+    L, R, C = layers, keras.regularizers, keras.constraints
+    x = rand(24, 6)
+    labels = rng.integers(0, 3, 24)
+    y = np.eye(3, dtype=np.float32)[labels]
+    cases = []
+
+    model = keras.Sequential([keras.Input((6,)),
+                              L.Dense(5, activation="tanh", kernel_regularizer=R.L2(0.05), bias_regularizer=R.L1(0.02), kernel_constraint=C.MaxNorm(0.8)),
+                              L.Dense(3, activation="softmax", kernel_regularizer=R.L1L2(0.01, 0.02), kernel_constraint=C.UnitNorm(axis=0), bias_constraint=C.NonNeg())])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="categorical_crossentropy", metrics=["accuracy"])
+    cases.append(fit_json_case("regularizers_constraints", model, x, y))
+
+    seq = rand(24, 8, 2)
+    model = keras.Sequential([keras.Input((8, 2)),
+                              L.Conv1D(3, 3, padding="causal", activation="relu", kernel_regularizer=R.L2(0.01), kernel_constraint=C.MinMaxNorm(0.2, 0.9, rate=0.5, axis=[0, 1])),
+                              L.MaxPooling1D(2), L.Flatten(), L.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    cases.append(fit_json_case("conv1d_regularized", model, seq, y))
+    return {"cases": cases}
+
+
 def activations_fixture():
     x = rand(3, 7, scale=2.0)
     out = []
@@ -346,7 +386,7 @@ def main():
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
-                       ("layers_extra", layers_extra_fixture)]:
+                       ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -31,6 +31,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod regularizers;
 
 pub use strata_core as core;
 pub use strata_core::{no_grad, Error, Padding, Result, Rng, Tensor};

@@ -302,3 +302,32 @@ fn initializers_match_keras_distributions() {
     let identity = strata::initializers::Initializer::Identity { gain: 2.0 }.sample(&[3, 4], &mut Rng::new(0));
     assert_eq!(identity, floats(&fx["identity"]["data"]));
 }
+
+/// Short fits of models Strata reads from Keras's `to_json()` (layers,
+/// regularizers, constraints, optimizer and loss from `compile_config`).
+#[test]
+fn fits_from_keras_json_match_keras() {
+    let fx = fixture("keras_fit_extra.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut model = Sequential::from_json_str(case["model_json"].as_str().unwrap(), 0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        model.build_from_declared().unwrap();
+        for ((_, w), k) in model.named_weights().iter().zip(case["initial_weights"].as_array().unwrap()) {
+            w.data_mut().copy_from_slice(&tensor(k).data());
+        }
+        let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
+        let batch_size = case["batch_size"].as_u64().unwrap() as usize;
+        let options = FitOptions { epochs: case["epochs"].as_u64().unwrap() as usize, batch_size, shuffle: false, verbose: 0, ..Default::default() };
+        let history = model.fit(&x, &y, options).unwrap();
+        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), TIGHT);
+        for ((wname, w), k) in model.named_weights().iter().zip(case["final_weights"].as_array().unwrap()) {
+            assert_close(&format!("{name} final {wname}"), &w.to_vec(), &floats(&k["data"]), TIGHT);
+        }
+        let evaluated = model.evaluate(&x, &y, batch_size).unwrap().get("loss").unwrap() as f32;
+        assert_close(&format!("{name} evaluate loss"), &[evaluated], &[case["evaluate_loss"].as_f64().unwrap() as f32], TIGHT);
+        // The config Strata writes back (regularizers and constraints included) builds the same model.
+        let again = Sequential::from_json(&model.to_json(), 0).unwrap();
+        assert_eq!(again.to_json()["config"], model.to_json()["config"], "{name}: config round trip");
+    }
+}

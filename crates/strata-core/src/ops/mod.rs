@@ -18,3 +18,4 @@ pub use conv::{conv2d, conv2d_fused};
 pub use linear::linear;
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use pool::{avg_pool2d, max_pool2d};
+pub use reduce::resolve_axis;

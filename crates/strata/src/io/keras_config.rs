@@ -6,6 +6,7 @@ use strata_core::{Error, Padding, Result};
 
 use crate::activations::Activation;
 use crate::initializers::{Distribution, FanMode, Initializer};
+use crate::regularizers::{Constraint, Regularizer};
 use crate::layers::{self, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling2D, Reshape};
 
 /// A field of a layer's config, or an error naming the layer and field.
@@ -95,6 +96,19 @@ fn initializer_field(layer: &str, config: &Value, name: &str, default: Initializ
     })
 }
 
+/// The kernel and bias regularizers and constraints of a layer config.
+fn weight_options_field(layer: &str, config: &Value) -> Result<layers::WeightOptions> {
+    let get = |name: &str| config.get(name).filter(|v| !v.is_null());
+    let named = |name: &str, e: Error| Error::layer(layer, format!("{name}: {e}"));
+    require(layer, config, "activity_regularizer", &Value::Null)?;
+    Ok(layers::WeightOptions {
+        kernel_regularizer: get("kernel_regularizer").map(|v| Regularizer::from_config(v).map_err(|e| named("kernel_regularizer", e))).transpose()?,
+        bias_regularizer: get("bias_regularizer").map(|v| Regularizer::from_config(v).map_err(|e| named("bias_regularizer", e))).transpose()?,
+        kernel_constraint: get("kernel_constraint").map(|v| Constraint::from_config(v).map_err(|e| named("kernel_constraint", e))).transpose()?,
+        bias_constraint: get("bias_constraint").map(|v| Constraint::from_config(v).map_err(|e| named("bias_constraint", e))).transpose()?,
+    })
+}
+
 /// Fails unless an optional field has the one value Strata supports.
 fn require(layer: &str, config: &Value, name: &str, supported: &Value) -> Result<()> {
     match config.get(name) {
@@ -171,7 +185,8 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
                     .activation(activation_field(l, config)?)
                     .use_bias(bool_field(l, config, "use_bias", true)?)
                     .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
+                    .weight_options(weight_options_field(l, config)?),
             )
         }
         "MaxPooling1D" | "AveragePooling1D" => {
@@ -211,7 +226,8 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                 .activation(activation_field(l, config)?)
                 .use_bias(bool_field(l, config, "use_bias", true)?)
                 .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+                .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
+                    .weight_options(weight_options_field(l, config)?),
         ),
         "Conv2D" => {
             require(l, config, "dilation_rate", &serde_json::json!([1, 1]))?;
@@ -223,7 +239,8 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                     .activation(activation_field(l, config)?)
                     .use_bias(bool_field(l, config, "use_bias", true)?)
                     .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?),
+                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
+                    .weight_options(weight_options_field(l, config)?),
             )
         }
         "MaxPooling2D" | "AveragePooling2D" => {

@@ -14,6 +14,8 @@ pub mod reshaping;
 use serde_json::Value;
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
+use crate::regularizers::{Constraint, Regularizer};
+
 pub use self::convolutional::{Conv1D, Conv2D, Padding1D};
 pub use self::core::Dense;
 pub use self::activations::Activation;
@@ -30,7 +32,70 @@ pub struct Weight {
     pub tensor: Tensor,
     /// Whether the optimizer updates it.
     pub trainable: bool,
+    /// A penalty added to the training loss.
+    pub regularizer: Option<Regularizer>,
+    /// A projection applied after each optimizer update.
+    pub constraint: Option<Constraint>,
 }
+
+impl Weight {
+    pub fn new(name: &'static str, tensor: Tensor, trainable: bool) -> Weight {
+        Weight { name, tensor, trainable, regularizer: None, constraint: None }
+    }
+}
+
+/// Regularizers and constraints of a layer's kernel and bias (Keras's
+/// `kernel_regularizer=`, `bias_regularizer=`, `kernel_constraint=`, `bias_constraint=`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WeightOptions {
+    pub kernel_regularizer: Option<Regularizer>,
+    pub bias_regularizer: Option<Regularizer>,
+    pub kernel_constraint: Option<Constraint>,
+    pub bias_constraint: Option<Constraint>,
+}
+
+impl WeightOptions {
+    /// Adds the four entries to a layer's Keras config (`null` when unset).
+    pub fn write_config(&self, config: &mut Value) {
+        config["kernel_regularizer"] = self.kernel_regularizer.map(|r| r.config()).unwrap_or(Value::Null);
+        config["bias_regularizer"] = self.bias_regularizer.map(|r| r.config()).unwrap_or(Value::Null);
+        config["activity_regularizer"] = Value::Null;
+        config["kernel_constraint"] = self.kernel_constraint.as_ref().map(|c| c.config()).unwrap_or(Value::Null);
+        config["bias_constraint"] = self.bias_constraint.as_ref().map(|c| c.config()).unwrap_or(Value::Null);
+    }
+}
+
+/// The builder methods that set a layer's [`WeightOptions`] (kept in a `weight_options` field).
+macro_rules! weight_option_methods {
+    () => {
+        /// A penalty on the kernel added to the loss (Keras's `kernel_regularizer=`).
+        pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
+            self.weight_options.kernel_regularizer = Some(r);
+            self
+        }
+        /// A penalty on the bias added to the loss (Keras's `bias_regularizer=`).
+        pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
+            self.weight_options.bias_regularizer = Some(r);
+            self
+        }
+        /// A projection of the kernel after each update (Keras's `kernel_constraint=`).
+        pub fn kernel_constraint(mut self, c: crate::regularizers::Constraint) -> Self {
+            self.weight_options.kernel_constraint = Some(c);
+            self
+        }
+        /// A projection of the bias after each update (Keras's `bias_constraint=`).
+        pub fn bias_constraint(mut self, c: crate::regularizers::Constraint) -> Self {
+            self.weight_options.bias_constraint = Some(c);
+            self
+        }
+        /// All four at once.
+        pub fn weight_options(mut self, options: crate::layers::WeightOptions) -> Self {
+            self.weight_options = options;
+            self
+        }
+    };
+}
+pub(crate) use weight_option_methods;
 
 /// What every layer has: its name and, on a first layer, the declared input shape.
 #[derive(Clone, Debug)]
@@ -107,10 +172,12 @@ pub trait LayerOptions: Layer + Sized {
 
 impl<T: Layer + Sized> LayerOptions for T {}
 
-/// A layer's `kernel` and optional `bias`, as Keras lists them.
-pub(crate) fn kernel_and_bias(kernel: &Tensor, bias: Option<&Tensor>) -> Vec<Weight> {
-    let mut w = vec![Weight { name: "kernel", tensor: kernel.clone(), trainable: true }];
-    w.extend(bias.map(|t| Weight { name: "bias", tensor: t.clone(), trainable: true }));
+/// A layer's `kernel` and optional `bias`, as Keras lists them, with their regularizers and constraints.
+pub(crate) fn kernel_and_bias(kernel: &Tensor, bias: Option<&Tensor>, options: &WeightOptions) -> Vec<Weight> {
+    let mut k = Weight::new("kernel", kernel.clone(), true);
+    (k.regularizer, k.constraint) = (options.kernel_regularizer, options.kernel_constraint.clone());
+    let mut w = vec![k];
+    w.extend(bias.map(|t| Weight { regularizer: options.bias_regularizer, constraint: options.bias_constraint.clone(), ..Weight::new("bias", t.clone(), true) }));
     w
 }
 

@@ -3,7 +3,7 @@
 use strata_core::{no_grad, Error, Result, Tensor};
 
 use super::callbacks::Logs;
-use super::fit::{check_batch_size, check_xy};
+use super::fit::{check_batch_size, check_xy, regularization_penalty};
 use super::sequential::Sequential;
 use crate::data::dataset::Dataset;
 use crate::metrics::Mean;
@@ -56,7 +56,11 @@ impl Sequential {
             }
             let y_pred = self.call(&xb, false)?;
             let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before evaluate()".into()))?;
-            loss_mean.add(compiled.loss.call(&yb, &y_pred)?.item()? as f64, xb.shape()[0] as f64);
+            let penalty = match regularization_penalty(&self.layers)? {
+                Some(p) => p.item()?,
+                None => 0.0,
+            };
+            loss_mean.add((compiled.loss.call(&yb, &y_pred)?.item()? + penalty) as f64, xb.shape()[0] as f64);
             for m in compiled.metrics.iter_mut() {
                 m.update(&yb, &y_pred)?;
             }

@@ -9,6 +9,7 @@ use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
 use super::progress::ProgressBar;
 use super::sequential::Sequential;
 use crate::data::dataset::Dataset;
+use crate::layers::Layer;
 use crate::metrics::Mean;
 
 /// Arguments of [`Sequential::fit`], with Keras's defaults.
@@ -188,13 +189,43 @@ impl Sequential {
         self.ensure_built(x)?;
         let y_pred = self.call(x, true)?;
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
-        let loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call(y, &y_pred))?;
+        let mut loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call(y, &y_pred))?;
+        if let Some(penalty) = regularization_penalty(&self.layers)? {
+            loss = loss.add(&penalty)?;
+        }
         let grads = loss.backward()?;
         let params: Vec<Tensor> = self.layers.iter().flat_map(|l| l.weights()).filter(|w| w.trainable).map(|w| w.tensor).collect();
         profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, &grads))?;
+        apply_constraints(&self.layers)?;
         for m in compiled.metrics.iter_mut() {
             m.update(y, &y_pred)?;
         }
         loss.item()
     }
+}
+
+/// The sum of the layers' weight regularizer penalties (Keras adds them to the
+/// loss it trains on and reports), or `None` when no weight has one.
+pub(super) fn regularization_penalty(layers: &[Box<dyn Layer>]) -> Result<Option<Tensor>> {
+    let mut total: Option<Tensor> = None;
+    for w in layers.iter().flat_map(|l| l.weights()) {
+        if let Some(r) = w.regularizer {
+            let p = r.penalty(&w.tensor)?;
+            total = Some(match total {
+                Some(t) => t.add(&p)?,
+                None => p,
+            });
+        }
+    }
+    Ok(total)
+}
+
+/// Projects every constrained weight after an optimizer update, as Keras does.
+fn apply_constraints(layers: &[Box<dyn Layer>]) -> Result<()> {
+    for w in layers.iter().flat_map(|l| l.weights()) {
+        if let Some(c) = &w.constraint {
+            c.apply(&mut w.tensor.data_mut(), &w.tensor.shape().to_vec())?;
+        }
+    }
+    Ok(())
 }

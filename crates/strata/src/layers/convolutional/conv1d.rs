@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
-use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, Weight};
+use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, Weight, WeightOptions};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -42,6 +42,7 @@ pub struct Conv1D {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    weight_options: WeightOptions,
     built: Option<(Vec<usize>, Tensor, Option<Tensor>)>,
 }
 
@@ -59,6 +60,7 @@ impl Conv1D {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            weight_options: WeightOptions::default(),
             built: None,
         }
     }
@@ -86,6 +88,7 @@ impl Conv1D {
         self.bias_initializer = init;
         self
     }
+    super::super::weight_option_methods!();
     fn padding_2d(&self) -> Padding {
         if self.padding == Padding1D::Same { Padding::Same } else { Padding::Valid }
     }
@@ -130,11 +133,11 @@ impl Layer for Conv1D {
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref())).unwrap_or_default()
+        self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref(), &self.weight_options)).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
-        json!({
+        let mut config = json!({
             "name": self.base.name,
             "trainable": true,
             "dtype": "float32",
@@ -149,11 +152,8 @@ impl Layer for Conv1D {
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.config(),
             "bias_initializer": self.bias_initializer.config(),
-            "kernel_regularizer": null,
-            "bias_regularizer": null,
-            "activity_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null,
-        })
+        });
+        self.weight_options.write_config(&mut config);
+        config
     }
 }

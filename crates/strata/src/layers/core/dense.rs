@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{ops, Error, Result, Rng, Tensor};
 
-use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight};
+use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight, WeightOptions};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
 
@@ -18,6 +18,7 @@ pub struct Dense {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    weight_options: WeightOptions,
     built: Option<Built>,
 }
 
@@ -38,6 +39,7 @@ impl Dense {
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            weight_options: WeightOptions::default(),
             built: None,
         }
     }
@@ -61,6 +63,7 @@ impl Dense {
         self.bias_initializer = init;
         self
     }
+    super::super::weight_option_methods!();
 }
 
 impl Layer for Dense {
@@ -102,11 +105,11 @@ impl Layer for Dense {
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref())).unwrap_or_default()
+        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.weight_options)).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
-        json!({
+        let mut config = json!({
             "name": self.base.name,
             "trainable": true,
             "dtype": "float32",
@@ -115,10 +118,8 @@ impl Layer for Dense {
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.config(),
             "bias_initializer": self.bias_initializer.config(),
-            "kernel_regularizer": null,
-            "bias_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null,
-        })
+        });
+        self.weight_options.write_config(&mut config);
+        config
     }
 }

@@ -91,10 +91,10 @@ impl Layer for BatchNormalization {
     fn weights(&self) -> Vec<Weight> {
         let Some(b) = &self.built else { return Vec::new() };
         vec![
-            Weight { name: "gamma", tensor: b.gamma.clone(), trainable: true },
-            Weight { name: "beta", tensor: b.beta.clone(), trainable: true },
-            Weight { name: "moving_mean", tensor: b.moving_mean.clone(), trainable: false },
-            Weight { name: "moving_variance", tensor: b.moving_variance.clone(), trainable: false },
+            Weight::new("gamma", b.gamma.clone(), true),
+            Weight::new("beta", b.beta.clone(), true),
+            Weight::new("moving_mean", b.moving_mean.clone(), false),
+            Weight::new("moving_variance", b.moving_variance.clone(), false),
         ]
     }
     fn config(&self) -> Value {

@@ -54,7 +54,7 @@ impl Layer for LayerNormalization {
     }
     fn weights(&self) -> Vec<Weight> {
         let Some((_, gamma, beta)) = &self.built else { return Vec::new() };
-        vec![Weight { name: "gamma", tensor: gamma.clone(), trainable: true }, Weight { name: "beta", tensor: beta.clone(), trainable: true }]
+        vec![Weight::new("gamma", gamma.clone(), true), Weight::new("beta", beta.clone(), true)]
     }
     fn config(&self) -> Value {
         json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axis": -1, "epsilon": self.epsilon, "center": true, "scale": true })

@@ -1,0 +1,139 @@
+//! Weight regularizers (a penalty added to the loss) and constraints (a
+//! projection applied after each optimizer update), with Keras's names,
+//! defaults and formulas.
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result, Tensor};
+
+/// Keras's `backend.epsilon()`, used by the norm constraints.
+const EPSILON: f32 = 1e-7;
+
+/// A penalty on a weight's values, added to the training loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Regularizer {
+    /// `l1 * sum(|w|)` (Keras default 0.01).
+    L1(f32),
+    /// `l2 * sum(w²)` (Keras default 0.01).
+    L2(f32),
+    /// Both (Keras defaults 0 and 0).
+    L1L2 { l1: f32, l2: f32 },
+}
+
+impl Regularizer {
+    /// The penalty for `w`, a 0-d tensor.
+    pub fn penalty(&self, w: &Tensor) -> Result<Tensor> {
+        let (l1, l2) = match *self {
+            Regularizer::L1(l1) => (l1, 0.0),
+            Regularizer::L2(l2) => (0.0, l2),
+            Regularizer::L1L2 { l1, l2 } => (l1, l2),
+        };
+        let mut total = Tensor::scalar(0.0);
+        if l1 != 0.0 {
+            total = total.add(&w.abs().sum().scale(l1))?;
+        }
+        if l2 != 0.0 {
+            total = total.add(&w.square().sum().scale(l2))?;
+        }
+        Ok(total)
+    }
+
+    pub fn config(&self) -> Value {
+        let (class, config) = match *self {
+            Regularizer::L1(l1) => ("L1", json!({ "l1": l1 })),
+            Regularizer::L2(l2) => ("L2", json!({ "l2": l2 })),
+            Regularizer::L1L2 { l1, l2 } => ("L1L2", json!({ "l1": l1, "l2": l2 })),
+        };
+        json!({ "module": "keras.regularizers", "class_name": class, "config": config, "registered_name": null })
+    }
+
+    /// From Keras's config (`{"class_name": "L2", "config": {"l2": 0.01}}`) or name (`"l2"`).
+    pub fn from_config(v: &Value) -> Result<Regularizer> {
+        let (class, cfg) = class_and_config(v, "regularizer")?;
+        let num = |key: &str, default: f32| cfg.get(key).and_then(|x| x.as_f64()).map(|x| x as f32).unwrap_or(default);
+        match class {
+            "L1" | "l1" => Ok(Regularizer::L1(num("l1", 0.01))),
+            "L2" | "l2" => Ok(Regularizer::L2(num("l2", 0.01))),
+            "L1L2" | "l1_l2" => Ok(Regularizer::L1L2 { l1: num("l1", 0.0), l2: num("l2", 0.0) }),
+            other => Err(Error::argument("regularizer", format!("unknown regularizer '{other}' (known: L1, L2, L1L2)"))),
+        }
+    }
+}
+
+/// A projection of a weight's values applied after every optimizer update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Constraint {
+    /// Scales each slice whose norm over `axis` exceeds `max_value` back to it (Keras default 2, axis 0).
+    MaxNorm { max_value: f32, axis: Vec<isize> },
+    /// Sets negative values to zero.
+    NonNeg,
+    /// Scales each slice to unit norm over `axis` (Keras default axis 0).
+    UnitNorm { axis: Vec<isize> },
+    /// Moves each slice's norm over `axis` into `[min_value, max_value]` at `rate` (Keras defaults 0, 1, 1, axis 0).
+    MinMaxNorm { min_value: f32, max_value: f32, rate: f32, axis: Vec<isize> },
+}
+
+fn class_and_config<'a>(v: &'a Value, what: &str) -> Result<(&'a str, &'a Value)> {
+    match v {
+        Value::String(s) => Ok((s.as_str(), &Value::Null)),
+        Value::Object(o) => Ok((o.get("class_name").and_then(|c| c.as_str()).unwrap_or(""), o.get("config").unwrap_or(&Value::Null))),
+        _ => Err(Error::argument(what, format!("expected a name or a config, got {v}"))),
+    }
+}
+
+impl Constraint {
+    /// Applies the constraint to `values` of `shape`, in place.
+    pub fn apply(&self, values: &mut [f32], shape: &[usize]) -> Result<()> {
+        let (axis, rescale): (&[isize], Box<dyn Fn(f32) -> f32>) = match self {
+            Constraint::NonNeg => {
+                values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { 0.0 });
+                return Ok(());
+            }
+            Constraint::MaxNorm { max_value, axis } => (axis, Box::new(move |n| n.clamp(0.0, *max_value) / (EPSILON + n))),
+            Constraint::UnitNorm { axis } => (axis, Box::new(|n| 1.0 / (EPSILON + n))),
+            Constraint::MinMaxNorm { min_value, max_value, rate, axis } => (axis, Box::new(move |n| (rate * n.clamp(*min_value, *max_value) + (1.0 - rate) * n) / (EPSILON + n))),
+        };
+        let reduced: Vec<usize> = axis.iter().map(|&a| strata_core::ops::resolve_axis("constraint", a, shape)).collect::<Result<_>>()?;
+        // Each element's slice: its index with the reduced axes set to zero.
+        let mut strides = vec![1; shape.len()];
+        for i in (0..shape.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * shape[i + 1];
+        }
+        let slice_of = |i: usize| -> usize { (0..shape.len()).filter(|a| !reduced.contains(a)).map(|a| (i / strides[a]) % shape[a] * strides[a]).sum() };
+        let mut sums = vec![0.0f32; values.len()];
+        for (i, v) in values.iter().enumerate() {
+            sums[slice_of(i)] += v * v;
+        }
+        for (i, v) in values.iter_mut().enumerate() {
+            *v *= rescale(sums[slice_of(i)].sqrt());
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> Value {
+        let (class, config) = match self {
+            Constraint::MaxNorm { max_value, axis } => ("MaxNorm", json!({ "max_value": max_value, "axis": axis })),
+            Constraint::NonNeg => ("NonNeg", json!({})),
+            Constraint::UnitNorm { axis } => ("UnitNorm", json!({ "axis": axis })),
+            Constraint::MinMaxNorm { min_value, max_value, rate, axis } => ("MinMaxNorm", json!({ "min_value": min_value, "max_value": max_value, "rate": rate, "axis": axis })),
+        };
+        json!({ "module": "keras.constraints", "class_name": class, "config": config, "registered_name": null })
+    }
+
+    /// From Keras's config (`{"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}`) or name.
+    pub fn from_config(v: &Value) -> Result<Constraint> {
+        let (class, cfg) = class_and_config(v, "constraint")?;
+        let num = |key: &str, default: f32| cfg.get(key).and_then(|x| x.as_f64()).map(|x| x as f32).unwrap_or(default);
+        let axis = match cfg.get("axis") {
+            None | Some(Value::Null) => vec![0],
+            Some(Value::Array(a)) => a.iter().map(|x| x.as_i64().map(|x| x as isize)).collect::<Option<Vec<_>>>().ok_or_else(|| Error::argument("constraint", format!("axis must be integers, got {}", cfg["axis"])))?,
+            Some(x) => vec![x.as_i64().ok_or_else(|| Error::argument("constraint", format!("axis must be an integer, got {x}")))? as isize],
+        };
+        match class {
+            "MaxNorm" | "max_norm" => Ok(Constraint::MaxNorm { max_value: num("max_value", 2.0), axis }),
+            "NonNeg" | "non_neg" => Ok(Constraint::NonNeg),
+            "UnitNorm" | "unit_norm" => Ok(Constraint::UnitNorm { axis }),
+            "MinMaxNorm" | "min_max_norm" => Ok(Constraint::MinMaxNorm { min_value: num("min_value", 0.0), max_value: num("max_value", 1.0), rate: num("rate", 1.0), axis }),
+            other => Err(Error::argument("constraint", format!("unknown constraint '{other}' (known: MaxNorm, NonNeg, UnitNorm, MinMaxNorm)"))),
+        }
+    }
+}
