@@ -195,7 +195,27 @@ def fit_extra_fixture():
                               L.MaxPooling1D(2), L.Flatten(), L.Dense(3, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="categorical_crossentropy", metrics=["accuracy"])
     cases.append(fit_json_case("conv1d_regularized", model, seq, y))
-    return {"cases": cases}
+
+    S, O = keras.optimizers.schedules, keras.optimizers
+    schedules = [S.ExponentialDecay(0.1, 5, 0.5, staircase=True), S.ExponentialDecay(0.1, 3, 0.7),
+                 S.InverseTimeDecay(0.1, 2, 0.5), S.InverseTimeDecay(0.1, 2, 0.5, staircase=True),
+                 S.PiecewiseConstantDecay([3, 6], [0.01, 0.005, 0.001]),
+                 S.PolynomialDecay(0.01, 5, end_learning_rate=0.001, power=2.0, cycle=True), S.PolynomialDecay(0.01, 5),
+                 S.CosineDecay(0.01, 8, alpha=0.1, warmup_target=0.02, warmup_steps=3), S.CosineDecay(0.01, 8),
+                 S.CosineDecayRestarts(0.02, 3, t_mul=2.0, m_mul=0.8, alpha=0.05), S.CosineDecayRestarts(0.02, 4, t_mul=1.0)]
+    schedule_values = [{"config": keras.optimizers.schedules.serialize(s), "values": [float(s(step)) for step in range(25)]} for s in schedules]
+    optimizers = [("sgd_exponential_momentum_decay", O.SGD(learning_rate=schedules[0], momentum=0.9, weight_decay=0.01)),
+                  ("adam_cosine_warmup", O.Adam(learning_rate=schedules[7])),
+                  ("rmsprop_piecewise_decay", O.RMSprop(learning_rate=schedules[4], weight_decay=0.05)),
+                  ("adagrad_inverse_time", O.Adagrad(learning_rate=schedules[2])),
+                  ("nadam_polynomial_cycle", O.Nadam(learning_rate=schedules[5])),
+                  ("adamax_cosine_restarts", O.Adamax(learning_rate=schedules[9])),
+                  ("adam_weight_decay_clipnorm", O.Adam(learning_rate=0.01, weight_decay=0.1, clipnorm=0.3))]
+    for name, opt in optimizers:
+        model = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="relu"), L.Dense(3, activation="softmax")])
+        model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+        cases.append(fit_json_case(name, model, x, y))
+    return {"cases": cases, "schedules": schedule_values}
 
 
 def activations_fixture():

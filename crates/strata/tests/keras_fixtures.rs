@@ -331,3 +331,16 @@ fn fits_from_keras_json_match_keras() {
         assert_eq!(again.to_json()["config"], model.to_json()["config"], "{name}: config round trip");
     }
 }
+
+#[test]
+fn learning_rate_schedules_match_keras() {
+    let fx = fixture("keras_fit_extra.json");
+    for case in fx["schedules"].as_array().unwrap() {
+        let schedule = strata::optimizers::Schedule::from_config(&case["config"]).unwrap();
+        let ours: Vec<f32> = (0..25).map(|step| schedule.at(step)).collect();
+        let name = case["config"]["class_name"].as_str().unwrap();
+        assert_close(&format!("{name} rates"), &ours, &floats(&case["values"]), TIGHT);
+        let again = strata::optimizers::Schedule::from_config(&schedule.config()).unwrap();
+        assert_eq!(again, schedule, "{name}: config round trip");
+    }
+}

@@ -214,3 +214,33 @@ fn clipped_and_decoupled_optimizers_round_trip() {
     assert_eq!((back.optimizer().unwrap().name(), cfg["clipnorm"].as_f64(), cfg["amsgrad"].as_bool()), ("adamw", Some(0.5), Some(true)));
     assert_eq!(back.optimizer().unwrap().slots(&back.named_weights()[0].1).len(), 3, "m, v and v_hat restored");
 }
+
+#[test]
+fn scheduled_and_decayed_optimizers_resume_bit_identically() {
+    use strata::optimizers::{from_config, Schedule};
+    let (x, y) = data();
+    let config = serde_json::json!({
+        "class_name": "SGD",
+        "config": {
+            "momentum": 0.9, "weight_decay": 0.01, "clipvalue": 0.5,
+            "learning_rate": Schedule::CosineDecayRestarts { initial_learning_rate: 0.05, first_decay_steps: 3.0, t_mul: 2.0, m_mul: 0.9, alpha: 0.0 }.config(),
+        }
+    });
+    let build = || {
+        let mut m = model(9);
+        m.compile(from_config(&config).unwrap(), "categorical_crossentropy", &["accuracy"]).unwrap();
+        m
+    };
+    let mut straight = build();
+    fit(&mut straight, &x, &y, 3);
+    let mut first = build();
+    fit(&mut first, &x, &y, 1);
+    let path = temp("scheduled.safetensors");
+    first.save(&path).unwrap();
+    let mut resumed = Sequential::load(&path).unwrap();
+    let cfg = resumed.optimizer().unwrap().config();
+    assert_eq!(cfg["learning_rate"]["class_name"], "CosineDecayRestarts");
+    assert_eq!((cfg["weight_decay"].as_f64(), cfg["clipvalue"].as_f64()), (Some(0.01f32 as f64), Some(0.5)));
+    fit(&mut resumed, &x, &y, 3);
+    assert_eq!(weights(&resumed), weights(&straight));
+}

@@ -74,19 +74,11 @@ impl Optimizer for Clipped {
     fn set_learning_rate(&mut self, lr: f32) {
         self.inner.set_learning_rate(lr)
     }
-    fn iterations(&self) -> u64 {
-        self.inner.iterations()
-    }
     fn config(&self) -> Value {
         let mut c = self.inner.config();
         let (key, value) = self.clip.key();
         c[key] = Value::from(value);
         c
     }
-    fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-        self.inner.slots(weight)
-    }
-    fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
-        self.inner.restore(weight, slots, iterations)
-    }
+    super::delegate_state!();
 }

@@ -24,20 +24,40 @@ mod common {
         };
     }
     pub(crate) use common_methods;
+
+    /// The state methods of a wrapper optimizer (an `inner: Box<dyn Optimizer>` field).
+    macro_rules! delegate_state {
+        () => {
+            fn iterations(&self) -> u64 {
+                self.inner.iterations()
+            }
+            fn slots(&self, weight: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
+                self.inner.slots(weight)
+            }
+            fn restore(&mut self, weight: &Tensor, slots: Vec<(String, Vec<f32>)>, iterations: u64) -> Result<()> {
+                self.inner.restore(weight, slots, iterations)
+            }
+        };
+    }
+    pub(crate) use delegate_state;
 }
 
 mod adam;
 mod adamax;
 mod clip;
+mod decay;
 mod rmsprop;
+mod schedules;
 mod sgd;
 mod slots;
 
-pub(crate) use common::common_methods;
+pub(crate) use common::{common_methods, delegate_state};
 
 pub use adam::Adam;
 pub use adamax::{Adamax, Nadam};
 pub use clip::{with_clipping, Clip, Clipped};
+pub use decay::{with_weight_decay, WeightDecayed};
+pub use schedules::{with_schedule, Schedule, Scheduled};
 pub use rmsprop::{Adadelta, Adagrad, RMSprop};
 pub use sgd::SGD;
 
@@ -79,9 +99,16 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
     let clip = [("clipnorm", Clip::Norm as fn(f32) -> Clip), ("global_clipnorm", Clip::GlobalNorm), ("clipvalue", Clip::Value)]
         .into_iter()
         .find_map(|(key, make)| cfg.get(key).and_then(|v| v.as_f64()).map(|v| make(v as f32)));
-    let optimizer = unclipped_from_config(config)?;
-    match clip {
-        Some(c) => with_clipping(optimizer, c),
+    let mut optimizer = unclipped_from_config(config)?;
+    let name = optimizer.name();
+    if let Some(wd) = cfg.get("weight_decay").and_then(|v| v.as_f64()).filter(|_| name != "adamw") {
+        optimizer = with_weight_decay(optimizer, wd as f32)?;
+    }
+    if let Some(c) = clip {
+        optimizer = with_clipping(optimizer, c)?;
+    }
+    match cfg.get("learning_rate").filter(|v| v.is_object()) {
+        Some(schedule) => with_schedule(optimizer, Schedule::from_config(schedule)?),
         None => Ok(optimizer),
     }
 }
