@@ -143,6 +143,11 @@ def layers_extra_fixture():
                         ("upsample_2", layers.UpSampling2D(2)),
                         ("upsample_23", layers.UpSampling2D((2, 3)))]:
         cases.append(layer_case(name, layer, img, []))
+    for name, layer in [("relu_layer", layers.ReLU()), ("relu_max1", layers.ReLU(max_value=1.0)),
+                        ("relu_slope_threshold", layers.ReLU(negative_slope=0.1, threshold=0.5)),
+                        ("relu_all", layers.ReLU(max_value=1.5, negative_slope=0.2, threshold=0.3)),
+                        ("leaky_relu_layer", layers.LeakyReLU()), ("leaky_relu_01", layers.LeakyReLU(negative_slope=0.1))]:
+        cases.append(layer_case(name, layer, rand(3, 7, scale=2.0), []))
     # Initializers: Keras's config, and the mean and variance of a (3, 3, 40, 60)
     # sample (the random numbers differ between frameworks; the distribution must not).
     inits = []
@@ -215,7 +220,59 @@ def fit_extra_fixture():
         model = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="relu"), L.Dense(3, activation="softmax")])
         model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
         cases.append(fit_json_case(name, model, x, y))
-    return {"cases": cases, "schedules": schedule_values}
+    # Class and sample weights.
+    model = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="relu"), L.Dense(3, activation="softmax")])
+    model.compile(optimizer=O.SGD(learning_rate=0.1), loss="categorical_crossentropy", metrics=["accuracy"])
+    cases.append(fit_json_case("class_weight", model, x, y, class_weight={0: 0.5, 1: 2.0, 2: 1.0}))
+    model = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="relu"), L.Dense(3, activation="softmax")])
+    model.compile(optimizer=O.Adam(learning_rate=0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    cases.append(fit_json_case("sample_weight", model, x, y, sample_weight=rng.uniform(0.0, 2.0, 24).astype(np.float32)))
+    # Losses with options, compiled from their configs.
+    bin_t = rng.integers(0, 2, (24, 3)).astype(np.float32)
+    Ls = keras.losses
+    for name, loss in [("cce_label_smoothing", Ls.CategoricalCrossentropy(label_smoothing=0.1)),
+                       ("bce_label_smoothing_sum", Ls.BinaryCrossentropy(label_smoothing=0.2, reduction="sum")),
+                       ("focal_balanced", Ls.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3, gamma=1.5)),
+                       ("focal_logits_smoothing", Ls.BinaryFocalCrossentropy(from_logits=True, label_smoothing=0.1))]:
+        binary = name != "cce_label_smoothing"
+        last = "linear" if "logits" in name else ("sigmoid" if binary else "softmax")
+        model = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="tanh"), L.Dense(3, activation=last)])
+        model.compile(optimizer=O.SGD(learning_rate=0.1), loss=loss, metrics=["accuracy"])
+        cases.append(fit_json_case(name, model, x, bin_t if binary else y))
+    # Loss values and gradients on fixed predictions, with and without sample weights.
+    probs = rng.uniform(0.02, 0.98, (6, 3)).astype(np.float32)
+    logits = rand(6, 3, scale=2.0)
+    targets = rng.integers(0, 2, (6, 3)).astype(np.float32)
+    weights = rng.uniform(0.0, 2.0, 6).astype(np.float32)
+    loss_cases = []
+    for name, loss, pred in [("categorical_crossentropy", Ls.CategoricalCrossentropy(label_smoothing=0.1), probs / probs.sum(-1, keepdims=True)),
+                             ("binary_crossentropy", Ls.BinaryCrossentropy(label_smoothing=0.2), probs),
+                             ("binary_focal_crossentropy", Ls.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3, gamma=1.5), probs),
+                             ("binary_focal_crossentropy", Ls.BinaryFocalCrossentropy(from_logits=True, gamma=2.5, label_smoothing=0.1), logits),
+                             ("mean_squared_error", Ls.MeanSquaredError(reduction="sum"), probs)]:
+        for w in [None, weights]:
+            p = tf.Variable(pred)
+            with tf.GradientTape() as tape:
+                value = loss(tf.constant(targets), p, sample_weight=None if w is None else tf.constant(w))
+            loss_cases.append({"name": name, "config": Ls.serialize(loss), "y_true": arr(targets), "y_pred": arr(pred),
+                               "sample_weight": None if w is None else arr(w), "loss": float(value), "grad": arr(tape.gradient(value, p))})
+    # Streaming metrics with sample weights, and AUC.
+    metric_cases = []
+    scores = [rng.uniform(0, 1, (8, 3)).astype(np.float32) for _ in range(2)]
+    truth = [rng.integers(0, 2, (8, 3)).astype(np.float32) for _ in range(2)]
+    onehot = [np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)] for _ in range(2)]
+    sw = [rng.uniform(0, 2, 8).astype(np.float32) for _ in range(2)]
+    M = keras.metrics
+    for name, make, ys in [("auc", lambda: M.AUC(), truth), ("accuracy", lambda: M.CategoricalAccuracy(), onehot),
+                           ("precision", lambda: M.Precision(), truth), ("recall", lambda: M.Recall(), truth),
+                           ("mean_squared_error", lambda: M.MeanSquaredError(), truth), ("mean_absolute_error", lambda: M.MeanAbsoluteError(), truth)]:
+        for weighted in [False, True]:
+            metric = make()
+            for k in range(2):
+                metric.update_state(ys[k], scores[k], sample_weight=sw[k] if weighted else None)
+            metric_cases.append({"name": name, "y_true": [arr(v) for v in ys], "y_pred": [arr(v) for v in scores],
+                                 "sample_weight": [arr(v) for v in sw] if weighted else None, "result": float(metric.result())})
+    return {"cases": cases, "schedules": schedule_values, "losses": loss_cases, "metrics": metric_cases}
 
 
 def activations_fixture():

@@ -105,7 +105,7 @@ pub struct EvaluateArgs {
 
 /// Targets for the test split in the form the model's loss expects.
 fn idx_targets(model: &Sequential, labels: &strata::data::mnist::Split) -> Result<Tensor> {
-    let sparse = model.to_json()["compile_config"]["loss"].as_str().is_some_and(|l| l.starts_with("sparse"));
+    let sparse = model.loss().is_some_and(|l| l.name().starts_with("sparse"));
     let classes = model.output_shape().and_then(|s| s.last().copied()).unwrap_or(10);
     if sparse { Ok(labels.label_tensor()) } else { labels.one_hot(classes) }
 }

@@ -307,3 +307,16 @@ fn permute_pad_crop_and_upsample() {
     assert!(x.permute(&[0, 0, 1, 2]).is_err() && x.permute(&[0, 1]).is_err());
     assert!(x.pad2d((-3, 0), (0, 0)).is_err() && x.upsample2d((0, 1)).is_err());
 }
+
+#[test]
+fn relu_with_slope_ceiling_and_threshold() {
+    let mut rng = Rng::new(23);
+    // Values kept away from the kinks at -0.5, 0, 0.5 and 1.5.
+    let data: Vec<f32> = (0..24).map(|i| -2.2 + i as f32 * 0.19 + 0.03).filter(|v| [-0.5f32, 0.0, 0.5, 1.5].iter().all(|k| (v - k).abs() > 0.03)).collect();
+    let x = Tensor::variable(data.clone(), &[data.len()]).unwrap();
+    let _ = &mut rng;
+    check("relu slope", &[x.clone()], |t| t[0].relu_with(0.1, None, 0.0));
+    check("relu max", &[x.clone()], |t| t[0].relu_with(0.0, Some(1.5), 0.0));
+    check("relu threshold", &[x.clone()], |t| t[0].relu_with(0.2, Some(1.5), 0.5));
+    check("relu negative threshold", &[x.clone()], |t| t[0].relu_with(0.3, None, -0.5));
+}

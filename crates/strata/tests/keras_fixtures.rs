@@ -259,7 +259,7 @@ fn streaming_metrics_match_keras() {
             metrics::from_name(name).unwrap()
         };
         for (y, p) in case["y_true"].as_array().unwrap().iter().zip(case["y_pred"].as_array().unwrap()) {
-            m.update(&tensor(y), &tensor(p)).unwrap();
+            m.update(&tensor(y), &tensor(p), None).unwrap();
         }
         assert_close(&format!("{name} result"), &[m.result() as f32], &[case["result"].as_f64().unwrap() as f32], TIGHT);
         m.reset();
@@ -297,7 +297,9 @@ fn initializers_match_keras_distributions() {
         eprintln!("{class}: mean {mean:.5} vs {k_mean:.5}, variance {variance:.6} vs {k_var:.6}, max |w| {max_abs:.4} vs {k_max:.4}");
         assert!((variance - k_var).abs() < 0.05 * k_var, "{class}: variance {variance} vs Keras {k_var}");
         assert!((mean - k_mean).abs() < 0.05 * k_var.sqrt() + 1e-3, "{class}: mean {mean} vs Keras {k_mean}");
-        assert!((max_abs - k_max).abs() < 0.15 * k_max, "{class}: max |w| {max_abs} vs Keras {k_max}");
+        // The largest value bounds uniform and truncated draws; for the others it is an extreme-value statistic.
+        let bounded = class != "Orthogonal" && case["config"]["config"]["distribution"] != "untruncated_normal";
+        assert!(!bounded || (max_abs - k_max).abs() < 0.15 * k_max, "{class}: max |w| {max_abs} vs Keras {k_max}");
     }
     let identity = strata::initializers::Initializer::Identity { gain: 2.0 }.sample(&[3, 4], &mut Rng::new(0));
     assert_eq!(identity, floats(&fx["identity"]["data"]));
@@ -317,7 +319,9 @@ fn fits_from_keras_json_match_keras() {
         }
         let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
         let batch_size = case["batch_size"].as_u64().unwrap() as usize;
-        let options = FitOptions { epochs: case["epochs"].as_u64().unwrap() as usize, batch_size, shuffle: false, verbose: 0, ..Default::default() };
+        let class_weight = case["class_weight"].as_object().map(|m| m.iter().map(|(k, v)| (k.parse().unwrap(), v.as_f64().unwrap() as f32)).collect());
+        let sample_weight = case.get("sample_weight").map(tensor);
+        let options = FitOptions { epochs: case["epochs"].as_u64().unwrap() as usize, batch_size, shuffle: false, verbose: 0, class_weight, sample_weight, ..Default::default() };
         let history = model.fit(&x, &y, options).unwrap();
         let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
         assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), TIGHT);
@@ -342,5 +346,39 @@ fn learning_rate_schedules_match_keras() {
         assert_close(&format!("{name} rates"), &ours, &floats(&case["values"]), TIGHT);
         let again = strata::optimizers::Schedule::from_config(&schedule.config()).unwrap();
         assert_eq!(again, schedule, "{name}: config round trip");
+    }
+}
+
+#[test]
+fn losses_with_options_and_weights_match_keras() {
+    let fx = fixture("keras_fit_extra.json");
+    for case in fx["losses"].as_array().unwrap() {
+        let loss = losses::from_config(&case["config"]).unwrap();
+        let name = format!("{} {}", case["name"].as_str().unwrap(), if case["sample_weight"].is_null() { "" } else { "weighted" });
+        let pred = tensor(&case["y_pred"]);
+        let pred = Tensor::variable(pred.to_vec(), pred.shape()).unwrap();
+        let weights = (!case["sample_weight"].is_null()).then(|| tensor(&case["sample_weight"]));
+        let value = loss.call_weighted(&tensor(&case["y_true"]), &pred, weights.as_ref()).unwrap();
+        assert_close(&format!("{name} value"), &[value.item().unwrap()], &[case["loss"].as_f64().unwrap() as f32], TIGHT);
+        let grads = value.backward().unwrap();
+        assert_close(&format!("{name} gradient"), grads.get(&pred).unwrap(), &floats(&case["grad"]["data"]), TIGHT);
+        // Its config reads back to the same loss.
+        assert_eq!(losses::from_config(&loss.serialize()).unwrap().config(), loss.config(), "{name}");
+    }
+}
+
+#[test]
+fn weighted_metrics_and_auc_match_keras() {
+    use strata::metrics;
+    let fx = fixture("keras_fit_extra.json");
+    for case in fx["metrics"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut m = metrics::from_name(name).unwrap();
+        for (k, (y, p)) in case["y_true"].as_array().unwrap().iter().zip(case["y_pred"].as_array().unwrap()).enumerate() {
+            let w = case["sample_weight"].as_array().map(|w| floats(&w[k]["data"]));
+            m.update(&tensor(y), &tensor(p), w.as_deref()).unwrap();
+        }
+        let weighted = if case["sample_weight"].is_null() { "" } else { " weighted" };
+        assert_close(&format!("{name}{weighted} result"), &[m.result() as f32], &[case["result"].as_f64().unwrap() as f32], TIGHT);
     }
 }

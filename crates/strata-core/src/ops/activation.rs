@@ -44,6 +44,23 @@ impl Tensor {
     pub fn relu6(&self) -> Tensor {
         unary("relu6", self, |x| x.clamp(0.0, 6.0), |x, _| if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 })
     }
+    /// Keras's general `relu(x, negative_slope, max_value, threshold)`: `x` above
+    /// `threshold` (clipped to `max_value`), `negative_slope · (x - threshold)` below it.
+    pub fn relu_with(&self, negative_slope: f32, max_value: Option<f32>, threshold: f32) -> Tensor {
+        // As Keras: the part above the threshold is kept (clipped to [0, max_value] only when given).
+        let above = move |x: f32| if threshold != 0.0 { x > threshold } else { x > 0.0 };
+        let f = move |x: f32| {
+            let positive = if above(x) { x } else { 0.0 };
+            let positive = max_value.map_or(positive, |m| positive.clamp(0.0, m));
+            positive - negative_slope * (threshold - x).max(0.0)
+        };
+        let df = move |x: f32, _: f32| {
+            let inside = max_value.is_none_or(|m| (0.0..m).contains(&x));
+            let positive = if above(x) && inside { 1.0 } else { 0.0 };
+            positive + if x < threshold { negative_slope } else { 0.0 }
+        };
+        unary("relu_with", self, f, df)
+    }
     /// `x` for `x >= 0`, else `negative_slope · x` (Keras's default slope: 0.2).
     pub fn leaky_relu(&self, negative_slope: f32) -> Tensor {
         unary("leaky_relu", self, move |x| if x >= 0.0 { x } else { negative_slope * x }, move |x, _| if x >= 0.0 { 1.0 } else { negative_slope })

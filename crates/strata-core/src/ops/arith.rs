@@ -204,6 +204,10 @@ impl Tensor {
         unary("log", self, f32::ln, |x, _| 1.0 / x)
     }
     /// `|self|` element-wise (gradient 0 at 0).
+    /// `x^e` element-wise.
+    pub fn powf(&self, e: f32) -> Tensor {
+        unary("powf", self, move |x| x.powf(e), move |x, _| e * x.powf(e - 1.0))
+    }
     pub fn abs(&self) -> Tensor {
         unary("abs", self, f32::abs, |x, _| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
     }

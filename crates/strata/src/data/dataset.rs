@@ -104,10 +104,19 @@ impl Labels {
     }
 }
 
+/// One batch: inputs, targets and, when the dataset has them, sample weights.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub x: Tensor,
+    pub y: Tensor,
+    pub sample_weight: Option<Tensor>,
+}
+
 /// Samples of a [`Source`], a subset of them and how to batch them.
 #[derive(Clone)]
 pub struct Dataset {
     source: Arc<dyn Source>,
+    sample_weight: Option<Arc<Vec<f32>>>,
     indices: Vec<usize>,
     batch_size: usize,
     shuffle: bool,
@@ -118,11 +127,25 @@ impl Dataset {
     /// All samples of `source`; batches of 32, shuffled each epoch, two batches read ahead.
     pub fn new(source: impl Source + 'static) -> Dataset {
         let indices = (0..source.len()).collect();
-        Dataset { source: Arc::new(source), indices, batch_size: 32, shuffle: true, prefetch: 2 }
+        Dataset { source: Arc::new(source), sample_weight: None, indices, batch_size: 32, shuffle: true, prefetch: 2 }
     }
     /// In-memory inputs and targets.
     pub fn from_arrays(x: Tensor, y: Tensor) -> Result<Dataset> {
         Ok(Dataset::new(Arrays::new(x, y)?))
+    }
+    /// A weight per sample of the source, scaling its loss (Keras's `sample_weight`).
+    pub fn with_sample_weight(mut self, weights: Vec<f32>) -> Result<Dataset> {
+        if weights.len() != self.source.len() {
+            return Err(Error::shape("sample_weight", format!("has {} weights for {} samples", weights.len(), self.source.len())));
+        }
+        if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite() || **w < 0.0) {
+            return Err(Error::argument("sample_weight", format!("weight {w} of sample {i} is not a finite non-negative number")));
+        }
+        self.sample_weight = Some(Arc::new(weights));
+        Ok(self)
+    }
+    pub fn has_sample_weight(&self) -> bool {
+        self.sample_weight.is_some()
     }
     pub fn batch_size(mut self, batch_size: usize) -> Dataset {
         self.batch_size = batch_size;
@@ -196,7 +219,7 @@ impl Dataset {
             return Err(Error::argument("batch_size", "must be at least 1, got 0"));
         }
         let samples: Vec<usize> = order.iter().map(|&p| self.indices[p]).collect();
-        let reader = BatchReader { source: self.source.clone(), samples, batch_size: self.batch_size, next: 0 };
+        let reader = BatchReader { source: self.source.clone(), weights: self.sample_weight.clone(), samples, batch_size: self.batch_size, next: 0 };
         if self.prefetch == 0 || self.source.in_memory() {
             return Ok(Batches::Inline(reader));
         }
@@ -218,13 +241,14 @@ impl Dataset {
 /// Reads one epoch's batches in order (see [`Batches`]).
 pub struct BatchReader {
     source: Arc<dyn Source>,
+    weights: Option<Arc<Vec<f32>>>,
     samples: Vec<usize>,
     batch_size: usize,
     next: usize,
 }
 
 impl Iterator for BatchReader {
-    type Item = Result<(Tensor, Tensor)>;
+    type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.samples.len() {
@@ -245,7 +269,11 @@ impl Iterator for BatchReader {
                 shape.insert(0, batch.len());
                 shape
             };
-            Ok((Tensor::new(x, &shaped(self.source.input_shape()))?, Tensor::new(y, &shaped(self.source.target_shape()))?))
+            let sample_weight = match &self.weights {
+                Some(w) => Some(Tensor::new(batch.iter().map(|&i| w[i]).collect(), &[batch.len()])?),
+                None => None,
+            };
+            Ok(Batch { x: Tensor::new(x, &shaped(self.source.input_shape()))?, y: Tensor::new(y, &shaped(self.source.target_shape()))?, sample_weight })
         });
         Some(read)
     }
@@ -254,11 +282,11 @@ impl Iterator for BatchReader {
 /// One epoch's batches, read inline or on a background thread.
 pub enum Batches {
     Inline(BatchReader),
-    Background { receive: Receiver<Result<(Tensor, Tensor)>>, handle: Option<JoinHandle<()>> },
+    Background { receive: Receiver<Result<Batch>>, handle: Option<JoinHandle<()>> },
 }
 
 impl Iterator for Batches {
-    type Item = Result<(Tensor, Tensor)>;
+    type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {

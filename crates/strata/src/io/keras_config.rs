@@ -136,11 +136,19 @@ pub fn declared_input_shape(layer: &str, config: &Value) -> Result<Option<Vec<us
 }
 
 /// The layer classes [`layer_from_config`] reads.
-pub const SUPPORTED: [&str; 22] = [
+pub const SUPPORTED: [&str; 24] = [
     "Dense", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "Dropout",
-    "BatchNormalization", "LayerNormalization", "InputLayer",
+    "BatchNormalization", "LayerNormalization", "InputLayer", "ReLU", "LeakyReLU",
 ];
+
+/// A number field, or `default` when absent.
+fn num_field(layer: &str, config: &Value, name: &str, default: f32) -> Result<f32> {
+    match config.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v.as_f64().map(|x| x as f32).ok_or_else(|| bad(layer, name, "a number", v)),
+    }
+}
 
 /// `3` or `[3]` as one integer (the 1-D layers' sizes).
 fn single_field(layer: &str, config: &Value, name: &str) -> Result<usize> {
@@ -207,6 +215,14 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
         }
         "ZeroPadding2D" => Box::new(layers::ZeroPadding2D::new(margins_field(l, config, "padding")?)),
         "Cropping2D" => Box::new(layers::Cropping2D::new(margins_field(l, config, "cropping")?)),
+        "ReLU" => {
+            let mut relu = layers::ReLU::new().negative_slope(num_field(l, config, "negative_slope", 0.0)?).threshold(num_field(l, config, "threshold", 0.0)?);
+            if config.get("max_value").is_some_and(|m| !m.is_null()) {
+                relu = relu.max_value(num_field(l, config, "max_value", 0.0)?);
+            }
+            Box::new(relu)
+        }
+        "LeakyReLU" => Box::new(layers::ReLU::leaky(num_field(l, config, "negative_slope", 0.3)?)),
         "UpSampling2D" => {
             require(l, config, "interpolation", &Value::from("nearest"))?;
             Box::new(layers::UpSampling2D::new(pair_field(l, config, "size")?))

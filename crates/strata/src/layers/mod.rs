@@ -18,7 +18,7 @@ use crate::regularizers::{Constraint, Regularizer};
 
 pub use self::convolutional::{Conv1D, Conv2D, Padding1D};
 pub use self::core::Dense;
-pub use self::activations::Activation;
+pub use self::activations::{Activation, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
 pub use self::regularization::Dropout;

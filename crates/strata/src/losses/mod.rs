@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Result, Tensor};
 
 pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
-pub use probabilistic::{BinaryCrossentropy, CosineSimilarity, KLDivergence, Poisson};
+pub use probabilistic::{BinaryCrossentropy, BinaryFocalCrossentropy, CosineSimilarity, KLDivergence, Poisson};
 pub use regression::{Huber, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError};
 
 /// Keras's `epsilon()`: probabilities are clipped to `[EPSILON, 1 - EPSILON]`.
@@ -25,6 +25,14 @@ pub trait Loss: Send {
     /// The mean loss over the batch, a 0-d tensor to call `backward()` on.
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         Ok(self.per_sample(y_true, y_pred)?.mean())
+    }
+    /// [`Loss::call`] with each sample's loss scaled by its weight, then
+    /// divided by the number of losses (Keras's `sum_over_batch_size`).
+    fn call_weighted(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<Tensor> {
+        match sample_weight {
+            None => self.call(y_true, y_pred),
+            Some(w) => Ok(weighted(&self.per_sample(y_true, y_pred)?, w)?.mean()),
+        }
     }
     /// Checks a whole target array against the model's output shape (no batch
     /// axis) before training starts, so errors name the sample in the dataset.
@@ -41,6 +49,10 @@ pub trait Loss: Send {
     }
     /// Keras's config for this loss.
     fn config(&self) -> Value;
+    /// How `compile_config` names it: the identifier, or Keras's full form when it has options.
+    fn serialize(&self) -> Value {
+        Value::from(self.name())
+    }
 }
 
 /// Parses a Keras loss identifier or class name (`"mse"`, `"categorical_crossentropy"`, `"Huber"`, ...).
@@ -55,6 +67,7 @@ pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
         "categorical_crossentropy" | "CategoricalCrossentropy" => Box::new(CategoricalCrossentropy::default()),
         "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => Box::new(SparseCategoricalCrossentropy::default()),
         "binary_crossentropy" | "BinaryCrossentropy" => Box::new(BinaryCrossentropy::default()),
+        "binary_focal_crossentropy" | "BinaryFocalCrossentropy" => Box::new(BinaryFocalCrossentropy::default()),
         "kl_divergence" | "kld" | "KLDivergence" => Box::new(KLDivergence),
         "poisson" | "Poisson" => Box::new(Poisson),
         "hinge" | "Hinge" => Box::new(Hinge),
@@ -64,7 +77,7 @@ pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
         other => {
             return Err(Error::argument(
                 "loss",
-                format!("unknown loss '{other}' (known: mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, kl_divergence, poisson, hinge, squared_hinge, categorical_hinge, cosine_similarity)"),
+                format!("unknown loss '{other}' (known: mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, binary_focal_crossentropy, kl_divergence, poisson, hinge, squared_hinge, categorical_hinge, cosine_similarity)"),
             ));
         }
     })
@@ -79,13 +92,76 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Loss>> {
         _ => return Err(Error::argument("loss", format!("expected a name or a config, got {config}"))),
     };
     let from_logits = cfg.get("from_logits").and_then(|v| v.as_bool()).unwrap_or(false);
-    match (name, from_logits) {
-        ("CategoricalCrossentropy" | "categorical_crossentropy", true) => Ok(Box::new(CategoricalCrossentropy::new(true))),
-        ("SparseCategoricalCrossentropy" | "sparse_categorical_crossentropy", true) => Ok(Box::new(SparseCategoricalCrossentropy::new(true))),
-        ("BinaryCrossentropy" | "binary_crossentropy", true) => Ok(Box::new(BinaryCrossentropy::new(true))),
-        ("Huber" | "huber", _) => Ok(Box::new(Huber { delta: cfg.get("delta").and_then(|d| d.as_f64()).map(|d| d as f32).unwrap_or(1.0) })),
-        _ => from_name(name),
+    let num = |key: &str, default: f32| cfg.get(key).and_then(|v| v.as_f64()).map(|v| v as f32).unwrap_or(default);
+    let smoothing = num("label_smoothing", 0.0);
+    if !(0.0..=1.0).contains(&smoothing) {
+        return Err(Error::argument("label_smoothing", format!("must be in [0, 1], got {smoothing}")));
     }
+    let loss: Box<dyn Loss> = match name {
+        "CategoricalCrossentropy" | "categorical_crossentropy" => Box::new(CategoricalCrossentropy::new(from_logits).label_smoothing(smoothing)),
+        "SparseCategoricalCrossentropy" | "sparse_categorical_crossentropy" => Box::new(SparseCategoricalCrossentropy::new(from_logits)),
+        "BinaryCrossentropy" | "binary_crossentropy" => Box::new(BinaryCrossentropy::new(from_logits).label_smoothing(smoothing)),
+        "BinaryFocalCrossentropy" | "binary_focal_crossentropy" => Box::new(BinaryFocalCrossentropy {
+            apply_class_balancing: cfg.get("apply_class_balancing").and_then(|v| v.as_bool()).unwrap_or(false),
+            alpha: num("alpha", 0.25),
+            gamma: num("gamma", 2.0),
+            from_logits,
+            label_smoothing: smoothing,
+        }),
+        "Huber" | "huber" => Box::new(Huber { delta: num("delta", 1.0) }),
+        _ => from_name(name)?,
+    };
+    match cfg.get("reduction").and_then(|r| r.as_str()) {
+        None | Some("sum_over_batch_size") => Ok(loss),
+        Some("sum") => Ok(Box::new(Summed(loss))),
+        Some(other) => Err(Error::argument("reduction", format!("'{other}' is not supported for training (supported: sum_over_batch_size, sum)"))),
+    }
+}
+
+/// A loss whose batch value is the sum of the sample losses (Keras's `reduction="sum"`).
+pub struct Summed(pub Box<dyn Loss>);
+
+impl Loss for Summed {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        self.0.per_sample(y_true, y_pred)
+    }
+    fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        Ok(self.per_sample(y_true, y_pred)?.sum())
+    }
+    fn call_weighted(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<Tensor> {
+        match sample_weight {
+            None => self.call(y_true, y_pred),
+            Some(w) => Ok(weighted(&self.per_sample(y_true, y_pred)?, w)?.sum()),
+        }
+    }
+    fn check_targets(&self, y_true: &Tensor, output_shape: &[usize]) -> Result<()> {
+        self.0.check_targets(y_true, output_shape)
+    }
+    fn config(&self) -> Value {
+        let mut c = self.0.config();
+        c["reduction"] = Value::from("sum");
+        c
+    }
+    fn serialize(&self) -> Value {
+        let class = match self.0.serialize() {
+            Value::Object(o) => o.get("class_name").cloned().unwrap_or(Value::from(self.name())),
+            name => name,
+        };
+        json!({ "module": "keras.losses", "class_name": class, "config": self.config(), "registered_name": null })
+    }
+}
+
+pub(crate) fn weighted(losses: &Tensor, sample_weight: &Tensor) -> Result<Tensor> {
+    let batch = losses.shape().first().copied().unwrap_or(1);
+    if sample_weight.numel() != batch {
+        return Err(Error::shape("sample_weight", format!("has {} weights for a batch of {batch} losses {}", sample_weight.numel(), fmt_shape(losses.shape()))));
+    }
+    let mut shape = vec![batch as isize];
+    shape.extend(std::iter::repeat_n(1, losses.rank().saturating_sub(1)));
+    losses.mul(&sample_weight.reshape(&shape)?)
 }
 
 pub(crate) fn same_shape(loss: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
@@ -115,16 +191,23 @@ impl Loss for MeanSquaredError {
     }
 }
 
-/// Cross-entropy between one-hot (or soft) targets and predicted class probabilities.
+/// Cross-entropy between one-hot (or soft) targets and predicted class
+/// probabilities, with optional label smoothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CategoricalCrossentropy {
     /// Whether `y_pred` holds logits rather than probabilities.
     pub from_logits: bool,
+    /// Targets become `t · (1 - s) + s / classes`.
+    pub label_smoothing: f32,
 }
 
 impl CategoricalCrossentropy {
     pub fn new(from_logits: bool) -> Self {
-        CategoricalCrossentropy { from_logits }
+        CategoricalCrossentropy { from_logits, label_smoothing: 0.0 }
+    }
+    pub fn label_smoothing(mut self, label_smoothing: f32) -> Self {
+        self.label_smoothing = label_smoothing;
+        self
     }
 }
 
@@ -134,6 +217,14 @@ impl Loss for CategoricalCrossentropy {
     }
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         same_shape(self.name(), y_true, y_pred)?;
+        let smoothed;
+        let y_true = if self.label_smoothing != 0.0 {
+            let classes = *y_pred.shape().last().unwrap_or(&1) as f32;
+            smoothed = y_true.scale(1.0 - self.label_smoothing).add_scalar(self.label_smoothing / classes);
+            &smoothed
+        } else {
+            y_true
+        };
         // A softmax output carries its logits: use the exact fused form, as Keras does.
         if let Some(logits) = y_pred.softmax_logits().filter(|_| !self.from_logits) {
             return ops::softmax_cross_entropy(logits, y_true);
@@ -145,7 +236,10 @@ impl Loss for CategoricalCrossentropy {
         y_true.mul(&p.log())?.sum_axis(-1, false).map(|s| s.neg())
     }
     fn config(&self) -> Value {
-        json!({ "name": "categorical_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "label_smoothing": 0.0, "axis": -1 })
+        json!({ "name": "categorical_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": -1 })
+    }
+    fn serialize(&self) -> Value {
+        if self.from_logits || self.label_smoothing != 0.0 { probabilistic::serialized("CategoricalCrossentropy", self.config()) } else { Value::from(self.name()) }
     }
 }
 
@@ -209,5 +303,8 @@ impl Loss for SparseCategoricalCrossentropy {
     }
     fn config(&self) -> Value {
         json!({ "name": "sparse_categorical_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "ignore_class": null })
+    }
+    fn serialize(&self) -> Value {
+        if self.from_logits { probabilistic::serialized("SparseCategoricalCrossentropy", self.config()) } else { Value::from(self.name()) }
     }
 }

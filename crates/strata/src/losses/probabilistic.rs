@@ -30,16 +30,47 @@ simple_loss!(
     CosineSimilarity, "cosine_similarity", |t, p| Ok(l2_normalize(t)?.mul(&l2_normalize(p)?)?.sum_axis(-1, false)?.neg())
 );
 
+/// Element-wise binary cross-entropy: TensorFlow's stable form on logits,
+/// else on probabilities clipped to `[ε, 1 - ε]`.
+fn binary_crossentropy(t: &Tensor, p: &Tensor, from_logits: bool) -> Result<Tensor> {
+    if from_logits {
+        // max(z, 0) - z·t + log(1 + e^-|z|)
+        let z = p;
+        return z.relu().sub(&z.mul(t)?)?.add(&z.abs().neg().exp().add_scalar(1.0).log());
+    }
+    let p = p.clip(EPSILON, 1.0 - EPSILON);
+    let one = Tensor::scalar(1.0);
+    let pos = t.mul(&p.log())?;
+    let neg = one.sub(t)?.mul(&one.sub(&p)?.log())?;
+    Ok(pos.add(&neg)?.neg())
+}
+
+/// Targets moved towards 0.5 by `label_smoothing`, as Keras's binary losses do.
+fn smooth_binary(t: &Tensor, label_smoothing: f32) -> Tensor {
+    if label_smoothing == 0.0 { t.clone() } else { t.scale(1.0 - label_smoothing).add_scalar(0.5 * label_smoothing) }
+}
+
+/// Keras's full form of a loss with options (`{"class_name": ..., "config": ...}`).
+pub(crate) fn serialized(class_name: &str, config: Value) -> Value {
+    json!({ "module": "keras.losses", "class_name": class_name, "config": config, "registered_name": null })
+}
+
 /// Binary cross-entropy on probabilities (or logits with `from_logits`),
-/// averaged over the last axis.
+/// averaged over the last axis, with optional label smoothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BinaryCrossentropy {
     pub from_logits: bool,
+    pub label_smoothing: f32,
 }
 
 impl BinaryCrossentropy {
     pub fn new(from_logits: bool) -> Self {
-        BinaryCrossentropy { from_logits }
+        BinaryCrossentropy { from_logits, label_smoothing: 0.0 }
+    }
+    /// Targets become `t · (1 - s) + s / 2`.
+    pub fn label_smoothing(mut self, label_smoothing: f32) -> Self {
+        self.label_smoothing = label_smoothing;
+        self
     }
 }
 
@@ -49,18 +80,59 @@ impl Loss for BinaryCrossentropy {
     }
     fn per_sample(&self, t: &Tensor, p: &Tensor) -> Result<Tensor> {
         same_shape(self.name(), t, p)?;
-        if self.from_logits {
-            // max(z, 0) - z·t + log(1 + e^-|z|), TensorFlow's stable form.
-            let z = p;
-            return z.relu().sub(&z.mul(t)?)?.add(&z.abs().neg().exp().add_scalar(1.0).log())?.mean_axis(-1, false);
-        }
-        let p = p.clip(EPSILON, 1.0 - EPSILON);
-        let one = Tensor::scalar(1.0);
-        let pos = t.mul(&p.log())?;
-        let neg = one.sub(t)?.mul(&one.sub(&p)?.log())?;
-        Ok(pos.add(&neg)?.mean_axis(-1, false)?.neg())
+        binary_crossentropy(&smooth_binary(t, self.label_smoothing), p, self.from_logits)?.mean_axis(-1, false)
     }
     fn config(&self) -> Value {
-        json!({ "name": "binary_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "label_smoothing": 0.0 })
+        json!({ "name": "binary_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "label_smoothing": self.label_smoothing })
+    }
+    fn serialize(&self) -> Value {
+        if self.from_logits || self.label_smoothing != 0.0 { serialized("BinaryCrossentropy", self.config()) } else { Value::from(self.name()) }
+    }
+}
+
+/// Keras's `BinaryFocalCrossentropy`: binary cross-entropy scaled by
+/// `(1 - p_t)^gamma`, so well-classified examples count less; with
+/// `apply_class_balancing`, positives also weigh `alpha` and negatives `1 - alpha`.
+#[derive(Clone, Copy, Debug)]
+pub struct BinaryFocalCrossentropy {
+    pub apply_class_balancing: bool,
+    pub alpha: f32,
+    pub gamma: f32,
+    pub from_logits: bool,
+    pub label_smoothing: f32,
+}
+
+impl Default for BinaryFocalCrossentropy {
+    /// Keras's defaults: no class balancing, alpha 0.25, gamma 2.
+    fn default() -> Self {
+        BinaryFocalCrossentropy { apply_class_balancing: false, alpha: 0.25, gamma: 2.0, from_logits: false, label_smoothing: 0.0 }
+    }
+}
+
+impl Loss for BinaryFocalCrossentropy {
+    fn name(&self) -> &'static str {
+        "binary_focal_crossentropy"
+    }
+    fn per_sample(&self, t: &Tensor, p: &Tensor) -> Result<Tensor> {
+        same_shape(self.name(), t, p)?;
+        let t = smooth_binary(t, self.label_smoothing);
+        let bce = binary_crossentropy(&t, p, self.from_logits)?;
+        let prob = if self.from_logits { p.sigmoid() } else { p.clone() };
+        let one = Tensor::scalar(1.0);
+        let p_t = t.mul(&prob)?.add(&one.sub(&t)?.mul(&one.sub(&prob)?)?)?;
+        let mut loss = one.sub(&p_t)?.powf(self.gamma).mul(&bce)?;
+        if self.apply_class_balancing {
+            loss = loss.mul(&t.scale(self.alpha).add(&one.sub(&t)?.scale(1.0 - self.alpha))?)?;
+        }
+        loss.mean_axis(-1, false)
+    }
+    fn config(&self) -> Value {
+        json!({
+            "name": "binary_focal_crossentropy", "reduction": "sum_over_batch_size", "apply_class_balancing": self.apply_class_balancing,
+            "alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+        })
+    }
+    fn serialize(&self) -> Value {
+        serialized("BinaryFocalCrossentropy", self.config())
     }
 }

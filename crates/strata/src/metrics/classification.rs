@@ -3,7 +3,7 @@
 
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
-use super::Metric;
+use super::{weight_of, Metric};
 
 /// Keras's `top_k_categorical_accuracy` (one-hot targets) and
 /// `sparse_top_k_categorical_accuracy` (class ids): whether the true class is
@@ -27,7 +27,7 @@ impl Metric for TopKAccuracy {
     fn name(&self) -> &str {
         &self.name
     }
-    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
         let classes = *y_pred.shape().last().ok_or_else(|| Error::shape(&self.name, "y_pred must have a class axis"))?;
         let rows = y_pred.numel() / classes.max(1);
         let (t, p) = (y_true.data(), y_pred.data());
@@ -38,13 +38,14 @@ impl Metric for TopKAccuracy {
         for r in 0..rows {
             let row = &p[r * classes..(r + 1) * classes];
             let target = if sparse { t[r] as usize } else { super::argmax(&t[r * classes..(r + 1) * classes]) };
+            let w = weight_of(sample_weight, r);
+            self.total += w;
             let Some(&score) = row.get(target) else { continue };
             let higher = row.iter().filter(|&&v| v > score).count();
             if higher < self.k {
-                self.hits += 1.0;
+                self.hits += w;
             }
         }
-        self.total += rows as f64;
         Ok(())
     }
     fn result(&self) -> f64 {
@@ -89,16 +90,15 @@ impl Metric for PrecisionRecall {
             Kind::Recall => "recall",
         }
     }
-    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        if y_true.shape() != y_pred.shape() {
-            return Err(Error::shape(self.name(), format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
-        }
-        for (&t, &p) in y_true.data().iter().zip(y_pred.data().iter()) {
-            let (actual, predicted) = (t > 0.5, p > 0.5);
-            match (actual, predicted) {
-                (true, true) => self.true_positives += 1.0,
-                (false, true) => self.false_positives += 1.0,
-                (true, false) => self.false_negatives += 1.0,
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
+        check_same_shape(self.name(), y_true, y_pred)?;
+        let per_row = y_true.shape().last().copied().unwrap_or(1).max(1);
+        for (i, (&t, &p)) in y_true.data().iter().zip(y_pred.data().iter()).enumerate() {
+            let w = weight_of(sample_weight, i / per_row);
+            match (t > 0.5, p > 0.5) {
+                (true, true) => self.true_positives += w,
+                (false, true) => self.false_positives += w,
+                (true, false) => self.false_negatives += w,
                 (false, false) => {}
             }
         }
@@ -114,6 +114,13 @@ impl Metric for PrecisionRecall {
     fn reset(&mut self) {
         (self.true_positives, self.false_positives, self.false_negatives) = (0.0, 0.0, 0.0);
     }
+}
+
+pub(crate) fn check_same_shape(name: &str, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+    if y_true.shape() != y_pred.shape() {
+        return Err(Error::shape(name, format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
+    }
+    Ok(())
 }
 
 /// The mean of an element-wise error over all samples (Keras's `mean_squared_error`
@@ -138,15 +145,17 @@ impl Metric for MeanError {
     fn name(&self) -> &str {
         if self.squared { "mean_squared_error" } else { "mean_absolute_error" }
     }
-    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        if y_true.shape() != y_pred.shape() {
-            return Err(Error::shape(self.name(), format!("y_true {} and y_pred {} must have the same shape", fmt_shape(y_true.shape()), fmt_shape(y_pred.shape()))));
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
+        check_same_shape(self.name(), y_true, y_pred)?;
+        // Keras: the mean over each sample's last axis, then the weighted mean over samples.
+        let per_row = y_true.shape().last().copied().unwrap_or(1).max(1);
+        let (t, p) = (y_true.data(), y_pred.data());
+        for (r, (tr, pr)) in t.chunks(per_row).zip(p.chunks(per_row)).enumerate() {
+            let sum: f64 = tr.iter().zip(pr).map(|(&t, &p)| (p - t) as f64).map(|e| if self.squared { e * e } else { e.abs() }).sum();
+            let w = weight_of(sample_weight, r);
+            self.total += w * sum / per_row as f64;
+            self.count += w;
         }
-        for (&t, &p) in y_true.data().iter().zip(y_pred.data().iter()) {
-            let e = (p - t) as f64;
-            self.total += if self.squared { e * e } else { e.abs() };
-        }
-        self.count += y_true.numel() as f64;
         Ok(())
     }
     fn result(&self) -> f64 {

@@ -1,17 +1,25 @@
 //! Metrics, accumulated over the batches of an epoch and reset between epochs.
 
+mod auc;
 mod classification;
 
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
+pub use auc::Auc;
 pub use classification::{MeanError, PrecisionRecall, TopKAccuracy};
+
+/// The weight of sample `row` (1 without sample weights).
+pub(crate) fn weight_of(sample_weight: Option<&[f32]>, row: usize) -> f64 {
+    sample_weight.and_then(|w| w.get(row)).map_or(1.0, |&w| w as f64)
+}
 
 /// A running measure of model quality.
 pub trait Metric: Send {
     /// The name shown in logs and history (`"accuracy"`).
     fn name(&self) -> &str;
-    /// Adds one batch.
-    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()>;
+    /// Adds one batch; `sample_weight` (one weight per sample) weighs each
+    /// sample's contribution, as Keras's `update_state(..., sample_weight)`.
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()>;
     /// The value over every batch since the last reset.
     fn result(&self) -> f64;
     /// Starts over (called at each epoch start).
@@ -28,10 +36,11 @@ pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
         "recall" => Box::new(PrecisionRecall::recall()),
         "mse" | "mean_squared_error" => Box::new(MeanError::squared()),
         "mae" | "mean_absolute_error" => Box::new(MeanError::absolute()),
+        "auc" | "AUC" => Box::new(Auc::default()),
         other => {
             return Err(Error::argument(
                 "metrics",
-                format!("unknown metric '{other}' (known: accuracy, top_k_categorical_accuracy, precision, recall, mean_squared_error, mean_absolute_error)"),
+                format!("unknown metric '{other}' (known: accuracy, top_k_categorical_accuracy, precision, recall, auc, mean_squared_error, mean_absolute_error)"),
             ));
         }
     })
@@ -76,22 +85,27 @@ impl Metric for Accuracy {
         &self.name
     }
 
-    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
         let (ts, ps) = (y_true.shape(), y_pred.shape());
         let classes = *ps.last().ok_or_else(|| Error::shape("accuracy", "y_pred must have at least one axis"))?;
         let rows = y_pred.numel() / classes.max(1);
         let (t, p) = (y_true.data(), y_pred.data());
-        let correct = if ts == ps && classes > 1 {
-            (0..rows).filter(|&r| argmax(&t[r * classes..(r + 1) * classes]) == argmax(&p[r * classes..(r + 1) * classes])).count()
+        let row = |r: usize| r * classes..(r + 1) * classes;
+        let hit: Box<dyn Fn(usize) -> f64> = if ts == ps && classes > 1 {
+            Box::new(|r| f64::from(u8::from(argmax(&t[row(r)]) == argmax(&p[row(r)]))))
         } else if ts == ps {
-            t.iter().zip(p.iter()).filter(|(&t, &p)| (p > 0.5) == (t > 0.5)).count()
+            // Binary: the mean over the row's outputs thresholded at 0.5.
+            Box::new(|r| t[row(r)].iter().zip(&p[row(r)]).filter(|(&t, &p)| (p > 0.5) == (t > 0.5)).count() as f64 / classes as f64)
         } else if y_true.numel() == rows {
-            (0..rows).filter(|&r| argmax(&p[r * classes..(r + 1) * classes]) as f32 == t[r]).count()
+            Box::new(|r| f64::from(u8::from(argmax(&p[row(r)]) as f32 == t[r])))
         } else {
             return Err(Error::shape("accuracy", format!("cannot compare y_true {} with y_pred {}", fmt_shape(ts), fmt_shape(ps))));
         };
-        self.correct += correct as f64;
-        self.total += rows as f64;
+        for r in 0..rows {
+            let w = weight_of(sample_weight, r);
+            self.correct += w * hit(r);
+            self.total += w;
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use strata_core::{no_grad, Error, Result, Tensor};
 use super::callbacks::Logs;
 use super::fit::{check_batch_size, check_xy, regularization_penalty};
 use super::sequential::Sequential;
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{Batch, Dataset};
 use crate::metrics::Mean;
 
 impl Sequential {
@@ -50,7 +50,7 @@ impl Sequential {
         let _no_grad = no_grad();
         let mut loss_mean = Mean::default();
         for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
-            let (xb, yb) = batch?;
+            let Batch { x: xb, y: yb, sample_weight } = batch?;
             if !data.in_memory() {
                 self.check_targets(&yb)?;
             }
@@ -60,9 +60,10 @@ impl Sequential {
                 Some(p) => p.item()?,
                 None => 0.0,
             };
-            loss_mean.add((compiled.loss.call(&yb, &y_pred)?.item()? + penalty) as f64, xb.shape()[0] as f64);
+            loss_mean.add((compiled.loss.call_weighted(&yb, &y_pred, sample_weight.as_ref())?.item()? + penalty) as f64, xb.shape()[0] as f64);
+            let weights = sample_weight.map(|w| w.to_vec());
             for m in compiled.metrics.iter_mut() {
-                m.update(&yb, &y_pred)?;
+                m.update(&yb, &y_pred, weights.as_deref())?;
             }
         }
         let logs = self.logs(&loss_mean, "");

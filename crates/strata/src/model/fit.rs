@@ -8,7 +8,9 @@ use strata_core::{fmt_shape, Error, Result, Tensor};
 use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
 use super::progress::ProgressBar;
 use super::sequential::Sequential;
-use crate::data::dataset::Dataset;
+use std::collections::HashMap;
+
+use crate::data::dataset::{Batch, Dataset};
 use crate::layers::Layer;
 use crate::metrics::Mean;
 
@@ -28,6 +30,11 @@ pub struct FitOptions {
     pub validation_dataset: Option<Dataset>,
     /// The epoch to start from (resuming); default 0.
     pub initial_epoch: usize,
+    /// A weight per training sample scaling its loss and metrics (Keras's `sample_weight`; `fit` only).
+    pub sample_weight: Option<Tensor>,
+    /// A weight per class id scaling the loss and metrics of its samples (Keras's `class_weight`);
+    /// classes not listed weigh 1.
+    pub class_weight: Option<HashMap<usize, f32>>,
     /// 0 = silent, 1 = progress bar (plain lines when not a terminal), 2 = one line per epoch.
     pub verbose: u8,
     /// Extra callbacks, called after the built-in history and progress display.
@@ -44,6 +51,8 @@ impl Default for FitOptions {
             validation_data: None,
             validation_dataset: None,
             initial_epoch: 0,
+            sample_weight: None,
+            class_weight: None,
             verbose: 1,
             callbacks: Vec::new(),
         }
@@ -82,7 +91,10 @@ impl Sequential {
             check_xy(&vx, &vy)?;
             options.validation_dataset.get_or_insert(Dataset::from_arrays(vx, vy)?);
         }
-        let data = Dataset::from_arrays(x.clone(), y.clone())?.batch_size(options.batch_size).shuffle(options.shuffle);
+        let mut data = Dataset::from_arrays(x.clone(), y.clone())?.batch_size(options.batch_size).shuffle(options.shuffle);
+        if let Some(w) = options.sample_weight.take() {
+            data = data.with_sample_weight(w.to_vec())?;
+        }
         self.fit_dataset(&data, options)
     }
 
@@ -90,8 +102,14 @@ impl Sequential {
     /// shuffling (`options.batch_size` and `shuffle` are the dataset's own).
     /// Batches from disk are read on a background thread while the current one trains.
     pub fn fit_dataset(&mut self, data: &Dataset, options: FitOptions) -> Result<History> {
-        let FitOptions { epochs, validation_split, validation_data, validation_dataset, initial_epoch, verbose, mut callbacks, .. } = options;
+        let FitOptions { epochs, validation_split, validation_data, validation_dataset, initial_epoch, verbose, mut callbacks, class_weight, sample_weight, .. } = options;
         self.require_compiled()?;
+        if sample_weight.is_some() {
+            return Err(Error::argument("sample_weight", "fit_dataset takes sample weights from the dataset (Dataset::with_sample_weight)"));
+        }
+        if class_weight.is_some() && data.has_sample_weight() {
+            return Err(Error::argument("class_weight", "cannot be used together with sample_weight (as in Keras)"));
+        }
         if !(0.0..1.0).contains(&validation_split) {
             return Err(Error::argument("validation_split", format!("must be in [0, 1), got {validation_split}")));
         }
@@ -131,14 +149,18 @@ impl Sequential {
             let mut loss_mean = Mean::default();
             self.reset_metrics();
             for (step, batch) in train.batches(order)?.enumerate() {
-                let (xb, yb) = batch?;
+                let Batch { x: xb, y: yb, sample_weight } = batch?;
+                let weights = match &class_weight {
+                    Some(cw) => Some(class_weights(&yb, cw)?),
+                    None => sample_weight,
+                };
                 if !train.in_memory() {
                     if !xb.all_finite() {
                         return Err(Error::NotFinite { what: format!("an input value in epoch {}, batch {}", epoch + 1, step + 1) });
                     }
                     self.check_targets(&yb)?;
                 }
-                let loss = self.train_step(&xb, &yb)?;
+                let loss = strata_core::threads::run_step(|| self.step(&xb, &yb, weights.as_ref()))?;
                 if !loss.is_finite() {
                     return Err(Error::NotFinite { what: format!("the loss at epoch {}, batch {}", epoch + 1, step + 1) });
                 }
@@ -182,14 +204,14 @@ impl Sequential {
     /// metrics. While other programs keep the cores busy it runs on one worker
     /// (see `strata_core::threads::run_step`).
     pub fn train_step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
-        strata_core::threads::run_step(|| self.step(x, y))
+        strata_core::threads::run_step(|| self.step(x, y, None))
     }
 
-    fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
+    fn step(&mut self, x: &Tensor, y: &Tensor, sample_weight: Option<&Tensor>) -> Result<f32> {
         self.ensure_built(x)?;
         let y_pred = self.call(x, true)?;
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
-        let mut loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call(y, &y_pred))?;
+        let mut loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call_weighted(y, &y_pred, sample_weight))?;
         if let Some(penalty) = regularization_penalty(&self.layers)? {
             loss = loss.add(&penalty)?;
         }
@@ -197,8 +219,9 @@ impl Sequential {
         let params: Vec<Tensor> = self.layers.iter().flat_map(|l| l.weights()).filter(|w| w.trainable).map(|w| w.tensor).collect();
         profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, &grads))?;
         apply_constraints(&self.layers)?;
+        let weights = sample_weight.map(|w| w.to_vec());
         for m in compiled.metrics.iter_mut() {
-            m.update(y, &y_pred)?;
+            m.update(y, &y_pred, weights.as_deref())?;
         }
         loss.item()
     }
@@ -228,4 +251,20 @@ fn apply_constraints(layers: &[Box<dyn Layer>]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Per-sample weights from class weights: the class of a sample is its
+/// label id, the argmax of a one-hot row, or a rounded single output.
+pub(super) fn class_weights(y: &Tensor, class_weight: &HashMap<usize, f32>) -> Result<Tensor> {
+    let rows = y.shape().first().copied().unwrap_or(0);
+    let per_row = if rows == 0 { 0 } else { y.numel() / rows };
+    let data = y.data();
+    let weights = (0..rows)
+        .map(|r| {
+            let row = &data[r * per_row..(r + 1) * per_row];
+            let class = if per_row > 1 { crate::metrics::argmax(row) } else { row[0].round().max(0.0) as usize };
+            class_weight.get(&class).copied().unwrap_or(1.0)
+        })
+        .collect();
+    Tensor::new(weights, &[rows])
 }

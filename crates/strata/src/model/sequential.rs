@@ -289,6 +289,11 @@ impl Sequential {
         self.history.epoch.last().map(|e| e + 1).unwrap_or(0)
     }
 
+    /// The compiled loss, if compiled.
+    pub fn loss(&self) -> Option<&dyn crate::losses::Loss> {
+        self.compiled.as_ref().map(|c| c.loss.as_ref())
+    }
+
     /// The optimizer chosen by `compile`.
     pub fn optimizer(&self) -> Option<&dyn Optimizer> {
         self.compiled.as_ref().map(|c| c.optimizer.as_ref())

@@ -40,7 +40,7 @@ impl Sequential {
             let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
             model["compile_config"] = json!({
                 "optimizer": { "module": "keras.optimizers", "class_name": c.optimizer.name(), "config": c.optimizer.config(), "registered_name": null },
-                "loss": c.loss.name(),
+                "loss": c.loss.serialize(),
                 "metrics": metrics,
             });
         }

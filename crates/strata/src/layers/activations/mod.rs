@@ -1,5 +1,7 @@
 //! Activation layers.
 
 mod activation;
+mod relu;
 
 pub use activation::Activation;
+pub use relu::ReLU;

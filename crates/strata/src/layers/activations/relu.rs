@@ -1,0 +1,70 @@
+//! `ReLU` and `LeakyReLU` layers: the rectifier with Keras's options.
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result, Rng, Tensor};
+
+use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+
+/// Keras's `ReLU` layer: `x` above `threshold` (at most `max_value`),
+/// `negative_slope · (x - threshold)` below it. Defaults: plain relu.
+pub struct ReLU {
+    base: LayerBase,
+    max_value: Option<f32>,
+    negative_slope: f32,
+    threshold: f32,
+    class: &'static str,
+    built: Option<Vec<usize>>,
+}
+
+impl ReLU {
+    pub fn new() -> Self {
+        ReLU { base: LayerBase::new("ReLU"), max_value: None, negative_slope: 0.0, threshold: 0.0, class: "ReLU", built: None }
+    }
+    /// Keras's `LeakyReLU(negative_slope=0.3)`.
+    pub fn leaky(negative_slope: f32) -> Self {
+        ReLU { base: LayerBase::new("LeakyReLU"), negative_slope, class: "LeakyReLU", ..ReLU::new() }
+    }
+    pub fn max_value(mut self, max_value: f32) -> Self {
+        self.max_value = Some(max_value);
+        self
+    }
+    pub fn negative_slope(mut self, negative_slope: f32) -> Self {
+        self.negative_slope = negative_slope;
+        self
+    }
+    pub fn threshold(mut self, threshold: f32) -> Self {
+        self.threshold = threshold;
+        self
+    }
+}
+
+impl Default for ReLU {
+    fn default() -> Self {
+        ReLU::new()
+    }
+}
+
+impl Layer for ReLU {
+    fn class_name(&self) -> &'static str {
+        self.class
+    }
+    base_accessors!();
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.max_value.is_some_and(|m| !(m >= 0.0)) || !(self.negative_slope >= 0.0) || !(self.threshold >= 0.0 && self.threshold.is_finite()) {
+            return Err(Error::layer(&self.base.name, format!("{} needs max_value >= 0, negative_slope >= 0 and a finite threshold >= 0, received max_value={:?}, negative_slope={}, threshold={}", self.class, self.max_value, self.negative_slope, self.threshold)));
+        }
+        self.built = Some(input_shape.to_vec());
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        let shape = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, shape)?;
+        Ok(x.relu_with(self.negative_slope, self.max_value, self.threshold))
+    }
+    fn config(&self) -> Value {
+        if self.class == "LeakyReLU" {
+            return json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "negative_slope": self.negative_slope });
+        }
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold })
+    }
+}
