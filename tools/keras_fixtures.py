@@ -170,7 +170,8 @@ def fit_json_case(name, model, x, y, epochs=3, batch_size=8, **fit_args):
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0, **fit_args).history
     case = {"name": name, "model_json": model.to_json(), "x": arr(x), "y": arr(y), "epochs": epochs, "batch_size": batch_size,
             "initial_weights": [arr(w) for w in initial], "final_weights": [arr(w) for w in model.get_weights()],
-            "history_loss": [float(v) for v in history["loss"]], "evaluate_loss": float(model.evaluate(x, y, batch_size=batch_size, verbose=0)[0])}
+            "history_loss": [float(v) for v in history["loss"]], "evaluate_loss": float(model.evaluate(x, y, batch_size=batch_size, verbose=0)[0]),
+            "params": int(model.count_params())}
     for key, value in fit_args.items():
         case[key] = {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else arr(value)
     return case

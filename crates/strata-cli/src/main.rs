@@ -19,8 +19,15 @@ struct Cli {
 enum Command {
     /// Train the headline CNN (the founding document's Keras model) and report test accuracy.
     Train(train::TrainArgs),
-    /// Print the headline CNN's Keras-style summary.
-    Summary,
+    /// Print a Keras-style summary: of the headline CNN, a Keras JSON config (--config) or a saved model (--model).
+    Summary {
+        /// A Keras model config (`model.to_json()`).
+        #[arg(long, conflicts_with = "model")]
+        config: Option<std::path::PathBuf>,
+        /// A model saved by Strata.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+    },
     /// Train any supported Sequential model from Keras's JSON config on NumPy arrays.
     Fit(fit::FitArgs),
     /// Write a saved model's predictions for an .npy array.
@@ -36,6 +43,20 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+fn summary(config: Option<std::path::PathBuf>, model: Option<std::path::PathBuf>) -> strata::Result<()> {
+    let mut m = match (config, model) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| strata::Error::io(&path, e))?;
+            let mut m = strata::model::Sequential::from_json_str(&text, 0).map_err(|e| strata::Error::data(&path, e.to_string()))?;
+            m.build_from_declared().map_err(|e| strata::Error::data(&path, e.to_string()))?;
+            m
+        }
+        (None, Some(path)) => strata::model::Sequential::load(&path)?,
+        (None, None) => strata::applications::headline_cnn(0)?,
+    };
+    m.summary()
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -45,7 +66,7 @@ fn main() {
         Command::Predict(args) => predict::predict(args),
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Inspect { model } => predict::inspect(model),
-        Command::Summary => strata::applications::headline_cnn(0).and_then(|mut m| m.summary()),
+        Command::Summary { config, model } => summary(config, model),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -17,6 +17,17 @@ fn summary_reports_the_keras_parameter_count() {
     let s = text(&out.stdout);
     assert!(s.contains("Total params: 60,554 (236.54 KB)"), "{s}");
     assert!(s.contains("conv2d_2 (Conv2D)") && s.contains("(None, 3, 3, 64)"), "{s}");
+    // Any Keras JSON config: here Keras's own export of the headline model.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/keras_headline.json");
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let config = std::env::temp_dir().join(format!("strata-cli-summary-{}.json", std::process::id()));
+    std::fs::write(&config, fx["model_json"].as_str().unwrap()).unwrap();
+    let out = strata(&["summary", "--config", config.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(out.status.success() && s.contains("Total params: 60,554"), "{s}{}", text(&out.stderr));
+    let out = strata(&["summary", "--config", "/no/such/model.json"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("/no/such/model.json"));
+    std::fs::remove_file(&config).unwrap();
 }
 
 #[test]

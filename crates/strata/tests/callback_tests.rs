@@ -1,6 +1,6 @@
 //! Keras's everyday callbacks, on synthetic logs (exact expectations) and in `fit`.
 
-use strata::model::{CSVLogger, Control, EarlyStopping, LearningRateScheduler, Logs, ReduceLROnPlateau};
+use strata::model::{CSVLogger, Control, EarlyStopping, LearningRateScheduler, Logs, ReduceLROnPlateau, TerminateOnNaN};
 use strata::prelude::*;
 
 fn model() -> Sequential {
@@ -74,4 +74,23 @@ fn scheduler_and_csv_logger_during_fit() {
     assert_eq!(lines.len(), 4);
     assert!(lines[3].starts_with("2,"));
     std::fs::remove_file(&csv).unwrap();
+}
+
+#[test]
+fn terminate_on_nan_stops_after_the_epoch_instead_of_failing() {
+    let x = Tensor::new((0..40).map(|i| i as f32).collect(), &[10, 4]).unwrap();
+    let y = Tensor::new((0..10).flat_map(|i| [(i % 2) as f32, 1.0 - (i % 2) as f32]).collect(), &[10, 2]).unwrap();
+    let build = || {
+        let mut m = Sequential::with_seed(0);
+        m.add(Dense::new(2).input_shape([4])).unwrap();
+        // A huge learning rate makes the squared error overflow within a few batches.
+        m.compile(SGD::new(1e30).unwrap(), "mse", &[]).unwrap();
+        m
+    };
+    let options = |callbacks: Vec<Box<dyn Callback>>| FitOptions { epochs: 5, batch_size: 2, verbose: 0, callbacks, ..Default::default() };
+    let err = build().fit(&x, &y, options(vec![])).unwrap_err().to_string();
+    assert!(err.contains("epoch 1") && err.contains("batch"), "{err}");
+    let history = build().fit(&x, &y, options(vec![Box::new(TerminateOnNaN)])).unwrap();
+    assert_eq!(history.epoch, vec![0], "stopped after the first epoch");
+    assert!(!history.get("loss").unwrap()[0].is_finite());
 }

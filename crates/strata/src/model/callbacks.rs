@@ -64,6 +64,23 @@ pub trait Callback {
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut Sequential) -> Result<()> {
         Ok(())
     }
+    /// Whether a NaN or infinite loss should end training quietly after its
+    /// epoch (see [`TerminateOnNaN`]) instead of failing `fit` with an error.
+    fn stops_on_nan(&self) -> bool {
+        false
+    }
+}
+
+/// Keras's `TerminateOnNaN`: when a batch's loss is NaN or infinite, training
+/// stops after that batch's epoch and `fit` returns the history so far.
+/// Without it, Strata's `fit` fails with an error naming the epoch and batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TerminateOnNaN;
+
+impl Callback for TerminateOnNaN {
+    fn stops_on_nan(&self) -> bool {
+        true
+    }
 }
 
 /// What `fit` returns: every epoch's logs, like Keras's `History`.

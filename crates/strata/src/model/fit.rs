@@ -147,6 +147,7 @@ impl Sequential {
             // Each epoch's order depends on the RNG state alone, so a resumed run matches.
             let order = train.epoch_order(&mut self.shuffle_rng);
             let mut loss_mean = Mean::default();
+            let mut nan_stop = false;
             self.reset_metrics();
             for (step, batch) in train.batches(order)?.enumerate() {
                 let Batch { x: xb, y: yb, sample_weight } = batch?;
@@ -161,12 +162,17 @@ impl Sequential {
                     self.check_targets(&yb)?;
                 }
                 let loss = strata_core::threads::run_step(|| self.step(&xb, &yb, weights.as_ref()))?;
-                if !loss.is_finite() {
+                if !loss.is_finite() && !callbacks.iter().any(|c| c.stops_on_nan()) {
                     return Err(Error::NotFinite { what: format!("the loss at epoch {}, batch {}", epoch + 1, step + 1) });
                 }
                 loss_mean.add(loss as f64, xb.shape()[0] as f64);
                 let logs = self.logs(&loss_mean, "");
                 callbacks.iter_mut().for_each(|c| c.on_batch_end(step, &logs));
+                if !loss.is_finite() {
+                    eprintln!("Batch {step}: Invalid loss, terminating training");
+                    nan_stop = true;
+                    break;
+                }
             }
             let seconds = started.elapsed().as_secs_f64();
             let mut logs = self.logs(&loss_mean, "");
@@ -178,7 +184,7 @@ impl Sequential {
             }
             history.record(epoch, &logs, seconds);
             self.history.record(epoch, &logs, seconds);
-            let mut stop = false;
+            let mut stop = nan_stop;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(epoch, &logs, self)? == Control::Stop;
             }

@@ -11,7 +11,7 @@ mod serialize;
 mod summary;
 mod training_callbacks;
 
-pub use callbacks::{Callback, Control, History, Logs, TrainInfo};
+pub use callbacks::{Callback, Control, History, Logs, TerminateOnNaN, TrainInfo};
 pub use checkpoint::ModelCheckpoint;
 pub use fit::FitOptions;
 pub use progress::ProgressBar;
