@@ -148,6 +148,11 @@ def layers_extra_fixture():
                         ("relu_all", layers.ReLU(max_value=1.5, negative_slope=0.2, threshold=0.3)),
                         ("leaky_relu_layer", layers.LeakyReLU()), ("leaky_relu_01", layers.LeakyReLU(negative_slope=0.1))]:
         cases.append(layer_case(name, layer, rand(3, 7, scale=2.0), []))
+    for name, layer, x, kshape in [("conv2d_dilated_same", layers.Conv2D(4, (3, 3), dilation_rate=(2, 1), padding="same"), img, (3, 3, 3, 4)),
+                                   ("conv2d_groups", layers.Conv2D(6, (2, 2), groups=3, activation="relu"), img, (2, 2, 1, 6)),
+                                   ("conv1d_dilated_causal", layers.Conv1D(4, 3, dilation_rate=2, padding="causal"), seq, (3, 3, 4)),
+                                   ("conv1d_groups_same", layers.Conv1D(6, 2, groups=3, padding="same"), seq, (2, 1, 6))]:
+        cases.append(layer_case(name, layer, x, [rand(*kshape), rand(kshape[-1])]))
     # Initializers: Keras's config, and the mean and variance of a (3, 3, 40, 60)
     # sample (the random numbers differ between frameworks; the distribution must not).
     inits = []

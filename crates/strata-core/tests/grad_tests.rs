@@ -320,3 +320,20 @@ fn relu_with_slope_ceiling_and_threshold() {
     check("relu threshold", &[x.clone()], |t| t[0].relu_with(0.2, Some(1.5), 0.5));
     check("relu negative threshold", &[x.clone()], |t| t[0].relu_with(0.3, None, -0.5));
 }
+
+#[test]
+fn dilated_and_grouped_kernels() {
+    let mut rng = Rng::new(31);
+    let k = var(&mut rng, &[2, 3, 2, 6], 0.0);
+    check("expand_kernel", &[k.clone()], |t| t[0].expand_kernel((2, 3), 3).unwrap().square());
+    let e = k.expand_kernel((2, 3), 3).unwrap();
+    assert_eq!(e.shape(), &[3, 7, 6, 6]);
+    // Tap (1, 2), input channel 3 (group 1, index 1), output channel 2 (group 1) comes from k[1, 2, 1, 2].
+    assert_eq!(e.data()[((2 * 7 + 6) * 6 + 3) * 6 + 2], k.data()[((3 + 2) * 2 + 1) * 6 + 2]);
+    assert_eq!(e.data()[((1 * 7) * 6 + 0) * 6 + 0], 0.0, "between taps");
+    assert_eq!(e.data()[(0 * 6 + 3) * 6], 0.0, "input channel 3 is not in output channel 0's group");
+    assert!(k.expand_kernel((1, 1), 4).is_err());
+    // A dilated convolution = the convolution with the expanded kernel.
+    let x = var(&mut rng, &[1, 7, 9, 6], 0.0);
+    check("conv2d dilated grouped", &[x.clone(), k.clone()], |t| ops::conv2d(&t[0], &t[1].expand_kernel((2, 3), 3).unwrap(), None, (1, 1), Padding::Same).unwrap());
+}

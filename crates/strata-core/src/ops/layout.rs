@@ -98,3 +98,34 @@ impl Tensor {
         Ok(self.index_map("upsample2d", vec![n, oh, ow, c], map))
     }
 }
+
+impl Tensor {
+    /// A `(kh, kw, in / groups, out)` convolution kernel as the equivalent dense
+    /// `((kh-1)·dh+1, (kw-1)·dw+1, in, out)` kernel: zeros between the taps
+    /// (dilation) and outside each group's block of channels (grouped convolution).
+    pub fn expand_kernel(&self, (dh, dw): (usize, usize), groups: usize) -> Result<Tensor> {
+        let &[kh, kw, group_in, out] = self.shape() else {
+            return Err(Error::shape("expand_kernel", format!("expects a (kh, kw, in, out) kernel, got {}", fmt_shape(self.shape()))));
+        };
+        if dh == 0 || dw == 0 || groups == 0 || out % groups != 0 {
+            return Err(Error::shape("expand_kernel", format!("dilation ({dh}, {dw}) and groups {groups} do not fit kernel {}", fmt_shape(self.shape()))));
+        }
+        let (eh, ew, cin, group_out) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1, group_in * groups, out / groups);
+        let mut map = Vec::with_capacity(eh * ew * cin * out);
+        for y in 0..eh {
+            for x in 0..ew {
+                let tap = (y % dh == 0 && x % dw == 0).then(|| (y / dh * kw + x / dw) * group_in);
+                for ci in 0..cin {
+                    for co in 0..out {
+                        let same_group = ci / group_in == co / group_out;
+                        map.push(match tap {
+                            Some(t) if same_group => (t + ci % group_in) * out + co,
+                            _ => ZERO,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(self.index_map("expand_kernel", vec![eh, ew, cin, out], map))
+    }
+}

@@ -178,8 +178,8 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
     let strides = |default: usize| if config.get("strides").is_some_and(|s| !s.is_null()) { single_field(l, config, "strides") } else { Ok(default) };
     Ok(Some(match class_name {
         "Conv1D" => {
-            require(l, config, "dilation_rate", &serde_json::json!([1]))?;
-            require(l, config, "groups", &Value::from(1))?;
+            let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { single_field(l, config, "dilation_rate")? } else { 1 };
+            let groups = if config.get("groups").is_some_and(|g| !g.is_null()) { usize_field(l, config, "groups")? } else { 1 };
             let padding = match config.get("padding").and_then(|p| p.as_str()).unwrap_or("valid") {
                 "valid" => layers::Padding1D::Valid,
                 "same" => layers::Padding1D::Same,
@@ -188,6 +188,8 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
             };
             Box::new(
                 layers::Conv1D::new(usize_field(l, config, "filters")?, single_field(l, config, "kernel_size")?)
+                    .dilation_rate(dilation)
+                    .groups(groups)
                     .strides(strides(1)?)
                     .padding(padding)
                     .activation(activation_field(l, config)?)
@@ -246,10 +248,12 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                     .weight_options(weight_options_field(l, config)?),
         ),
         "Conv2D" => {
-            require(l, config, "dilation_rate", &serde_json::json!([1, 1]))?;
-            require(l, config, "groups", &Value::from(1))?;
+            let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { pair_field(l, config, "dilation_rate")? } else { (1, 1) };
+            let groups = if config.get("groups").is_some_and(|g| !g.is_null()) { usize_field(l, config, "groups")? } else { 1 };
             Box::new(
                 Conv2D::new(usize_field(l, config, "filters")?, pair_field(l, config, "kernel_size")?)
+                    .dilation_rate(dilation)
+                    .groups(groups)
                     .strides(if config.get("strides").is_some() { pair_field(l, config, "strides")? } else { (1, 1) })
                     .padding(padding_field(l, config)?)
                     .activation(activation_field(l, config)?)

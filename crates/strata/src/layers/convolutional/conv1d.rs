@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
+use super::check_dilation_and_groups;
 use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, Weight, WeightOptions};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
@@ -38,6 +39,8 @@ pub struct Conv1D {
     kernel_size: usize,
     strides: usize,
     padding: Padding1D,
+    dilation_rate: usize,
+    groups: usize,
     activation: Activation,
     use_bias: bool,
     kernel_initializer: Initializer,
@@ -56,6 +59,8 @@ impl Conv1D {
             kernel_size,
             strides: 1,
             padding: Padding1D::Valid,
+            dilation_rate: 1,
+            groups: 1,
             activation: Activation::Linear,
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
@@ -70,6 +75,16 @@ impl Conv1D {
     }
     pub fn padding(mut self, padding: Padding1D) -> Self {
         self.padding = padding;
+        self
+    }
+    /// Spacing between the kernel's taps (default 1).
+    pub fn dilation_rate(mut self, dilation_rate: usize) -> Self {
+        self.dilation_rate = dilation_rate;
+        self
+    }
+    /// Splits the channels into `groups` independent convolutions (default 1).
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
         self
     }
     pub fn activation(mut self, activation: Activation) -> Self {
@@ -108,11 +123,13 @@ impl Layer for Conv1D {
         let &[steps, c] = input_shape else {
             return Err(Error::layer(&self.base.name, format!("Conv1D expects inputs of shape (steps, channels), received input_shape={}", fmt_shape(input_shape))));
         };
-        let padded = if self.padding == Padding1D::Causal { steps + k - 1 } else { steps };
-        let window = strata_core::kernels::window::Window::new([1, 1, padded, c], (1, k), (1, s), self.padding_2d())
+        check_dilation_and_groups(&self.base.name, (self.dilation_rate, s), self.groups, c, self.filters)?;
+        let effective = (k - 1) * self.dilation_rate + 1;
+        let padded = if self.padding == Padding1D::Causal { steps + effective - 1 } else { steps };
+        let window = strata_core::kernels::window::Window::new([1, 1, padded, c], (1, effective), (1, s), self.padding_2d())
             .ok_or_else(|| Error::layer(&self.base.name, format!("kernel_size={k} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name())))?;
         let bias_init = self.use_bias.then_some(self.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&[k, c, self.filters], self.kernel_initializer, bias_init, rng)?;
+        let (kernel, bias) = make_kernel_and_bias(&[k, c / self.groups, self.filters], self.kernel_initializer, bias_init, rng)?;
         self.built = Some((input_shape.to_vec(), kernel, bias));
         Ok(vec![window.ow, self.filters])
     }
@@ -123,9 +140,12 @@ impl Layer for Conv1D {
         let (n, steps, c) = (x.shape()[0] as isize, shape[0] as isize, shape[1] as isize);
         let mut images = x.reshape(&[n, 1, steps, c])?;
         if self.padding == Padding1D::Causal {
-            images = images.pad2d((0, 0), (self.kernel_size as isize - 1, 0))?;
+            images = images.pad2d((0, 0), (((self.kernel_size - 1) * self.dilation_rate) as isize, 0))?;
         }
-        let k4 = kernel.reshape(&[1, self.kernel_size as isize, c, self.filters as isize])?;
+        let mut k4 = kernel.reshape(&[1, self.kernel_size as isize, c / self.groups as isize, self.filters as isize])?;
+        if self.dilation_rate != 1 || self.groups != 1 {
+            k4 = k4.expand_kernel((1, self.dilation_rate), self.groups)?;
+        }
         let relu = self.activation == Activation::Relu;
         let y = ops::conv2d_fused(&images, &k4, bias.as_ref(), (1, self.strides), self.padding_2d(), relu)?;
         let y = y.reshape(&[n, y.shape()[2] as isize, self.filters as isize])?;
@@ -146,8 +166,8 @@ impl Layer for Conv1D {
             "strides": [self.strides],
             "padding": self.padding.name(),
             "data_format": "channels_last",
-            "dilation_rate": [1],
-            "groups": 1,
+            "dilation_rate": [self.dilation_rate],
+            "groups": self.groups,
             "activation": self.activation.config(),
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.config(),

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
+use super::check_dilation_and_groups;
 use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, Weight, WeightOptions};
 use crate::activations::Activation;
 use crate::initializers::Initializer;
@@ -18,6 +19,8 @@ pub struct Conv2D {
     kernel_size: (usize, usize),
     strides: (usize, usize),
     padding: Padding,
+    dilation_rate: (usize, usize),
+    groups: usize,
     activation: Activation,
     use_bias: bool,
     kernel_initializer: Initializer,
@@ -43,6 +46,8 @@ impl Conv2D {
             kernel_size: kernel_size.into_pair(),
             strides: (1, 1),
             padding: Padding::Valid,
+            dilation_rate: (1, 1),
+            groups: 1,
             activation: Activation::Linear,
             use_bias: true,
             kernel_initializer: Initializer::GlorotUniform,
@@ -59,6 +64,16 @@ impl Conv2D {
     /// `Padding::Valid` (default) or `Padding::Same`.
     pub fn padding(mut self, padding: Padding) -> Self {
         self.padding = padding;
+        self
+    }
+    /// Spacing between the kernel's taps (default 1: adjacent pixels).
+    pub fn dilation_rate(mut self, dilation_rate: impl IntoPair) -> Self {
+        self.dilation_rate = dilation_rate.into_pair();
+        self
+    }
+    /// Splits the channels into `groups` independent convolutions (default 1).
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
         self
     }
     /// Sets the activation applied to the output.
@@ -102,10 +117,13 @@ impl Layer for Conv2D {
         let &[h, w, c] = input_shape else {
             return Err(Error::layer(&self.base.name, format!("Conv2D expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
         };
-        let window = strata_core::kernels::window::Window::new([1, h, w, c], self.kernel_size, self.strides, self.padding).ok_or_else(|| {
+        let (dh, dw) = self.dilation_rate;
+        check_dilation_and_groups(&self.base.name, (dh.max(dw), sh.max(sw)), self.groups, c, self.filters)?;
+        let effective = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
+        let window = strata_core::kernels::window::Window::new([1, h, w, c], effective, self.strides, self.padding).ok_or_else(|| {
             Error::layer(&self.base.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
         })?;
-        let kshape = [kh, kw, c, self.filters];
+        let kshape = [kh, kw, c / self.groups, self.filters];
         let bias_init = self.use_bias.then_some(self.bias_initializer);
         let (kernel, bias) = make_kernel_and_bias(&kshape, self.kernel_initializer, bias_init, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
@@ -117,7 +135,8 @@ impl Layer for Conv2D {
         check_input(self, x, &b.input_shape)?;
         // relu is fused into the convolution's output pass.
         let relu = self.activation == Activation::Relu;
-        let y = ops::conv2d_fused(x, &b.kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
+        let kernel = if self.dilation_rate == (1, 1) && self.groups == 1 { b.kernel.clone() } else { b.kernel.expand_kernel(self.dilation_rate, self.groups)? };
+        let y = ops::conv2d_fused(x, &kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
         if relu { Ok(y) } else { self.activation.apply(&y) }
     }
 
@@ -135,8 +154,8 @@ impl Layer for Conv2D {
             "strides": [self.strides.0, self.strides.1],
             "padding": self.padding.name(),
             "data_format": "channels_last",
-            "dilation_rate": [1, 1],
-            "groups": 1,
+            "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
+            "groups": self.groups,
             "activation": self.activation.config(),
             "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.config(),
