@@ -190,7 +190,7 @@ impl Tensor {
     /// Rows `indices` along the first axis, as a new constant tensor (batching).
     pub fn gather_rows(&self, indices: &[usize]) -> Result<Tensor> {
         let rows = *self.shape().first().ok_or_else(|| Error::shape("gather_rows", "cannot index a 0-d tensor"))?;
-        let row = if rows == 0 { 0 } else { self.numel() / rows };
+        let row = self.numel().checked_div(rows).unwrap_or(0);
         if let Some(&i) = indices.iter().find(|&&i| i >= rows) {
             return Err(Error::shape("gather_rows", format!("row {i} out of range for shape {}", fmt_shape(self.shape()))));
         }

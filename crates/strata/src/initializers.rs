@@ -134,10 +134,9 @@ fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut Rng) -> Vec<f32> {
     let mut q: Vec<Vec<f64>> = (0..short).map(|_| (0..tall).map(|_| rng.normal() as f64).collect()).collect();
     for j in 0..short {
         for i in 0..j {
-            let dot: f64 = (0..tall).map(|k| q[i][k] * q[j][k]).sum();
-            for k in 0..tall {
-                q[j][k] -= dot * q[i][k];
-            }
+            let dot: f64 = q[i].iter().zip(&q[j]).map(|(a, b)| a * b).sum();
+            let (before, after) = q.split_at_mut(j);
+            after[0].iter_mut().zip(&before[i]).for_each(|(v, u)| *v -= dot * u);
         }
         // The sign of R's diagonal is positive by construction, as Keras's sign correction makes it.
         let norm = q[j].iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);

@@ -288,7 +288,7 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
         }
         "BatchNormalization" | "LayerNormalization" => {
             let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
-            if !(axis == Value::from(-1) || axis == serde_json::json!([-1])) {
+            if !(axis == -1 || axis == serde_json::json!([-1])) {
                 return Err(Error::layer(l, format!("axis={axis} is not supported yet (only the last axis)")));
             }
             require(l, config, "center", &Value::from(true))?;

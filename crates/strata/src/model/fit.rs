@@ -253,7 +253,7 @@ pub(super) fn regularization_penalty(layers: &[Box<dyn Layer>]) -> Result<Option
 fn apply_constraints(layers: &[Box<dyn Layer>]) -> Result<()> {
     for w in layers.iter().flat_map(|l| l.weights()) {
         if let Some(c) = &w.constraint {
-            c.apply(&mut w.tensor.data_mut(), &w.tensor.shape().to_vec())?;
+            c.apply(&mut w.tensor.data_mut(), w.tensor.shape())?;
         }
     }
     Ok(())
@@ -263,7 +263,7 @@ fn apply_constraints(layers: &[Box<dyn Layer>]) -> Result<()> {
 /// label id, the argmax of a one-hot row, or a rounded single output.
 pub(super) fn class_weights(y: &Tensor, class_weight: &HashMap<usize, f32>) -> Result<Tensor> {
     let rows = y.shape().first().copied().unwrap_or(0);
-    let per_row = if rows == 0 { 0 } else { y.numel() / rows };
+    let per_row = y.numel().checked_div(rows).unwrap_or(0);
     let data = y.data();
     let weights = (0..rows)
         .map(|r| {

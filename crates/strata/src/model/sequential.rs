@@ -211,7 +211,7 @@ impl Sequential {
             return Err(Error::shape("input", "x must have a batch axis"));
         }
         if !self.is_built() {
-            self.build(&x.shape()[1..].to_vec())?;
+            self.build(&x.shape()[1..])?;
         }
         Ok(())
     }

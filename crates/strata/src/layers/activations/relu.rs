@@ -50,7 +50,8 @@ impl Layer for ReLU {
     }
     base_accessors!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        if self.max_value.is_some_and(|m| !(m >= 0.0)) || !(self.negative_slope >= 0.0) || !(self.threshold >= 0.0 && self.threshold.is_finite()) {
+        let bad = |v: f32| v.is_nan() || v < 0.0;
+        if self.max_value.is_some_and(bad) || bad(self.negative_slope) || bad(self.threshold) || !self.threshold.is_finite() {
             return Err(Error::layer(&self.base.name, format!("{} needs max_value >= 0, negative_slope >= 0 and a finite threshold >= 0, received max_value={:?}, negative_slope={}, threshold={}", self.class, self.max_value, self.negative_slope, self.threshold)));
         }
         self.built = Some(input_shape.to_vec());
