@@ -1,7 +1,10 @@
 //! Every file format Strata reads, broken in the ways files break: each gives
 //! an error naming the file and what was wrong, never a panic.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 
 use strata::data::{idx, images};
 use strata::io::{csv, npy};
@@ -9,12 +12,6 @@ use strata::layers::LayerOptions;
 use strata::model::Sequential;
 use strata::Tensor;
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-bad-input-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
@@ -56,7 +53,7 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 
 #[test]
 fn every_reader_names_the_file_and_the_fault() {
-    let dir = temp_dir();
+    let dir = temp_dir("bad-input");
     let npy = |p: &Path| npy::read(p).map(|_| ()).map_err(|e| e.to_string());
     let f32s: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     check(&dir, "empty.npy", b"", npy, &[]);

@@ -44,3 +44,11 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f32) -> f
     eprintln!("{what}: largest relative difference {worst:.2e}");
     worst
 }
+
+/// A fresh, empty folder under the system temp folder, unique to this test process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,17 +1,12 @@
 //! Reading datasets: the bundled sample, IDX folders, and broken files.
 
+mod common;
+
+use common::temp_dir;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use strata::data::mnist::{load_dir, FILES};
-
-/// A fresh empty folder under the system temp dir.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut b = vec![0, 0, 0x08, dims.len() as u8];

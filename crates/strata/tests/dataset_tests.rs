@@ -1,7 +1,10 @@
 //! `Dataset`: in memory, streamed from IDX files and image folders, batched on
 //! a background thread; the same numbers as training on arrays.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 
 use strata::data::dataset::{Dataset, Source};
 use strata::data::images::{ColorMode, ImageFolder, ImageOptions};
@@ -11,13 +14,6 @@ use strata::layers::{Dense, Flatten};
 use strata::model::{FitOptions, Sequential};
 use strata::prelude::*;
 use strata::{Result, Rng};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-dataset-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut b = vec![0, 0, 0x08, dims.len() as u8];

@@ -2,9 +2,11 @@
 //! (good, truncated, corrupt, chunked, redirected, missing), checksums, the
 //! cache, and Debian's folder when it is installed.
 
+mod common;
+
+use common::temp_dir;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use strata::data::mnist::FILES;
 use strata::datasets::{self, Published};
@@ -60,12 +62,6 @@ fn serve(files: Vec<(String, Vec<u8>)>) -> String {
         }
     });
     base
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-download-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Image files and folders against Keras's `image_dataset_from_directory`
 //! (fixtures from `tools/image_fixtures.py`), and broken images.
 
+mod common;
+
+use common::temp_dir;
 use std::path::{Path, PathBuf};
 
 use strata::data::images::{self, ColorMode, ImageFolder, ImageOptions};
@@ -63,13 +66,6 @@ fn images_keep_their_size_without_image_size() {
     let folder = ImageFolder::open(&fixtures().join("folder")).unwrap();
     let err = folder.load(&options).unwrap_err().to_string();
     assert!(err.contains("mixed sizes") && err.contains("0.png"), "{err}");
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-images-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

@@ -96,6 +96,17 @@ fn initializer_field(layer: &str, config: &Value, name: &str, default: Initializ
     })
 }
 
+/// The activation, bias, initializers, regularizers and constraints of a Dense or convolution config.
+fn kernel_options_field(layer: &str, config: &Value) -> Result<layers::KernelOptions> {
+    Ok(layers::KernelOptions {
+        activation: activation_field(layer, config)?,
+        use_bias: bool_field(layer, config, "use_bias", true)?,
+        kernel_initializer: initializer_field(layer, config, "kernel_initializer", Initializer::GlorotUniform)?,
+        bias_initializer: initializer_field(layer, config, "bias_initializer", Initializer::Zeros)?,
+        weight_options: weight_options_field(layer, config)?,
+    })
+}
+
 /// The kernel and bias regularizers and constraints of a layer config.
 fn weight_options_field(layer: &str, config: &Value) -> Result<layers::WeightOptions> {
     let get = |name: &str| config.get(name).filter(|v| !v.is_null());
@@ -192,11 +203,7 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
                     .groups(groups)
                     .strides(strides(1)?)
                     .padding(padding)
-                    .activation(activation_field(l, config)?)
-                    .use_bias(bool_field(l, config, "use_bias", true)?)
-                    .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
-                    .weight_options(weight_options_field(l, config)?),
+                    .kernel_options(kernel_options_field(l, config)?),
             )
         }
         "MaxPooling1D" | "AveragePooling1D" => {
@@ -240,12 +247,7 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
     require(l, config, "data_format", &Value::from("channels_last"))?;
     let mut layer: Box<dyn Layer> = match class_name {
         "Dense" => Box::new(
-            Dense::new(usize_field(l, config, "units")?)
-                .activation(activation_field(l, config)?)
-                .use_bias(bool_field(l, config, "use_bias", true)?)
-                .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
-                    .weight_options(weight_options_field(l, config)?),
+            Dense::new(usize_field(l, config, "units")?).kernel_options(kernel_options_field(l, config)?),
         ),
         "Conv2D" => {
             let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { pair_field(l, config, "dilation_rate")? } else { (1, 1) };
@@ -256,11 +258,7 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
                     .groups(groups)
                     .strides(if config.get("strides").is_some() { pair_field(l, config, "strides")? } else { (1, 1) })
                     .padding(padding_field(l, config)?)
-                    .activation(activation_field(l, config)?)
-                    .use_bias(bool_field(l, config, "use_bias", true)?)
-                    .kernel_initializer(initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?)
-                    .bias_initializer(initializer_field(l, config, "bias_initializer", Initializer::Zeros)?)
-                    .weight_options(weight_options_field(l, config)?),
+                    .kernel_options(kernel_options_field(l, config)?),
             )
         }
         "MaxPooling2D" | "AveragePooling2D" => {

@@ -65,37 +65,91 @@ impl WeightOptions {
     }
 }
 
-/// The builder methods that set a layer's [`WeightOptions`] (kept in a `weight_options` field).
-macro_rules! weight_option_methods {
+/// What every layer with a kernel and a bias shares (Dense, Conv1D, Conv2D),
+/// with Keras's defaults: no activation, a bias, glorot-uniform kernel, zero bias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelOptions {
+    pub activation: crate::activations::Activation,
+    pub use_bias: bool,
+    pub kernel_initializer: crate::initializers::Initializer,
+    pub bias_initializer: crate::initializers::Initializer,
+    pub weight_options: WeightOptions,
+}
+
+impl Default for KernelOptions {
+    fn default() -> Self {
+        KernelOptions {
+            activation: crate::activations::Activation::Linear,
+            use_bias: true,
+            kernel_initializer: crate::initializers::Initializer::GlorotUniform,
+            bias_initializer: crate::initializers::Initializer::Zeros,
+            weight_options: WeightOptions::default(),
+        }
+    }
+}
+
+impl KernelOptions {
+    /// Adds the options to a layer's Keras config.
+    pub fn write_config(&self, config: &mut Value) {
+        config["activation"] = self.activation.config();
+        config["use_bias"] = Value::from(self.use_bias);
+        config["kernel_initializer"] = self.kernel_initializer.config();
+        config["bias_initializer"] = self.bias_initializer.config();
+        self.weight_options.write_config(config);
+    }
+}
+
+/// The builder methods of a layer that keeps its [`KernelOptions`] in an `options` field.
+macro_rules! kernel_layer_methods {
     () => {
+        /// Sets the activation applied to the output (default: none).
+        pub fn activation(mut self, activation: crate::activations::Activation) -> Self {
+            self.options.activation = activation;
+            self
+        }
+        /// Whether to add a bias (default true).
+        pub fn use_bias(mut self, use_bias: bool) -> Self {
+            self.options.use_bias = use_bias;
+            self
+        }
+        /// Initializer of the kernel (default glorot uniform).
+        pub fn kernel_initializer(mut self, init: crate::initializers::Initializer) -> Self {
+            self.options.kernel_initializer = init;
+            self
+        }
+        /// Initializer of the bias (default zeros).
+        pub fn bias_initializer(mut self, init: crate::initializers::Initializer) -> Self {
+            self.options.bias_initializer = init;
+            self
+        }
         /// A penalty on the kernel added to the loss (Keras's `kernel_regularizer=`).
         pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-            self.weight_options.kernel_regularizer = Some(r);
+            self.options.weight_options.kernel_regularizer = Some(r);
             self
         }
         /// A penalty on the bias added to the loss (Keras's `bias_regularizer=`).
         pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-            self.weight_options.bias_regularizer = Some(r);
+            self.options.weight_options.bias_regularizer = Some(r);
             self
         }
         /// A projection of the kernel after each update (Keras's `kernel_constraint=`).
         pub fn kernel_constraint(mut self, c: crate::regularizers::Constraint) -> Self {
-            self.weight_options.kernel_constraint = Some(c);
+            self.options.weight_options.kernel_constraint = Some(c);
             self
         }
         /// A projection of the bias after each update (Keras's `bias_constraint=`).
         pub fn bias_constraint(mut self, c: crate::regularizers::Constraint) -> Self {
-            self.weight_options.bias_constraint = Some(c);
+            self.options.weight_options.bias_constraint = Some(c);
             self
         }
-        /// All four at once.
-        pub fn weight_options(mut self, options: crate::layers::WeightOptions) -> Self {
-            self.weight_options = options;
+        /// All the kernel options at once (as read from a Keras config).
+        pub fn kernel_options(mut self, options: crate::layers::KernelOptions) -> Self {
+            self.options = options;
             self
         }
     };
 }
-pub(crate) use weight_option_methods;
+pub(crate) use kernel_layer_methods;
 
 /// What every layer has: its name and, on a first layer, the declared input shape.
 #[derive(Clone, Debug)]

@@ -31,12 +31,7 @@ impl Optimizer for WeightDecayed {
         }
         self.inner.apply(params, grads)
     }
-    fn learning_rate(&self) -> f32 {
-        self.inner.learning_rate()
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.inner.set_learning_rate(lr)
-    }
+    super::delegate_rate!();
     fn config(&self) -> Value {
         let mut c = self.inner.config();
         c["weight_decay"] = Value::from(self.weight_decay);

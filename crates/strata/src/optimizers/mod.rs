@@ -40,6 +40,19 @@ mod common {
         };
     }
     pub(crate) use delegate_state;
+
+    /// The learning-rate methods of a wrapper that leaves the rate to its inner optimizer.
+    macro_rules! delegate_rate {
+        () => {
+            fn learning_rate(&self) -> f32 {
+                self.inner.learning_rate()
+            }
+            fn set_learning_rate(&mut self, lr: f32) {
+                self.inner.set_learning_rate(lr)
+            }
+        };
+    }
+    pub(crate) use delegate_rate;
 }
 
 mod adam;
@@ -51,7 +64,7 @@ mod schedules;
 mod sgd;
 mod slots;
 
-pub(crate) use common::{common_methods, delegate_state};
+pub(crate) use common::{common_methods, delegate_rate, delegate_state};
 
 pub use adam::Adam;
 pub use adamax::{Adamax, Nadam};

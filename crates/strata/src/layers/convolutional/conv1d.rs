@@ -5,9 +5,8 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
 use super::check_dilation_and_groups;
-use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, Weight, WeightOptions};
+use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, KernelOptions, Weight};
 use crate::activations::Activation;
-use crate::initializers::Initializer;
 
 /// How a [`Conv1D`] pads the sequence: Keras's `valid`, `same`, or `causal`
 /// (zeros before the first step only, so an output never sees later steps).
@@ -41,11 +40,7 @@ pub struct Conv1D {
     padding: Padding1D,
     dilation_rate: usize,
     groups: usize,
-    activation: Activation,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    weight_options: WeightOptions,
+    options: KernelOptions,
     built: Option<(Vec<usize>, Tensor, Option<Tensor>)>,
 }
 
@@ -61,11 +56,7 @@ impl Conv1D {
             padding: Padding1D::Valid,
             dilation_rate: 1,
             groups: 1,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            weight_options: WeightOptions::default(),
+            options: KernelOptions::default(),
             built: None,
         }
     }
@@ -87,23 +78,7 @@ impl Conv1D {
         self.groups = groups;
         self
     }
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-    super::super::weight_option_methods!();
+    super::super::kernel_layer_methods!();
     fn padding_2d(&self) -> Padding {
         if self.padding == Padding1D::Same { Padding::Same } else { Padding::Valid }
     }
@@ -128,8 +103,8 @@ impl Layer for Conv1D {
         let padded = if self.padding == Padding1D::Causal { steps + effective - 1 } else { steps };
         let window = strata_core::kernels::window::Window::new([1, 1, padded, c], (1, effective), (1, s), self.padding_2d())
             .ok_or_else(|| Error::layer(&self.base.name, format!("kernel_size={k} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name())))?;
-        let bias_init = self.use_bias.then_some(self.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&[k, c / self.groups, self.filters], self.kernel_initializer, bias_init, rng)?;
+        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&[k, c / self.groups, self.filters], self.options.kernel_initializer, bias_init, rng)?;
         self.built = Some((input_shape.to_vec(), kernel, bias));
         Ok(vec![window.ow, self.filters])
     }
@@ -146,14 +121,14 @@ impl Layer for Conv1D {
         if self.dilation_rate != 1 || self.groups != 1 {
             k4 = k4.expand_kernel((1, self.dilation_rate), self.groups)?;
         }
-        let relu = self.activation == Activation::Relu;
+        let relu = self.options.activation == Activation::Relu;
         let y = ops::conv2d_fused(&images, &k4, bias.as_ref(), (1, self.strides), self.padding_2d(), relu)?;
         let y = y.reshape(&[n, y.shape()[2] as isize, self.filters as isize])?;
-        if relu { Ok(y) } else { self.activation.apply(&y) }
+        if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref(), &self.weight_options)).unwrap_or_default()
+        self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
@@ -168,12 +143,8 @@ impl Layer for Conv1D {
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate],
             "groups": self.groups,
-            "activation": self.activation.config(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.config(),
-            "bias_initializer": self.bias_initializer.config(),
         });
-        self.weight_options.write_config(&mut config);
+        self.options.write_config(&mut config);
         config
     }
 }

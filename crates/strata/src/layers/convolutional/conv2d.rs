@@ -4,9 +4,8 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
 use super::check_dilation_and_groups;
-use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, Weight, WeightOptions};
+use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, KernelOptions, Weight};
 use crate::activations::Activation;
-use crate::initializers::Initializer;
 
 /// 2-D convolution layer (channels last, as Keras's default).
 ///
@@ -21,11 +20,7 @@ pub struct Conv2D {
     padding: Padding,
     dilation_rate: (usize, usize),
     groups: usize,
-    activation: Activation,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    weight_options: WeightOptions,
+    options: KernelOptions,
     built: Option<Built>,
 }
 
@@ -48,11 +43,7 @@ impl Conv2D {
             padding: Padding::Valid,
             dilation_rate: (1, 1),
             groups: 1,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            weight_options: WeightOptions::default(),
+            options: KernelOptions::default(),
             built: None,
         }
     }
@@ -76,27 +67,7 @@ impl Conv2D {
         self.groups = groups;
         self
     }
-    /// Sets the activation applied to the output.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-    /// Initializer of the kernel (default glorot uniform).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-    /// Initializer of the bias (default zeros).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-    super::super::weight_option_methods!();
+    super::super::kernel_layer_methods!();
 }
 
 impl Layer for Conv2D {
@@ -124,8 +95,8 @@ impl Layer for Conv2D {
             Error::layer(&self.base.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
         })?;
         let kshape = [kh, kw, c / self.groups, self.filters];
-        let bias_init = self.use_bias.then_some(self.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&kshape, self.kernel_initializer, bias_init, rng)?;
+        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&kshape, self.options.kernel_initializer, bias_init, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         Ok(vec![window.oh, window.ow, self.filters])
     }
@@ -134,14 +105,14 @@ impl Layer for Conv2D {
         let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
         check_input(self, x, &b.input_shape)?;
         // relu is fused into the convolution's output pass.
-        let relu = self.activation == Activation::Relu;
+        let relu = self.options.activation == Activation::Relu;
         let kernel = if self.dilation_rate == (1, 1) && self.groups == 1 { b.kernel.clone() } else { b.kernel.expand_kernel(self.dilation_rate, self.groups)? };
         let y = ops::conv2d_fused(x, &kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
-        if relu { Ok(y) } else { self.activation.apply(&y) }
+        if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.weight_options)).unwrap_or_default()
+        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
@@ -156,12 +127,8 @@ impl Layer for Conv2D {
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
             "groups": self.groups,
-            "activation": self.activation.config(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.config(),
-            "bias_initializer": self.bias_initializer.config(),
         });
-        self.weight_options.write_config(&mut config);
+        self.options.write_config(&mut config);
         config
     }
 }

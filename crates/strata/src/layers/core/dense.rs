@@ -3,9 +3,8 @@
 use serde_json::{json, Value};
 use strata_core::{ops, Error, Result, Rng, Tensor};
 
-use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, Weight, WeightOptions};
+use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, KernelOptions, Weight};
 use crate::activations::Activation;
-use crate::initializers::Initializer;
 
 /// Fully connected layer.
 ///
@@ -14,11 +13,7 @@ use crate::initializers::Initializer;
 pub struct Dense {
     base: LayerBase,
     units: usize,
-    activation: Activation,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    weight_options: WeightOptions,
+    options: KernelOptions,
     built: Option<Built>,
 }
 
@@ -35,35 +30,11 @@ impl Dense {
         Dense {
             base: LayerBase::new("Dense"),
             units,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            weight_options: WeightOptions::default(),
+            options: KernelOptions::default(),
             built: None,
         }
     }
-    /// Sets the activation applied to the output.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-    /// Initializer of the kernel (default glorot uniform).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-    /// Initializer of the bias (default zeros).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-    super::super::weight_option_methods!();
+    super::super::kernel_layer_methods!();
 }
 
 impl Layer for Dense {
@@ -80,8 +51,8 @@ impl Layer for Dense {
             return Err(Error::layer(&self.base.name, "Dense needs inputs with at least one axis after the batch axis"));
         };
         let kshape = [fan_in, self.units];
-        let bias_init = self.use_bias.then_some(self.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&kshape, self.kernel_initializer, bias_init, rng)?;
+        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
+        let (kernel, bias) = make_kernel_and_bias(&kshape, self.options.kernel_initializer, bias_init, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         let mut out = input_shape.to_vec();
         *out.last_mut().expect("checked non-empty") = self.units;
@@ -94,18 +65,18 @@ impl Layer for Dense {
         let fan_in = *b.input_shape.last().expect("built with a last axis") as isize;
         let flat = if x.rank() == 2 { x.clone() } else { x.reshape(&[-1, fan_in])? };
         // Bias and relu are fused into the product's output pass.
-        let relu = self.activation == Activation::Relu;
+        let relu = self.options.activation == Activation::Relu;
         let mut y = ops::linear(&flat, &b.kernel, b.bias.as_ref(), relu)?;
         if x.rank() != 2 {
             let mut shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
             *shape.last_mut().expect("rank > 2") = self.units as isize;
             y = y.reshape(&shape)?;
         }
-        if relu { Ok(y) } else { self.activation.apply(&y) }
+        if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
 
     fn weights(&self) -> Vec<Weight> {
-        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.weight_options)).unwrap_or_default()
+        self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
     fn config(&self) -> Value {
@@ -114,12 +85,8 @@ impl Layer for Dense {
             "trainable": true,
             "dtype": "float32",
             "units": self.units,
-            "activation": self.activation.config(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.config(),
-            "bias_initializer": self.bias_initializer.config(),
         });
-        self.weight_options.write_config(&mut config);
+        self.options.write_config(&mut config);
         config
     }
 }
