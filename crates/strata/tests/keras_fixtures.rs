@@ -316,7 +316,7 @@ fn fits_from_keras_json_match_keras() {
         model.build_from_declared().unwrap();
         assert_eq!(model.count_params() as u64, case["params"].as_u64().unwrap(), "{name}: parameter count");
         let summary = model.summary_string().unwrap();
-        let total = summary.lines().find_map(|l| l.strip_prefix("Total params: ")).and_then(|t| t.split_whitespace().next()).unwrap_or_default().replace(',', "");
+        let total = summary.lines().find_map(|l| l.trim().strip_prefix("Total params: ")).and_then(|t| t.split_whitespace().next()).unwrap_or_default().replace(',', "");
         assert_eq!(total, case["params"].to_string(), "{name}: summary {summary}");
         for ((_, w), k) in model.named_weights().iter().zip(case["initial_weights"].as_array().unwrap()) {
             w.data_mut().copy_from_slice(&tensor(k).data());
