@@ -269,14 +269,18 @@ def fit_extra_fixture():
     onehot = [np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)] for _ in range(2)]
     sw = [rng.uniform(0, 2, 8).astype(np.float32) for _ in range(2)]
     M = keras.metrics
+    sparse = [np.argmax(v, axis=-1).astype(np.float32) for v in onehot]
     for name, make, ys in [("auc", lambda: M.AUC(), truth), ("accuracy", lambda: M.CategoricalAccuracy(), onehot),
+                           ("sparse_categorical_accuracy", lambda: M.SparseCategoricalAccuracy(), sparse),
+                           ("binary_accuracy", lambda: M.BinaryAccuracy(), truth),
+                           ("top_k_categorical_accuracy", lambda: M.TopKCategoricalAccuracy(k=2), onehot),
                            ("precision", lambda: M.Precision(), truth), ("recall", lambda: M.Recall(), truth),
                            ("mean_squared_error", lambda: M.MeanSquaredError(), truth), ("mean_absolute_error", lambda: M.MeanAbsoluteError(), truth)]:
         for weighted in [False, True]:
             metric = make()
             for k in range(2):
                 metric.update_state(ys[k], scores[k], sample_weight=sw[k] if weighted else None)
-            metric_cases.append({"name": name, "y_true": [arr(v) for v in ys], "y_pred": [arr(v) for v in scores],
+            metric_cases.append({"name": name, "k": 2, "y_true": [arr(v) for v in ys], "y_pred": [arr(v) for v in scores],
                                  "sample_weight": [arr(v) for v in sw] if weighted else None, "result": float(metric.result())})
     return {"cases": cases, "schedules": schedule_values, "losses": loss_cases, "metrics": metric_cases}
 

@@ -377,7 +377,7 @@ fn weighted_metrics_and_auc_match_keras() {
     let fx = fixture("keras_fit_extra.json");
     for case in fx["metrics"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let mut m = metrics::from_name(name).unwrap();
+        let mut m: Box<dyn metrics::Metric> = if name.starts_with("top_k") { Box::new(metrics::TopKAccuracy::new(case["k"].as_u64().unwrap() as usize)) } else { metrics::from_name(name).unwrap() };
         for (k, (y, p)) in case["y_true"].as_array().unwrap().iter().zip(case["y_pred"].as_array().unwrap()).enumerate() {
             let w = case["sample_weight"].as_array().map(|w| floats(&w[k]["data"]));
             m.update(&tensor(y), &tensor(p), w.as_deref()).unwrap();

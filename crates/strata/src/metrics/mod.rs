@@ -91,7 +91,8 @@ impl Metric for Accuracy {
         let rows = y_pred.numel() / classes.max(1);
         let (t, p) = (y_true.data(), y_pred.data());
         let row = |r: usize| r * classes..(r + 1) * classes;
-        let hit: Box<dyn Fn(usize) -> f64> = if ts == ps && classes > 1 {
+        let binary = self.name == "binary_accuracy" || classes == 1;
+        let hit: Box<dyn Fn(usize) -> f64> = if ts == ps && !binary {
             Box::new(|r| f64::from(u8::from(argmax(&t[row(r)]) == argmax(&p[row(r)]))))
         } else if ts == ps {
             // Binary: the mean over the row's outputs thresholded at 0.5.
