@@ -282,7 +282,31 @@ def fit_extra_fixture():
                 metric.update_state(ys[k], scores[k], sample_weight=sw[k] if weighted else None)
             metric_cases.append({"name": name, "k": 2, "y_true": [arr(v) for v in ys], "y_pred": [arr(v) for v in scores],
                                  "sample_weight": [arr(v) for v in sw] if weighted else None, "result": float(metric.result())})
-    return {"cases": cases, "schedules": schedule_values, "losses": loss_cases, "metrics": metric_cases}
+    # Callbacks' decisions on fixed sequences of monitored values.
+    callback_cases = []
+    model = keras.Sequential([keras.Input((3,)), L.Dense(2)])
+    for kind, kw, monitor, seq in [
+            ("early_stopping", dict(patience=2), "val_loss", [1.0, 0.8, 0.9, 0.85, 0.95, 0.7]),
+            ("early_stopping", dict(patience=1, min_delta=0.05, mode="max"), "val_accuracy", [0.5, 0.52, 0.6, 0.61, 0.62]),
+            ("early_stopping", dict(patience=0, mode="max"), "val_loss", [0.5, 0.6, 0.55]),
+            ("early_stopping", dict(patience=1, start_from_epoch=2), "loss", [1.0, 2.0, 3.0, 2.5, 2.6, 2.7]),
+            ("reduce_lr", dict(factor=0.5, patience=2, cooldown=1, min_lr=0.002), "loss", [1.0] * 8),
+            ("reduce_lr", dict(factor=0.2, patience=1, min_delta=0.01), "val_loss", [1.0, 0.995, 0.9, 0.899, 0.898, 0.5, 0.6]),
+            ("reduce_lr", dict(factor=0.5, patience=1, mode="max"), "val_accuracy", [0.5, 0.4, 0.6, 0.6, 0.6])]:
+        model.compile(optimizer=O.Adam(learning_rate=0.01), loss="mse")
+        cb = (keras.callbacks.EarlyStopping if kind == "early_stopping" else keras.callbacks.ReduceLROnPlateau)(monitor=monitor, **kw)
+        cb.set_model(model)
+        model.stop_training = False
+        cb.on_train_begin()
+        stopped, rates = None, []
+        for epoch, value in enumerate(seq):
+            cb.on_epoch_end(epoch, {monitor: value})
+            rates.append(float(model.optimizer.learning_rate))
+            if model.stop_training:
+                stopped = epoch
+                break
+        callback_cases.append({"kind": kind, "args": kw, "monitor": monitor, "values": seq, "stopped": stopped, "learning_rates": rates})
+    return {"cases": cases, "schedules": schedule_values, "losses": loss_cases, "metrics": metric_cases, "callbacks": callback_cases}
 
 
 def activations_fixture():

@@ -386,3 +386,52 @@ fn weighted_metrics_and_auc_match_keras() {
         assert_close(&format!("{name}{weighted} result"), &[m.result() as f32], &[case["result"].as_f64().unwrap() as f32], TIGHT);
     }
 }
+
+#[test]
+fn callbacks_decide_as_keras_does() {
+    use strata::model::{Callback, Control, EarlyStopping, Logs, Mode, ReduceLROnPlateau};
+    let fx = fixture("keras_fit_extra.json");
+    for case in fx["callbacks"].as_array().unwrap() {
+        let (kind, args, monitor) = (case["kind"].as_str().unwrap(), &case["args"], case["monitor"].as_str().unwrap());
+        let num = |k: &str| args.get(k).and_then(|v| v.as_f64());
+        let mode = match args.get("mode").and_then(|m| m.as_str()) {
+            Some("max") => Mode::Max,
+            Some("min") => Mode::Min,
+            _ => Mode::Auto,
+        };
+        let mut m = Sequential::with_seed(0);
+        m.add(Dense::new(2).input_shape([3])).unwrap();
+        m.compile(Adam::new(0.01).unwrap(), "mse", &[]).unwrap();
+        m.build_from_declared().unwrap();
+        let mut callback: Box<dyn Callback> = if kind == "early_stopping" {
+            let mut es = EarlyStopping::new(monitor).mode(mode).patience(num("patience").unwrap_or(0.0) as usize).min_delta(num("min_delta").unwrap_or(0.0));
+            if let Some(start) = num("start_from_epoch") {
+                es = es.start_from_epoch(start as usize);
+            }
+            Box::new(es)
+        } else {
+            Box::new(
+                ReduceLROnPlateau::new(monitor)
+                    .mode(mode)
+                    .factor(num("factor").unwrap_or(0.1) as f32)
+                    .unwrap()
+                    .patience(num("patience").unwrap_or(10.0) as usize)
+                    .cooldown(num("cooldown").unwrap_or(0.0) as usize)
+                    .min_lr(num("min_lr").unwrap_or(0.0) as f32)
+                    .min_delta(num("min_delta").unwrap_or(1e-4)),
+            )
+        };
+        let (mut stopped, mut rates) = (None, Vec::new());
+        for (epoch, v) in case["values"].as_array().unwrap().iter().enumerate() {
+            let logs = Logs(vec![(monitor.to_string(), v.as_f64().unwrap())]);
+            let control = callback.on_epoch_end(epoch, &logs, &mut m).unwrap();
+            rates.push(m.optimizer().unwrap().learning_rate());
+            if control == Control::Stop {
+                stopped = Some(epoch as u64);
+                break;
+            }
+        }
+        assert_eq!(stopped, case["stopped"].as_u64(), "{kind} {args}: stopping epoch");
+        assert_close(&format!("{kind} {args} learning rates"), &rates, &floats(&case["learning_rates"]), TIGHT);
+    }
+}
