@@ -165,3 +165,17 @@ fn bad_streamed_files_are_named() {
     assert!(err.contains("expected 100"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_dataset_built_by_hand_is_checked_batch_by_batch() {
+    let mut m = model();
+    let mut x = vec![0.5; 8 * 36];
+    x[5 * 36] = f32::NAN;
+    let y = Tensor::new((0..8).flat_map(|i| (0..4).map(move |k| if k == i % 4 { 1.0 } else { 0.0 })).collect(), &[8, 4]).unwrap();
+    let data = Dataset::from_arrays(Tensor::new(x, &[8, 6, 6, 1]).unwrap(), y).unwrap().batch_size(4).shuffle(false);
+    let err = m.fit_dataset(&data, FitOptions { verbose: 0, ..Default::default() }).unwrap_err().to_string();
+    assert!(err.contains("input value") && err.contains("batch 2"), "{err}");
+    let wrong = Dataset::from_arrays(Tensor::zeros(&[8, 6, 6, 1]), Tensor::zeros(&[8, 3])).unwrap();
+    let err = m.evaluate_dataset(&wrong).unwrap_err().to_string();
+    assert!(err.contains("(8, 3)") || err.contains("3)"), "{err}");
+}

@@ -121,13 +121,15 @@ pub struct Dataset {
     batch_size: usize,
     shuffle: bool,
     prefetch: usize,
+    /// Whether `fit`/`evaluate` already checked every input and target (arrays they were given).
+    checked: bool,
 }
 
 impl Dataset {
     /// All samples of `source`; batches of 32, shuffled each epoch, two batches read ahead.
     pub fn new(source: impl Source + 'static) -> Dataset {
         let indices = (0..source.len()).collect();
-        Dataset { source: Arc::new(source), sample_weight: None, indices, batch_size: 32, shuffle: true, prefetch: 2 }
+        Dataset { source: Arc::new(source), sample_weight: None, indices, batch_size: 32, shuffle: true, prefetch: 2, checked: false }
     }
     /// In-memory inputs and targets.
     pub fn from_arrays(x: Tensor, y: Tensor) -> Result<Dataset> {
@@ -178,9 +180,17 @@ impl Dataset {
     pub fn is_shuffled(&self) -> bool {
         self.shuffle
     }
-    /// Whether the samples are in memory (no background reading, no per-batch checks).
+    /// Whether the samples are in memory (read inline, without a background thread).
     pub fn in_memory(&self) -> bool {
         self.source.in_memory()
+    }
+    /// Marks every input and target as checked already, so batches are not checked again.
+    pub(crate) fn checked(mut self) -> Dataset {
+        self.checked = true;
+        self
+    }
+    pub(crate) fn is_checked(&self) -> bool {
+        self.checked
     }
     pub fn input_shape(&self) -> Vec<usize> {
         self.source.input_shape()

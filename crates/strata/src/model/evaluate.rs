@@ -38,7 +38,7 @@ impl Sequential {
         check_xy(x, y)?;
         self.ensure_built(x)?;
         self.check_targets(y)?;
-        self.evaluate_dataset(&Dataset::from_arrays(x.clone(), y.clone())?.batch_size(batch_size).shuffle(false))
+        self.evaluate_dataset(&Dataset::from_arrays(x.clone(), y.clone())?.batch_size(batch_size).shuffle(false).checked())
     }
 
     /// Loss and metrics over a [`Dataset`], in its batches and order, without training.
@@ -51,7 +51,10 @@ impl Sequential {
         let mut loss_mean = Mean::default();
         for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
             let Batch { x: xb, y: yb, sample_weight } = batch?;
-            if !data.in_memory() {
+            if !data.is_checked() {
+                if !xb.all_finite() {
+                    return Err(Error::NotFinite { what: "an input value in the evaluated data".into() });
+                }
                 self.check_targets(&yb)?;
             }
             let y_pred = self.call(&xb, false)?;

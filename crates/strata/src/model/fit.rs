@@ -89,9 +89,10 @@ impl Sequential {
         self.check_targets(y)?;
         if let Some((vx, vy)) = options.validation_data.take() {
             check_xy(&vx, &vy)?;
-            options.validation_dataset.get_or_insert(Dataset::from_arrays(vx, vy)?);
+            self.check_targets(&vy)?;
+            options.validation_dataset.get_or_insert(Dataset::from_arrays(vx, vy)?.checked());
         }
-        let mut data = Dataset::from_arrays(x.clone(), y.clone())?.batch_size(options.batch_size).shuffle(options.shuffle);
+        let mut data = Dataset::from_arrays(x.clone(), y.clone())?.batch_size(options.batch_size).shuffle(options.shuffle).checked();
         if let Some(w) = options.sample_weight.take() {
             data = data.with_sample_weight(w.to_vec())?;
         }
@@ -155,7 +156,7 @@ impl Sequential {
                     Some(cw) => Some(class_weights(&yb, cw)?),
                     None => sample_weight,
                 };
-                if !train.in_memory() {
+                if !train.is_checked() {
                     if !xb.all_finite() {
                         return Err(Error::NotFinite { what: format!("an input value in epoch {}, batch {}", epoch + 1, step + 1) });
                     }
