@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
+use super::dataset::Labels;
 use super::idx::{self, Idx};
 
 /// Images as `[n, height, width, 1]` floats in `[0, 1]`, labels as class ids.
@@ -51,14 +52,10 @@ impl Split {
 
 /// `[n, classes]` one-hot rows for class ids; names the first id out of range.
 pub fn one_hot(labels: &[usize], classes: usize) -> Result<Tensor> {
-    let mut out = vec![0.0; labels.len() * classes];
-    for (i, &l) in labels.iter().enumerate() {
-        if l >= classes {
-            return Err(Error::argument("labels", format!("label {l} of sample {i} is out of range for {classes} classes")));
-        }
-        out[i * classes + l] = 1.0;
-    }
-    Tensor::new(out, &[labels.len(), classes])
+    let labels = Labels::new(labels.to_vec(), classes, true)?;
+    let mut out = Vec::with_capacity(labels.ids.len() * classes);
+    labels.append(&(0..labels.ids.len()).collect::<Vec<_>>(), &mut out);
+    Tensor::new(out, &[labels.ids.len(), classes])
 }
 
 /// `dir/stem.gz` or `dir/stem`, whichever exists.

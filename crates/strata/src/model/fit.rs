@@ -1,5 +1,6 @@
 //! The training loop: `fit`, `evaluate`, `predict` and one training step.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use strata_core::profile::{self, Phase};
@@ -8,8 +9,6 @@ use strata_core::{fmt_shape, Error, Result, Tensor};
 use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
 use super::progress::ProgressBar;
 use super::sequential::Sequential;
-use std::collections::HashMap;
-
 use crate::data::dataset::{Batch, Dataset};
 use crate::layers::Layer;
 use crate::metrics::Mean;
@@ -126,10 +125,8 @@ impl Sequential {
         if train.is_empty() {
             return Err(Error::argument("fit", "no training samples left (empty data, or validation_split takes them all)"));
         }
-        let mut shape = vec![train.get_batch_size()];
-        shape.extend(train.input_shape());
         if !self.is_built() {
-            self.build(&shape[1..])?;
+            self.build(&train.input_shape())?;
         }
         let steps = train.len().div_ceil(train.get_batch_size().max(1));
         if verbose > 0 {
