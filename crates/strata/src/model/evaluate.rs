@@ -49,6 +49,12 @@ impl Sequential {
         self.reset_metrics();
         let _no_grad = no_grad();
         let mut loss_mean = Mean::default();
+        // The weights do not change while evaluating: their penalty is computed once.
+        let weights: Vec<_> = self.layers.iter().flat_map(|l| l.weights()).collect();
+        let penalty = match regularization_penalty(&weights)? {
+            Some(p) => p.item()?,
+            None => 0.0,
+        };
         for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
             let Batch { x: xb, y: yb, sample_weight } = batch?;
             if !data.is_checked() {
@@ -59,10 +65,6 @@ impl Sequential {
             }
             let y_pred = self.call(&xb, false)?;
             let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before evaluate()".into()))?;
-            let penalty = match regularization_penalty(&self.layers)? {
-                Some(p) => p.item()?,
-                None => 0.0,
-            };
             loss_mean.add((compiled.loss.call_weighted(&yb, &y_pred, sample_weight.as_ref())?.item()? + penalty) as f64, xb.shape()[0] as f64);
             let weights = sample_weight.map(|w| w.to_vec());
             for m in compiled.metrics.iter_mut() {

@@ -10,7 +10,7 @@ use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
 use super::progress::ProgressBar;
 use super::sequential::Sequential;
 use crate::data::dataset::{Batch, Dataset};
-use crate::layers::Layer;
+use crate::layers::Weight;
 use crate::metrics::Mean;
 
 /// Arguments of [`Sequential::fit`], with Keras's defaults.
@@ -215,14 +215,15 @@ impl Sequential {
         self.ensure_built(x)?;
         let y_pred = self.call(x, true)?;
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
+        let weights: Vec<Weight> = self.layers.iter().flat_map(|l| l.weights()).collect();
         let mut loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call_weighted(y, &y_pred, sample_weight))?;
-        if let Some(penalty) = regularization_penalty(&self.layers)? {
+        if let Some(penalty) = regularization_penalty(&weights)? {
             loss = loss.add(&penalty)?;
         }
         let grads = loss.backward()?;
-        let params: Vec<Tensor> = self.layers.iter().flat_map(|l| l.weights()).filter(|w| w.trainable).map(|w| w.tensor).collect();
+        let params: Vec<Tensor> = weights.iter().filter(|w| w.trainable).map(|w| w.tensor.clone()).collect();
         profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, &grads))?;
-        apply_constraints(&self.layers)?;
+        apply_constraints(&weights)?;
         let weights = sample_weight.map(|w| w.to_vec());
         for m in compiled.metrics.iter_mut() {
             m.update(y, &y_pred, weights.as_deref())?;
@@ -231,11 +232,11 @@ impl Sequential {
     }
 }
 
-/// The sum of the layers' weight regularizer penalties (Keras adds them to the
+/// The sum of the weights' regularizer penalties (Keras adds them to the
 /// loss it trains on and reports), or `None` when no weight has one.
-pub(super) fn regularization_penalty(layers: &[Box<dyn Layer>]) -> Result<Option<Tensor>> {
+pub(super) fn regularization_penalty(weights: &[Weight]) -> Result<Option<Tensor>> {
     let mut total: Option<Tensor> = None;
-    for w in layers.iter().flat_map(|l| l.weights()) {
+    for w in weights {
         if let Some(r) = w.regularizer {
             let p = r.penalty(&w.tensor)?;
             total = Some(match total {
@@ -248,8 +249,8 @@ pub(super) fn regularization_penalty(layers: &[Box<dyn Layer>]) -> Result<Option
 }
 
 /// Projects every constrained weight after an optimizer update, as Keras does.
-fn apply_constraints(layers: &[Box<dyn Layer>]) -> Result<()> {
-    for w in layers.iter().flat_map(|l| l.weights()) {
+fn apply_constraints(weights: &[Weight]) -> Result<()> {
+    for w in weights {
         if let Some(c) = &w.constraint {
             c.apply(&mut w.tensor.data_mut(), w.tensor.shape())?;
         }
