@@ -83,9 +83,14 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("strata-cache"))
 }
 
+/// Whether `path` exists with SHA-256 `sum`.
+fn intact(path: &Path, sum: &str) -> bool {
+    std::fs::read(path).is_ok_and(|b| download::sha256_hex(&b) == sum)
+}
+
 /// Whether `dir` holds the dataset's four files with their published checksums.
 fn verified(dir: &Path, set: &Published) -> bool {
-    FILES.iter().zip(set.sha256).all(|(stem, sum)| std::fs::read(dir.join(format!("{stem}.gz"))).is_ok_and(|b| download::sha256_hex(&b) == sum))
+    FILES.iter().zip(set.sha256).all(|(stem, sum)| intact(&dir.join(format!("{stem}.gz")), sum))
 }
 
 /// The folder holding `set`'s files: the cache, else the system folder, else
@@ -113,7 +118,7 @@ pub fn download_into(set: &Published, dir: &Path, bases: &[String]) -> Result<()
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for (stem, sum) in FILES.iter().zip(set.sha256) {
         let dest = dir.join(format!("{stem}.gz"));
-        if std::fs::read(&dest).is_ok_and(|b| download::sha256_hex(&b) == sum) {
+        if intact(&dest, sum) {
             continue;
         }
         let mut failures = Vec::new();
