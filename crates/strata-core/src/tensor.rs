@@ -86,19 +86,22 @@ impl Tensor {
 
     /// A constant tensor. Fails if `data.len()` does not match `shape`.
     pub fn new(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::leaf(data, shape, false)
+    }
+
+    /// A trainable leaf (a weight): gradients are computed for it.
+    pub fn variable(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::leaf(data, shape, true)
+    }
+
+    fn leaf(data: Vec<f32>, shape: &[usize], requires_grad: bool) -> Result<Tensor> {
         if data.len() != numel(shape) {
             return Err(Error::shape(
                 "Tensor::new",
                 format!("{} values cannot fill shape {} ({} elements)", data.len(), fmt_shape(shape), numel(shape)),
             ));
         }
-        Ok(Tensor::build(data, shape.to_vec(), false, None, None))
-    }
-
-    /// A trainable leaf (a weight): gradients are computed for it.
-    pub fn variable(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
-        let t = Tensor::new(data, shape)?;
-        Ok(Tensor::build(t.to_vec(), shape.to_vec(), true, None, None))
+        Ok(Tensor::build(data, shape.to_vec(), requires_grad, None, None))
     }
 
     /// A tensor of zeros.

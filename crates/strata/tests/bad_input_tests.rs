@@ -105,6 +105,7 @@ fn every_reader_names_the_file_and_the_fault() {
     check(&dir, "missing.json", layer("Dense", r#"{"name": "d"}"#).as_bytes(), config, &["units"]);
     check(&dir, "type.json", layer("Dense", r#"{"name": "d", "units": "ten"}"#).as_bytes(), config, &["units"]);
     check(&dir, "negative.json", layer("Dense", r#"{"name": "d", "units": -3}"#).as_bytes(), config, &["units"]);
+    check(&dir, "huge.json", layer("Dense", r#"{"name": "d", "units": 4000000000, "batch_shape": [null, 1000]}"#).as_bytes(), config, &["'d'", "1 GiB"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

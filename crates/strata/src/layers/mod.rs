@@ -235,19 +235,21 @@ pub(crate) fn kernel_and_bias(kernel: &Tensor, bias: Option<&Tensor>, options: &
     w
 }
 
-/// Creates a `kernel` of `shape` and, if `use_bias`, a bias as long as its last axis.
-pub(crate) fn make_kernel_and_bias(
-    shape: &[usize],
-    kernel_init: crate::initializers::Initializer,
-    bias_init: Option<crate::initializers::Initializer>,
-    rng: &mut Rng,
-) -> Result<(Tensor, Option<Tensor>)> {
+/// The most values one weight may hold (1 GiB of f32): a config can declare
+/// any size, and a size past this is far more likely a typo than a model.
+pub const MAX_WEIGHT_VALUES: usize = 1 << 28;
+
+/// Creates a `kernel` of `shape` and, with `use_bias`, a bias as long as its last axis.
+pub(crate) fn make_kernel_and_bias(layer: &str, shape: &[usize], options: &KernelOptions, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
     let units = *shape.last().expect("a kernel has an output axis");
-    kernel_init.check(shape)?;
-    let kernel = Tensor::variable(kernel_init.sample(shape, rng), shape)?;
-    let bias = match bias_init {
-        Some(init) => Some(Tensor::variable(init.sample(&[units], rng), &[units])?),
-        None => None,
+    if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_WEIGHT_VALUES) {
+        return Err(Error::layer(layer, format!("a kernel of shape {} would hold more than {MAX_WEIGHT_VALUES} values (1 GiB), the most one weight may", fmt_shape(shape))));
+    }
+    options.kernel_initializer.check(shape)?;
+    let kernel = Tensor::variable(options.kernel_initializer.sample(shape, rng), shape)?;
+    let bias = match options.use_bias {
+        true => Some(Tensor::variable(options.bias_initializer.sample(&[units], rng), &[units])?),
+        false => None,
     };
     Ok((kernel, bias))
 }

@@ -103,8 +103,7 @@ impl Layer for Conv1D {
         let padded = if self.padding == Padding1D::Causal { steps + effective - 1 } else { steps };
         let window = strata_core::kernels::window::Window::new([1, 1, padded, c], (1, effective), (1, s), self.padding_2d())
             .ok_or_else(|| Error::layer(&self.base.name, format!("kernel_size={k} does not fit input_shape={} with '{}' padding", fmt_shape(input_shape), self.padding.name())))?;
-        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&[k, c / self.groups, self.filters], self.options.kernel_initializer, bias_init, rng)?;
+        let (kernel, bias) = make_kernel_and_bias(&self.base.name, &[k, c / self.groups, self.filters], &self.options, rng)?;
         self.built = Some((input_shape.to_vec(), kernel, bias));
         Ok(vec![window.ow, self.filters])
     }

@@ -95,8 +95,7 @@ impl Layer for Conv2D {
             Error::layer(&self.base.name, format!("kernel_size={:?} does not fit input_shape={} with '{}' padding", self.kernel_size, fmt_shape(input_shape), self.padding.name()))
         })?;
         let kshape = [kh, kw, c / self.groups, self.filters];
-        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&kshape, self.options.kernel_initializer, bias_init, rng)?;
+        let (kernel, bias) = make_kernel_and_bias(&self.base.name, &kshape, &self.options, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         Ok(vec![window.oh, window.ow, self.filters])
     }

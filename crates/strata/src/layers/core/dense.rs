@@ -51,8 +51,7 @@ impl Layer for Dense {
             return Err(Error::layer(&self.base.name, "Dense needs inputs with at least one axis after the batch axis"));
         };
         let kshape = [fan_in, self.units];
-        let bias_init = self.options.use_bias.then_some(self.options.bias_initializer);
-        let (kernel, bias) = make_kernel_and_bias(&kshape, self.options.kernel_initializer, bias_init, rng)?;
+        let (kernel, bias) = make_kernel_and_bias(&self.base.name, &kshape, &self.options, rng)?;
         self.built = Some(Built { input_shape: input_shape.to_vec(), kernel, bias });
         let mut out = input_shape.to_vec();
         *out.last_mut().expect("checked non-empty") = self.units;
