@@ -103,12 +103,16 @@ impl Tensor {
     /// A `(kh, kw, in / groups, out)` convolution kernel as the equivalent dense
     /// `((kh-1)·dh+1, (kw-1)·dw+1, in, out)` kernel: zeros between the taps
     /// (dilation) and outside each group's block of channels (grouped convolution).
+    /// Without dilation or groups it is the kernel itself.
     pub fn expand_kernel(&self, (dh, dw): (usize, usize), groups: usize) -> Result<Tensor> {
         let &[kh, kw, group_in, out] = self.shape() else {
             return Err(Error::shape("expand_kernel", format!("expects a (kh, kw, in, out) kernel, got {}", fmt_shape(self.shape()))));
         };
         if dh == 0 || dw == 0 || groups == 0 || out % groups != 0 {
             return Err(Error::shape("expand_kernel", format!("dilation ({dh}, {dw}) and groups {groups} do not fit kernel {}", fmt_shape(self.shape()))));
+        }
+        if (dh, dw) == (1, 1) && groups == 1 {
+            return Ok(self.clone());
         }
         let (eh, ew, cin, group_out) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1, group_in * groups, out / groups);
         let mut map = Vec::with_capacity(eh * ew * cin * out);

@@ -116,10 +116,7 @@ impl Layer for Conv1D {
         if self.padding == Padding1D::Causal {
             images = images.pad2d((0, 0), (((self.kernel_size - 1) * self.dilation_rate) as isize, 0))?;
         }
-        let mut k4 = kernel.reshape(&[1, self.kernel_size as isize, c / self.groups as isize, self.filters as isize])?;
-        if self.dilation_rate != 1 || self.groups != 1 {
-            k4 = k4.expand_kernel((1, self.dilation_rate), self.groups)?;
-        }
+        let k4 = kernel.reshape(&[1, self.kernel_size as isize, c / self.groups as isize, self.filters as isize])?.expand_kernel((1, self.dilation_rate), self.groups)?;
         let relu = self.options.activation == Activation::Relu;
         let y = ops::conv2d_fused(&images, &k4, bias.as_ref(), (1, self.strides), self.padding_2d(), relu)?;
         let y = y.reshape(&[n, y.shape()[2] as isize, self.filters as isize])?;

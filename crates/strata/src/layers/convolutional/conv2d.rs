@@ -105,7 +105,7 @@ impl Layer for Conv2D {
         check_input(self, x, &b.input_shape)?;
         // relu is fused into the convolution's output pass.
         let relu = self.options.activation == Activation::Relu;
-        let kernel = if self.dilation_rate == (1, 1) && self.groups == 1 { b.kernel.clone() } else { b.kernel.expand_kernel(self.dilation_rate, self.groups)? };
+        let kernel = b.kernel.expand_kernel(self.dilation_rate, self.groups)?;
         let y = ops::conv2d_fused(x, &kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
         if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
