@@ -6,7 +6,9 @@
 mod simd;
 
 pub mod conv;
+pub mod direct;
 pub mod window;
 pub mod elementwise;
 pub mod matmul;
 pub mod pool;
+pub mod tile;

@@ -1,0 +1,206 @@
+//! A register-tiled multiply-accumulate, the inner loop of the direct
+//! convolutions in [`super::direct`].
+//!
+//! One call computes a block of `rows x cols` outputs (`cols <= 64`, four
+//! AVX-512 vectors) held in registers for the whole reduction:
+//!
+//! ```text
+//! acc[r][j] = sum over segments s, t < s.len of
+//!             a[s.a + r * a_row + t * a_step] * b[s.b + t * b_step + j]
+//! ```
+//!
+//! The reduction is a list of segments, so a convolution walks its
+//! receptive field (or its pixels) straight from the image: no im2col copy.
+//! Each `a` value is broadcast and each `b` row is loaded once per step.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// One stretch of the reduction: start offsets into `a` and `b`, and length.
+#[derive(Clone, Copy, Debug)]
+pub struct Seg {
+    pub a: usize,
+    pub b: usize,
+    pub len: usize,
+}
+
+/// Strides of a tile (see the module docs); `c_row` is the distance between output rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Tile {
+    pub rows: usize,
+    pub cols: usize,
+    pub a_row: usize,
+    pub a_step: usize,
+    pub b_step: usize,
+    pub c_row: usize,
+}
+
+/// What happens to the finished block.
+#[derive(Clone, Copy, Debug)]
+pub enum Out<'a> {
+    /// `c = acc + bias[j]`, then relu when asked.
+    Store { bias: Option<&'a [f32]>, relu: bool },
+    /// `c += acc`.
+    Add,
+}
+
+/// The most output columns one tile holds.
+pub const MAX_COLS: usize = 64;
+
+/// The most rows a tile of `cols` columns holds in registers.
+pub fn max_rows(cols: usize) -> usize {
+    match cols.div_ceil(16) {
+        0..=2 => 12,
+        3 => 8,
+        _ => 6,
+    }
+}
+
+/// Whether this CPU runs tiles (AVX-512F). Callers fall back to im2col + GEMM otherwise.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl Tile {
+    /// Runs the tile over `segs`, writing rows `c[r * c_row..][..cols]`.
+    ///
+    /// Panics if the tile is larger than [`max_rows`] / [`MAX_COLS`], if any
+    /// index falls outside its slice, or if the CPU lacks AVX-512
+    /// (check [`available`] first).
+    pub fn run(&self, a: &[f32], b: &[f32], segs: &[Seg], c: &mut [f32], out: Out) {
+        let t = *self;
+        assert!(t.cols >= 1 && t.cols <= MAX_COLS && t.rows >= 1 && t.rows <= max_rows(t.cols), "tile {t:?} too large");
+        assert!((t.rows - 1) * t.c_row + t.cols <= c.len(), "tile output out of bounds");
+        if let Out::Store { bias: Some(bias), .. } = out {
+            assert!(bias.len() >= t.cols, "tile bias too short");
+        }
+        for s in segs.iter().filter(|s| s.len > 0) {
+            assert!(s.a + (t.rows - 1) * t.a_row + (s.len - 1) * t.a_step < a.len(), "tile input a out of bounds");
+            assert!(s.b + (s.len - 1) * t.b_step + t.cols <= b.len(), "tile input b out of bounds");
+        }
+        assert!(available(), "tile kernels need AVX-512");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (asserted), and the asserts above bound
+        // every index the kernel reads or writes.
+        unsafe {
+            dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+macro_rules! dispatch_table {
+    ($t:expr, $args:tt; $($v:literal => [$($r:literal)*]),*) => {
+        match ($t.cols.div_ceil(16), $t.rows) {
+            $($(($v, $r) => kernel::<$r, $v> $args,)*)*
+            _ => unreachable!("tile sizes are checked by Tile::run"),
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn dispatch(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
+    dispatch_table!(t, (t, a, b, segs, c, out);
+        1 => [1 2 3 4 5 6 7 8 9 10 11 12],
+        2 => [1 2 3 4 5 6 7 8 9 10 11 12],
+        3 => [1 2 3 4 5 6 7 8],
+        4 => [1 2 3 4 5 6])
+}
+
+/// `R` rows by `V` vectors of 16 columns; the last vector is masked to `t.cols`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
+    let tail = t.cols - (V - 1) * 16;
+    let mask: __mmask16 = if tail >= 16 { 0xffff } else { (1u16 << tail) - 1 };
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    for s in segs {
+        let mut ap = a.add(s.a);
+        let mut bp = b.add(s.b);
+        for _ in 0..s.len {
+            let mut bv = [_mm512_setzero_ps(); V];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                *bv = if v + 1 < V { _mm512_loadu_ps(bp.add(16 * v)) } else { _mm512_maskz_loadu_ps(mask, bp.add(16 * v)) };
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r * t.a_row));
+                for (acc, bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(av, *bv, *acc);
+                }
+            }
+            ap = ap.add(t.a_step);
+            bp = bp.add(t.b_step);
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let row = c.add(r * t.c_row);
+        for (v, &acc) in acc.iter().enumerate() {
+            let m = if v + 1 < V { 0xffff } else { mask };
+            let p = row.add(16 * v);
+            let value = match out {
+                Out::Add => _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, p)),
+                Out::Store { bias, relu } => {
+                    let with_bias = match bias {
+                        Some(bias) => _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, bias.as_ptr().add(16 * v))),
+                        None => acc,
+                    };
+                    if relu { _mm512_max_ps(with_bias, _mm512_setzero_ps()) } else { with_bias }
+                }
+            };
+            _mm512_mask_storeu_ps(p, m, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn every_tile_size_matches_the_formula() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let mut rng = Rng::new(5);
+        let a: Vec<f32> = (0..4000).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..4000).map(|_| rng.normal()).collect();
+        let bias: Vec<f32> = (0..64).map(|_| rng.normal()).collect();
+        let segs = [Seg { a: 3, b: 5, len: 7 }, Seg { a: 100, b: 900, len: 0 }, Seg { a: 200, b: 1000, len: 4 }];
+        for cols in 1..=MAX_COLS {
+            for rows in 1..=max_rows(cols) {
+                let t = Tile { rows, cols, a_row: 13, a_step: 2, b_step: 70, c_row: 67 };
+                for relu in [false, true] {
+                    let before: Vec<f32> = (0..rows * 67).map(|_| rng.normal()).collect();
+                    let (mut stored, mut added) = (before.clone(), before.clone());
+                    t.run(&a, &b, &segs, &mut stored, Out::Store { bias: Some(&bias), relu });
+                    t.run(&a, &b, &segs, &mut added, Out::Add);
+                    for r in 0..rows {
+                        for j in 0..67 {
+                            let i = r * 67 + j;
+                            if j >= cols {
+                                assert_eq!((stored[i], added[i]), (before[i], before[i]), "column {j} beyond the tile was written");
+                                continue;
+                            }
+                            let s: f64 = segs.iter().flat_map(|g| (0..g.len).map(move |k| (g, k)))
+                                .map(|(g, k)| a[g.a + r * 13 + k * 2] as f64 * b[g.b + k * 70 + j] as f64)
+                                .sum();
+                            let expect = (s as f32 + bias[j]).max(if relu { 0.0 } else { f32::MIN });
+                            assert!((stored[i] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "{rows}x{cols} store");
+                            let expect = before[i] + s as f32;
+                            assert!((added[i] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "{rows}x{cols} add");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! 2-D convolution of NHWC images with a Keras-layout kernel `(kh, kw, in, out)`,
+//! bias and (optionally) relu fused into the output pass.
+//!
+//! Two implementations compute the same op: [`direct`] convolves straight
+//! from the images on AVX-512 register tiles (the fast path, chosen at run
+//! time where the CPU has AVX-512), and [`im2col`] lays the receptive fields
+//! out as a matrix for the `gemm` crate (every other CPU).
+
+mod direct;
+mod im2col;
+
+use rayon::prelude::*;
+
+use crate::autodiff::{self, GradFn};
+use crate::buffer;
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::elementwise::relu_mask;
+use crate::kernels::tile;
+use crate::kernels::window::{Padding, Window};
+use crate::tensor::Tensor;
+
+use super::linear::with_bias_grad;
+
+/// Convolves `x` `[n, h, w, c]` with `kernel` `[kh, kw, c, f]`, adds `bias` `[f]`
+/// if given, and returns `[n, oh, ow, f]`.
+pub fn conv2d(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding) -> Result<Tensor> {
+    conv2d_fused(x, kernel, bias, strides, padding, false)
+}
+
+/// [`conv2d`] followed by relu when `relu`, in one pass over the output.
+pub fn conv2d_fused(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, relu: bool) -> Result<Tensor> {
+    let g = geometry(x, kernel, bias, strides, padding)?;
+    let tracked = autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()));
+    let conv = Conv { g, f: kernel.shape()[3], relu, tracked };
+    if tile::available() {
+        direct::run(conv, x, kernel, bias)
+    } else {
+        im2col::run(conv, x, kernel, bias)
+    }
+}
+
+/// One convolution's sizes and options.
+#[derive(Clone, Copy)]
+struct Conv {
+    g: Window,
+    f: usize,
+    relu: bool,
+    /// Whether the output joins the autodiff graph (and the backward pass needs saved values).
+    tracked: bool,
+}
+
+/// The gradients of the input and the kernel, each only where it is required.
+type Grads = (Option<Vec<f32>>, Option<Vec<f32>>);
+
+impl Conv {
+    /// The output as a tensor; when tracked, a graph node whose backward pass
+    /// masks the gradient by relu, calls `grads(x, kernel, dy)`, and adds the bias gradient.
+    fn output(
+        self,
+        out: Vec<f32>,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        grads: impl Fn(&Tensor, &Tensor, &[f32]) -> Grads + Send + Sync + 'static,
+    ) -> Result<Tensor> {
+        let shape = vec![self.g.n, self.g.oh, self.g.ow, self.f];
+        if !self.tracked {
+            return Tensor::new(out, &shape);
+        }
+        let mut inputs = vec![x.clone(), kernel.clone()];
+        inputs.extend(bias.cloned());
+        let (relu, f) = (self.relu, self.f);
+        let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
+            let masked = relu.then(|| relu_mask(dy_out, y));
+            let (dx, dk) = grads(&inputs[0], &inputs[1], masked.as_deref().unwrap_or(dy_out));
+            with_bias_grad(vec![dx, dk], inputs, dy_out, masked, f)
+        };
+        Ok(Tensor::from_op(out, shape, GradFn::new(if relu { "conv2d_relu" } else { "conv2d" }, inputs, Box::new(backward))))
+    }
+}
+
+/// Kernel gradients are summed over this many fixed blocks of the batch, so
+/// the sum's order (and so its rounding) never depends on the thread count.
+const KERNEL_GRAD_BLOCKS: usize = 8;
+
+/// Runs `part(block, partial)` for `blocks` blocks in parallel, each adding
+/// into its own partial sum of `len` zeros, and adds the partials up in order.
+fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let partials: Vec<Vec<f32>> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            let mut p = buffer::zeros(len);
+            part(b, &mut p);
+            p
+        })
+        .collect();
+    let mut parts = partials.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| buffer::zeros(len));
+    for p in parts {
+        total.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+        buffer::give(p);
+    }
+    total
+}
+
+/// Validates the operands and returns the window geometry.
+fn geometry(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding) -> Result<Window> {
+    let (xs, ks) = (x.shape(), kernel.shape());
+    if xs.len() != 4 {
+        return Err(Error::shape("conv2d", format!("input must be [batch, height, width, channels], got shape {}", fmt_shape(xs))));
+    }
+    if ks.len() != 4 || ks[2] != xs[3] {
+        return Err(Error::shape(
+            "conv2d",
+            format!("kernel {} does not fit input {}: need [kh, kw, {}, filters]", fmt_shape(ks), fmt_shape(xs), xs[3]),
+        ));
+    }
+    let f = ks[3];
+    if let Some(b) = bias {
+        if b.shape() != [f] {
+            return Err(Error::shape("conv2d", format!("bias must have shape ({f},), got {}", fmt_shape(b.shape()))));
+        }
+    }
+    if strides.0 == 0 || strides.1 == 0 {
+        return Err(Error::shape("conv2d", format!("strides must be positive, got {strides:?}")));
+    }
+    Window::new([xs[0], xs[1], xs[2], xs[3]], (ks[0], ks[1]), strides, padding).ok_or_else(|| {
+        Error::shape("conv2d", format!("a {}x{} kernel does not fit input {} with '{}' padding", ks[0], ks[1], fmt_shape(xs), padding.name()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// The fallback path (im2col + GEMM) and the tile path give the same
+    /// values and gradients; the finite-difference tests check whichever
+    /// path the test machine runs.
+    #[test]
+    fn both_paths_agree() {
+        if !tile::available() {
+            eprintln!("skipped: this CPU has no AVX-512, so only the im2col path exists here");
+            return;
+        }
+        let mut rng = Rng::new(17);
+        let mut var = |shape: &[usize]| Tensor::variable((0..shape.iter().product()).map(|_| rng.normal()).collect(), shape).unwrap();
+        for (xs, k, f, strides, padding, relu) in [
+            ([3, 9, 8, 20], (3, 3), 70, (1, 1), Padding::Same, true),
+            ([2, 11, 7, 3], (2, 3), 5, (2, 3), Padding::Valid, false),
+            ([4, 6, 6, 33], (3, 3), 16, (2, 2), Padding::Same, true),
+        ] {
+            let (x, kernel, bias) = (var(&xs), var(&[k.0, k.1, xs[3], f]), var(&[f]));
+            let g = geometry(&x, &kernel, Some(&bias), strides, padding).unwrap();
+            let conv = Conv { g, f, relu, tracked: true };
+            let direct = direct::run(conv, &x, &kernel, Some(&bias)).unwrap();
+            let gemm = im2col::run(conv, &x, &kernel, Some(&bias)).unwrap();
+            let weights = Tensor::new((0..direct.numel()).map(|i| (i % 7) as f32 - 3.0).collect(), direct.shape()).unwrap();
+            let gd = direct.mul(&weights).unwrap().sum().backward().unwrap();
+            let gg = gemm.mul(&weights).unwrap().sum().backward().unwrap();
+            let pairs = [(direct.to_vec(), gemm.to_vec())].into_iter().chain([&x, &kernel, &bias].map(|t| (gd.get(t).unwrap().to_vec(), gg.get(t).unwrap().to_vec())));
+            for (which, (a, b)) in pairs.enumerate() {
+                for (i, (u, v)) in a.iter().zip(&b).enumerate() {
+                    assert!((u - v).abs() <= 1e-4 * (1.0 + v.abs()), "{xs:?} part {which} [{i}]: {u} vs {v}");
+                }
+            }
+        }
+    }
+}
