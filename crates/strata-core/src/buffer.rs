@@ -1,4 +1,4 @@
-//! Recycled `f32` buffers. A training step allocates the same sizes every
+//! Recycled buffers (of `f32`, and of `u8`). A training step allocates the same sizes every
 //! time (activations, im2col matrices, gradients); handing freed buffers back
 //! to the next step avoids fresh pages from the OS (page faults, zeroing) and
 //! keeps memory flat. Buffers are matched by exact length, and the pool is
@@ -11,32 +11,53 @@ use std::sync::Mutex;
 const MIN_POOLED_LEN: usize = 1 << 12;
 const MAX_POOLED_BYTES: usize = 1 << 29;
 
-struct Pool {
-    by_len: HashMap<usize, Vec<Vec<f32>>>,
+#[doc(hidden)]
+pub struct Pool<T> {
+    by_len: HashMap<usize, Vec<Vec<T>>>,
     bytes: usize,
 }
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+/// Element types with a pool of their own: `f32` values, and `u8` (the
+/// positions of max-pooling winners).
+pub trait Pooled: Copy + Default + Send + 'static {
+    #[doc(hidden)]
+    fn pool() -> &'static Mutex<Option<Pool<Self>>>;
+}
 
-fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
-    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+static F32_POOL: Mutex<Option<Pool<f32>>> = Mutex::new(None);
+static U8_POOL: Mutex<Option<Pool<u8>>> = Mutex::new(None);
+
+impl Pooled for f32 {
+    fn pool() -> &'static Mutex<Option<Pool<f32>>> {
+        &F32_POOL
+    }
+}
+
+impl Pooled for u8 {
+    fn pool() -> &'static Mutex<Option<Pool<u8>>> {
+        &U8_POOL
+    }
+}
+
+fn with_pool<T: Pooled, R>(f: impl FnOnce(&mut Pool<T>) -> R) -> R {
+    let mut guard = T::pool().lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(|| Pool { by_len: HashMap::new(), bytes: 0 }))
 }
 
 /// A buffer of `len` values whose contents are unspecified (stale numbers
 /// from an earlier use). For outputs that are written in full.
-pub fn take(len: usize) -> Vec<f32> {
+pub fn take<T: Pooled>(len: usize) -> Vec<T> {
     if len >= MIN_POOLED_LEN {
-        let reused = with_pool(|p| {
+        let reused = with_pool(|p: &mut Pool<T>| {
             let v = p.by_len.get_mut(&len)?.pop()?;
-            p.bytes -= len * 4;
+            p.bytes -= len * size_of::<T>();
             Some(v)
         });
         if let Some(v) = reused {
             return v;
         }
     }
-    vec![0.0; len]
+    vec![T::default(); len]
 }
 
 /// A buffer of `len` zeros.
@@ -47,14 +68,14 @@ pub fn zeros(len: usize) -> Vec<f32> {
 }
 
 /// Hands a buffer back for reuse.
-pub fn give(v: Vec<f32>) {
+pub fn give<T: Pooled>(v: Vec<T>) {
     let len = v.len();
     if len < MIN_POOLED_LEN || v.capacity() != len {
         return;
     }
-    with_pool(|p| {
-        if p.bytes + len * 4 <= MAX_POOLED_BYTES {
-            p.bytes += len * 4;
+    with_pool(|p: &mut Pool<T>| {
+        if p.bytes + len * size_of::<T>() <= MAX_POOLED_BYTES {
+            p.bytes += len * size_of::<T>();
             p.by_len.entry(len).or_default().push(v);
         }
     });
@@ -62,17 +83,17 @@ pub fn give(v: Vec<f32>) {
 
 /// A buffer that goes back to the pool when dropped (for data an op keeps
 /// for its backward pass).
-pub struct Recycled(pub Vec<f32>);
+pub struct Recycled<T: Pooled = f32>(pub Vec<T>);
 
-impl Drop for Recycled {
+impl<T: Pooled> Drop for Recycled<T> {
     fn drop(&mut self) {
         give(std::mem::take(&mut self.0));
     }
 }
 
-impl std::ops::Deref for Recycled {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+impl<T: Pooled> std::ops::Deref for Recycled<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         &self.0
     }
 }

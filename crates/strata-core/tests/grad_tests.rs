@@ -337,3 +337,37 @@ fn dilated_and_grouped_kernels() {
     let x = var(&mut rng, &[1, 7, 9, 6], 0.0);
     check("conv2d dilated grouped", &[x.clone(), k.clone()], |t| ops::conv2d(&t[0], &t[1].expand_kernel((2, 3), 3).unwrap(), None, (1, 1), Padding::Same).unwrap());
 }
+
+#[test]
+fn conv_relu_max_pool_is_the_two_ops_in_one() {
+    let mut r = Rng::new(23);
+    for (xs, (kh, kw), f, strides, padding, pool) in [
+        ([3, 13, 13, 4], (3, 3), 6, (1, 1), Padding::Valid, (2, 2)),
+        ([2, 9, 8, 3], (3, 2), 70, (1, 1), Padding::Same, (2, 3)),
+        ([2, 7, 7, 2], (2, 2), 3, (2, 1), Padding::Valid, (3, 1)),
+        ([1, 5, 5, 1], (3, 3), 2, (1, 1), Padding::Valid, (2, 2)),
+    ] {
+        let (x, k, b) = (var(&mut r, &xs, 0.0), var(&mut r, &[kh, kw, xs[3], f], 0.0), var(&mut r, &[f], 0.0));
+        let name = format!("conv2d_relu_max_pool {xs:?} k{kh}x{kw} f{f} s{strides:?} {padding:?} pool {pool:?}");
+        let fused = ops::conv2d_relu_max_pool(&x, &k, Some(&b), strides, padding, pool).unwrap();
+        let two = ops::max_pool2d(&ops::conv2d_fused(&x, &k, Some(&b), strides, padding, true).unwrap(), pool, pool, Padding::Valid).unwrap();
+        assert_eq!(fused.shape(), two.shape(), "{name}");
+        assert_eq!(fused.to_vec(), two.to_vec(), "{name}: values");
+        let weights = Tensor::new((0..fused.numel()).map(|_| r.normal()).collect(), fused.shape()).unwrap();
+        let gf = fused.mul(&weights).unwrap().sum().backward().unwrap();
+        let gt = two.mul(&weights).unwrap().sum().backward().unwrap();
+        for (i, t) in [&x, &k, &b].into_iter().enumerate() {
+            for (a, e) in gf.get(t).unwrap().to_vec().iter().zip(gt.get(t).unwrap().to_vec()) {
+                assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{name}: input {i}: {a} vs {e}");
+            }
+        }
+        let _g = no_grad();
+        assert_eq!(ops::conv2d_relu_max_pool(&x, &k, Some(&b), strides, padding, pool).unwrap().to_vec(), fused.to_vec(), "{name}: inference path");
+    }
+    // And against finite differences, on inputs whose pooled maxima are well separated.
+    let x = Tensor::variable((0..2 * 6 * 6).map(|i| ((i * 37 % 71) as f32 - 35.0) * 0.1).collect(), &[2, 6, 6, 1]).unwrap();
+    let (k, b) = (var(&mut r, &[3, 3, 1, 2], 0.3), var(&mut r, &[2], 0.3));
+    check("conv2d_relu_max_pool", &[x, k, b], |t| ops::conv2d_relu_max_pool(&t[0], &t[1], Some(&t[2]), (1, 1), Padding::Valid, (2, 2)).unwrap());
+    let bad = ops::conv2d_relu_max_pool(&var(&mut r, &[1, 4, 4, 1], 0.0), &var(&mut r, &[3, 3, 1, 1], 0.0), None, (1, 1), Padding::Valid, (3, 3));
+    assert!(bad.unwrap_err().to_string().contains("pool does not fit"));
+}

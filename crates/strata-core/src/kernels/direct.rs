@@ -15,6 +15,8 @@
 //! Padding is handled by copying an image into a zero-bordered buffer of the
 //! size the windows reach; unpadded images are read in place.
 
+use std::ops::Range;
+
 use super::tile::{max_rows, Out, Seg, Tile, MAX_COLS};
 use super::window::Window;
 
@@ -82,17 +84,24 @@ fn col_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
 /// Forward pass of one image: `x` the (padded) image, `kernel` `(kh, kw, c, f)`,
 /// `y` its `oh * ow * f` outputs, plus `bias` and relu.
 pub fn forward_image(x: &[f32], kernel: &[f32], f: usize, g: &Window, bias: Option<&[f32]>, relu: bool, y: &mut [f32]) {
+    forward_rows(x, kernel, f, g, 0..g.oh, bias, relu, y);
+}
+
+/// [`forward_image`] for output rows `rows` only; `y` holds those rows.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_rows(x: &[f32], kernel: &[f32], f: usize, g: &Window, rows: Range<usize>, bias: Option<&[f32]>, relu: bool, y: &mut [f32]) {
+    let first = rows.start;
     let (c, (_, pw)) = (g.c, padded_size(g));
     let row_len = g.kw * c;
+    let mut segs = Vec::with_capacity(g.kh);
     for (f0, cols) in col_blocks(f) {
         let bias = bias.map(|b| &b[f0..]);
-        for oy in 0..g.oh {
+        for oy in rows.clone() {
             for (ox0, rows) in runs(g.ow, max_rows(cols)) {
-                let segs: Vec<Seg> = (0..g.kh)
-                    .map(|ky| Seg { a: ((oy * g.sh + ky) * pw + ox0 * g.sw) * c, b: ky * row_len * f + f0, len: row_len })
-                    .collect();
+                segs.clear();
+                segs.extend((0..g.kh).map(|ky| Seg { a: ((oy * g.sh + ky) * pw + ox0 * g.sw) * c, b: ky * row_len * f + f0, len: row_len }));
                 let tile = Tile { rows, cols, a_row: g.sw * c, a_step: 1, b_step: f, c_row: f };
-                tile.run(x, kernel, &segs, &mut y[(oy * g.ow + ox0) * f + f0..], Out::Store { bias, relu });
+                tile.run(x, kernel, &segs, &mut y[((oy - first) * g.ow + ox0) * f + f0..], Out::Store { bias, relu });
             }
         }
     }

@@ -11,4 +11,5 @@ pub mod window;
 pub mod elementwise;
 pub mod matmul;
 pub mod pool;
+pub mod pool_tiles;
 pub mod tile;

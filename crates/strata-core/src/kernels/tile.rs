@@ -49,9 +49,11 @@ pub const MAX_COLS: usize = 64;
 
 /// The most rows a tile of `cols` columns holds in registers.
 pub fn max_rows(cols: usize) -> usize {
+    // Accumulators (rows x vectors), one row of `b` and one broadcast must fit the 32 registers.
     match cols.div_ceil(16) {
-        0..=2 => 12,
-        3 => 8,
+        0 | 1 => 24,
+        2 => 14,
+        3 => 9,
         _ => 6,
     }
 }
@@ -108,9 +110,9 @@ macro_rules! dispatch_table {
 #[cfg(target_arch = "x86_64")]
 unsafe fn dispatch(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
     dispatch_table!(t, (t, a, b, segs, c, out);
-        1 => [1 2 3 4 5 6 7 8 9 10 11 12],
-        2 => [1 2 3 4 5 6 7 8 9 10 11 12],
-        3 => [1 2 3 4 5 6 7 8],
+        1 => [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24],
+        2 => [1 2 3 4 5 6 7 8 9 10 11 12 13 14],
+        3 => [1 2 3 4 5 6 7 8 9],
         4 => [1 2 3 4 5 6])
 }
 
@@ -120,7 +122,14 @@ unsafe fn dispatch(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut
 unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
     let tail = t.cols - (V - 1) * 16;
     let mask: __mmask16 = if tail >= 16 { 0xffff } else { (1u16 << tail) - 1 };
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    // A bias starts the sums (one load per vector, not per row).
+    let mut start = [_mm512_setzero_ps(); V];
+    if let Out::Store { bias: Some(bias), .. } = out {
+        for (v, s) in start.iter_mut().enumerate() {
+            *s = _mm512_maskz_loadu_ps(if v + 1 < V { 0xffff } else { mask }, bias.as_ptr().add(16 * v));
+        }
+    }
+    let mut acc = [start; R];
     for s in segs {
         let mut ap = a.add(s.a);
         let mut bp = b.add(s.b);
@@ -146,13 +155,8 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *co
             let p = row.add(16 * v);
             let value = match out {
                 Out::Add => _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, p)),
-                Out::Store { bias, relu } => {
-                    let with_bias = match bias {
-                        Some(bias) => _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, bias.as_ptr().add(16 * v))),
-                        None => acc,
-                    };
-                    if relu { _mm512_max_ps(with_bias, _mm512_setzero_ps()) } else { with_bias }
-                }
+                Out::Store { relu: true, .. } => _mm512_max_ps(acc, _mm512_setzero_ps()),
+                Out::Store { relu: false, .. } => acc,
             };
             _mm512_mask_storeu_ps(p, m, value);
         }
@@ -193,7 +197,8 @@ mod tests {
                             let s: f64 = segs.iter().flat_map(|g| (0..g.len).map(move |k| (g, k)))
                                 .map(|(g, k)| a[g.a + r * 13 + k * 2] as f64 * b[g.b + k * 70 + j] as f64)
                                 .sum();
-                            let expect = (s as f32 + bias[j]).max(if relu { 0.0 } else { f32::MIN });
+                            let expect = (s + bias[j] as f64) as f32;
+                            let expect = expect.max(if relu { 0.0 } else { f32::MIN });
                             assert!((stored[i] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "{rows}x{cols} store");
                             let expect = before[i] + s as f32;
                             assert!((added[i] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "{rows}x{cols} add");

@@ -14,7 +14,7 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use conv::{conv2d, conv2d_fused};
+pub use conv::{conv2d, conv2d_fused, conv2d_relu_max_pool};
 pub use linear::linear;
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use pool::{avg_pool2d, max_pool2d};

@@ -208,6 +208,20 @@ pub trait Layer: Send {
     }
     /// Keras's `get_config()` for this layer.
     fn config(&self) -> Value;
+    /// For a `MaxPooling2D` whose windows tile its input (strides = pool
+    /// size, `valid` padding): the pool size, which the layer before may fuse.
+    fn tiling_max_pool(&self) -> Option<(usize, usize)> {
+        None
+    }
+    /// Whether [`Layer::call_max_pooled`] runs (a relu `Conv2D`).
+    fn fuses_max_pool(&self) -> bool {
+        false
+    }
+    /// This layer followed by a tiling max pool of `pool`, as one op: the
+    /// same values as `call` followed by the pooling layer's `call`.
+    fn call_max_pooled(&self, _x: &Tensor, _training: bool, _pool: (usize, usize)) -> Result<Tensor> {
+        Err(Error::State(format!("layer '{}' cannot run a max pool fused with it", self.name())))
+    }
 }
 
 /// Builder methods every layer shares: `Dense::new(10).named("out").input_shape([784])`.

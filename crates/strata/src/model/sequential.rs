@@ -237,7 +237,16 @@ impl Sequential {
             return Err(Error::State(format!("model '{}' is not built: call build() or fit() first", self.name)));
         }
         let mut h = x.clone();
-        for layer in &self.layers {
+        let mut layers = self.layers.iter().peekable();
+        while let Some(layer) = layers.next() {
+            // A relu Conv2D and the MaxPooling2D after it run as one op (same values, less memory traffic).
+            let pool = layers.peek().filter(|_| layer.fuses_max_pool()).and_then(|next| Some((next.name(), next.tiling_max_pool()?)));
+            if let Some((pool_name, pool)) = pool {
+                let scope = format!("{} + {pool_name}", layer.name());
+                h = profile::scoped(&scope, Phase::Forward, || layer.call_max_pooled(&h, training, pool)).map_err(|e| e.in_layer(layer.name()))?;
+                layers.next();
+                continue;
+            }
             h = profile::scoped(layer.name(), Phase::Forward, || layer.call(&h, training)).map_err(|e| e.in_layer(layer.name()))?;
         }
         Ok(h)

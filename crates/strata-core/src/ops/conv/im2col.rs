@@ -60,20 +60,7 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
     let cols = kept.map(Recycled);
     conv.output(out, x, kernel, bias, move |x, kernel, dy| {
         let cols = cols.as_ref().expect("a tracked convolution keeps its im2col matrix");
-        let dx = x.requires_grad().then(|| {
-            // dX, image block by image block: dcols = dY · Kᵀ, then col2im.
-            let mut dx = buffer::take(x.numel());
-            let kd = kernel.data();
-            dx.par_chunks_mut(per_chunk * g.image_len()).enumerate().for_each(|(i, dx)| {
-                let images = dx.len() / g.image_len();
-                let rows = i * per_chunk * p..(i * per_chunk + images) * p;
-                let mut dcols = buffer::take(images * p * k);
-                Gemm { m: images * p, k: f, n: k, trans_a: false, trans_b: true }.run_serial(&dy[rows.start * f..rows.end * f], &kd, &mut dcols, false);
-                col2im(&dcols, &Window { n: images, ..g }, dx);
-                buffer::give(dcols);
-            });
-            dx
-        });
+        let dx = x.requires_grad().then(|| input_grad(&g, f, &kernel.data(), dy));
         let dk = kernel.requires_grad().then(|| {
             // dK = colsᵀ · dY, summed over fixed row blocks in a fixed order.
             let block = m.div_ceil(KERNEL_GRAD_BLOCKS).max(1);
@@ -84,4 +71,20 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         });
         (dx, dk)
     })
+}
+
+/// The input gradient, image block by image block: `dcols = dY · Kᵀ`, then col2im.
+pub(super) fn input_grad(g: &Window, f: usize, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (p, k) = (g.out_pixels(), g.kh * g.kw * g.c);
+    let per_chunk = images_per_chunk(g, k);
+    let mut dx = buffer::take(g.n * g.image_len());
+    dx.par_chunks_mut(per_chunk * g.image_len()).enumerate().for_each(|(i, dx)| {
+        let images = dx.len() / g.image_len();
+        let rows = i * per_chunk * p..(i * per_chunk + images) * p;
+        let mut dcols = buffer::take(images * p * k);
+        Gemm { m: images * p, k: f, n: k, trans_a: false, trans_b: true }.run_serial(&dy[rows.start * f..rows.end * f], kernel, &mut dcols, false);
+        col2im(&dcols, &Window { n: images, ..*g }, dx);
+        buffer::give(dcols);
+    });
+    dx
 }

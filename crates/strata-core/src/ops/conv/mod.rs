@@ -8,6 +8,9 @@
 
 mod direct;
 mod im2col;
+mod pooled;
+
+pub use pooled::conv2d_relu_max_pool;
 
 use rayon::prelude::*;
 

@@ -110,6 +110,17 @@ impl Layer for Conv2D {
         if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
 
+    fn fuses_max_pool(&self) -> bool {
+        self.options.activation == Activation::Relu
+    }
+
+    fn call_max_pooled(&self, x: &Tensor, _training: bool, pool: (usize, usize)) -> Result<Tensor> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        let kernel = b.kernel.expand_kernel(self.dilation_rate, self.groups)?;
+        ops::conv2d_relu_max_pool(x, &kernel, b.bias.as_ref(), self.strides, self.padding, pool)
+    }
+
     fn weights(&self) -> Vec<Weight> {
         self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }

@@ -84,6 +84,10 @@ impl<const AVG: bool> Layer for Pooling2D<AVG> {
         }
     }
 
+    fn tiling_max_pool(&self) -> Option<(usize, usize)> {
+        (!AVG && self.effective_strides() == self.pool_size && self.padding == Padding::Valid).then_some(self.pool_size)
+    }
+
     fn config(&self) -> Value {
         let s = self.effective_strides();
         json!({

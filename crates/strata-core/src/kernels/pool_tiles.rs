@@ -1,0 +1,131 @@
+//! Max pooling over windows that tile an image exactly (pool size = strides,
+//! `valid`, the image cropped to whole windows), keeping each maximum's
+//! position: the pooling half of the fused convolution + relu + pooling op.
+//! One image at a time, so a convolution's output can be pooled while it is in cache.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::window::Window;
+
+/// Checks the sizes every index below relies on, and the CPU (the kernels use AVX-512).
+fn check(x_len: usize, out_len: usize, g: &Window) {
+    assert!(g.h >= g.oh * g.kh && g.w >= g.ow * g.kw && g.kh * g.kw <= 256, "pool tiles: bad window {g:?}");
+    assert!(x_len >= g.h * g.w * g.c && out_len >= g.out_pixels() * g.c, "pool tiles: buffers too small");
+    assert!(super::tile::available(), "pool tiles need AVX-512");
+}
+
+/// Writes each window's maximum to `y` and its position in the window
+/// (row-major, the first of equal maxima) to `arg`. `x` holds `g.h * g.w * g.c`
+/// values; the windows cover its first `g.oh * g.kh` rows and `g.ow * g.kw` columns.
+pub fn max_pool_tiles(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
+    check(x.len(), y.len().min(arg.len()), g);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `check` bounds every index and confirms AVX-512.
+    unsafe {
+        pool_avx512(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr())
+    }
+}
+
+/// The gradient of relu followed by [`max_pool_tiles`]: each window's
+/// gradient `dy` goes to its maximum's position when the maximum `y` is
+/// positive (relu passed it); every other element the windows cover gets zero.
+pub fn max_pool_tiles_relu_backward(dy: &[f32], y: &[f32], arg: &[u8], g: &Window, dx: &mut [f32]) {
+    check(dx.len(), dy.len().min(y.len()).min(arg.len()), g);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as above.
+    unsafe {
+        unpool_avx512(dy.as_ptr(), y.as_ptr(), arg.as_ptr(), g, dx.as_mut_ptr())
+    }
+}
+
+/// Offset of position `k` of window `(oy, ox)`, channel 0.
+fn at(g: &Window, oy: usize, ox: usize, ky: usize, kx: usize) -> usize {
+    ((oy * g.kh + ky) * g.w + ox * g.kw + kx) * g.c
+}
+
+/// The lanes of the 16 channels from `c0` that exist.
+fn lanes(c: usize, c0: usize) -> u16 {
+    if c - c0 >= 16 { 0xffff } else { (1u16 << (c - c0)) - 1 }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * g.c;
+            for c0 in (0..g.c).step_by(16) {
+                let m = lanes(g.c, c0);
+                let mut best = _mm512_maskz_loadu_ps(m, x.add(at(g, oy, ox, 0, 0) + c0));
+                let mut pos = _mm512_setzero_si512();
+                for k in 1..g.kh * g.kw {
+                    let v = _mm512_maskz_loadu_ps(m, x.add(at(g, oy, ox, k / g.kw, k % g.kw) + c0));
+                    let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                    best = _mm512_mask_mov_ps(best, more, v);
+                    pos = _mm512_mask_mov_epi32(pos, more, _mm512_set1_epi32(k as i32));
+                }
+                _mm512_mask_storeu_ps(y.add(o + c0), m, best);
+                _mm512_mask_cvtepi32_storeu_epi8(arg.add(o + c0) as *mut _, m, pos);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn unpool_avx512(dy: *const f32, y: *const f32, arg: *const u8, g: &Window, dx: *mut f32) {
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * g.c;
+            for c0 in (0..g.c).step_by(16) {
+                let m = lanes(g.c, c0);
+                let passed = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_maskz_loadu_ps(m, y.add(o + c0)), _mm512_setzero_ps());
+                let grad = _mm512_maskz_loadu_ps(passed, dy.add(o + c0));
+                let mut bytes = [0u8; 16];
+                std::ptr::copy_nonoverlapping(arg.add(o + c0), bytes.as_mut_ptr(), (g.c - c0).min(16));
+                let pos = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr() as *const _));
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let hit = _mm512_cmpeq_epi32_mask(pos, _mm512_set1_epi32((ky * g.kw + kx) as i32));
+                        _mm512_mask_storeu_ps(dx.add(at(g, oy, ox, ky, kx) + c0), m, _mm512_maskz_mov_ps(hit, grad));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::pool::{max_pool2d, max_pool2d_backward};
+    use crate::kernels::window::Padding;
+    use crate::rng::Rng;
+
+    #[test]
+    fn matches_relu_then_max_pool() {
+        if !crate::kernels::tile::available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let mut rng = Rng::new(4);
+        for (h, w, c, k) in [(4, 6, 3, (2, 2)), (6, 6, 17, (3, 2)), (2, 2, 40, (2, 2)), (4, 6, 16, (2, 3))] {
+            let g = Window::new([1, h, w, c], k, k, Padding::Valid).unwrap();
+            // Rounded values make ties (and relu zeros) common.
+            let x: Vec<f32> = (0..h * w * c).map(|_| (rng.normal() * 2.0).round().max(0.0)).collect();
+            let dy: Vec<f32> = (0..g.out_pixels() * c).map(|_| rng.normal()).collect();
+            let (mut y, mut arg) = (vec![0.0; dy.len()], vec![0u8; dy.len()]);
+            max_pool_tiles(&x, &g, &mut y, &mut arg);
+            let mut expect = vec![0.0; dy.len()];
+            max_pool2d(&x, &g, &mut expect);
+            assert_eq!(y, expect);
+            let mut dx = vec![1.0; x.len()];
+            max_pool_tiles_relu_backward(&dy, &y, &arg, &g, &mut dx);
+            let mut expect = vec![0.0; x.len()];
+            max_pool2d_backward(&x, &y, &dy, &g, &mut expect);
+            expect.iter_mut().zip(&x).for_each(|(d, &v)| *d = if v > 0.0 { *d } else { 0.0 });
+            assert_eq!(dx, expect);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! A relu convolution followed by max pooling over windows that tile its
+//! output (Keras's `Conv2D(activation="relu")` + `MaxPooling2D()`), as one op.
+//!
+//! Each image's convolution is pooled while it is in cache, so the full-size
+//! convolution output is never stored; only the outputs some window reads are
+//! computed (an 11x11 output pooled 2x2 needs 10x10), and the backward pass
+//! runs the gradients over those alone. The values are the same as the two
+//! ops' (bit for bit); the gradients agree to rounding.
+
+use rayon::prelude::*;
+
+use crate::autodiff::{self, GradFn};
+use crate::buffer::{self, Recycled};
+use crate::error::{fmt_shape, Error, Result};
+use crate::kernels::direct::forward_rows;
+use crate::kernels::elementwise::relu_mask;
+use crate::kernels::pool_tiles::{max_pool_tiles, max_pool_tiles_relu_backward};
+use crate::kernels::tile;
+use crate::kernels::window::{Padding, Window};
+use crate::ops::linear::with_bias_grad;
+use crate::ops::max_pool2d;
+use crate::tensor::Tensor;
+
+use super::direct::{gradients, images_per_chunk, Input};
+use super::{conv2d_fused, geometry};
+
+/// `max_pool2d(relu(conv2d(x, kernel) + bias), pool, strides = pool, valid)`.
+pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, pool: (usize, usize)) -> Result<Tensor> {
+    let g = geometry(x, kernel, bias, strides, padding)?;
+    let f = kernel.shape()[3];
+    let pooled = Window::new([g.n, g.oh, g.ow, f], pool, pool, Padding::Valid)
+        .ok_or_else(|| Error::shape("conv2d_relu_max_pool", format!("a {pool:?} pool does not fit the convolution's output {}", fmt_shape(&[g.n, g.oh, g.ow, f]))))?;
+    if !tile::available() || pool.0 * pool.1 > 256 {
+        let y = conv2d_fused(x, kernel, bias, strides, padding, true)?;
+        return max_pool2d(&y, pool, pool, Padding::Valid);
+    }
+    // The convolution outputs that some window reads, and the pooling of one image of them.
+    let gc = Window { oh: pooled.oh * pool.0, ow: pooled.ow * pool.1, ..g };
+    let gp = Window { n: 1, h: gc.oh, w: gc.ow, c: f, ..pooled };
+    let (p, q, per_chunk) = (gc.out_pixels() * f, pooled.out_pixels() * f, images_per_chunk(&g));
+    let input = Input::new(&gc, x);
+    let bias_values = bias.map(|b| b.to_vec());
+    let mut out = buffer::take(g.n * q);
+    let mut arg = buffer::take::<u8>(g.n * q);
+    {
+        let (xd, kd) = (x.data(), kernel.data());
+        out.par_chunks_mut(per_chunk * q).zip(arg.par_chunks_mut(per_chunk * q)).enumerate().for_each(|(i, (ys, args))| {
+            // One row of windows at a time, pooled while it is in the first-level cache.
+            let mut conv = vec![0.0; pool.0 * gc.ow * f];
+            let row = pooled.ow * f;
+            for (j, (y, a)) in ys.chunks_mut(q).zip(args.chunks_mut(q)).enumerate() {
+                let image = input.image(&xd, i * per_chunk + j);
+                for (py, (y, a)) in y.chunks_mut(row).zip(a.chunks_mut(row)).enumerate() {
+                    forward_rows(image, &kd, f, &gc, py * pool.0..(py + 1) * pool.0, bias_values.as_deref(), true, &mut conv);
+                    max_pool_tiles(&conv, &Window { h: pool.0, oh: 1, ..gp }, y, a);
+                }
+            }
+        });
+    }
+    let shape = vec![g.n, pooled.oh, pooled.ow, f];
+    let arg = Recycled(arg);
+    let tracked = autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()));
+    if !tracked {
+        return Tensor::new(out, &shape);
+    }
+    let mut inputs = vec![x.clone(), kernel.clone()];
+    inputs.extend(bias.cloned());
+    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
+        // The convolution's output gradient, through the pooling and the relu.
+        let mut dconv = buffer::take(g.n * p);
+        dconv.par_chunks_mut(per_chunk * p).enumerate().for_each(|(i, d)| {
+            for (j, d) in d.chunks_mut(p).enumerate() {
+                let o = (i * per_chunk + j) * q..(i * per_chunk + j + 1) * q;
+                max_pool_tiles_relu_backward(&dy[o.clone()], &y[o.clone()], &arg[o], &gp, d);
+            }
+        });
+        let (dx, dk) = gradients(&gc, f, &input, &inputs[0], &inputs[1], &dconv);
+        buffer::give(dconv);
+        // The bias gradient sums the convolution's gradient, which is the pooled one where relu passed.
+        with_bias_grad(vec![dx, dk], inputs, dy, Some(relu_mask(dy, y)), f)
+    };
+    Ok(Tensor::from_op(out, shape, GradFn::new("conv2d_relu_max_pool", inputs, Box::new(backward))))
+}
