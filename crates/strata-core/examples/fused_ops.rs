@@ -18,7 +18,12 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    for &(h, c, f) in &[(28, 1, 32), (13, 32, 64), (5, 64, 64)] {
+    // An optional argument picks one layer (0, 1 or 2).
+    let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
+    for (layer, &(h, c, f)) in [(28, 1, 32), (13, 32, 64), (5, 64, 64)].iter().enumerate() {
+        if only.is_some_and(|o| o != layer) {
+            continue;
+        }
         let n = 32;
         let x = Tensor::variable((0..n * h * h * c).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1).collect(), &[n, h, h, c]).unwrap();
         let k = Tensor::variable((0..9 * c * f).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.05).collect(), &[3, 3, c, f]).unwrap();

@@ -4,13 +4,16 @@
 
 use rayon::prelude::*;
 
+use std::ops::Range;
+
+use crate::autodiff::InputGrads;
 use crate::buffer::{self, Recycled};
 use crate::error::Result;
 use crate::kernels::direct::{crop_images, forward_image, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
 use crate::kernels::window::Window;
 use crate::tensor::Tensor;
 
-use super::{Conv, Grads, KERNEL_GRAD_BLOCKS};
+use super::Conv;
 
 pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let Conv { g, f, relu, tracked } = conv;
@@ -26,8 +29,20 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
             }
         });
     }
+    if !tracked {
+        return Tensor::new(out, &[g.n, g.oh, g.ow, f]);
+    }
     let input = input.keep(tracked);
-    conv.output(out, x, kernel, bias, move |x, kernel, dy| gradients(&g, f, &input, x, kernel, dy))
+    let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
+        gradients(&g, f, &input, inputs, |imgs, d| {
+            let rows = imgs.start * p * f..imgs.end * p * f;
+            match relu {
+                true => d.iter_mut().zip(&dy_out[rows.clone()]).zip(&y[rows]).for_each(|((d, &g), &y)| *d = if y > 0.0 { g } else { 0.0 }),
+                false => d.copy_from_slice(&dy_out[rows]),
+            }
+        })
+    };
+    Ok(super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward))
 }
 
 /// Images per parallel work item.
@@ -65,44 +80,83 @@ impl Input {
     }
 }
 
-/// The input and kernel gradients for output gradient `dy` (`n * oh * ow * f`).
-pub(super) fn gradients(g: &Window, f: usize, input: &Input, x: &Tensor, kernel: &Tensor, dy: &[f32]) -> Grads {
-    let (p, c, per_chunk, padded) = (g.out_pixels(), g.c, images_per_chunk(g), needs_padding(g));
+/// The gradients of the convolution's inputs `[x, kernel, bias?]`, each
+/// where required. `dy(images, out)` writes the output gradient of a block
+/// of images (after relu and pooling, for fused ops), so each block's
+/// gradient is made, used for the input, kernel and bias gradients, and
+/// dropped while it is in cache: one parallel pass over fixed blocks of the
+/// batch, whose partial sums are added in order.
+pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], dy: impl Fn(Range<usize>, &mut [f32]) + Sync) -> InputGrads {
+    let (x, kernel, bias) = (&inputs[0], &inputs[1], inputs.get(2));
+    let (p, c, block, padded) = (g.out_pixels(), g.c, images_per_chunk(g), needs_padding(g));
     // Spreading gradients back runs the tiles across the input channels:
     // below 16 (one vector) most lanes would idle, so GEMM + col2im does it.
     let scatter = c >= 16;
-    let dx = x.requires_grad().then(|| {
-        if !scatter {
-            return super::im2col::input_grad(g, f, &kernel.data(), dy);
-        }
+    let kd = kernel.data();
+    let kt = (x.requires_grad() && scatter).then(|| {
         let mut kt = buffer::take(kernel.numel());
-        transpose_taps(&kernel.data(), c, f, &mut kt);
-        let mut dx = buffer::take(x.numel());
-        dx.par_chunks_mut(per_chunk * g.image_len()).enumerate().for_each(|(i, dx)| {
-            let images = dx.len() / g.image_len();
-            let mut dxp = if padded { buffer::take(images * input.len) } else { Vec::new() };
-            let grads: &mut [f32] = if padded { &mut dxp } else { dx };
-            grads.fill(0.0);
-            for (j, one) in grads.chunks_mut(input.len).enumerate() {
-                let start = (i * per_chunk + j) * p * f;
-                input_grad_image(&dy[start..start + p * f], &kt, f, g, one);
+        transpose_taps(&kd, c, f, &mut kt);
+        Recycled(kt)
+    });
+    let xd = x.data();
+    let images = input.images(&xd);
+    let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
+    let work = |b: usize, dx: Option<&mut [f32]>| {
+        let imgs = b * block..((b + 1) * block).min(g.n);
+        let count = imgs.len();
+        let mut d = buffer::take(count * p * f);
+        dy(imgs.clone(), &mut d);
+        if let Some(dx) = dx {
+            let one = Window { n: count, ..*g };
+            match &kt {
+                Some(kt) => {
+                    let mut dxp = if padded { buffer::take(count * input.len) } else { Vec::new() };
+                    let grads: &mut [f32] = if padded { &mut dxp } else { dx };
+                    grads.fill(0.0);
+                    for (j, out) in grads.chunks_mut(input.len).enumerate() {
+                        input_grad_image(&d[j * p * f..(j + 1) * p * f], kt, f, g, out);
+                    }
+                    if padded {
+                        crop_images(&dxp, &one, dx);
+                        buffer::give(dxp);
+                    }
+                }
+                None => super::im2col::input_grad_block(&one, f, &kd, &d, dx),
             }
-            if padded {
-                crop_images(&dxp, &Window { n: images, ..*g }, dx);
-                buffer::give(dxp);
-            }
+        }
+        let dk = want_dk.then(|| {
+            let mut part = buffer::zeros(kernel.numel());
+            kernel_grad(&images[imgs.start * input.len..imgs.end * input.len], &d, f, g, &mut part);
+            part
         });
-        buffer::give(kt);
-        dx
-    });
-    let dk = kernel.requires_grad().then(|| {
-        let xd = x.data();
-        let images = input.images(&xd);
-        let block = g.n.div_ceil(KERNEL_GRAD_BLOCKS).max(1);
-        super::sum_partials(g.n.div_ceil(block), kernel.numel(), |b, part| {
-            let imgs = b * block..((b + 1) * block).min(g.n);
-            kernel_grad(&images[imgs.start * input.len..imgs.end * input.len], &dy[imgs.start * p * f..imgs.end * p * f], f, g, part);
+        let db = want_db.then(|| {
+            let mut part = vec![0.0f32; f];
+            d.chunks_exact(f).for_each(|row| part.iter_mut().zip(row).for_each(|(a, v)| *a += v));
+            part
+        });
+        buffer::give(d);
+        (dk, db)
+    };
+    let mut dx = x.requires_grad().then(|| buffer::take(x.numel()));
+    let parts: Vec<(Option<Vec<f32>>, Option<Vec<f32>>)> = match dx.as_mut() {
+        Some(dx) => dx.par_chunks_mut(block * g.image_len()).enumerate().map(|(b, dx)| work(b, Some(dx))).collect(),
+        None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
+    };
+    let (dks, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let mut grads = vec![dx, want_dk.then(|| add_in_order(dks.into_iter().flatten()))];
+    if bias.is_some() {
+        grads.push(want_db.then(|| add_in_order(dbs.into_iter().flatten())));
+    }
+    grads
+}
+
+/// The sum of partial results, added first to last.
+fn add_in_order(parts: impl Iterator<Item = Vec<f32>>) -> Vec<f32> {
+    parts
+        .reduce(|mut total, part| {
+            total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+            buffer::give(part);
+            total
         })
-    });
-    (dx, dk)
+        .unwrap_or_default()
 }

@@ -8,11 +8,13 @@ use rayon::prelude::*;
 use crate::buffer::{self, Recycled};
 use crate::error::Result;
 use crate::kernels::conv::{col2im, im2col};
+use crate::kernels::elementwise::relu_mask;
 use crate::kernels::matmul::Gemm;
 use crate::kernels::window::Window;
 use crate::tensor::Tensor;
 
-use super::{Conv, KERNEL_GRAD_BLOCKS};
+use super::super::linear::with_bias_grad;
+use super::Conv;
 
 /// Images per work item: enough rows for an efficient matrix product, few
 /// enough that one item's im2col block stays in cache. Fixed by the shapes
@@ -57,34 +59,68 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
             }),
         }
     }
-    let cols = kept.map(Recycled);
-    conv.output(out, x, kernel, bias, move |x, kernel, dy| {
-        let cols = cols.as_ref().expect("a tracked convolution keeps its im2col matrix");
+    let Some(cols) = kept.map(Recycled) else {
+        return Tensor::new(out, &[g.n, g.oh, g.ow, f]);
+    };
+    let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
+        let masked = relu.then(|| relu_mask(dy_out, y));
+        let dy = masked.as_deref().unwrap_or(dy_out);
+        let (x, kernel) = (&inputs[0], &inputs[1]);
         let dx = x.requires_grad().then(|| input_grad(&g, f, &kernel.data(), dy));
         let dk = kernel.requires_grad().then(|| {
             // dK = colsᵀ · dY, summed over fixed row blocks in a fixed order.
             let block = m.div_ceil(KERNEL_GRAD_BLOCKS).max(1);
-            super::sum_partials(m.div_ceil(block), k * f, |b, part| {
+            sum_partials(m.div_ceil(block), k * f, |b, part| {
                 let rows = b * block..((b + 1) * block).min(m);
                 Gemm { m: k, k: rows.len(), n: f, trans_a: true, trans_b: false }.run_serial(&cols[rows.start * k..rows.end * k], &dy[rows.start * f..rows.end * f], part, false);
             })
         });
-        (dx, dk)
-    })
+        with_bias_grad(vec![dx, dk], inputs, dy_out, masked, f)
+    };
+    Ok(super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward))
+}
+
+/// Kernel gradients are summed over this many fixed blocks of the batch, so
+/// the sum's order (and so its rounding) never depends on the thread count.
+const KERNEL_GRAD_BLOCKS: usize = 8;
+
+/// Runs `part(block, partial)` for `blocks` blocks in parallel, each on its
+/// own partial sum, and adds the partials up in order.
+fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let partials: Vec<Vec<f32>> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            let mut p = buffer::take(len);
+            part(b, &mut p);
+            p
+        })
+        .collect();
+    let mut parts = partials.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| buffer::zeros(len));
+    for p in parts {
+        total.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+        buffer::give(p);
+    }
+    total
 }
 
 /// The input gradient, image block by image block: `dcols = dY · Kᵀ`, then col2im.
-pub(super) fn input_grad(g: &Window, f: usize, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
+fn input_grad(g: &Window, f: usize, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, k) = (g.out_pixels(), g.kh * g.kw * g.c);
     let per_chunk = images_per_chunk(g, k);
     let mut dx = buffer::take(g.n * g.image_len());
     dx.par_chunks_mut(per_chunk * g.image_len()).enumerate().for_each(|(i, dx)| {
         let images = dx.len() / g.image_len();
-        let rows = i * per_chunk * p..(i * per_chunk + images) * p;
-        let mut dcols = buffer::take(images * p * k);
-        Gemm { m: images * p, k: f, n: k, trans_a: false, trans_b: true }.run_serial(&dy[rows.start * f..rows.end * f], kernel, &mut dcols, false);
-        col2im(&dcols, &Window { n: images, ..*g }, dx);
-        buffer::give(dcols);
+        input_grad_block(&Window { n: images, ..*g }, f, kernel, &dy[i * per_chunk * p * f..(i * per_chunk + images) * p * f], dx);
     });
     dx
+}
+
+/// [`input_grad`] of the images of `g` (`dy` and `dx` theirs alone), on the calling thread.
+pub(super) fn input_grad_block(g: &Window, f: usize, kernel: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let rows = g.n * g.out_pixels();
+    let mut dcols = buffer::take(rows * g.kh * g.kw * g.c);
+    Gemm { m: rows, k: f, n: g.kh * g.kw * g.c, trans_a: false, trans_b: true }.run_serial(dy, kernel, &mut dcols, false);
+    col2im(&dcols, g, dx);
+    buffer::give(dcols);
 }

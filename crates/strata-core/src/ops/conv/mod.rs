@@ -12,17 +12,11 @@ mod pooled;
 
 pub use pooled::conv2d_relu_max_pool;
 
-use rayon::prelude::*;
-
-use crate::autodiff::{self, GradFn};
-use crate::buffer;
+use crate::autodiff::{self, GradFn, InputGrads};
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::elementwise::relu_mask;
 use crate::kernels::tile;
 use crate::kernels::window::{Padding, Window};
 use crate::tensor::Tensor;
-
-use super::linear::with_bias_grad;
 
 /// Convolves `x` `[n, h, w, c]` with `kernel` `[kh, kw, c, f]`, adds `bias` `[f]`
 /// if given, and returns `[n, oh, ow, f]`.
@@ -52,58 +46,19 @@ struct Conv {
     tracked: bool,
 }
 
-/// The gradients of the input and the kernel, each only where it is required.
-type Grads = (Option<Vec<f32>>, Option<Vec<f32>>);
-
-impl Conv {
-    /// The output as a tensor; when tracked, a graph node whose backward pass
-    /// masks the gradient by relu, calls `grads(x, kernel, dy)`, and adds the bias gradient.
-    fn output(
-        self,
-        out: Vec<f32>,
-        x: &Tensor,
-        kernel: &Tensor,
-        bias: Option<&Tensor>,
-        grads: impl Fn(&Tensor, &Tensor, &[f32]) -> Grads + Send + Sync + 'static,
-    ) -> Result<Tensor> {
-        let shape = vec![self.g.n, self.g.oh, self.g.ow, self.f];
-        if !self.tracked {
-            return Tensor::new(out, &shape);
-        }
-        let mut inputs = vec![x.clone(), kernel.clone()];
-        inputs.extend(bias.cloned());
-        let (relu, f) = (self.relu, self.f);
-        let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
-            let masked = relu.then(|| relu_mask(dy_out, y));
-            let (dx, dk) = grads(&inputs[0], &inputs[1], masked.as_deref().unwrap_or(dy_out));
-            with_bias_grad(vec![dx, dk], inputs, dy_out, masked, f)
-        };
-        Ok(Tensor::from_op(out, shape, GradFn::new(if relu { "conv2d_relu" } else { "conv2d" }, inputs, Box::new(backward))))
-    }
-}
-
-/// Kernel gradients are summed over this many fixed blocks of the batch, so
-/// the sum's order (and so its rounding) never depends on the thread count.
-const KERNEL_GRAD_BLOCKS: usize = 8;
-
-/// Runs `part(block, partial)` for `blocks` blocks in parallel, each adding
-/// into its own partial sum of `len` zeros, and adds the partials up in order.
-fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-    let partials: Vec<Vec<f32>> = (0..blocks)
-        .into_par_iter()
-        .map(|b| {
-            let mut p = buffer::zeros(len);
-            part(b, &mut p);
-            p
-        })
-        .collect();
-    let mut parts = partials.into_iter();
-    let mut total = parts.next().unwrap_or_else(|| buffer::zeros(len));
-    for p in parts {
-        total.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
-        buffer::give(p);
-    }
-    total
+/// The op's output: a plain tensor, or a graph node over `[x, kernel, bias?]` with `backward`.
+fn node(
+    name: &'static str,
+    out: Vec<f32>,
+    shape: Vec<usize>,
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    backward: impl Fn(&[Tensor], &[f32], &[f32]) -> InputGrads + Send + Sync + 'static,
+) -> Tensor {
+    let mut inputs = vec![x.clone(), kernel.clone()];
+    inputs.extend(bias.cloned());
+    Tensor::from_op(out, shape, GradFn::new(name, inputs, Box::new(backward)))
 }
 
 /// Validates the operands and returns the window geometry.

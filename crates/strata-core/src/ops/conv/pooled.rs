@@ -9,15 +9,13 @@
 
 use rayon::prelude::*;
 
-use crate::autodiff::{self, GradFn};
+use crate::autodiff;
 use crate::buffer::{self, Recycled};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::direct::forward_rows;
-use crate::kernels::elementwise::relu_mask;
 use crate::kernels::pool_tiles::{max_pool_tiles, max_pool_tiles_relu_backward};
 use crate::kernels::tile;
 use crate::kernels::window::{Padding, Window};
-use crate::ops::linear::with_bias_grad;
 use crate::ops::max_pool2d;
 use crate::tensor::Tensor;
 
@@ -63,21 +61,14 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
     if !tracked {
         return Tensor::new(out, &shape);
     }
-    let mut inputs = vec![x.clone(), kernel.clone()];
-    inputs.extend(bias.cloned());
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        // The convolution's output gradient, through the pooling and the relu.
-        let mut dconv = buffer::take(g.n * p);
-        dconv.par_chunks_mut(per_chunk * p).enumerate().for_each(|(i, d)| {
-            for (j, d) in d.chunks_mut(p).enumerate() {
-                let o = (i * per_chunk + j) * q..(i * per_chunk + j + 1) * q;
+        // Each block's convolution gradient comes through the pooling and the relu.
+        gradients(&gc, f, &input, inputs, |imgs, d| {
+            for (i, d) in imgs.zip(d.chunks_mut(p)) {
+                let o = i * q..(i + 1) * q;
                 max_pool_tiles_relu_backward(&dy[o.clone()], &y[o.clone()], &arg[o], &gp, d);
             }
-        });
-        let (dx, dk) = gradients(&gc, f, &input, &inputs[0], &inputs[1], &dconv);
-        buffer::give(dconv);
-        // The bias gradient sums the convolution's gradient, which is the pooled one where relu passed.
-        with_bias_grad(vec![dx, dk], inputs, dy, Some(relu_mask(dy, y)), f)
+        })
     };
-    Ok(Tensor::from_op(out, shape, GradFn::new("conv2d_relu_max_pool", inputs, Box::new(backward))))
+    Ok(super::node("conv2d_relu_max_pool", out, shape, x, kernel, bias, backward))
 }
