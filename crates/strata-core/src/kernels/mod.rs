@@ -10,6 +10,7 @@ pub mod direct;
 pub mod window;
 pub mod elementwise;
 pub mod matmul;
+pub mod optim;
 pub mod pool;
 pub mod pool_tiles;
 pub mod tile;

@@ -1,6 +1,7 @@
 //! Adam (Kingma & Ba), with Keras's update rule and defaults.
 
 use serde_json::{json, Value};
+use strata_core::kernels::optim::{adam, AdamStep};
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
@@ -84,23 +85,15 @@ impl Optimizer for Adam {
                 let decay = wd * self.learning_rate;
                 w.iter_mut().for_each(|w| *w -= *w * decay);
             }
+            let step = AdamStep { alpha, beta_1: b1, beta_2: b2, epsilon: eps };
             if self.amsgrad {
                 let s = self.slots.get(p, &[0.0, 0.0, 0.0]);
                 let [m, v, v_hat] = &mut s[..] else { unreachable!("three slots") };
-                for i in 0..g.len() {
-                    m[i] += (g[i] - m[i]) * (1.0 - b1);
-                    v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
-                    v_hat[i] = v_hat[i].max(v[i]);
-                    w[i] -= alpha * m[i] / (v_hat[i].sqrt() + eps);
-                }
-                continue;
-            }
-            let s = self.slots.get(p, &[0.0, 0.0]);
-            let [m, v] = &mut s[..] else { unreachable!("two slots") };
-            for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                *m += (g - *m) * (1.0 - b1);
-                *v += (g * g - *v) * (1.0 - b2);
-                *w -= alpha * *m / (v.sqrt() + eps);
+                adam(step, &mut w, m, v, Some(v_hat), g);
+            } else {
+                let s = self.slots.get(p, &[0.0, 0.0]);
+                let [m, v] = &mut s[..] else { unreachable!("two slots") };
+                adam(step, &mut w, m, v, None, g);
             }
         }
         self.iterations += 1;
