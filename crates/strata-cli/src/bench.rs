@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::{json, Value};
-use strata::applications::{dense_mlp, headline_cnn, layer_flops};
+use strata::applications::{dense_mlp, executed_layer_flops, headline_cnn, layer_flops};
 use strata::core::profile;
 use strata::model::Sequential;
 use strata::{Error, Result, Tensor};
@@ -61,12 +61,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
     if x.shape()[0] < case.batch {
         return Err(Error::argument("--data", format!("needs at least {} training samples", case.batch)));
     }
-    let per_layer = layer_flops(&mut model)?;
-    let forward: f64 = per_layer.iter().sum();
-    // Training: each layer's forward product and its two backward products,
-    // except the input gradient of the first layer, which nothing needs.
-    let first = per_layer.iter().copied().find(|&f| f > 0.0).unwrap_or(0.0);
-    let train_flops = 3.0 * forward - first;
+    // Nominal FLOPs (what the model asks for), and what Strata executes.
+    let (forward, train_flops) = flops(layer_flops(&mut model)?);
+    let (forward_done, train_done) = flops(executed_layer_flops(&mut model)?);
     let steps = args.steps as usize;
     train_steps(&mut model, x, y, case.batch, 0, 10)?;
     let mut rates = Vec::new();
@@ -96,8 +93,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
 
     if !args.json {
         println!(
-            "\n{} (batch {}): train {:.0} samples/s ({:.1} GFLOP/s), inference {:.0} samples/s ({:.1} GFLOP/s), rounds {:?}",
-            case.name, case.batch, train_rate, train_rate * train_flops / 1e9, infer_rate, infer_rate * forward / 1e9,
+            "\n{} (batch {}): train {:.0} samples/s ({:.1} GFLOP/s executed, {:.1} nominal), inference {:.0} samples/s ({:.1} executed, {:.1} nominal), rounds {:?}",
+            case.name, case.batch, train_rate, train_rate * train_done / 1e9, train_rate * train_flops / 1e9,
+            infer_rate, infer_rate * forward_done / 1e9, infer_rate * forward / 1e9,
             rates.iter().map(|r| r.round()).collect::<Vec<_>>()
         );
         print!("{}", prof.table());
@@ -113,9 +111,20 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
         "train_gflops": round3(train_rate * train_flops / 1e9),
         "infer_samples_per_second": infer_rate.round(),
         "infer_gflops": round3(infer_rate * forward / 1e9),
+        "train_gflops_executed": round3(train_rate * train_done / 1e9),
+        "infer_gflops_executed": round3(infer_rate * forward_done / 1e9),
         "peak_rss_mb": peak_rss_mb(),
         "profile": prof.json(),
     }))
+}
+
+/// Forward and training FLOPs per sample from per-layer forward FLOPs: a
+/// training step is each layer's forward product and its two backward
+/// products, except the input gradient of the first layer, which nothing needs.
+fn flops(per_layer: Vec<f64>) -> (f64, f64) {
+    let forward: f64 = per_layer.iter().sum();
+    let first = per_layer.iter().copied().find(|&f| f > 0.0).unwrap_or(0.0);
+    (forward, 3.0 * forward - first)
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {

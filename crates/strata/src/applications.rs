@@ -48,3 +48,22 @@ pub fn layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
     }
     Ok(flops)
 }
+
+/// Like [`layer_flops`], counting only what Strata computes: where a relu
+/// `Conv2D` runs fused with the `MaxPooling2D` after it (on CPUs with
+/// AVX-512), the convolution outputs no pooling window reads are skipped
+/// (for the headline CNN, the last row and column of the 11x11 and 3x3 maps).
+pub fn executed_layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
+    let mut flops = layer_flops(model)?;
+    if !strata_core::kernels::tile::available() {
+        return Ok(flops);
+    }
+    let layers = model.layers();
+    for (i, pair) in layers.windows(2).enumerate() {
+        let (Some((ph, pw)), true) = (pair[1].tiling_max_pool(), pair[0].fuses_max_pool()) else { continue };
+        if let Some(&[oh, ow, _]) = model.layer_output_shape(i).as_deref() {
+            flops[i] *= ((oh / ph * ph) * (ow / pw * pw)) as f64 / (oh * ow).max(1) as f64;
+        }
+    }
+    Ok(flops)
+}

@@ -15,6 +15,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+use std::sync::OnceLock;
 
 /// One stretch of the reduction: start offsets into `a` and `b`, and length.
 #[derive(Clone, Copy, Debug)]
@@ -58,16 +59,19 @@ pub fn max_rows(cols: usize) -> usize {
     }
 }
 
-/// Whether this CPU runs tiles (AVX-512F). Callers fall back to im2col + GEMM otherwise.
+/// Whether this CPU runs tiles (AVX-512F), and `STRATA_KERNELS=portable` is
+/// not set (it forces the fallback, to test or compare it). Callers fall
+/// back to im2col + GEMM otherwise.
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let portable = std::env::var("STRATA_KERNELS").is_ok_and(|v| v.trim() == "portable");
+        #[cfg(target_arch = "x86_64")]
+        let cpu = std::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        cpu && !portable
+    })
 }
 
 impl Tile {
