@@ -47,7 +47,11 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
 
 /// Images per parallel work item.
 pub(super) fn images_per_chunk(g: &Window) -> usize {
-    g.n.div_ceil(8).max(1)
+    // About 8 items per batch, so threads share the work evenly, but at
+    // least 64 output pixels each, so a kernel gradient tile's sum is long
+    // enough to pay for loading and storing its block. Fixed by the shapes
+    // alone (never the thread count), so results do not depend on the threads.
+    g.n.div_ceil(8).max(64usize.div_ceil(g.out_pixels().max(1))).max(1)
 }
 
 /// The images as the tiles read them: `x` itself, or a zero-bordered copy
