@@ -25,7 +25,9 @@ fn main() {
             continue;
         }
         let n = 32;
-        let x = Tensor::variable((0..n * h * h * c).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1).collect(), &[n, h, h, c]).unwrap();
+        // The first layer's input is data: no gradient is needed for it.
+        let values: Vec<f32> = (0..n * h * h * c).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1).collect();
+        let x = if layer == 0 { Tensor::new(values, &[n, h, h, c]) } else { Tensor::variable(values, &[n, h, h, c]) }.unwrap();
         let k = Tensor::variable((0..9 * c * f).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.05).collect(), &[3, 3, c, f]).unwrap();
         let b = Tensor::variable(vec![0.01; f], &[f]).unwrap();
         let fwd = median_ms(|| {
