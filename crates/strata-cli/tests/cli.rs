@@ -31,6 +31,31 @@ fn summary_reports_the_keras_parameter_count() {
 }
 
 #[test]
+fn the_thread_count_does_not_change_the_numbers() {
+    // Every reduction adds in an order fixed by the shapes, so one worker
+    // and two (without the busy-machine fallback) train the same weights, bit for bit.
+    let dir = std::env::temp_dir().join(format!("strata-cli-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |threads: &str| {
+        let path = dir.join(format!("threads-{threads}.safetensors"));
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["train", "--epochs", "2", "--train-limit", "640", "--seed", "5", "--threads", threads, "--save", path.to_str().unwrap()])
+            .env("STRATA_ADAPTIVE_THREADS", "0")
+            .output()
+            .expect("the strata binary runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let model = strata::model::Sequential::load(&path).unwrap();
+        model.named_weights().into_iter().map(|(name, t)| (name, t.to_vec())).collect::<Vec<_>>()
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(one.len(), 10);
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs between 1 and 2 threads");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn train_json_ends_with_one_json_object() {
     let out = strata(&["train", "--epochs", "1", "--train-limit", "640", "--json", "--seed", "3", "--threads", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
