@@ -8,6 +8,7 @@ mod simd;
 pub mod conv;
 pub mod direct;
 pub mod window;
+pub mod winograd;
 pub mod elementwise;
 pub mod matmul;
 pub mod optim;

@@ -11,6 +11,7 @@ use crate::buffer::{self, Recycled};
 use crate::error::Result;
 use crate::kernels::direct::{crop_images, forward_image, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
 use crate::kernels::window::Window;
+use crate::kernels::winograd::{self, Scratch};
 use crate::tensor::Tensor;
 
 use super::Conv;
@@ -23,9 +24,11 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
     let mut out = buffer::take(g.n * p * f);
     {
         let (xd, kd) = (x.data(), kernel.data());
+        let forward = Forward::new(&g, &kd, f);
         out.par_chunks_mut(images_per_chunk(&g) * p * f).enumerate().for_each(|(i, rows)| {
+            let mut scratch = Scratch::default();
             for (j, y) in rows.chunks_mut(p * f).enumerate() {
-                forward_image(input.image(&xd, i * images_per_chunk(&g) + j), &kd, f, &g, bias_values.as_deref(), relu, y);
+                forward.image(input.image(&xd, i * images_per_chunk(&g) + j), &g, bias_values.as_deref(), relu, &mut scratch, y);
             }
         });
     }
@@ -43,6 +46,36 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         })
     };
     Ok(super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward))
+}
+
+/// The forward pass of one image: Winograd's F(2x2, 3x3) where it applies
+/// (with the kernel transformed once per call), else direct tiles.
+pub(super) struct Forward<'a> {
+    kernel: &'a [f32],
+    f: usize,
+    winograd: Option<Recycled>,
+    padded: (usize, usize),
+}
+
+impl<'a> Forward<'a> {
+    pub(super) fn new(g: &Window, kernel: &'a [f32], f: usize) -> Forward<'a> {
+        let winograd = winograd::eligible(g).then(|| {
+            let mut u = buffer::take(16 * g.c * f);
+            winograd::transform_kernel(kernel, g.c, f, &mut u);
+            Recycled(u)
+        });
+        Forward { kernel, f, winograd, padded: padded_size(g) }
+    }
+    /// Writes the `g.oh * g.ow * f` outputs of `image` (as [`Input::image`] gives it) to `y`.
+    pub(super) fn image(&self, image: &[f32], g: &Window, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+        match &self.winograd {
+            Some(u) => winograd::forward_image(image, self.padded.0, self.padded.1, g, u, self.f, bias, relu, scratch, y),
+            None => forward_image(image, self.kernel, self.f, g, bias, relu, y),
+        }
+    }
+    pub(super) fn is_winograd(&self) -> bool {
+        self.winograd.is_some()
+    }
 }
 
 /// Images per parallel work item.

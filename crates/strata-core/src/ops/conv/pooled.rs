@@ -16,10 +16,11 @@ use crate::kernels::direct::forward_rows;
 use crate::kernels::pool_tiles::{max_pool_tiles, max_pool_tiles_relu_backward};
 use crate::kernels::tile;
 use crate::kernels::window::{Padding, Window};
+use crate::kernels::winograd::Scratch;
 use crate::ops::max_pool2d;
 use crate::tensor::Tensor;
 
-use super::direct::{gradients, images_per_chunk, Input};
+use super::direct::{gradients, images_per_chunk, Forward, Input};
 use super::{conv2d_fused, geometry};
 
 /// `max_pool2d(relu(conv2d(x, kernel) + bias), pool, strides = pool, valid)`.
@@ -42,14 +43,23 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
     let mut arg = buffer::take::<u8>(g.n * q);
     {
         let (xd, kd) = (x.data(), kernel.data());
+        let forward = Forward::new(&gc, &kd, f);
+        let bias = bias_values.as_deref();
         out.par_chunks_mut(per_chunk * q).zip(arg.par_chunks_mut(per_chunk * q)).enumerate().for_each(|(i, (ys, args))| {
-            // One row of windows at a time, pooled while it is in the first-level cache.
-            let mut conv = vec![0.0; pool.0 * gc.ow * f];
+            let mut scratch = Scratch::default();
+            // Direct tiles go one row of windows at a time, pooled while it is
+            // in the first-level cache; Winograd's blocks, a whole image.
+            let mut conv = vec![0.0; if forward.is_winograd() { p } else { pool.0 * gc.ow * f }];
             let row = pooled.ow * f;
             for (j, (y, a)) in ys.chunks_mut(q).zip(args.chunks_mut(q)).enumerate() {
                 let image = input.image(&xd, i * per_chunk + j);
+                if forward.is_winograd() {
+                    forward.image(image, &gc, bias, true, &mut scratch, &mut conv);
+                    max_pool_tiles(&conv, &gp, y, a);
+                    continue;
+                }
                 for (py, (y, a)) in y.chunks_mut(row).zip(a.chunks_mut(row)).enumerate() {
-                    forward_rows(image, &kd, f, &gc, py * pool.0..(py + 1) * pool.0, bias_values.as_deref(), true, &mut conv);
+                    forward_rows(image, &kd, f, &gc, py * pool.0..(py + 1) * pool.0, bias, true, &mut conv);
                     max_pool_tiles(&conv, &Window { h: pool.0, oh: 1, ..gp }, y, a);
                 }
             }

@@ -1,0 +1,238 @@
+//! The forward pass of a 3x3, stride-1 convolution by Winograd's minimal
+//! filtering, F(2x2, 3x3) (Lavin and Gray, 2015): each 2x2 block of outputs
+//! comes from a 4x4 block of inputs with 16 multiplies per (input, output)
+//! channel pair instead of 36, so the matrix products do 2.25x fewer
+//! multiply-adds. The transforms only add and subtract; the products run on
+//! register [tiles](super::tile), one `[tiles, c] x [c, f]` product for each of
+//! the 16 positions of the transformed block.
+//!
+//! - kernel: `U = G g Gᵀ` for each 3x3 kernel slice `g`,
+//! - input: `V = Bᵀ d B` for each 4x4 input block `d`,
+//! - output: `Y = Aᵀ (U ⊙ V summed over input channels) A`, a 2x2 block.
+
+use super::simd::multiversion;
+use super::tile::{self, max_rows, Out, Seg, Tile, MAX_COLS};
+use super::window::Window;
+
+/// Positions of a transformed 4x4 block.
+const XI: usize = 16;
+
+/// Whether the forward pass of `g` runs here: a 3x3 kernel at stride 1, at
+/// least 16 input channels (the products' sums run over them), inputs at
+/// least 8x8 (a few blocks per image), on a CPU with AVX-512.
+pub fn eligible(g: &Window) -> bool {
+    g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.c >= 16 && g.h >= 8 && g.w >= 8 && tile::available()
+}
+
+/// `U[ξ][c][f]`, the transformed kernel, from a Keras kernel `(3, 3, c, f)`.
+pub fn transform_kernel(kernel: &[f32], c: usize, f: usize, u: &mut [f32]) {
+    assert!(kernel.len() >= 9 * c * f && u.len() >= XI * c * f, "winograd kernel sizes");
+    for ch in 0..c {
+        let tap = |ky: usize, kx: usize| &kernel[((ky * 3 + kx) * c + ch) * f..((ky * 3 + kx) * c + ch + 1) * f];
+        let taps: [&[f32]; 9] = std::array::from_fn(|k| tap(k / 3, k % 3));
+        let mut rows: Vec<&mut [f32]> = u[..XI * c * f].chunks_exact_mut(c * f).map(|chunk| &mut chunk[ch * f..(ch + 1) * f]).collect();
+        transform_kernel_channel(&taps, &mut rows, f);
+    }
+}
+
+multiversion! {
+    /// `U = G g Gᵀ` for one input channel, every output channel at once:
+    /// `taps[3 ky + kx]` and `rows[ξ]` hold `f` values each.
+    fn transform_kernel_channel(taps: &[&[f32]; 9], rows: &mut [&mut [f32]], f: usize) {
+        for o in 0..f {
+            let k = |ky: usize, kx: usize| taps[ky * 3 + kx][o];
+            // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 (on each column) ...
+            let mut gg = [[0.0f32; 3]; 4];
+            for kx in 0..3 {
+                let (g0, g1, g2) = (k(0, kx), k(1, kx), k(2, kx));
+                gg[0][kx] = g0;
+                gg[1][kx] = 0.5 * (g0 + g1 + g2);
+                gg[2][kx] = 0.5 * (g0 - g1 + g2);
+                gg[3][kx] = g2;
+            }
+            // ... then the same on each row.
+            for (i, &[g0, g1, g2]) in gg.iter().enumerate() {
+                rows[i * 4][o] = g0;
+                rows[i * 4 + 1][o] = 0.5 * (g0 + g1 + g2);
+                rows[i * 4 + 2][o] = 0.5 * (g0 - g1 + g2);
+                rows[i * 4 + 3][o] = g2;
+            }
+        }
+    }
+}
+
+/// Scratch space for one image's transformed input and products.
+#[derive(Default)]
+pub struct Scratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+}
+
+/// One image's convolution: `x` the image as rows of `row_width` pixels
+/// (`rows` of them; reads past them are zeros), `u` from [`transform_kernel`],
+/// `y` the `g.oh * g.ow * f` outputs, plus `bias` and relu.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+    let c = g.c;
+    let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+    let blocks = th * tw;
+    assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f && y.len() >= g.out_pixels() * f, "winograd sizes");
+    scratch.v.resize(XI * blocks * c, 0.0);
+    scratch.m.resize(XI * blocks * f, 0.0);
+    let zeros = vec![0.0f32; c];
+    for t in 0..blocks {
+        let (by, bx) = (2 * (t / tw), 2 * (t % tw));
+        let pixel = |i: usize, j: usize| -> &[f32] {
+            let (r, q) = (by + i, bx + j);
+            if r < rows && q < row_width {
+                &x[(r * row_width + q) * c..(r * row_width + q + 1) * c]
+            } else {
+                &zeros
+            }
+        };
+        let d: [&[f32]; 16] = std::array::from_fn(|k| pixel(k / 4, k % 4));
+        transform_input(&d, &mut scratch.v, t, blocks, c);
+    }
+    let segs = [Seg { a: 0, b: 0, len: c }];
+    for xi in 0..XI {
+        for f0 in (0..f).step_by(MAX_COLS) {
+            let cols = MAX_COLS.min(f - f0);
+            let runs = blocks.div_ceil(max_rows(cols));
+            for r in 0..runs {
+                let (t0, t1) = (r * blocks / runs, (r + 1) * blocks / runs);
+                let tile = Tile { rows: t1 - t0, cols, a_row: c, a_step: 1, b_step: f, c_row: f };
+                let a = &scratch.v[(xi * blocks + t0) * c..];
+                tile.run(a, &u[xi * c * f + f0..], &segs, &mut scratch.m[(xi * blocks + t0) * f + f0..], Out::Store { bias: None, relu: false });
+            }
+        }
+    }
+    for t in 0..blocks {
+        let (by, bx) = (2 * (t / tw), 2 * (t % tw));
+        transform_output(&scratch.m, t, blocks, f, bias, relu, (by, bx), g, y);
+    }
+}
+
+/// `V = Bᵀ d B` for block `t`, every channel: `d[4 i + j]` is the input pixel (i, j).
+fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
+    assert!(d.iter().all(|p| p.len() >= c) && v.len() >= XI * blocks * c && t < blocks, "winograd input sizes");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: callers run this only where `tile::available()` (AVX-512F);
+    // the assert bounds every index.
+    unsafe {
+        avx512::transform_input(d, v, t, blocks, c)
+    }
+}
+
+/// `Y = Aᵀ M A` for block `t` at output pixel `origin`, plus bias and relu;
+/// outputs past the image's edge are dropped.
+#[allow(clippy::too_many_arguments)]
+fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
+    assert!(m.len() >= XI * blocks * f && t < blocks && bias.is_none_or(|b| b.len() >= f), "winograd output sizes");
+    assert!(origin.0 < g.oh && origin.1 < g.ow && y.len() >= g.out_pixels() * f, "winograd output block");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as above.
+    unsafe {
+        avx512::transform_output(m, t, blocks, f, bias, relu, origin, g, y)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Window;
+
+    /// The lanes of the 16 channels from `c0` that exist.
+    fn mask(len: usize, c0: usize) -> __mmask16 {
+        if len - c0 >= 16 { 0xffff } else { (1u16 << (len - c0)) - 1 }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
+        let v = v.as_mut_ptr();
+        for c0 in (0..c).step_by(16) {
+            let k = mask(c, c0);
+            let p: [__m512; 16] = std::array::from_fn(|i| _mm512_maskz_loadu_ps(k, d[i].as_ptr().add(c0)));
+            // Bᵀ d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3, on each column j ...
+            let mut bd = [[_mm512_setzero_ps(); 4]; 4];
+            for j in 0..4 {
+                let (d0, d1, d2, d3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                bd[0][j] = _mm512_sub_ps(d0, d2);
+                bd[1][j] = _mm512_add_ps(d1, d2);
+                bd[2][j] = _mm512_sub_ps(d2, d1);
+                bd[3][j] = _mm512_sub_ps(d1, d3);
+            }
+            // ... then on each row i.
+            for (i, &[d0, d1, d2, d3]) in bd.iter().enumerate() {
+                let out = [_mm512_sub_ps(d0, d2), _mm512_add_ps(d1, d2), _mm512_sub_ps(d2, d1), _mm512_sub_ps(d1, d3)];
+                for (j, value) in out.into_iter().enumerate() {
+                    _mm512_mask_storeu_ps(v.add(((i * 4 + j) * blocks + t) * c + c0), k, value);
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
+        let (oy, ox) = origin;
+        let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
+        let (m, y) = (m.as_ptr(), y.as_mut_ptr());
+        for o0 in (0..f).step_by(16) {
+            let k = mask(f, o0);
+            let p: [__m512; 16] = std::array::from_fn(|i| _mm512_maskz_loadu_ps(k, m.add((i * blocks + t) * f + o0)));
+            let b = match bias {
+                Some(b) => _mm512_maskz_loadu_ps(k, b.as_ptr().add(o0)),
+                None => _mm512_setzero_ps(),
+            };
+            // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
+            let mut am = [[_mm512_setzero_ps(); 4]; 2];
+            for j in 0..4 {
+                let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                am[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                am[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            // ... then on each row i, plus bias and relu.
+            for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
+                let out = [_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), b), _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(m1, m2), m3), b)];
+                for (j, value) in out.into_iter().enumerate().take(cols) {
+                    let value = if relu { _mm512_max_ps(value, _mm512_setzero_ps()) } else { value };
+                    _mm512_mask_storeu_ps(y.add(((oy + i) * g.ow + ox + j) * f + o0), k, value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::conv2d_reference;
+    use crate::kernels::window::Padding;
+    use crate::rng::Rng;
+
+    #[test]
+    fn matches_direct_convolution() {
+        if !tile::available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        let mut rng = Rng::new(12);
+        for (h, w, c, f) in [(13, 13, 32, 64), (8, 9, 16, 5), (10, 8, 20, 70)] {
+            let g = Window::new([1, h, w, c], (3, 3), (1, 1), Padding::Valid).unwrap();
+            assert!(eligible(&g));
+            let x: Vec<f32> = (0..h * w * c).map(|_| rng.normal()).collect();
+            let kernel: Vec<f32> = (0..9 * c * f).map(|_| rng.normal()).collect();
+            let bias: Vec<f32> = (0..f).map(|_| rng.normal()).collect();
+            let mut u = vec![0.0; XI * c * f];
+            transform_kernel(&kernel, c, f, &mut u);
+            let mut y = vec![0.0; g.out_pixels() * f];
+            forward_image(&x, h, w, &g, &u, f, Some(&bias), false, &mut Scratch::default(), &mut y);
+            let expect = conv2d_reference(&x, &kernel, f, &g);
+            for (i, (a, e)) in y.iter().zip(&expect).enumerate() {
+                let e = e + bias[i % f];
+                assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{h}x{w}x{c}->{f} [{i}]: {a} vs {e}");
+            }
+        }
+    }
+}
