@@ -62,8 +62,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
         return Err(Error::argument("--data", format!("needs at least {} training samples", case.batch)));
     }
     // Nominal FLOPs (what the model asks for), and what Strata executes.
-    let (forward, train_flops) = flops(layer_flops(&mut model)?);
-    let (forward_done, train_done) = flops(executed_layer_flops(&mut model)?);
+    let nominal = layer_flops(&mut model)?;
+    let (forward, train_flops) = flops(nominal.iter().map(|&f| (f, f)));
+    let (forward_done, train_done) = flops(executed_layer_flops(&mut model)?.into_iter());
     let steps = args.steps as usize;
     train_steps(&mut model, x, y, case.batch, 0, 10)?;
     let mut rates = Vec::new();
@@ -118,13 +119,16 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
     }))
 }
 
-/// Forward and training FLOPs per sample from per-layer forward FLOPs: a
-/// training step is each layer's forward product and its two backward
-/// products, except the input gradient of the first layer, which nothing needs.
-fn flops(per_layer: Vec<f64>) -> (f64, f64) {
-    let forward: f64 = per_layer.iter().sum();
-    let first = per_layer.iter().copied().find(|&f| f > 0.0).unwrap_or(0.0);
-    (forward, 3.0 * forward - first)
+/// Forward and training FLOPs per sample from per-layer (forward, backward
+/// product) FLOPs: a training step is each layer's forward product and its
+/// two backward products, except the input gradient of the first layer,
+/// which nothing needs.
+fn flops(per_layer: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let per_layer: Vec<(f64, f64)> = per_layer.collect();
+    let forward: f64 = per_layer.iter().map(|l| l.0).sum();
+    let backward: f64 = per_layer.iter().map(|l| l.1).sum();
+    let first = per_layer.iter().map(|l| l.1).find(|&f| f > 0.0).unwrap_or(0.0);
+    (forward, forward + 2.0 * backward - first)
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {

@@ -49,21 +49,42 @@ pub fn layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
     Ok(flops)
 }
 
-/// Like [`layer_flops`], counting only what Strata computes: where a relu
-/// `Conv2D` runs fused with the `MaxPooling2D` after it (on CPUs with
-/// AVX-512), the convolution outputs no pooling window reads are skipped
-/// (for the headline CNN, the last row and column of the 11x11 and 3x3 maps).
-pub fn executed_layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
-    let mut flops = layer_flops(model)?;
+/// The multiply-add FLOPs per sample Strata executes, layer by layer, as
+/// (forward pass, each of the two backward products). Where a relu `Conv2D`
+/// runs fused with the `MaxPooling2D` after it, the convolution outputs no
+/// pooling window reads are skipped (for the headline CNN, the last row and
+/// column of the 11x11 and 3x3 maps); where a convolution's forward pass runs
+/// as Winograd's F(2x2, 3x3), it counts 16 products per 2x2 output block
+/// instead of 36 (the transforms' additions are not counted). Both apply on
+/// CPUs with AVX-512 only; elsewhere this equals [`layer_flops`].
+pub fn executed_layer_flops(model: &mut Sequential) -> Result<Vec<(f64, f64)>> {
+    let nominal = layer_flops(model)?;
+    let mut flops: Vec<(f64, f64)> = nominal.iter().map(|&f| (f, f)).collect();
     if !strata_core::kernels::tile::available() {
         return Ok(flops);
     }
     let layers = model.layers();
-    for (i, pair) in layers.windows(2).enumerate() {
-        let (Some((ph, pw)), true) = (pair[1].tiling_max_pool(), pair[0].fuses_max_pool()) else { continue };
-        if let Some(&[oh, ow, _]) = model.layer_output_shape(i).as_deref() {
-            flops[i] *= ((oh / ph * ph) * (ow / pw * pw)) as f64 / (oh * ow).max(1) as f64;
+    for i in 0..layers.len() {
+        let Some(&[oh, ow, f]) = model.layer_output_shape(i).as_deref() else { continue };
+        let (mut used_h, mut used_w) = (oh, ow);
+        if let (true, Some((ph, pw))) = (layers[i].fuses_max_pool(), layers.get(i + 1).and_then(|l| l.tiling_max_pool())) {
+            (used_h, used_w) = (oh / ph * ph, ow / pw * pw);
+        }
+        let direct = nominal[i] * (used_h * used_w) as f64 / (oh * ow).max(1) as f64;
+        flops[i] = (direct, direct);
+        let input = if i == 0 { model.input_shape().map(|s| s.to_vec()) } else { model.layer_output_shape(i - 1) };
+        if let (Some(&[h, w, c]), true) = (input.as_deref(), runs_winograd(layers[i].config())) {
+            let window = strata_core::kernels::window::Window::new([1, h, w, c], (3, 3), (1, 1), strata_core::Padding::Valid);
+            if window.is_some_and(|g| strata_core::kernels::winograd::eligible(&g)) {
+                flops[i].0 = 2.0 * 16.0 * (used_h.div_ceil(2) * used_w.div_ceil(2) * c * f) as f64;
+            }
         }
     }
     Ok(flops)
+}
+
+/// Whether a layer's config is a plain 3x3, stride-1 `Conv2D` (Winograd's shape).
+fn runs_winograd(config: serde_json::Value) -> bool {
+    let pair = |key: &str, v: u64| config[key].as_array().is_some_and(|a| a.len() == 2 && a.iter().all(|x| x.as_u64() == Some(v)));
+    pair("kernel_size", 3) && pair("strides", 1) && pair("dilation_rate", 1) && config["groups"].as_u64().unwrap_or(1) == 1
 }
