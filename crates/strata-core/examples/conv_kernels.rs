@@ -2,24 +2,13 @@
 //! thread for the headline model's shapes, forward and both gradients:
 //! `cargo run --release -p strata-core --example conv_kernels`.
 
-use std::time::Instant;
+mod timing;
 
 use strata_core::kernels::conv::{col2im, im2col};
 use strata_core::kernels::direct;
 use strata_core::kernels::matmul::Gemm;
 use strata_core::kernels::window::{Padding, Window};
-
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..15)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
+use strata_core::kernels::winograd;
 
 fn main() {
     for &(name, h, c, f) in &[("conv2d", 28, 1, 32), ("conv2d_1", 13, 32, 64), ("conv2d_2", 5, 64, 64)] {
@@ -34,7 +23,7 @@ fn main() {
         let mut dk = vec![0.0; k * f];
         let mut dx = vec![0.0; x.len()];
         let gflop = 2.0 * (n * p * k * f) as f64 / 1e9;
-        let gemm_fwd = median_ms(|| {
+        let gemm_fwd = timing::median_ms(15, || {
             for i in 0..n {
                 let one = Window { n: 1, ..g };
                 im2col(&x[i * g.image_len()..(i + 1) * g.image_len()], &one, &mut cols[..p * k]);
@@ -42,31 +31,46 @@ fn main() {
             }
         });
         im2col(&x, &g, &mut cols);
-        let gemm_dk = median_ms(|| Gemm { m: k, k: n * p, n: f, trans_a: true, trans_b: false }.run_serial(&cols, &dy, &mut dk, false));
-        let gemm_dx = median_ms(|| {
+        let gemm_dk = timing::median_ms(15, || Gemm { m: k, k: n * p, n: f, trans_a: true, trans_b: false }.run_serial(&cols, &dy, &mut dk, false));
+        let gemm_dx = timing::median_ms(15, || {
             for i in 0..n {
                 Gemm { m: p, k: f, n: k, trans_a: false, trans_b: true }.run_serial(&dy[i * p * f..(i + 1) * p * f], &kernel, &mut cols[..p * k], false);
                 col2im(&cols[..p * k], &Window { n: 1, ..g }, &mut dx[i * g.image_len()..(i + 1) * g.image_len()]);
             }
         });
-        let direct_fwd = median_ms(|| {
+        let direct_fwd = timing::median_ms(15, || {
             for i in 0..n {
                 direct::forward_image(&x[i * g.image_len()..], &kernel, f, &g, None, false, &mut y[i * p * f..(i + 1) * p * f]);
             }
         });
-        let direct_dk = median_ms(|| {
+        let direct_dk = timing::median_ms(15, || {
             dk.fill(0.0);
             direct::kernel_grad(&x, &dy, f, &g, &mut dk);
         });
         let mut kt = vec![0.0; kernel.len()];
-        let direct_dx = median_ms(|| {
+        let direct_dx = timing::median_ms(15, || {
             direct::transpose_taps(&kernel, c, f, &mut kt);
             dx.fill(0.0);
             for i in 0..n {
                 direct::input_grad_image(&dy[i * p * f..(i + 1) * p * f], &kt, f, &g, &mut dx[i * g.image_len()..(i + 1) * g.image_len()]);
             }
         });
+        // Winograd's forward pass, where it applies (the products' FLOPs are 2.25x fewer;
+        // the rate below counts the direct convolution's, to compare times).
+        let winograd_fwd = winograd::eligible(&g).then(|| {
+            let mut u = vec![0.0; 16 * c * f];
+            let mut scratch = winograd::Scratch::default();
+            timing::median_ms(15, || {
+                winograd::transform_kernel(&kernel, c, f, &mut u);
+                for i in 0..n {
+                    winograd::forward_image(&x[i * g.image_len()..], h, h, &g, &u, f, None, false, &mut scratch, &mut y[i * p * f..(i + 1) * p * f]);
+                }
+            })
+        });
         let rate = |ms: f64| gflop / (ms / 1e3);
+        if let Some(ms) = winograd_fwd {
+            println!("{name:9} forward  winograd {ms:6.3} ms ({:5.1} GFLOP/s direct-equivalent)", rate(ms));
+        }
         println!("{name:9} forward  gemm {gemm_fwd:6.3} ms ({:5.1} GFLOP/s)  direct {direct_fwd:6.3} ms ({:5.1})", rate(gemm_fwd), rate(direct_fwd));
         println!("{name:9} dkernel  gemm {gemm_dk:6.3} ms ({:5.1} GFLOP/s)  direct {direct_dk:6.3} ms ({:5.1})", rate(gemm_dk), rate(direct_dk));
         println!("{name:9} dinput   gemm {gemm_dx:6.3} ms ({:5.1} GFLOP/s)  direct {direct_dx:6.3} ms ({:5.1})", rate(gemm_dx), rate(direct_dx));

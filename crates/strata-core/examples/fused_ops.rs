@@ -1,21 +1,9 @@
 //! Times the headline model's three convolution + pooling ops, forward and
 //! backward, on the thread pool: `cargo run --release -p strata-core --example fused_ops`.
 
-use std::time::Instant;
+mod timing;
 
 use strata_core::{ops, Padding, Tensor};
-
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..31)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
 
 fn main() {
     // An optional argument picks one layer (0, 1 or 2).
@@ -30,15 +18,15 @@ fn main() {
         let x = if layer == 0 { Tensor::new(values, &[n, h, h, c]) } else { Tensor::variable(values, &[n, h, h, c]) }.unwrap();
         let k = Tensor::variable((0..9 * c * f).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.05).collect(), &[3, 3, c, f]).unwrap();
         let b = Tensor::variable(vec![0.01; f], &[f]).unwrap();
-        let fwd = median_ms(|| {
+        let fwd = timing::median_ms(31, || {
             let _g = strata_core::no_grad();
             ops::conv2d_relu_max_pool(&x, &k, Some(&b), (1, 1), Padding::Valid, (2, 2)).unwrap();
         });
-        let conv_only = median_ms(|| {
+        let conv_only = timing::median_ms(31, || {
             let _g = strata_core::no_grad();
             ops::conv2d_fused(&x, &k, Some(&b), (1, 1), Padding::Valid, true).unwrap();
         });
-        let train = median_ms(|| {
+        let train = timing::median_ms(31, || {
             let y = ops::conv2d_relu_max_pool(&x, &k, Some(&b), (1, 1), Padding::Valid, (2, 2)).unwrap();
             y.sum().backward().unwrap();
         });
