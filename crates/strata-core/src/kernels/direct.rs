@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use super::tile::{max_rows, Out, Seg, Tile, MAX_COLS};
+use super::tile::{col_blocks, max_rows, runs, Out, Seg, Tile};
 use super::window::Window;
 
 /// Rows and columns of (padded) input that the windows reach.
@@ -41,7 +41,7 @@ pub fn needs_padding(g: &Window) -> bool {
     g.pad_top > 0 || g.pad_left > 0 || eh > g.h || ew > g.w
 }
 
-/// Copies `images` (`k * h * w * c`) into `out` with the zero border of [`padded_size`].
+/// Copies the images `x` (each `h * w * c`) into `out` with the zero border of [`padded_size`].
 pub fn pad_images(x: &[f32], g: &Window, out: &mut [f32]) {
     let (ph, pw) = padded_size(g);
     let c = g.c;
@@ -68,17 +68,6 @@ pub fn crop_images(padded: &[f32], g: &Window, dx: &mut [f32]) {
             img[iy * g.w * c..(iy * g.w + cols) * c].copy_from_slice(&src[s..s + cols * c]);
         }
     }
-}
-
-/// Splits `len` into runs of at most `max`, as even as possible: `(start, len)`.
-fn runs(len: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
-    let count = len.div_ceil(max).max(1);
-    (0..count).map(move |i| (i * len / count, (i + 1) * len / count - i * len / count)).filter(|r| r.1 > 0)
-}
-
-/// Blocks of up to 64 columns: `(start, len)`.
-fn col_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..len).step_by(MAX_COLS).map(move |s| (s, MAX_COLS.min(len - s)))
 }
 
 /// Forward pass of one image: `x` the (padded) image, `kernel` `(kh, kw, c, f)`,

@@ -59,6 +59,17 @@ pub fn max_rows(cols: usize) -> usize {
     }
 }
 
+/// Splits `len` rows into runs of at most `max`, as even as possible: `(start, len)`.
+pub fn runs(len: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
+    let count = len.div_ceil(max).max(1);
+    (0..count).map(move |i| (i * len / count, (i + 1) * len / count - i * len / count)).filter(|r| r.1 > 0)
+}
+
+/// Splits `len` columns into blocks of up to [`MAX_COLS`]: `(start, len)`.
+pub fn col_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len).step_by(MAX_COLS).map(move |s| (s, MAX_COLS.min(len - s)))
+}
+
 /// Whether this CPU runs tiles (AVX-512F), and `STRATA_KERNELS=portable` is
 /// not set (it forces the fallback, to test or compare it). Callers fall
 /// back to im2col + GEMM otherwise.

@@ -11,7 +11,7 @@
 //! - output: `Y = Aᵀ (U ⊙ V summed over input channels) A`, a 2x2 block.
 
 use super::simd::multiversion;
-use super::tile::{self, max_rows, Out, Seg, Tile, MAX_COLS};
+use super::tile::{self, col_blocks, max_rows, runs, Out, Seg, Tile};
 use super::window::Window;
 
 /// Positions of a transformed 4x4 block.
@@ -66,6 +66,7 @@ multiversion! {
 pub struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
+    zeros: Vec<f32>,
 }
 
 /// One image's convolution: `x` the image as rows of `row_width` pixels
@@ -79,7 +80,8 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
     assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f && y.len() >= g.out_pixels() * f, "winograd sizes");
     scratch.v.resize(XI * blocks * c, 0.0);
     scratch.m.resize(XI * blocks * f, 0.0);
-    let zeros = vec![0.0f32; c];
+    scratch.zeros.resize(c, 0.0);
+    let zeros = &scratch.zeros;
     for t in 0..blocks {
         let (by, bx) = (2 * (t / tw), 2 * (t % tw));
         let pixel = |i: usize, j: usize| -> &[f32] {
@@ -87,7 +89,7 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
             if r < rows && q < row_width {
                 &x[(r * row_width + q) * c..(r * row_width + q + 1) * c]
             } else {
-                &zeros
+                zeros
             }
         };
         let d: [&[f32]; 16] = std::array::from_fn(|k| pixel(k / 4, k % 4));
@@ -95,12 +97,9 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
     }
     let segs = [Seg { a: 0, b: 0, len: c }];
     for xi in 0..XI {
-        for f0 in (0..f).step_by(MAX_COLS) {
-            let cols = MAX_COLS.min(f - f0);
-            let runs = blocks.div_ceil(max_rows(cols));
-            for r in 0..runs {
-                let (t0, t1) = (r * blocks / runs, (r + 1) * blocks / runs);
-                let tile = Tile { rows: t1 - t0, cols, a_row: c, a_step: 1, b_step: f, c_row: f };
+        for (f0, cols) in col_blocks(f) {
+            for (t0, count) in runs(blocks, max_rows(cols)) {
+                let tile = Tile { rows: count, cols, a_row: c, a_step: 1, b_step: f, c_row: f };
                 let a = &scratch.v[(xi * blocks + t0) * c..];
                 tile.run(a, &u[xi * c * f + f0..], &segs, &mut scratch.m[(xi * blocks + t0) * f + f0..], Out::Store { bias: None, relu: false });
             }

@@ -28,14 +28,13 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         out.par_chunks_mut(images_per_chunk(&g) * p * f).enumerate().for_each(|(i, rows)| {
             let mut scratch = Scratch::default();
             for (j, y) in rows.chunks_mut(p * f).enumerate() {
-                forward.image(input.image(&xd, i * images_per_chunk(&g) + j), &g, bias_values.as_deref(), relu, &mut scratch, y);
+                forward.image(input.image(&xd, i * images_per_chunk(&g) + j), bias_values.as_deref(), relu, &mut scratch, y);
             }
         });
     }
     if !tracked {
         return Tensor::new(out, &[g.n, g.oh, g.ow, f]);
     }
-    let input = input.keep(tracked);
     let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
         gradients(&g, f, &input, inputs, |imgs, d| {
             let rows = imgs.start * p * f..imgs.end * p * f;
@@ -51,10 +50,10 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
 /// The forward pass of one image: Winograd's F(2x2, 3x3) where it applies
 /// (with the kernel transformed once per call), else direct tiles.
 pub(super) struct Forward<'a> {
+    g: Window,
     kernel: &'a [f32],
     f: usize,
     winograd: Option<Recycled>,
-    padded: (usize, usize),
 }
 
 impl<'a> Forward<'a> {
@@ -64,12 +63,16 @@ impl<'a> Forward<'a> {
             winograd::transform_kernel(kernel, g.c, f, &mut u);
             Recycled(u)
         });
-        Forward { kernel, f, winograd, padded: padded_size(g) }
+        Forward { g: *g, kernel, f, winograd }
     }
     /// Writes the `g.oh * g.ow * f` outputs of `image` (as [`Input::image`] gives it) to `y`.
-    pub(super) fn image(&self, image: &[f32], g: &Window, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+    pub(super) fn image(&self, image: &[f32], bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+        let g = &self.g;
         match &self.winograd {
-            Some(u) => winograd::forward_image(image, self.padded.0, self.padded.1, g, u, self.f, bias, relu, scratch, y),
+            Some(u) => {
+                let (rows, width) = padded_size(g);
+                winograd::forward_image(image, rows, width, g, u, self.f, bias, relu, scratch, y)
+            }
             None => forward_image(image, self.kernel, self.f, g, bias, relu, y),
         }
     }
@@ -110,10 +113,6 @@ impl Input {
     }
     fn images<'a>(&'a self, x: &'a [f32]) -> &'a [f32] {
         self.padded.as_deref().unwrap_or(x)
-    }
-    /// Drops the copy unless the backward pass will need it.
-    pub(super) fn keep(self, tracked: bool) -> Input {
-        Input { padded: self.padded.filter(|_| tracked), ..self }
     }
 }
 

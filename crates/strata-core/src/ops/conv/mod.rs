@@ -27,8 +27,7 @@ pub fn conv2d(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usiz
 /// [`conv2d`] followed by relu when `relu`, in one pass over the output.
 pub fn conv2d_fused(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, relu: bool) -> Result<Tensor> {
     let g = geometry(x, kernel, bias, strides, padding)?;
-    let tracked = autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()));
-    let conv = Conv { g, f: kernel.shape()[3], relu, tracked };
+    let conv = Conv { g, f: kernel.shape()[3], relu, tracked: tracked(x, kernel, bias) };
     if tile::available() {
         direct::run(conv, x, kernel, bias)
     } else {
@@ -44,6 +43,11 @@ struct Conv {
     relu: bool,
     /// Whether the output joins the autodiff graph (and the backward pass needs saved values).
     tracked: bool,
+}
+
+/// Whether the op's output joins the autodiff graph (so its backward pass needs saved values).
+fn tracked(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> bool {
+    autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()))
 }
 
 /// The op's output: a plain tensor, or a graph node over `[x, kernel, bias?]` with `backward`.

@@ -9,7 +9,6 @@
 
 use rayon::prelude::*;
 
-use crate::autodiff;
 use crate::buffer::{self, Recycled};
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::direct::forward_rows;
@@ -54,7 +53,7 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
             for (j, (y, a)) in ys.chunks_mut(q).zip(args.chunks_mut(q)).enumerate() {
                 let image = input.image(&xd, i * per_chunk + j);
                 if forward.is_winograd() {
-                    forward.image(image, &gc, bias, true, &mut scratch, &mut conv);
+                    forward.image(image, bias, true, &mut scratch, &mut conv);
                     max_pool_tiles(&conv, &gp, y, a);
                     continue;
                 }
@@ -67,8 +66,7 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
     }
     let shape = vec![g.n, pooled.oh, pooled.ow, f];
     let arg = Recycled(arg);
-    let tracked = autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()));
-    if !tracked {
+    if !super::tracked(x, kernel, bias) {
         return Tensor::new(out, &shape);
     }
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
