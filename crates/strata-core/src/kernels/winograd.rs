@@ -42,14 +42,12 @@ multiversion! {
         for o in 0..f {
             let k = |ky: usize, kx: usize| taps[ky * 3 + kx][o];
             // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 (on each column) ...
-            let mut gg = [[0.0f32; 3]; 4];
-            for kx in 0..3 {
+            let column = |kx: usize| {
                 let (g0, g1, g2) = (k(0, kx), k(1, kx), k(2, kx));
-                gg[0][kx] = g0;
-                gg[1][kx] = 0.5 * (g0 + g1 + g2);
-                gg[2][kx] = 0.5 * (g0 - g1 + g2);
-                gg[3][kx] = g2;
-            }
+                [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+            };
+            let columns = [column(0), column(1), column(2)];
+            let gg: [[f32; 3]; 4] = std::array::from_fn(|i| [columns[0][i], columns[1][i], columns[2][i]]);
             // ... then the same on each row.
             for (i, &[g0, g1, g2]) in gg.iter().enumerate() {
                 rows[i * 4][o] = g0;

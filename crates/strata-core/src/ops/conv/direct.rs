@@ -174,7 +174,7 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
         (dk, db)
     };
     let mut dx = x.requires_grad().then(|| buffer::take(x.numel()));
-    let parts: Vec<(Option<Vec<f32>>, Option<Vec<f32>>)> = match dx.as_mut() {
+    let parts: Vec<Partials> = match dx.as_mut() {
         Some(dx) => dx.par_chunks_mut(block * g.image_len()).enumerate().map(|(b, dx)| work(b, Some(dx))).collect(),
         None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
     };
@@ -185,6 +185,9 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
     }
     grads
 }
+
+/// One block's partial kernel and bias gradients.
+type Partials = (Option<Vec<f32>>, Option<Vec<f32>>);
 
 /// The sum of partial results, added first to last.
 fn add_in_order(parts: impl Iterator<Item = Vec<f32>>) -> Vec<f32> {
