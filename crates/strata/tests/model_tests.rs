@@ -209,3 +209,35 @@ fn batch_normalization_counts_as_non_trainable_in_the_summary() {
     assert!(s.contains("Total params: 130") && s.contains("Non-trainable params: 16"), "{s}");
     assert_eq!(m.trainable_weights().len(), 6);
 }
+
+#[test]
+fn a_relu_convolution_and_its_pooling_run_fused_with_the_same_numbers() {
+    // `Sequential::call` runs each relu Conv2D and the MaxPooling2D after it
+    // as one op; layer by layer they run as two. Same outputs, bit for bit,
+    // and the same gradients, for shapes that leave a remainder row/column.
+    let mut model = Sequential::with_seed(3);
+    model.add(Conv2D::new(20, (3, 3)).activation(Relu).padding(Padding::Same).input_shape([19, 19, 2])).unwrap();
+    model.add(MaxPooling2D::new(2)).unwrap();
+    model.add(Conv2D::new(70, (3, 3)).activation(Relu)).unwrap(); // 9x9x20 in: Winograd's forward pass
+    model.add(MaxPooling2D::new((2, 1))).unwrap();
+    model.add(Conv2D::new(5, (2, 2)).activation(Tanh)).unwrap(); // not relu: never fused
+    model.add(MaxPooling2D::new(1)).unwrap();
+    model.add(Flatten::new()).unwrap();
+    model.build_from_declared().unwrap();
+    let mut r = Rng::new(4);
+    let x = Tensor::new((0..3 * 19 * 19 * 2).map(|_| r.normal()).collect(), &[3, 19, 19, 2]).unwrap();
+    let fused = model.call(&x, true).unwrap();
+    let mut h = x.clone();
+    for layer in model.layers() {
+        h = layer.call(&h, true).unwrap();
+    }
+    assert_eq!(fused.shape(), h.shape());
+    assert_eq!(fused.to_vec(), h.to_vec());
+    let weights = Tensor::new((0..h.numel()).map(|i| (i % 5) as f32 - 2.0).collect(), h.shape()).unwrap();
+    let (gf, gl) = (fused.mul(&weights).unwrap().sum().backward().unwrap(), h.mul(&weights).unwrap().sum().backward().unwrap());
+    for w in model.trainable_weights() {
+        for (a, b) in gf.get(&w).unwrap().to_vec().iter().zip(gl.get(&w).unwrap().to_vec()) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+}
