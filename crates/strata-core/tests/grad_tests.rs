@@ -368,6 +368,15 @@ fn conv_relu_max_pool_is_the_two_ops_in_one() {
     let x = Tensor::variable((0..2 * 6 * 6).map(|i| ((i * 37 % 71) as f32 - 35.0) * 0.1).collect(), &[2, 6, 6, 1]).unwrap();
     let (k, b) = (var(&mut r, &[3, 3, 1, 2], 0.3), var(&mut r, &[2], 0.3));
     check("conv2d_relu_max_pool", &[x, k, b], |t| ops::conv2d_relu_max_pool(&t[0], &t[1], Some(&t[2]), (1, 1), Padding::Valid, (2, 2)).unwrap());
+    // An empty batch has zero gradients of the right sizes, on both conv ops.
+    let (x, k, b) = (Tensor::variable(vec![], &[0, 6, 6, 16]).unwrap(), var(&mut r, &[3, 3, 16, 4], 0.0), var(&mut r, &[4], 0.0));
+    for y in [ops::conv2d(&x, &k, Some(&b), (1, 1), Padding::Valid).unwrap(), ops::conv2d_relu_max_pool(&x, &k, Some(&b), (1, 1), Padding::Valid, (2, 2)).unwrap()] {
+        let g = y.sum().backward().unwrap();
+        assert_eq!(g.get(&k).unwrap().to_vec(), vec![0.0; k.numel()]);
+        assert_eq!(g.get(&b).unwrap().to_vec(), vec![0.0; 4]);
+    }
+    let no_channels = ops::conv2d(&Tensor::new(vec![], &[1, 4, 4, 0]).unwrap(), &Tensor::new(vec![], &[3, 3, 0, 2]).unwrap(), None, (1, 1), Padding::Valid);
+    assert!(no_channels.unwrap_err().to_string().contains("at least one input channel"));
     let bad = ops::conv2d_relu_max_pool(&var(&mut r, &[1, 4, 4, 1], 0.0), &var(&mut r, &[3, 3, 1, 1], 0.0), None, (1, 1), Padding::Valid, (3, 3));
     assert!(bad.unwrap_err().to_string().contains("pool does not fit"));
 }

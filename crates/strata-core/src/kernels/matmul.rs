@@ -27,6 +27,9 @@ const TRANSPOSE_B_MIN_FLOPS: usize = 1 << 24;
 pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const B: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose operands too small");
+    if rows == 0 || cols == 0 {
+        return;
+    }
     dst[..rows * cols].par_chunks_mut(B * rows).enumerate().for_each(|(cb, out)| {
         // `out` holds destination rows (source columns) cb*B .. cb*B + B.
         let c0 = cb * B;

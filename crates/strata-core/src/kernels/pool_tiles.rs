@@ -10,7 +10,8 @@ use super::window::Window;
 
 /// Checks the sizes every index below relies on, and the CPU (the kernels use AVX-512).
 fn check(x_len: usize, out_len: usize, g: &Window) {
-    assert!(g.h >= g.oh * g.kh && g.w >= g.ow * g.kw && g.kh * g.kw <= 256, "pool tiles: bad window {g:?}");
+    let tiles = g.kh >= 1 && g.kw >= 1 && g.sh == g.kh && g.sw == g.kw && g.kh * g.kw <= 256;
+    assert!(tiles && g.h >= g.oh * g.kh && g.w >= g.ow * g.kw, "pool tiles: bad window {g:?}");
     assert!(x_len >= g.h * g.w * g.c && out_len >= g.out_pixels() * g.c, "pool tiles: buffers too small");
     assert!(super::tile::available(), "pool tiles need AVX-512");
 }

@@ -94,13 +94,17 @@ impl Tile {
     pub fn run(&self, a: &[f32], b: &[f32], segs: &[Seg], c: &mut [f32], out: Out) {
         let t = *self;
         assert!(t.cols >= 1 && t.cols <= MAX_COLS && t.rows >= 1 && t.rows <= max_rows(t.cols), "tile {t:?} too large");
-        assert!((t.rows - 1) * t.c_row + t.cols <= c.len(), "tile output out of bounds");
+        // Index bounds, computed without overflow (the fields are public).
+        let last = |start: usize, terms: [(usize, usize); 2]| {
+            terms.iter().try_fold(start, |sum, &(n, stride)| n.checked_mul(stride).and_then(|v| v.checked_add(sum)))
+        };
+        assert!(last(t.cols, [(t.rows - 1, t.c_row), (0, 0)]).is_some_and(|end| end <= c.len()), "tile output out of bounds");
         if let Out::Store { bias: Some(bias), .. } = out {
             assert!(bias.len() >= t.cols, "tile bias too short");
         }
         for s in segs.iter().filter(|s| s.len > 0) {
-            assert!(s.a + (t.rows - 1) * t.a_row + (s.len - 1) * t.a_step < a.len(), "tile input a out of bounds");
-            assert!(s.b + (s.len - 1) * t.b_step + t.cols <= b.len(), "tile input b out of bounds");
+            assert!(last(s.a, [(t.rows - 1, t.a_row), (s.len - 1, t.a_step)]).is_some_and(|i| i < a.len()), "tile input a out of bounds");
+            assert!(last(s.b.saturating_add(t.cols), [(s.len - 1, t.b_step), (0, 0)]).is_some_and(|end| end <= b.len()), "tile input b out of bounds");
         }
         assert!(available(), "tile kernels need AVX-512");
         #[cfg(target_arch = "x86_64")]
@@ -145,7 +149,7 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *co
         }
     }
     let mut acc = [start; R];
-    for s in segs {
+    for s in segs.iter().filter(|s| s.len > 0) {
         let mut ap = a.add(s.a);
         let mut bp = b.add(s.b);
         for _ in 0..s.len {
@@ -159,8 +163,9 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *co
                     *acc = _mm512_fmadd_ps(av, *bv, *acc);
                 }
             }
-            ap = ap.add(t.a_step);
-            bp = bp.add(t.b_step);
+            // Past the last step these point beyond the data; they are never read there.
+            ap = ap.wrapping_add(t.a_step);
+            bp = bp.wrapping_add(t.b_step);
         }
     }
     for (r, acc) in acc.iter().enumerate() {
@@ -182,6 +187,14 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *co
 mod tests {
     use super::*;
     use crate::rng::Rng;
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn strides_that_overflow_are_refused() {
+        let (a, b, mut c) = (vec![0.0; 64], vec![0.0; 64], vec![0.0; 64]);
+        let t = Tile { rows: 2, cols: 4, a_row: usize::MAX, a_step: 1, b_step: 4, c_row: 4 };
+        t.run(&a, &b, &[Seg { a: 1, b: 0, len: 2 }], &mut c, Out::Add);
+    }
 
     #[test]
     fn every_tile_size_matches_the_formula() {

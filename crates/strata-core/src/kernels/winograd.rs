@@ -72,6 +72,7 @@ pub struct Scratch {
 /// `y` the `g.oh * g.ow * f` outputs, plus `bias` and relu.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+    assert!(tile::available(), "Winograd's kernels need AVX-512");
     let c = g.c;
     let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let blocks = th * tw;

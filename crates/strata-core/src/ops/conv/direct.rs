@@ -179,9 +179,9 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
         None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
     };
     let (dks, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    let mut grads = vec![dx, want_dk.then(|| add_in_order(dks.into_iter().flatten()))];
+    let mut grads = vec![dx, want_dk.then(|| add_in_order(dks.into_iter().flatten(), kernel.numel()))];
     if bias.is_some() {
-        grads.push(want_db.then(|| add_in_order(dbs.into_iter().flatten())));
+        grads.push(want_db.then(|| add_in_order(dbs.into_iter().flatten(), f)));
     }
     grads
 }
@@ -189,13 +189,13 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
 /// One block's partial kernel and bias gradients.
 type Partials = (Option<Vec<f32>>, Option<Vec<f32>>);
 
-/// The sum of partial results, added first to last.
-fn add_in_order(parts: impl Iterator<Item = Vec<f32>>) -> Vec<f32> {
+/// The sum of partial results of `len` values, added first to last (zeros when there are none: an empty batch).
+fn add_in_order(parts: impl Iterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
     parts
         .reduce(|mut total, part| {
             total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
             buffer::give(part);
             total
         })
-        .unwrap_or_default()
+        .unwrap_or_else(|| buffer::zeros(len))
 }

@@ -78,6 +78,9 @@ fn geometry(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize,
         ));
     }
     let f = ks[3];
+    if xs[3] == 0 || f == 0 {
+        return Err(Error::shape("conv2d", format!("needs at least one input channel and one filter, got input {} and kernel {}", fmt_shape(xs), fmt_shape(ks))));
+    }
     if let Some(b) = bias {
         if b.shape() != [f] {
             return Err(Error::shape("conv2d", format!("bias must have shape ({f},), got {}", fmt_shape(b.shape()))));
