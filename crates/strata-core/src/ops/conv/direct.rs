@@ -10,6 +10,7 @@ use crate::autodiff::InputGrads;
 use crate::buffer::{self, Recycled};
 use crate::error::Result;
 use crate::kernels::direct::{crop_images, forward_image, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
+use crate::kernels::elementwise::sum_rows;
 use crate::kernels::window::Window;
 use crate::kernels::winograd::{self, Scratch};
 use crate::tensor::Tensor;
@@ -165,11 +166,7 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
             kernel_grad(&images[imgs.start * input.len..imgs.end * input.len], &d, f, g, &mut part);
             part
         });
-        let db = want_db.then(|| {
-            let mut part = vec![0.0f32; f];
-            d.chunks_exact(f).for_each(|row| part.iter_mut().zip(row).for_each(|(a, v)| *a += v));
-            part
-        });
+        let db = want_db.then(|| sum_rows(&d, f));
         buffer::give(d);
         (dk, db)
     };
@@ -179,9 +176,9 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
         None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
     };
     let (dks, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    let mut grads = vec![dx, want_dk.then(|| add_in_order(dks.into_iter().flatten(), kernel.numel()))];
+    let mut grads = vec![dx, want_dk.then(|| super::add_in_order(dks.into_iter().flatten(), kernel.numel()))];
     if bias.is_some() {
-        grads.push(want_db.then(|| add_in_order(dbs.into_iter().flatten(), f)));
+        grads.push(want_db.then(|| super::add_in_order(dbs.into_iter().flatten(), f)));
     }
     grads
 }
@@ -189,13 +186,3 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
 /// One block's partial kernel and bias gradients.
 type Partials = (Option<Vec<f32>>, Option<Vec<f32>>);
 
-/// The sum of partial results of `len` values, added first to last (zeros when there are none: an empty batch).
-fn add_in_order(parts: impl Iterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
-    parts
-        .reduce(|mut total, part| {
-            total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-            buffer::give(part);
-            total
-        })
-        .unwrap_or_else(|| buffer::zeros(len))
-}

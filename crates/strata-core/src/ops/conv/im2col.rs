@@ -95,13 +95,7 @@ fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sy
             p
         })
         .collect();
-    let mut parts = partials.into_iter();
-    let mut total = parts.next().unwrap_or_else(|| buffer::zeros(len));
-    for p in parts {
-        total.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
-        buffer::give(p);
-    }
-    total
+    super::add_in_order(partials.into_iter(), len)
 }
 
 /// The input gradient, image block by image block: `dcols = dY · Kᵀ`, then col2im.

@@ -13,6 +13,7 @@ mod pooled;
 pub use pooled::conv2d_relu_max_pool;
 
 use crate::autodiff::{self, GradFn, InputGrads};
+use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::tile;
 use crate::kernels::window::{Padding, Window};
@@ -43,6 +44,18 @@ struct Conv {
     relu: bool,
     /// Whether the output joins the autodiff graph (and the backward pass needs saved values).
     tracked: bool,
+}
+
+/// The sum of partial results of `len` values, added first to last (zeros
+/// when there are none: an empty batch).
+fn add_in_order(parts: impl Iterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
+    parts
+        .reduce(|mut total, part| {
+            total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+            buffer::give(part);
+            total
+        })
+        .unwrap_or_else(|| buffer::zeros(len))
 }
 
 /// Whether the op's output joins the autodiff graph (so its backward pass needs saved values).

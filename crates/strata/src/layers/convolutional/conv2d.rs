@@ -68,6 +68,14 @@ impl Conv2D {
         self
     }
     super::super::kernel_layer_methods!();
+
+    /// The built weights, after checking `x` against the input shape, and
+    /// the kernel as the op takes it (dilation and groups expanded).
+    fn prepare(&self, x: &Tensor) -> Result<(&Built, Tensor)> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        Ok((b, b.kernel.expand_kernel(self.dilation_rate, self.groups)?))
+    }
 }
 
 impl Layer for Conv2D {
@@ -101,11 +109,9 @@ impl Layer for Conv2D {
     }
 
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
-        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
-        check_input(self, x, &b.input_shape)?;
+        let (b, kernel) = self.prepare(x)?;
         // relu is fused into the convolution's output pass.
         let relu = self.options.activation == Activation::Relu;
-        let kernel = b.kernel.expand_kernel(self.dilation_rate, self.groups)?;
         let y = ops::conv2d_fused(x, &kernel, b.bias.as_ref(), self.strides, self.padding, relu)?;
         if relu { Ok(y) } else { self.options.activation.apply(&y) }
     }
@@ -115,9 +121,7 @@ impl Layer for Conv2D {
     }
 
     fn call_max_pooled(&self, x: &Tensor, _training: bool, pool: (usize, usize)) -> Result<Tensor> {
-        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
-        check_input(self, x, &b.input_shape)?;
-        let kernel = b.kernel.expand_kernel(self.dilation_rate, self.groups)?;
+        let (b, kernel) = self.prepare(x)?;
         ops::conv2d_relu_max_pool(x, &kernel, b.bias.as_ref(), self.strides, self.padding, pool)
     }
 
