@@ -2,11 +2,14 @@
 //! record as they run. Each op builds its output and, beside it, the closure
 //! that sends the output's gradient back to its inputs; `backward()` sorts
 //! the graph topologically and walks it in reverse, summing the gradients of
-//! a tensor used more than once before passing them on.
+//! a tensor used more than once before passing them on. An op with several
+//! outputs (split) is one node whose backward runs once, with every output's
+//! gradient, so its cost follows the outputs, not outputs x input.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +37,33 @@ pub struct GradFn {
 impl GradFn {
     pub(crate) fn new(name: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
         GradFn { name, inputs, backward, scope: profile::current_scope() }
+    }
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A fresh id for a tensor or a several-output op.
+pub(crate) fn next_id() -> usize {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Backward closure of a several-output op: `(inputs, gradient of each
+/// output, None where an output got none) -> gradient per input`.
+pub type MultiBackwardFn = Box<dyn Fn(&[Tensor], &[Option<Vec<f32>>]) -> InputGrads + Send + Sync>;
+
+/// The record a several-output op shares among its outputs.
+pub struct MultiOp {
+    id: usize,
+    pub(crate) name: &'static str,
+    pub(crate) inputs: Vec<Tensor>,
+    outputs: usize,
+    backward: MultiBackwardFn,
+    scope: Option<Arc<str>>,
+}
+
+impl MultiOp {
+    pub(crate) fn new(name: &'static str, inputs: Vec<Tensor>, outputs: usize, backward: MultiBackwardFn) -> Self {
+        MultiOp { id: next_id(), name, inputs, outputs, backward, scope: profile::current_scope() }
     }
 }
 
@@ -86,9 +116,10 @@ impl Gradients {
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut [f32])) {
         self.by_id.values_mut().for_each(|g| f(g));
     }
-    /// The L2 norm of all gradients together.
-    pub fn global_norm(&self) -> f32 {
-        self.by_id.values().flat_map(|g| g.iter()).map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
+    /// The L2 norm of the gradients of `params` together, summed in the
+    /// order of `params` (so the same weights give the same bits every run).
+    pub fn global_norm(&self, params: &[Tensor]) -> f32 {
+        params.iter().filter_map(|p| self.get(p)).flat_map(|g| g.iter()).map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
     }
     /// Number of tensors with a gradient.
     pub fn len(&self) -> usize {
@@ -100,31 +131,94 @@ impl Gradients {
     }
 }
 
-/// Nodes reachable from `root` through tensors that require gradients,
-/// ordered so that every tensor comes after all tensors it was computed from.
-fn topological_order(root: &Tensor) -> Vec<Tensor> {
+/// A step of the backward walk: a tensor, or a several-output op (which
+/// comes after all of its outputs in the walk).
+enum Vertex {
+    Tensor(Tensor),
+    Multi(Arc<MultiOp>),
+}
+
+impl Vertex {
+    fn id(&self) -> usize {
+        match self {
+            Vertex::Tensor(t) => t.id(),
+            Vertex::Multi(m) => m.id,
+        }
+    }
+    /// What this vertex was computed from.
+    fn sources(&self) -> Vec<Vertex> {
+        match self {
+            Vertex::Tensor(t) => match (&t.0.grad_fn, &t.0.part) {
+                (Some(f), _) => f.inputs.iter().map(|i| Vertex::Tensor(i.clone())).collect(),
+                (None, Some((op, _))) => vec![Vertex::Multi(op.clone())],
+                (None, None) => Vec::new(),
+            },
+            Vertex::Multi(m) => m.inputs.iter().map(|i| Vertex::Tensor(i.clone())).collect(),
+        }
+    }
+    fn needs_grad(&self) -> bool {
+        match self {
+            Vertex::Tensor(t) => t.requires_grad(),
+            Vertex::Multi(_) => true,
+        }
+    }
+}
+
+/// Vertices reachable from `root` through tensors that require gradients,
+/// ordered so that every vertex comes after all vertices it was computed from.
+fn topological_order(root: &Tensor) -> Vec<Vertex> {
     let mut order = Vec::new();
     let mut visited = HashSet::new();
-    // Iterative DFS: (tensor, children already pushed?)
-    let mut stack = vec![(root.clone(), false)];
-    while let Some((t, expanded)) = stack.pop() {
+    // Iterative DFS: (vertex, sources already pushed?)
+    let mut stack = vec![(Vertex::Tensor(root.clone()), false)];
+    while let Some((v, expanded)) = stack.pop() {
         if expanded {
-            order.push(t);
+            order.push(v);
             continue;
         }
-        if !visited.insert(t.id()) {
+        if !visited.insert(v.id()) {
             continue;
         }
-        stack.push((t.clone(), true));
-        if let Some(f) = &t.0.grad_fn {
-            for input in &f.inputs {
-                if input.requires_grad() && !visited.contains(&input.id()) {
-                    stack.push((input.clone(), false));
-                }
+        let sources = v.sources();
+        stack.push((v, true));
+        for s in sources {
+            if s.needs_grad() && !visited.contains(&s.id()) {
+                stack.push((s, false));
             }
         }
     }
     order
+}
+
+/// Adds each input's gradient to what `pending` holds for it.
+fn pass_on(name: &str, inputs: &[Tensor], input_grads: InputGrads, pending: &mut HashMap<usize, Vec<f32>>) {
+    debug_assert_eq!(input_grads.len(), inputs.len(), "op {name} returned the wrong number of gradients");
+    for (input, g) in inputs.iter().zip(input_grads) {
+        let Some(g) = g else { continue };
+        if !input.requires_grad() {
+            continue;
+        }
+        debug_assert_eq!(g.len(), input.numel(), "op {name} returned a gradient of the wrong size");
+        match pending.get_mut(&input.id()) {
+            Some(acc) => {
+                acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                crate::buffer::give(g);
+            }
+            None => {
+                pending.insert(input.id(), g);
+            }
+        }
+    }
+}
+
+/// Times `f` under `scope` when profiling.
+fn timed<R>(scope: &Option<Arc<str>>, f: impl FnOnce() -> R) -> R {
+    let started = scope.as_ref().map(|_| Instant::now());
+    let r = f();
+    if let (Some(scope), Some(started)) = (scope, started) {
+        profile::record(scope, Phase::Backward, started.elapsed());
+    }
+    r
 }
 
 impl Tensor {
@@ -140,42 +234,37 @@ impl Tensor {
         }
         let order = topological_order(self);
         let mut pending: HashMap<usize, Vec<f32>> = HashMap::new();
+        let mut parts: HashMap<usize, Vec<Option<Vec<f32>>>> = HashMap::new();
         pending.insert(self.id(), vec![1.0]);
-        for t in order.iter().rev() {
+        for v in order.iter().rev() {
+            let t = match v {
+                Vertex::Multi(m) => {
+                    let grads = parts.remove(&m.id).unwrap_or_default();
+                    let input_grads = timed(&m.scope, || (m.backward)(&m.inputs, &grads));
+                    grads.into_iter().flatten().for_each(crate::buffer::give);
+                    pass_on(m.name, &m.inputs, input_grads, &mut pending);
+                    continue;
+                }
+                Vertex::Tensor(t) => t,
+            };
             let Some(grad) = pending.remove(&t.id()) else { continue };
+            if let Some((op, index)) = &t.0.part {
+                parts.entry(op.id).or_insert_with(|| (0..op.outputs).map(|_| None).collect())[*index] = Some(grad);
+                continue;
+            }
             let Some(f) = &t.0.grad_fn else {
                 result.by_id.insert(t.id(), grad);
                 continue;
             };
-            let started = f.scope.as_ref().map(|_| Instant::now());
-            let input_grads = (f.backward)(&f.inputs, &t.data(), &grad);
-            if let (Some(scope), Some(started)) = (&f.scope, started) {
-                profile::record(scope, Phase::Backward, started.elapsed());
-            }
+            let input_grads = timed(&f.scope, || (f.backward)(&f.inputs, &t.data(), &grad));
             crate::buffer::give(grad);
-            debug_assert_eq!(input_grads.len(), f.inputs.len(), "op {} returned the wrong number of gradients", f.name);
-            for (input, g) in f.inputs.iter().zip(input_grads) {
-                let Some(g) = g else { continue };
-                if !input.requires_grad() {
-                    continue;
-                }
-                debug_assert_eq!(g.len(), input.numel(), "op {} returned a gradient of the wrong size", f.name);
-                match pending.get_mut(&input.id()) {
-                    Some(acc) => {
-                        acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-                        crate::buffer::give(g);
-                    }
-                    None => {
-                        pending.insert(input.id(), g);
-                    }
-                }
-            }
+            pass_on(f.name, &f.inputs, input_grads, &mut pending);
         }
         Ok(result)
     }
 
     /// The name of the op that produced this tensor, if it was recorded.
     pub fn op_name(&self) -> Option<&'static str> {
-        self.0.grad_fn.as_ref().map(|f| f.name)
+        self.0.grad_fn.as_ref().map(|f| f.name).or_else(|| self.0.part.as_ref().map(|(op, _)| op.name))
     }
 }

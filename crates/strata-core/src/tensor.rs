@@ -3,31 +3,42 @@
 //! new tensors; only optimizers write into a tensor in place.
 //!
 //! A tensor made by an op while gradients are recorded remembers the op
-//! (its [`GradFn`]), so [`Tensor::backward`] can walk the graph back.
+//! (its [`GradFn`], or its place among the outputs of a several-output op),
+//! so [`Tensor::backward`] can walk the graph back. A reshape shares its
+//! input's storage (no copy).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::autodiff::{self, GradFn};
+use crate::autodiff::{self, GradFn, MultiOp};
 use crate::error::{fmt_shape, Error, Result};
 
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-
 /// Where a tensor's numbers live. Only the CPU exists today; a GPU backend
-/// adds a variant here and kernels beside `kernels::cpu`, not new layers.
+/// adds a variant here and kernels beside `kernels/`, not new layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
     Cpu,
 }
 
+/// The numbers behind one or more tensors (a reshape shares them).
+struct Storage(RwLock<Vec<f32>>);
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        let data = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        crate::buffer::give(std::mem::take(data));
+    }
+}
+
 pub(crate) struct Node {
     id: usize,
     shape: Vec<usize>,
-    data: RwLock<Vec<f32>>,
+    data: Arc<Storage>,
     requires_grad: bool,
     pub(crate) grad_fn: Option<GradFn>,
+    /// For an output of a several-output op (split): the op and which output this is.
+    pub(crate) part: Option<(Arc<MultiOp>, usize)>,
     /// For the output of a softmax: the logits it was computed from, so a
     /// cross-entropy loss can use the stable fused form (as Keras does).
     logits: Option<Tensor>,
@@ -64,24 +75,38 @@ fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
-        crate::buffer::give(std::mem::take(data));
-    }
-}
-
 impl Tensor {
     fn build(data: Vec<f32>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, logits: Option<Tensor>) -> Tensor {
         debug_assert_eq!(data.len(), numel(&shape));
-        Tensor(Arc::new(Node {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            shape,
-            data: RwLock::new(data),
-            requires_grad,
-            grad_fn,
-            logits,
-        }))
+        Tensor::on_storage(Arc::new(Storage(RwLock::new(data))), shape, requires_grad, grad_fn, None, logits)
+    }
+
+    fn on_storage(data: Arc<Storage>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, part: Option<(Arc<MultiOp>, usize)>, logits: Option<Tensor>) -> Tensor {
+        Tensor(Arc::new(Node { id: autodiff::next_id(), shape, data, requires_grad, grad_fn, part, logits }))
+    }
+
+    /// The same numbers under another shape of as many elements, sharing the
+    /// storage; the gradient passes through unchanged.
+    pub(crate) fn view(&self, shape: Vec<usize>) -> Tensor {
+        debug_assert_eq!(numel(&shape), self.numel());
+        let track = autodiff::is_enabled() && self.requires_grad();
+        let grad_fn = track.then(|| GradFn::new("reshape", vec![self.clone()], Box::new(|_: &[Tensor], _: &[f32], g: &[f32]| vec![Some(g.to_vec())])));
+        Tensor::on_storage(self.0.data.clone(), shape, track, grad_fn, None, None)
+    }
+
+    /// The outputs of a several-output op: each output's gradient is handed
+    /// to `op`'s backward once, together with the others'.
+    pub(crate) fn from_multi_op(outputs: Vec<(Vec<f32>, Vec<usize>)>, op: MultiOp) -> Vec<Tensor> {
+        let track = autodiff::is_enabled() && op.inputs.iter().any(|t| t.requires_grad());
+        let op = track.then(|| Arc::new(op));
+        outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (data, shape))| {
+                let part = op.as_ref().map(|op| (op.clone(), i));
+                Tensor::on_storage(Arc::new(Storage(RwLock::new(data))), shape, track, None, part, None)
+            })
+            .collect()
     }
 
     /// A constant tensor. Fails if `data.len()` does not match `shape`.
@@ -162,11 +187,11 @@ impl Tensor {
     }
     /// Read access to the elements, row-major.
     pub fn data(&self) -> Data<'_> {
-        Data(self.0.data.read().unwrap_or_else(|e| e.into_inner()))
+        Data(self.0.data.0.read().unwrap_or_else(|e| e.into_inner()))
     }
     /// Write access to the elements. Meant for optimizers and initial values.
     pub fn data_mut(&self) -> DataMut<'_> {
-        DataMut(self.0.data.write().unwrap_or_else(|e| e.into_inner()))
+        DataMut(self.0.data.0.write().unwrap_or_else(|e| e.into_inner()))
     }
     /// A copy of the elements.
     pub fn to_vec(&self) -> Vec<f32> {

@@ -380,3 +380,57 @@ fn conv_relu_max_pool_is_the_two_ops_in_one() {
     let bad = ops::conv2d_relu_max_pool(&var(&mut r, &[1, 4, 4, 1], 0.0), &var(&mut r, &[3, 3, 1, 1], 0.0), None, (1, 1), Padding::Valid, (3, 3));
     assert!(bad.unwrap_err().to_string().contains("pool does not fit"));
 }
+
+#[test]
+fn slicing_and_joining() {
+    let mut r = Rng::new(21);
+    let x = var(&mut r, &[3, 5, 4], 0.0);
+    check("narrow axis 1", &[x.clone()], |t| t[0].narrow(1, 1, 3).unwrap());
+    check("narrow last axis", &[x.clone()], |t| t[0].narrow(-1, 2, 2).unwrap());
+    check("select", &[x.clone()], |t| t[0].select(0, 2).unwrap());
+    check("unsqueeze + reshape (views)", &[x.clone()], |t| t[0].unsqueeze(1).unwrap().reshape(&[3, 20]).unwrap().square());
+    check("gather with repeats", &[x.clone()], |t| t[0].gather(1, &[4, 0, 4, 2]).unwrap());
+    let src = var(&mut r, &[3, 2, 4], 0.0);
+    check("scatter_add", &[x.clone(), src.clone()], |t| t[0].scatter_add(1, &[3, 3], &t[1]).unwrap());
+    let (a, b) = (var(&mut r, &[2, 3], 0.0), var(&mut r, &[2, 5], 0.0));
+    check("concat", &[a.clone(), b.clone()], |t| Tensor::concat(&[t[0].clone(), t[1].clone(), t[0].clone()], 1).unwrap());
+    let c = var(&mut r, &[2, 3], 0.0);
+    check("stack", &[a.clone(), c.clone()], |t| Tensor::stack(&[t[0].clone(), t[1].clone()], 1).unwrap());
+    // Pieces used twice, one not at all: the several-output node gets a gradient for some of its outputs.
+    check("split", &[x.clone()], |t| {
+        let p = t[0].split(1, &[2, 1, 2]).unwrap();
+        p[0].mul(&p[2]).unwrap().add(&p[0]).unwrap()
+    });
+    let cond = Tensor::new((0..12).map(|i| (i % 3 == 0) as i32 as f32).collect(), &[3, 4]).unwrap();
+    let (u, v) = (var(&mut r, &[3, 4], 0.0), var(&mut r, &[4], 0.0));
+    check("where", &[u.clone(), v.clone()], |t| Tensor::where_(&cond, &t[0], &t[1]).unwrap());
+    let (p, q) = (var(&mut r, &[2, 3, 4], 0.0), var(&mut r, &[2, 4, 5], 0.0));
+    check("bmm", &[p.clone(), q.clone()], |t| t[0].bmm(&t[1]).unwrap());
+    check("transpose", &[p.clone()], |t| t[0].transpose(0, -1).unwrap());
+}
+
+#[test]
+fn split_is_one_node_and_slices_check_their_ranges() {
+    let x = Tensor::variable((0..12).map(|i| i as f32).collect(), &[2, 6]).unwrap();
+    let parts = x.split(1, &[2, 4]).unwrap();
+    assert_eq!(parts[0].op_name(), Some("split"));
+    assert_eq!(parts[1].to_vec(), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
+    let grads = parts[1].sum().backward().unwrap();
+    assert_eq!(grads.get(&x).unwrap(), &[0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+    // A reshape shares its input's numbers.
+    let y = x.reshape(&[3, 4]).unwrap();
+    assert_eq!(y.to_vec(), x.to_vec());
+    for err in [
+        x.narrow(1, 5, 2).unwrap_err(),
+        x.narrow(2, 0, 1).unwrap_err(),
+        x.gather(0, &[2]).unwrap_err(),
+        x.split(1, &[2, 2]).unwrap_err(),
+        Tensor::concat(&[x.clone(), Tensor::zeros(&[3, 6])], 1).unwrap_err(),
+        Tensor::concat(&[], 0).unwrap_err(),
+        Tensor::stack(&[x.clone(), Tensor::zeros(&[2, 5])], 0).unwrap_err(),
+        x.bmm(&x).unwrap_err(),
+        x.scatter_add(1, &[0], &Tensor::zeros(&[2, 2])).unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("(2, 6)") || err.to_string().contains("(3, 6)") || err.to_string().contains("at least one"), "{err}");
+    }
+}

@@ -20,7 +20,7 @@ macro_rules! multiversion {
                 unsafe fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx512f") {
+                if $crate::kernels::simd::has_avx512() {
                     // SAFETY: the CPU has every feature `avx512` was compiled for.
                     return unsafe { avx512($($arg),*) };
                 }
@@ -35,3 +35,28 @@ macro_rules! multiversion {
 }
 
 pub(crate) use multiversion;
+
+/// Whether the CPU has every AVX-512 extension the `avx512` copies are
+/// compiled for (some CPUs have AVX-512F alone: Knights Landing).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512dq")
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every feature the AVX-512 copy is compiled with is checked before it runs.
+    #[test]
+    fn the_avx512_copy_runs_only_where_each_of_its_features_is_detected() {
+        let source = include_str!("simd.rs");
+        let enabled = source.split("enable = \"").nth(1).and_then(|s| s.split('"').next()).expect("the avx512 copy's feature list");
+        let detector = source.split("fn has_avx512() -> bool {").nth(1).expect("has_avx512's body");
+        let detector = &detector[..detector.find('}').expect("end of has_avx512")];
+        for feature in enabled.split(',').filter(|f| f.starts_with("avx512")) {
+            assert!(detector.contains(&format!("\"{feature}\"")), "{feature} is compiled for but not detected");
+        }
+    }
+}

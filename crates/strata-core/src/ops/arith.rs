@@ -163,6 +163,22 @@ pub(crate) fn unary(
 }
 
 impl Tensor {
+    /// `x` where `condition` is non-zero, else `y`, broadcasting all three;
+    /// the gradient goes to the side that was chosen.
+    pub fn where_(condition: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let shape = broadcast_shape("where", condition.shape(), &broadcast_shape("where", x.shape(), y.shape())?)?;
+        let mask = with_broadcast(condition, &shape, |c| c.iter().map(|&c| c != 0.0).collect::<Vec<bool>>());
+        let out = with_broadcast(x, &shape, |xv| with_broadcast(y, &shape, |yv| mask.iter().zip(xv.iter().zip(yv)).map(|(&m, (&a, &b))| if m { a } else { b }).collect()));
+        let out_shape = shape.clone();
+        let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
+            let side = |t: &Tensor, keep: bool| {
+                t.requires_grad().then(|| reduce_to(g.iter().zip(&mask).map(|(&g, &m)| if m == keep { g } else { 0.0 }).collect(), &shape, t.shape()))
+            };
+            vec![None, side(&inputs[1], true), side(&inputs[2], false)]
+        };
+        Ok(Tensor::from_op(out, out_shape, GradFn::new("where", vec![condition.clone(), x.clone(), y.clone()], Box::new(backward))))
+    }
+
     /// `self + other`, broadcasting.
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         binary(Binary::Add, self, other)

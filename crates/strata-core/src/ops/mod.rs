@@ -5,6 +5,7 @@
 mod activation;
 mod arith;
 mod conv;
+mod index;
 mod layout;
 mod linear;
 mod loss;

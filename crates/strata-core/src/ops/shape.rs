@@ -1,6 +1,5 @@
-//! Reshape and flatten: the same elements under a new shape.
+//! Reshape and flatten: the same elements under a new shape, sharing storage.
 
-use crate::autodiff::GradFn;
 use crate::error::{fmt_shape, Error, Result};
 use crate::tensor::Tensor;
 
@@ -27,10 +26,7 @@ impl Tensor {
         if resolved.iter().product::<usize>() != self.numel() {
             return Err(bad());
         }
-        let backward = |_: &[Tensor], _: &[f32], g: &[f32]| vec![Some(g.to_vec())];
-        let mut data = crate::buffer::take(self.numel());
-        data.copy_from_slice(&self.data());
-        Ok(Tensor::from_op(data, resolved, GradFn::new("reshape", vec![self.clone()], Box::new(backward))))
+        Ok(self.view(resolved))
     }
 
     /// Keeps the first (batch) axis and flattens the rest: `[n, ...] -> [n, prod(...)]`.

@@ -18,7 +18,7 @@ pub enum Clip {
 }
 
 impl Clip {
-    fn apply(self, grads: &mut Gradients) {
+    fn apply(self, params: &[Tensor], grads: &mut Gradients) {
         match self {
             Clip::Norm(c) => grads.for_each_mut(|g| {
                 let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -27,7 +27,7 @@ impl Clip {
                 }
             }),
             Clip::GlobalNorm(c) => {
-                let norm = grads.global_norm();
+                let norm = grads.global_norm(params);
                 if norm > c {
                     grads.for_each_mut(|g| g.iter_mut().for_each(|v| *v *= c / norm));
                 }
@@ -65,7 +65,7 @@ impl Optimizer for Clipped {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let mut grads = grads.clone();
-        self.clip.apply(&mut grads);
+        self.clip.apply(params, &mut grads);
         self.inner.apply(params, &grads)
     }
     super::delegate_rate!();
