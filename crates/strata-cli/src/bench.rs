@@ -51,7 +51,7 @@ fn train_steps(model: &mut Sequential, x: &Tensor, y: &Tensor, batch: usize, fir
     for s in 0..steps {
         let start = ((first + s) * batch) % (n - batch + 1);
         let rows: Vec<usize> = (start..start + batch).collect();
-        model.train_step(&x.gather_rows(&rows)?, &y.gather_rows(&rows)?)?;
+        model.train_on_batch(&x.gather_rows(&rows)?, &y.gather_rows(&rows)?)?;
     }
     Ok(())
 }

@@ -40,10 +40,10 @@ pub use strata_core::{no_grad, Error, Padding, Result, Rng, Tensor};
 pub mod prelude {
     pub use crate::activations::Activation::{self, Linear, Relu, Sigmoid, Softmax, Tanh};
     pub use crate::initializers::Initializer;
-    pub use crate::layers::{Conv2D, Dense, Flatten, Layer, LayerOptions, MaxPooling2D};
+    pub use crate::layers::{Add, Concatenate, Conv2D, Dense, Flatten, Layer, LayerOptions, LayerRef, MaxPooling2D};
     pub use crate::losses::{CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy};
     pub use crate::metrics::{Accuracy, Metric};
-    pub use crate::model::{Callback, FitOptions, History, ModelCheckpoint, Sequential};
+    pub use crate::model::{Apply, Callback, Compile, FitOptions, History, Input, Model, ModelCheckpoint, Sequential};
     pub use crate::optimizers::{Adam, Optimizer, SGD};
     pub use strata_core::{Padding, Tensor};
 }

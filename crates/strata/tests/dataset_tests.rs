@@ -75,7 +75,7 @@ fn datasets_split_take_and_shuffle_reproducibly() {
     let data = Dataset::from_arrays(x, y).unwrap().batch_size(6);
     let (train, val) = data.clone().split(0.25).unwrap();
     assert_eq!((train.len(), val.len()), (15, 5));
-    let labels = |d: &Dataset, rng: &mut Rng| -> Vec<f32> { d.batches(d.epoch_order(rng)).unwrap().flat_map(|b| b.unwrap().y.to_vec()).collect() };
+    let labels = |d: &Dataset, rng: &mut Rng| -> Vec<f32> { d.batches(d.epoch_order(rng)).unwrap().flat_map(|b| b.unwrap().y().to_vec()).collect() };
     assert_eq!(labels(&val, &mut Rng::new(0)), vec![15.0, 16.0, 17.0, 18.0, 19.0], "validation = the last samples, unshuffled");
     let (first, again) = (labels(&train, &mut Rng::new(9)), labels(&train, &mut Rng::new(9)));
     assert_eq!(first, again, "same seed, same order");
@@ -83,7 +83,7 @@ fn datasets_split_take_and_shuffle_reproducibly() {
     let mut sorted = first.clone();
     sorted.sort_by(f32::total_cmp);
     assert_eq!(sorted, (0..15).map(|v| v as f32).collect::<Vec<_>>(), "each sample once");
-    let sizes: Vec<usize> = train.batches((0..15).collect()).unwrap().map(|b| b.unwrap().x.shape()[0]).collect();
+    let sizes: Vec<usize> = train.batches((0..15).collect()).unwrap().map(|b| b.unwrap().x().shape()[0]).collect();
     assert_eq!(sizes, vec![6, 6, 3]);
     assert_eq!(data.take(4).len(), 4);
     assert!(Dataset::from_arrays(Tensor::zeros(&[3, 2]), Tensor::zeros(&[4])).err().unwrap().to_string().contains("same number of samples"));
@@ -133,7 +133,7 @@ fn image_folders_stream_into_fit() {
     let source = FolderImages::new(folder, options, true).unwrap();
     let mut streamed = Vec::new();
     for b in Dataset::new(source).batch_size(4).batches((0..6).collect()).unwrap() {
-        streamed.extend(b.unwrap().x.to_vec());
+        streamed.extend(b.unwrap().x().to_vec());
     }
     assert_eq!(streamed, x.to_vec(), "decoded batch by batch = loaded at once");
     let source = FolderImages::new(ImageFolder::open(&dir).unwrap(), options, false).unwrap();

@@ -22,50 +22,93 @@ pub trait Source: Send + Sync {
     fn target_shape(&self) -> Vec<usize>;
     /// Appends samples `indices`, in order, to `x` and their targets to `y`.
     fn read(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) -> Result<()>;
+    /// Samples `indices` as a batch of inputs and targets (several of each for
+    /// a model with several). The default reads one input and one target with `read`.
+    fn read_batch(&self, indices: &[usize]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        // From the recycled-buffer pool, where the batch goes back after its step.
+        let pooled = |shape: &[usize]| {
+            let mut v = strata_core::buffer::take(indices.len() * shape.iter().product::<usize>());
+            v.clear();
+            v
+        };
+        let (xs, ys) = (self.input_shape(), self.target_shape());
+        let (mut x, mut y) = (pooled(&xs), pooled(&ys));
+        self.read(indices, &mut x, &mut y)?;
+        Ok((vec![Tensor::new(x, &batched(indices.len(), &xs))?], vec![Tensor::new(y, &batched(indices.len(), &ys))?]))
+    }
+    /// The shape of each input sample (one per model input).
+    fn input_shapes(&self) -> Vec<Vec<usize>> {
+        vec![self.input_shape()]
+    }
     /// Whether reading is a memory copy (then no background thread is used).
     fn in_memory(&self) -> bool {
         false
     }
 }
 
-/// Inputs and targets held in memory.
+/// `shape` with a batch axis of `n` in front.
+fn batched(n: usize, shape: &[usize]) -> Vec<usize> {
+    std::iter::once(n).chain(shape.iter().copied()).collect()
+}
+
+/// Inputs and targets held in memory: one array per model input and per
+/// target, all with the same number of samples.
 pub struct Arrays {
-    pub x: Tensor,
-    pub y: Tensor,
+    pub x: Vec<Tensor>,
+    pub y: Vec<Tensor>,
 }
 
 impl Arrays {
     /// Fails unless `x` and `y` have the same number of samples.
     pub fn new(x: Tensor, y: Tensor) -> Result<Arrays> {
-        let (nx, ny) = (x.shape().first().copied(), y.shape().first().copied());
-        if nx.is_none() || nx != ny {
-            return Err(Error::shape("dataset", format!("x {} and y {} must have the same number of samples (the first axis)", fmt_shape(x.shape()), fmt_shape(y.shape()))));
+        Arrays::many(vec![x], vec![y])
+    }
+    /// Several input and target arrays; fails unless all have the same number of samples.
+    pub fn many(x: Vec<Tensor>, y: Vec<Tensor>) -> Result<Arrays> {
+        let n = x.first().and_then(|t| t.shape().first().copied());
+        if n.is_none() || x.iter().chain(&y).any(|t| t.shape().first().copied() != n) {
+            let shapes: Vec<String> = x.iter().chain(&y).map(|t| fmt_shape(t.shape())).collect();
+            return Err(Error::shape("dataset", format!("inputs and targets must have the same number of samples (the first axis), got {}", shapes.join(", "))));
         }
         Ok(Arrays { x, y })
     }
 }
 
+/// Rows `indices` of `t`, copied into a pooled buffer.
+fn rows(t: &Tensor, indices: &[usize]) -> Result<Tensor> {
+    let row: usize = t.shape()[1..].iter().product();
+    let mut out = strata_core::buffer::take(indices.len() * row);
+    out.clear();
+    let data = t.data();
+    for &i in indices {
+        out.extend_from_slice(&data[i * row..(i + 1) * row]);
+    }
+    Tensor::new(out, &batched(indices.len(), &t.shape()[1..]))
+}
+
 impl Source for Arrays {
     fn len(&self) -> usize {
-        self.x.shape()[0]
+        self.x[0].shape()[0]
     }
     fn input_shape(&self) -> Vec<usize> {
-        self.x.shape()[1..].to_vec()
+        self.x[0].shape()[1..].to_vec()
     }
     fn target_shape(&self) -> Vec<usize> {
-        self.y.shape()[1..].to_vec()
+        self.y.first().map(|y| y.shape()[1..].to_vec()).unwrap_or_default()
+    }
+    fn input_shapes(&self) -> Vec<Vec<usize>> {
+        self.x.iter().map(|x| x.shape()[1..].to_vec()).collect()
     }
     fn read(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) -> Result<()> {
-        let copy = |t: &Tensor, out: &mut Vec<f32>| {
-            let row: usize = t.shape()[1..].iter().product();
-            let data = t.data();
-            for &i in indices {
-                out.extend_from_slice(&data[i * row..(i + 1) * row]);
-            }
-        };
-        copy(&self.x, x);
-        copy(&self.y, y);
+        x.extend_from_slice(&rows(&self.x[0], indices)?.data());
+        if let Some(t) = self.y.first() {
+            y.extend_from_slice(&rows(t, indices)?.data());
+        }
         Ok(())
+    }
+    fn read_batch(&self, indices: &[usize]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let take = |ts: &[Tensor]| ts.iter().map(|t| rows(t, indices)).collect::<Result<Vec<_>>>();
+        Ok((take(&self.x)?, take(&self.y)?))
     }
     fn in_memory(&self) -> bool {
         true
@@ -104,12 +147,32 @@ impl Labels {
     }
 }
 
-/// One batch: inputs, targets and, when the dataset has them, sample weights.
+/// One batch: inputs and targets (one tensor per model input and output)
+/// and, when the dataset has them, sample weights.
 #[derive(Clone, Debug)]
 pub struct Batch {
-    pub x: Tensor,
-    pub y: Tensor,
+    pub inputs: Vec<Tensor>,
+    pub targets: Vec<Tensor>,
     pub sample_weight: Option<Tensor>,
+}
+
+impl Batch {
+    /// The first (for most models, the only) input.
+    pub fn x(&self) -> &Tensor {
+        &self.inputs[0]
+    }
+    /// The first (for most models, the only) target.
+    pub fn y(&self) -> &Tensor {
+        &self.targets[0]
+    }
+    /// Samples in the batch.
+    pub fn len(&self) -> usize {
+        self.inputs[0].shape().first().copied().unwrap_or(0)
+    }
+    /// Whether the batch has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Samples of a [`Source`], a subset of them and how to batch them.
@@ -134,6 +197,10 @@ impl Dataset {
     /// In-memory inputs and targets.
     pub fn from_arrays(x: Tensor, y: Tensor) -> Result<Dataset> {
         Ok(Dataset::new(Arrays::new(x, y)?))
+    }
+    /// In-memory inputs and targets of a model with several of either.
+    pub fn from_many(x: Vec<Tensor>, y: Vec<Tensor>) -> Result<Dataset> {
+        Ok(Dataset::new(Arrays::many(x, y)?))
     }
     /// A weight per sample of the source, scaling its loss (Keras's `sample_weight`).
     pub fn with_sample_weight(mut self, weights: Vec<f32>) -> Result<Dataset> {
@@ -194,6 +261,10 @@ impl Dataset {
     }
     pub fn input_shape(&self) -> Vec<usize> {
         self.source.input_shape()
+    }
+    /// The shape of each input sample (one per model input).
+    pub fn input_shapes(&self) -> Vec<Vec<usize>> {
+        self.source.input_shapes()
     }
     pub fn target_shape(&self) -> Vec<usize> {
         self.source.target_shape()
@@ -267,23 +338,12 @@ impl Iterator for BatchReader {
         let end = (self.next + self.batch_size).min(self.samples.len());
         let batch = &self.samples[self.next..end];
         self.next = end;
-        // From the recycled-buffer pool, where the batch goes back after its step.
-        let pooled = |shape: Vec<usize>| {
-            let mut v = strata_core::buffer::take(batch.len() * shape.iter().product::<usize>());
-            v.clear();
-            v
-        };
-        let (mut x, mut y) = (pooled(self.source.input_shape()), pooled(self.source.target_shape()));
-        let read = self.source.read(batch, &mut x, &mut y).and_then(|()| {
-            let shaped = |mut shape: Vec<usize>| {
-                shape.insert(0, batch.len());
-                shape
-            };
+        let read = self.source.read_batch(batch).and_then(|(inputs, targets)| {
             let sample_weight = match &self.weights {
                 Some(w) => Some(Tensor::new(batch.iter().map(|&i| w[i]).collect(), &[batch.len()])?),
                 None => None,
             };
-            Ok(Batch { x: Tensor::new(x, &shaped(self.source.input_shape()))?, y: Tensor::new(y, &shaped(self.source.target_shape()))?, sample_weight })
+            Ok(Batch { inputs, targets, sample_weight })
         });
         Some(read)
     }

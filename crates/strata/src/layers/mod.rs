@@ -6,10 +6,12 @@
 pub mod activations;
 pub mod convolutional;
 pub mod core;
+pub mod merging;
 pub mod normalization;
 pub mod pooling;
 pub mod regularization;
 pub mod reshaping;
+mod shared;
 
 use serde_json::Value;
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
@@ -18,6 +20,8 @@ use crate::regularizers::{Constraint, Regularizer};
 
 pub use self::convolutional::{Conv1D, Conv2D, Padding1D};
 pub use self::core::Dense;
+pub use self::merging::{Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract};
+pub use self::shared::{LayerGuard, LayerRef};
 pub use self::activations::{Activation, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
@@ -180,6 +184,11 @@ macro_rules! base_accessors {
 pub(crate) use base_accessors;
 
 /// A building block of a model. Shapes exclude the batch axis.
+///
+/// Most layers take one tensor and return one: they implement `build` and
+/// `call`. A layer with several inputs or outputs (`Add`, `Concatenate`)
+/// implements `build_many` and `call_many` instead; models always go
+/// through the `_many` forms, whose defaults call the one-tensor forms.
 pub trait Layer: Send {
     /// Keras's class name, e.g. `"Conv2D"`.
     fn class_name(&self) -> &'static str;
@@ -202,6 +211,26 @@ pub trait Layer: Send {
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
     /// The forward pass on a batch. `training` switches layers such as Dropout.
     fn call(&self, x: &Tensor, training: bool) -> Result<Tensor>;
+    /// Creates the weights for inputs of `input_shapes` (one per input) and
+    /// returns the output shapes. The default takes exactly one input.
+    fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<Vec<usize>>> {
+        match input_shapes {
+            [one] => Ok(vec![self.build(one, rng)?]),
+            _ => Err(Error::layer(self.name(), format!("{} takes one input, got {}", self.class_name(), input_shapes.len()))),
+        }
+    }
+    /// The forward pass on several inputs, giving several outputs. The
+    /// default takes exactly one input.
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        match inputs {
+            [x] => Ok(vec![self.call(x, training)?]),
+            _ => Err(Error::layer(self.name(), format!("{} takes one input, got {}", self.class_name(), inputs.len()))),
+        }
+    }
+    /// How many tensors `call_many` returns (1 for most layers).
+    fn num_outputs(&self) -> usize {
+        1
+    }
     /// The weights, in Keras's order.
     fn weights(&self) -> Vec<Weight> {
         Vec::new()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use strata_core::Result;
 
-use super::sequential::Sequential;
+use super::functional::Model;
 
 /// Named values at the end of a batch or epoch (`loss`, `accuracy`, `val_loss`, ...).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -52,16 +52,16 @@ pub enum Control {
 /// learning rate).
 pub trait Callback {
     fn on_train_begin(&mut self, _info: &TrainInfo) {}
-    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Sequential) -> Result<()> {
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) -> Result<()> {
         Ok(())
     }
     /// After each batch, with the running means of the epoch so far.
     fn on_batch_end(&mut self, _batch: usize, _logs: &Logs) {}
     /// After each epoch (validation included); return `Control::Stop` to end training.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Sequential) -> Result<Control> {
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Model) -> Result<Control> {
         Ok(Control::Continue)
     }
-    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Sequential) -> Result<()> {
+    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) -> Result<()> {
         Ok(())
     }
     /// Whether a NaN or infinite loss should end training quietly after its

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use strata_core::Result;
 
 use super::callbacks::{Callback, Control, Logs};
-use super::sequential::Sequential;
+use super::functional::Model;
 
 /// Saves the model during `fit`. The file is written atomically, so a run
 /// killed at any moment can resume from the last complete checkpoint.
@@ -36,7 +36,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Sequential) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Result<Control> {
         if self.save_best_only {
             let Some(value) = logs.get(&self.monitor) else {
                 eprintln!("ModelCheckpoint: '{}' is not in the logs ({}); nothing saved", self.monitor, logs.describe());

@@ -1,95 +1,104 @@
-//! `evaluate` and `predict`, and the loss and metric logs they share with `fit`.
+//! `evaluate` and `predict`, and the target checks they share with `fit`.
 
 use strata_core::{no_grad, Error, Result, Tensor};
 
 use super::callbacks::Logs;
-use super::fit::{check_batch_size, check_xy, regularization_penalty};
-use super::sequential::Sequential;
-use crate::data::dataset::{Batch, Dataset};
-use crate::metrics::Mean;
+use super::fit::{check_arrays, check_batch_size, Feed};
+use super::functional::Model;
+use super::train_step::{regularization_penalty, StepLogs};
+use crate::data::dataset::Dataset;
 
-impl Sequential {
-    /// Fails before any training if `y` cannot be the targets of this model's loss.
-    pub(super) fn check_targets(&self, y: &Tensor) -> Result<()> {
-        let (Some(c), Some(out)) = (&self.compiled, self.output_shape()) else { return Ok(()) };
-        c.loss.check_targets(y, out)
+impl Model {
+    /// Fails before any training if `targets` cannot be those of this model's losses.
+    pub(super) fn check_targets(&self, targets: &[Tensor]) -> Result<()> {
+        let Some(c) = &self.compiled else { return Ok(()) };
+        for (i, (y, out)) in targets.iter().zip(self.output_shapes()).enumerate() {
+            if let Some(loss) = c.loss(i) {
+                loss.check_targets(y, &out)?;
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn reset_metrics(&mut self) {
         if let Some(c) = self.compiled.as_mut() {
-            c.metrics.iter_mut().for_each(|m| m.reset());
+            c.metrics.iter_mut().flatten().for_each(|m| m.reset());
         }
-    }
-
-    pub(super) fn logs(&self, loss: &Mean, prefix: &str) -> Logs {
-        let mut logs = Logs::default();
-        logs.set(&format!("{prefix}loss"), loss.result());
-        if let Some(c) = &self.compiled {
-            for m in &c.metrics {
-                logs.set(&format!("{prefix}{}", m.name()), m.result());
-            }
-        }
-        logs
     }
 
     /// Loss and metrics on `x`, `y`, in batches of `batch_size`, without training.
-    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Logs> {
+    pub fn evaluate(&mut self, x: impl Into<Feed>, y: impl Into<Feed>, batch_size: usize) -> Result<Logs> {
         check_batch_size(batch_size)?;
-        check_xy(x, y)?;
-        self.ensure_built(x)?;
-        self.check_targets(y)?;
-        self.evaluate_dataset(&Dataset::from_arrays(x.clone(), y.clone())?.batch_size(batch_size).shuffle(false).checked())
+        let (x, y) = self.arrays(x.into(), y.into())?;
+        check_arrays(&x, &y)?;
+        self.check_targets(&y)?;
+        self.evaluate_dataset(&Dataset::from_many(x, y)?.batch_size(batch_size).shuffle(false).checked())
     }
 
     /// Loss and metrics over a [`Dataset`], in its batches and order, without training.
     pub fn evaluate_dataset(&mut self, data: &Dataset) -> Result<Logs> {
         if !self.is_built() {
-            self.build(&data.input_shape())?;
+            self.build_chain(&data.input_shape())?;
+        }
+        if self.compiled.is_none() {
+            return Err(Error::State("the model must be compiled before evaluate()".into()));
         }
         self.reset_metrics();
         let _no_grad = no_grad();
-        let mut loss_mean = Mean::default();
+        let mut logs = StepLogs::default();
         // The weights do not change while evaluating: their penalty is computed once.
-        let weights: Vec<_> = self.layers.iter().flat_map(|l| l.weights()).collect();
-        let penalty = match regularization_penalty(&weights)? {
+        let penalty = match regularization_penalty(&self.all_weights())? {
             Some(p) => p.item()?,
             None => 0.0,
         };
         for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
-            let Batch { x: xb, y: yb, sample_weight } = batch?;
+            let batch = batch?;
             if !data.is_checked() {
-                if !xb.all_finite() {
+                if batch.inputs.iter().any(|x| !x.all_finite()) {
                     return Err(Error::NotFinite { what: "an input value in the evaluated data".into() });
                 }
-                self.check_targets(&yb)?;
+                self.check_targets(&batch.targets)?;
             }
-            let y_pred = self.call(&xb, false)?;
-            let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before evaluate()".into()))?;
-            loss_mean.add((compiled.loss.call_weighted(&yb, &y_pred, sample_weight.as_ref())?.item()? + penalty) as f64, xb.shape()[0] as f64);
-            let weights = sample_weight.map(|w| w.to_vec());
-            for m in compiled.metrics.iter_mut() {
-                m.update(&yb, &y_pred, weights.as_deref())?;
-            }
+            let predictions = self.call_many(&batch.inputs, false)?;
+            let mut loss = self.compute_loss_unpenalised(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
+            loss.total = loss.total.add_scalar(penalty);
+            self.log_losses(&loss, batch.len(), &mut logs)?;
+            self.update_metrics(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
         }
-        let logs = self.logs(&loss_mean, "");
+        for (name, value) in self.metric_results() {
+            logs.set(&name, value);
+        }
+        let logs = logs.logs();
         self.reset_metrics();
         Ok(logs)
     }
 
-    /// The model's outputs for `x`, computed in batches of `batch_size`.
-    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+    /// The model's outputs for `x`, computed in batches of `batch_size` (a one-output model).
+    pub fn predict(&mut self, x: impl Into<Feed>, batch_size: usize) -> Result<Tensor> {
+        let mut out = self.predict_many(x, batch_size)?;
+        match out.len() {
+            1 => Ok(out.remove(0)),
+            n => Err(Error::argument("predict", format!("model '{}' has {n} outputs: use predict_many", self.name()))),
+        }
+    }
+
+    /// One tensor per output for `x` (one array per input), computed in batches of `batch_size`.
+    pub fn predict_many(&mut self, x: impl Into<Feed>, batch_size: usize) -> Result<Vec<Tensor>> {
         check_batch_size(batch_size)?;
-        self.ensure_built(x)?;
+        let x = if self.is_built() { x.into().resolve(&self.input_names(), "inputs")? } else { x.into().resolve(&["input_layer".to_string()], "inputs")? };
+        self.ensure_built_for(&x)?;
+        check_arrays(&x, &[])?;
         let _no_grad = no_grad();
-        let n = x.shape()[0];
-        let out_shape = self.output_shape().map(|s| s.to_vec()).unwrap_or_default();
-        let mut out = Vec::with_capacity(n * out_shape.iter().product::<usize>());
+        let n = x[0].shape()[0];
+        let shapes = self.output_shapes();
+        let mut out: Vec<Vec<f32>> = shapes.iter().map(|s| Vec::with_capacity(n * s.iter().product::<usize>())).collect();
         let indices: Vec<usize> = (0..n).collect();
         for batch in indices.chunks(batch_size) {
-            out.extend_from_slice(&self.call(&x.gather_rows(batch)?, false)?.data());
+            let inputs = x.iter().map(|t| t.gather_rows(batch)).collect::<Result<Vec<_>>>()?;
+            for (o, y) in out.iter_mut().zip(self.call_many(&inputs, false)?) {
+                o.extend_from_slice(&y.data());
+            }
         }
-        let mut shape = vec![n];
-        shape.extend(out_shape);
-        Tensor::new(out, &shape)
+        out.into_iter().zip(shapes).map(|(o, s)| Tensor::new(o, &[&[n][..], &s].concat())).collect()
     }
 }

@@ -1,19 +1,17 @@
-//! The training loop: `fit`, `evaluate`, `predict` and one training step.
+//! The training loop: `fit` over arrays or a dataset, epochs of training steps, callbacks.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use strata_core::profile::{self, Phase};
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
 use super::callbacks::{Callback, Control, History, Logs, TrainInfo};
+use super::functional::Model;
 use super::progress::ProgressBar;
-use super::sequential::Sequential;
+use super::train_step::StepLogs;
 use crate::data::dataset::{Batch, Dataset};
-use crate::layers::Weight;
-use crate::metrics::Mean;
 
-/// Arguments of [`Sequential::fit`], with Keras's defaults.
+/// Arguments of [`Model::fit`], with Keras's defaults.
 pub struct FitOptions {
     /// Index of the last epoch to train (Keras's `epochs`); default 1.
     pub epochs: usize,
@@ -58,17 +56,84 @@ impl Default for FitOptions {
     }
 }
 
-pub(super) fn check_xy(x: &Tensor, y: &Tensor) -> Result<usize> {
-    let (Some(&nx), Some(&ny)) = (x.shape().first(), y.shape().first()) else {
+/// Arrays fed to a model's inputs or compared with its outputs: one tensor,
+/// a list in the model's order, or tensors by input or output name (Keras's dict).
+pub enum Feed {
+    One(Tensor),
+    List(Vec<Tensor>),
+    Named(Vec<(String, Tensor)>),
+}
+
+impl From<&Tensor> for Feed {
+    fn from(t: &Tensor) -> Feed {
+        Feed::One(t.clone())
+    }
+}
+impl From<Tensor> for Feed {
+    fn from(t: Tensor) -> Feed {
+        Feed::One(t)
+    }
+}
+impl From<Vec<Tensor>> for Feed {
+    fn from(t: Vec<Tensor>) -> Feed {
+        Feed::List(t)
+    }
+}
+impl From<&[Tensor]> for Feed {
+    fn from(t: &[Tensor]) -> Feed {
+        Feed::List(t.to_vec())
+    }
+}
+impl From<Vec<(String, Tensor)>> for Feed {
+    fn from(t: Vec<(String, Tensor)>) -> Feed {
+        Feed::Named(t)
+    }
+}
+impl From<Vec<(&str, Tensor)>> for Feed {
+    fn from(t: Vec<(&str, Tensor)>) -> Feed {
+        Feed::Named(t.into_iter().map(|(n, t)| (n.to_string(), t)).collect())
+    }
+}
+
+impl Feed {
+    /// One tensor per name of `names`, in that order; `what` ("inputs", "targets") names them in errors.
+    pub fn resolve(self, names: &[String], what: &str) -> Result<Vec<Tensor>> {
+        let list = match self {
+            Feed::One(t) => vec![t],
+            Feed::List(v) => v,
+            Feed::Named(mut named) => {
+                if let Some((extra, _)) = named.iter().find(|(n, _)| !names.contains(n)) {
+                    return Err(Error::argument(what, format!("the model has no {what} named '{extra}' (its {what}: {})", names.join(", "))));
+                }
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    let i = named.iter().position(|(n, _)| n == name).ok_or_else(|| Error::argument(what, format!("no array for '{name}' (the model's {what}: {})", names.join(", "))))?;
+                    out.push(named.swap_remove(i).1);
+                }
+                out
+            }
+        };
+        if list.len() != names.len() {
+            return Err(Error::argument(what, format!("the model has {} {what} ({}), got {} arrays", names.len(), names.join(", "), list.len())));
+        }
+        Ok(list)
+    }
+}
+
+/// Checks that every array has a batch axis and the same number of samples, and that inputs are finite.
+pub(super) fn check_arrays(x: &[Tensor], y: &[Tensor]) -> Result<usize> {
+    let n = x.first().and_then(|t| t.shape().first().copied());
+    let Some(n) = n.filter(|_| x.iter().chain(y).all(|t| t.rank() > 0)) else {
         return Err(Error::shape("fit", "x and y must have a batch axis"));
     };
-    if nx != ny {
-        return Err(Error::shape("fit", format!("x has {nx} samples {} but y has {ny} {}", fmt_shape(x.shape()), fmt_shape(y.shape()))));
+    if let Some(t) = x.iter().chain(y).find(|t| t.shape()[0] != n) {
+        let shapes: Vec<String> = x.iter().chain(y).map(|t| fmt_shape(t.shape())).collect();
+        return Err(Error::shape("fit", format!("x has {n} samples but an array has {} (shapes {})", t.shape()[0], shapes.join(", "))));
     }
-    if !x.all_finite() {
+    if x.iter().any(|t| !t.all_finite()) {
         return Err(Error::NotFinite { what: "an input value in x".into() });
     }
-    Ok(nx)
+    Ok(n)
 }
 
 pub(super) fn check_batch_size(batch_size: usize) -> Result<()> {
@@ -78,20 +143,29 @@ pub(super) fn check_batch_size(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-impl Sequential {
-    /// Trains the model on `x` (inputs, batch first) and `y` (targets).
-    pub fn fit(&mut self, x: &Tensor, y: &Tensor, mut options: FitOptions) -> Result<History> {
+impl Model {
+    /// Inputs and targets as lists in the model's order, the model built for them.
+    pub(super) fn arrays(&mut self, x: Feed, y: Feed) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let x = if self.is_built() { x.resolve(&self.input_names(), "inputs")? } else { x.resolve(&["input_layer".to_string()], "inputs")? };
+        self.ensure_built_for(&x)?;
+        let y = y.resolve(&self.output_names(), "targets")?;
+        Ok((x, y))
+    }
+
+    /// Trains the model on `x` (inputs, batch first) and `y` (targets):
+    /// one tensor each, lists in the model's order, or by name.
+    pub fn fit(&mut self, x: impl Into<Feed>, y: impl Into<Feed>, mut options: FitOptions) -> Result<History> {
         check_batch_size(options.batch_size)?;
         self.require_compiled()?;
-        check_xy(x, y)?;
-        self.ensure_built(x)?;
-        self.check_targets(y)?;
+        let (x, y) = self.arrays(x.into(), y.into())?;
+        check_arrays(&x, &y)?;
+        self.check_targets(&y)?;
         if let Some((vx, vy)) = options.validation_data.take() {
-            check_xy(&vx, &vy)?;
-            self.check_targets(&vy)?;
+            check_arrays(std::slice::from_ref(&vx), std::slice::from_ref(&vy))?;
+            self.check_targets(std::slice::from_ref(&vy))?;
             options.validation_dataset.get_or_insert(Dataset::from_arrays(vx, vy)?.checked());
         }
-        let mut data = Dataset::from_arrays(x.clone(), y.clone())?.batch_size(options.batch_size).shuffle(options.shuffle).checked();
+        let mut data = Dataset::from_many(x, y)?.batch_size(options.batch_size).shuffle(options.shuffle).checked();
         if let Some(w) = options.sample_weight.take() {
             data = data.with_sample_weight(w.to_vec())?;
         }
@@ -126,7 +200,7 @@ impl Sequential {
             return Err(Error::argument("fit", "no training samples left (empty data, or validation_split takes them all)"));
         }
         if !self.is_built() {
-            self.build(&train.input_shape())?;
+            self.build_chain(&train.input_shape())?;
         }
         let steps = train.len().div_ceil(train.get_batch_size().max(1));
         if verbose > 0 {
@@ -144,27 +218,26 @@ impl Sequential {
             let started = Instant::now();
             // Each epoch's order depends on the RNG state alone, so a resumed run matches.
             let order = train.epoch_order(&mut self.shuffle_rng);
-            let mut loss_mean = Mean::default();
+            let mut step_logs = StepLogs::default();
             let mut nan_stop = false;
             self.reset_metrics();
             for (step, batch) in train.batches(order)?.enumerate() {
-                let Batch { x: xb, y: yb, sample_weight } = batch?;
-                let weights = match &class_weight {
-                    Some(cw) => Some(class_weights(&yb, cw)?),
-                    None => sample_weight,
-                };
+                let mut batch = batch?;
+                if let Some(cw) = &class_weight {
+                    batch.sample_weight = Some(class_weights(batch.y(), cw)?);
+                }
                 if !train.is_checked() {
-                    if !xb.all_finite() {
+                    if batch.inputs.iter().any(|x| !x.all_finite()) {
                         return Err(Error::NotFinite { what: format!("an input value in epoch {}, batch {}", epoch + 1, step + 1) });
                     }
-                    self.check_targets(&yb)?;
+                    self.check_targets(&batch.targets)?;
                 }
-                let loss = strata_core::threads::run_step(|| self.step(&xb, &yb, weights.as_ref()))?;
+                strata_core::threads::run_step(|| self.run_train_step(&batch, &mut step_logs))?;
+                let loss = step_logs.get("loss").unwrap_or(0.0);
                 if !loss.is_finite() && !callbacks.iter().any(|c| c.stops_on_nan()) {
                     return Err(Error::NotFinite { what: format!("the loss at epoch {}, batch {}", epoch + 1, step + 1) });
                 }
-                loss_mean.add(loss as f64, xb.shape()[0] as f64);
-                let logs = self.logs(&loss_mean, "");
+                let logs = step_logs.logs();
                 callbacks.iter_mut().for_each(|c| c.on_batch_end(step, &logs));
                 if !loss.is_finite() {
                     eprintln!("Batch {step}: Invalid loss, terminating training");
@@ -173,7 +246,7 @@ impl Sequential {
                 }
             }
             let seconds = started.elapsed().as_secs_f64();
-            let mut logs = self.logs(&loss_mean, "");
+            let mut logs = step_logs.logs();
             if let Some(v) = &validation {
                 let val = self.evaluate_dataset(&v.clone().batch_size(train.get_batch_size()))?;
                 for (name, value) in val.0 {
@@ -204,58 +277,16 @@ impl Sequential {
         }
     }
 
-    /// One optimizer update on a batch; returns the batch loss and updates the
-    /// metrics. While other programs keep the cores busy it runs on one worker
-    /// (see `strata_core::threads::run_step`).
-    pub fn train_step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
-        strata_core::threads::run_step(|| self.step(x, y, None))
+    /// One optimizer update on a batch (the model's training step); returns
+    /// the batch loss and updates the metrics. While other programs keep the
+    /// cores busy it runs on one worker (see `strata_core::threads::run_step`).
+    pub fn train_on_batch(&mut self, x: impl Into<Feed>, y: impl Into<Feed>) -> Result<f32> {
+        let (inputs, targets) = self.arrays(x.into(), y.into())?;
+        let batch = Batch { inputs, targets, sample_weight: None };
+        let mut logs = StepLogs::default();
+        strata_core::threads::run_step(|| self.run_train_step(&batch, &mut logs))?;
+        Ok(logs.get("loss").unwrap_or(f64::NAN) as f32)
     }
-
-    fn step(&mut self, x: &Tensor, y: &Tensor, sample_weight: Option<&Tensor>) -> Result<f32> {
-        self.ensure_built(x)?;
-        let y_pred = self.call(x, true)?;
-        let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
-        let weights: Vec<Weight> = self.layers.iter().flat_map(|l| l.weights()).collect();
-        let mut loss = profile::scoped("loss", Phase::Forward, || compiled.loss.call_weighted(y, &y_pred, sample_weight))?;
-        if let Some(penalty) = regularization_penalty(&weights)? {
-            loss = loss.add(&penalty)?;
-        }
-        let grads = loss.backward()?;
-        let params: Vec<Tensor> = weights.iter().filter(|w| w.trainable).map(|w| w.tensor.clone()).collect();
-        profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, &grads))?;
-        apply_constraints(&weights)?;
-        let weights = sample_weight.map(|w| w.to_vec());
-        for m in compiled.metrics.iter_mut() {
-            m.update(y, &y_pred, weights.as_deref())?;
-        }
-        loss.item()
-    }
-}
-
-/// The sum of the weights' regularizer penalties (Keras adds them to the
-/// loss it trains on and reports), or `None` when no weight has one.
-pub(super) fn regularization_penalty(weights: &[Weight]) -> Result<Option<Tensor>> {
-    let mut total: Option<Tensor> = None;
-    for w in weights {
-        if let Some(r) = w.regularizer {
-            let p = r.penalty(&w.tensor)?;
-            total = Some(match total {
-                Some(t) => t.add(&p)?,
-                None => p,
-            });
-        }
-    }
-    Ok(total)
-}
-
-/// Projects every constrained weight after an optimizer update, as Keras does.
-fn apply_constraints(weights: &[Weight]) -> Result<()> {
-    for w in weights {
-        if let Some(c) = &w.constraint {
-            c.apply(&mut w.tensor.data_mut(), w.tensor.shape())?;
-        }
-    }
-    Ok(())
 }
 
 /// Per-sample weights from class weights: the class of a sample is its

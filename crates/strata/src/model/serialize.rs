@@ -1,4 +1,4 @@
-//! One-file models: Keras's JSON config plus the weights (and, for a
+//! One-file models (any `Model`): Keras's JSON config plus the weights (and, for a
 //! checkpoint, the optimizer's state, the epoch, the shuffling RNG and the
 //! history) in a safetensors file. Tensor names are Keras's variable paths
 //! (`conv2d/kernel`), so Python's `safetensors` and Keras read them as they are.
@@ -11,97 +11,14 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::callbacks::History;
+use super::functional::Model;
 use super::sequential::Sequential;
-use crate::io::{atomic, keras_config};
-use crate::{losses, optimizers};
+use crate::io::atomic;
 
 /// The file format this Strata writes; files from a newer format are refused.
 pub const FORMAT_VERSION: u64 = 1;
 
-impl Sequential {
-    /// Keras's `model.to_json()` for this model, with `compile_config` once compiled.
-    pub fn to_json(&self) -> Value {
-        let mut layers = Vec::new();
-        if let Some(shape) = self.input_shape() {
-            let batch_shape: Vec<Value> = std::iter::once(Value::Null).chain(shape.iter().map(|&d| Value::from(d))).collect();
-            layers.push(json!({
-                "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-                "config": { "batch_shape": batch_shape, "dtype": "float32", "sparse": false, "name": "input_layer" },
-            }));
-        }
-        for l in &self.layers {
-            layers.push(json!({ "module": "keras.layers", "class_name": l.class_name(), "config": l.config(), "registered_name": null }));
-        }
-        let mut model = json!({
-            "module": "keras", "class_name": "Sequential", "registered_name": null,
-            "config": { "name": self.name(), "trainable": true, "dtype": "float32", "layers": layers },
-        });
-        if let Some(c) = &self.compiled {
-            let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
-            model["compile_config"] = json!({
-                "optimizer": { "module": "keras.optimizers", "class_name": c.optimizer.name(), "config": c.optimizer.config(), "registered_name": null },
-                "loss": c.loss.serialize(),
-                "metrics": metrics,
-            });
-        }
-        model
-    }
-
-    /// A model from Keras's JSON (`model.to_json()` or its `config`), compiled
-    /// when the JSON has a `compile_config`. Layers Strata lacks are named in the error.
-    pub fn from_json(json: &Value, seed: u64) -> Result<Sequential> {
-        if let Some(class) = json.get("class_name").and_then(|c| c.as_str()) {
-            if class != "Sequential" {
-                return Err(Error::argument("model config", format!("only Sequential models are supported, got '{class}'")));
-            }
-        }
-        let config = json.get("config").unwrap_or(json);
-        let layers = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| Error::argument("model config", "missing the 'layers' list"))?;
-        let mut model = Sequential::with_seed(seed);
-        if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
-            model.set_name(name);
-        }
-        let mut pending_shape = None;
-        for (i, entry) in layers.iter().enumerate() {
-            let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| Error::argument("model config", format!("layer {i} has no 'class_name'")))?;
-            let cfg = entry.get("config").unwrap_or(&Value::Null);
-            if class == "InputLayer" {
-                pending_shape = keras_config::declared_input_shape("input_layer", cfg)?;
-                continue;
-            }
-            let mut layer = keras_config::layer_from_config(class, cfg)?;
-            if let Some(shape) = pending_shape.take() {
-                layer.base_mut().input_shape = Some(shape);
-            }
-            model.push(layer)?;
-        }
-        if let Some(shape) = json.pointer("/build_config/input_shape").and_then(|s| s.as_array()) {
-            let dims: Option<Vec<usize>> = shape.iter().skip(1).map(|d| d.as_u64().map(|n| n as usize)).collect();
-            if let (Some(dims), false) = (dims, model.layers.first().is_some_and(|l| l.declared_input_shape().is_some())) {
-                if let Some(first) = model.layers.first_mut() {
-                    first.base_mut().input_shape = Some(dims);
-                }
-            }
-        }
-        if model.layers.first().is_some_and(|l| l.declared_input_shape().is_some()) {
-            model.build_from_declared()?;
-        }
-        if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
-            let optimizer = optimizers::from_config(keras_config::field("compile_config", cc, "optimizer")?)?;
-            let loss = losses::from_config(keras_config::field("compile_config", cc, "loss")?)?;
-            let names: Vec<String> = cc.get("metrics").and_then(|m| m.as_array()).map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
-            let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-            model.compile(optimizer, loss, &names)?;
-        }
-        Ok(model)
-    }
-
-    /// [`Sequential::from_json`] from the text of a `model.to_json()` file.
-    pub fn from_json_str(text: &str, seed: u64) -> Result<Sequential> {
-        let json: Value = serde_json::from_str(text).map_err(|e| Error::argument("model config", format!("not valid JSON: {e}")))?;
-        Sequential::from_json(&json, seed)
-    }
-
+impl Model {
     /// Writes the model, its weights and its training state to one safetensors
     /// file, atomically. The file is also a checkpoint that `load` resumes from.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -142,16 +59,16 @@ impl Sequential {
         atomic::write(path, &data)
     }
 
-    /// Reads a file written by [`Sequential::save`]: architecture, weights and,
+    /// Reads a file written by [`Model::save`]: architecture, weights and,
     /// when present, the optimizer's state and the training progress.
-    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Sequential::load_bytes(&bytes, path)
+        Model::load_bytes(&bytes, path)
     }
 
-    /// [`Sequential::load`] from bytes in memory; `path` names them in errors.
-    pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
+    /// [`Model::load`] from bytes in memory; `path` names them in errors.
+    pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
         let corrupt = |e: safetensors::SafeTensorError| Error::data(path, format!("not a valid safetensors file: {e}"));
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
         let meta = header.metadata().clone().unwrap_or_default();
@@ -168,7 +85,7 @@ impl Sequential {
             None => Value::Null,
         };
         let seed = state.get("seed").and_then(|s| s.as_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let mut model = Sequential::from_json(&config, seed).map_err(|e| Error::data(path, e.to_string()))?;
+        let mut model = Model::from_json(&config, seed).map_err(|e| Error::data(path, e.to_string()))?;
         let tensors = SafeTensors::deserialize(bytes).map_err(corrupt)?;
         model.read_weights(&tensors, path, true)?;
         model.restore_state(&tensors, &state, path)?;
@@ -261,3 +178,14 @@ fn read_f32(tensors: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> 
     Ok(Some(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
 }
 
+impl Sequential {
+    /// Reads a Sequential model written by [`Model::save`] (see [`Model::load`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+        let path = path.as_ref();
+        Sequential::from_model(Model::load(path)?).map_err(|e| Error::data(path, e.to_string()))
+    }
+    /// [`Sequential::load`] from bytes in memory; `path` names them in errors.
+    pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
+        Sequential::from_model(Model::load_bytes(bytes, path)?).map_err(|e| Error::data(path, e.to_string()))
+    }
+}

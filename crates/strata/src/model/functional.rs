@@ -1,0 +1,345 @@
+//! `Model`: any network of layers, as Keras's functional `Model(inputs,
+//! outputs)`. A [`super::Sequential`] is one too, a chain built from the
+//! first input shape it sees; training, evaluation, callbacks and saving
+//! work on every `Model`.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+use super::callbacks::History;
+use super::compile::{Compile, Compiled, IntoLoss, IntoOptimizer};
+use super::graph::{Apply, Input, SymbolicTensor};
+use super::plan::Graph;
+use super::train_step::{GradientStage, TrainStep};
+use crate::layers::LayerRef;
+use crate::optimizers::Optimizer;
+
+/// A model: layers wired from inputs to outputs.
+///
+/// ```
+/// use strata::prelude::*;
+/// # fn main() -> strata::Result<()> {
+/// let a = Input::named([4], "a");
+/// let b = Input::named([4], "b");
+/// let shared = LayerRef::new(Dense::new(3));
+/// let sum = Add::new().apply([&shared.apply(&a)?, &shared.apply(&b)?])?;
+/// let out = Dense::new(1).named("out").apply(&sum)?;
+/// let model = Model::with_seed(&[a, b], &[out], 0)?;
+/// assert_eq!(model.count_params(), 3 * 4 + 3 + 3 + 1);
+/// # Ok(()) }
+/// ```
+pub struct Model {
+    name: String,
+    /// A Sequential's layers form a chain built from the first input shape seen.
+    pub(crate) sequential: bool,
+    pub(crate) layers: Vec<LayerRef>,
+    pub(crate) graph: Option<Graph>,
+    pub(crate) compiled: Option<Compiled>,
+    seed: u64,
+    /// Draws the order of samples in each epoch.
+    pub(crate) shuffle_rng: Rng,
+    /// Every epoch trained so far, across `fit` calls and checkpoints.
+    pub(crate) history: History,
+    /// A training step in place of the default one (see [`TrainStep`]).
+    pub(crate) train_step: Option<Box<dyn TrainStep>>,
+    /// Run on the gradients before the optimizer (see [`GradientStage`]).
+    pub(crate) gradient_stages: Vec<Box<dyn GradientStage>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(if self.sequential { "Sequential" } else { "Model" })
+            .field("name", &self.name)
+            .field("layers", &self.layers)
+            .field("input_shape", &self.input_shape())
+            .field("compiled", &self.compiled.is_some())
+            .field("epochs_trained", &self.epochs_trained())
+            .finish()
+    }
+}
+
+impl Model {
+    /// A model from `inputs` (made by [`Input`]) to `outputs`, its weights
+    /// drawn from a seed taken from the clock.
+    pub fn new(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor]) -> Result<Model> {
+        Model::with_seed(inputs, outputs, Rng::from_entropy().next_u64())
+    }
+
+    /// A model from `inputs` to `outputs` whose initial weights (layer `i`
+    /// from its own stream of `seed`) and shuffling are fixed by `seed`.
+    /// Layers built before (shared with another model) keep their weights.
+    pub fn with_seed(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], seed: u64) -> Result<Model> {
+        let mut model = Model::empty(seed, false);
+        model.name = "functional".into();
+        model.set_graph(inputs, outputs)?;
+        Ok(model)
+    }
+
+    pub(crate) fn empty(seed: u64, sequential: bool) -> Model {
+        Model {
+            name: if sequential { "sequential" } else { "functional" }.into(),
+            sequential,
+            layers: Vec::new(),
+            graph: None,
+            compiled: None,
+            seed,
+            shuffle_rng: Rng::new(seed ^ 0x5348_5546_464C_4521),
+            history: History::default(),
+            train_step: None,
+            gradient_stages: Vec::new(),
+        }
+    }
+
+    pub(crate) fn set_graph(&mut self, inputs: &[SymbolicTensor], outputs: &[SymbolicTensor]) -> Result<()> {
+        let (graph, layers) = Graph::new(inputs, outputs, self.seed)?;
+        self.layers = layers;
+        self.graph = Some(graph);
+        Ok(())
+    }
+
+    /// Builds a Sequential's chain for samples of `input_shape` (no batch axis).
+    pub(crate) fn build_chain(&mut self, input_shape: &[usize]) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(self.no_layers());
+        }
+        if let Some(declared) = self.layers[0].declared_input_shape() {
+            if declared != input_shape {
+                return Err(Error::layer(
+                    self.layers[0].name(),
+                    format!("declared input_shape={} but the data has samples of shape {}", fmt_shape(&declared), fmt_shape(input_shape)),
+                ));
+            }
+        }
+        let input = Input::new(input_shape.to_vec());
+        let mut h = input.clone();
+        for layer in &self.layers {
+            h = layer.apply(&h)?;
+        }
+        let (graph, _) = Graph::new(&[input], &[h], self.seed)?;
+        self.graph = Some(graph);
+        Ok(())
+    }
+
+    pub(crate) fn no_layers(&self) -> Error {
+        Error::State(format!("model '{}' has no layers: add some before building or training it", self.name))
+    }
+
+    /// Builds a Sequential from its first layer's declared `input_shape`, if not built yet.
+    pub fn build_from_declared(&mut self) -> Result<()> {
+        if self.is_built() {
+            return Ok(());
+        }
+        if self.layers.is_empty() {
+            return Err(self.no_layers());
+        }
+        match self.layers[0].declared_input_shape() {
+            Some(shape) => self.build_chain(&shape),
+            None => Err(Error::State(format!("model '{}' is not built: give the first layer an input_shape, or call build()/fit() first", self.name))),
+        }
+    }
+
+    /// Builds a Sequential from a batch if needed (a functional model is built already).
+    pub(crate) fn ensure_built_for(&mut self, inputs: &[Tensor]) -> Result<()> {
+        if self.is_built() {
+            return Ok(());
+        }
+        match inputs {
+            [x] if x.rank() > 0 => self.build_chain(&x.shape()[1..]),
+            [_] => Err(Error::shape("input", "x must have a batch axis")),
+            _ => Err(Error::argument("inputs", format!("model '{}' takes one input, got {}", self.name, inputs.len()))),
+        }
+    }
+
+    /// The seed this model was made with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Renames the model (Keras's `name=`).
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+    /// Whether the layers' weights exist yet.
+    pub fn is_built(&self) -> bool {
+        self.graph.is_some()
+    }
+    /// The layers, in the order they run (Keras's `model.layers`, inputs left out).
+    pub fn layers(&self) -> &[LayerRef] {
+        &self.layers
+    }
+    /// The layer named `name` (Keras's `get_layer`).
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
+        self.layers.iter().find(|l| l.name() == name).cloned().ok_or_else(|| {
+            let names: Vec<String> = self.layers.iter().map(|l| l.name()).collect();
+            Error::argument("layer", format!("model '{}' has no layer named '{name}' (its layers: {})", self.name, names.join(", ")))
+        })
+    }
+    /// The model's symbolic inputs, to define another model on them (feature extraction).
+    pub fn inputs(&self) -> Vec<SymbolicTensor> {
+        self.graph.as_ref().map(|g| g.inputs.clone()).unwrap_or_default()
+    }
+    /// The model's symbolic outputs.
+    pub fn outputs(&self) -> Vec<SymbolicTensor> {
+        self.graph.as_ref().map(|g| g.outputs.clone()).unwrap_or_default()
+    }
+    /// The symbolic output of the layer named `name` (its first call), to build
+    /// a model whose outputs are this one's inner activations:
+    /// `Model::with_seed(&m.inputs(), &[m.layer_output("conv2d_1")?], 0)`.
+    pub fn layer_output(&self, name: &str) -> Result<SymbolicTensor> {
+        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built", self.name)))?;
+        let layer = self.get_layer(name)?;
+        let call = g.calls.iter().find(|c| c.layer.same(&layer)).expect("every layer of a built model is called");
+        let readers = g.calls.iter().flat_map(|c| c.inputs.iter()).chain(g.outputs.iter());
+        readers
+            .filter(|t| t.layer().is_some_and(|l| l.same(&call.layer)))
+            .find(|t| matches!(&t.0.origin, super::graph::Origin::Call(c, 0) if std::sync::Arc::ptr_eq(c, call)))
+            .cloned()
+            .ok_or_else(|| Error::argument("layer", format!("the output of layer '{name}' is not used in model '{}'", self.name)))
+    }
+    /// Names of the inputs (the keys of named inputs in `fit` and `.npz` files).
+    pub fn input_names(&self) -> Vec<String> {
+        self.graph.as_ref().map(|g| g.input_names.clone()).unwrap_or_default()
+    }
+    /// Names of the outputs (their layers' names; keys of losses, metrics and predictions).
+    pub fn output_names(&self) -> Vec<String> {
+        self.graph.as_ref().map(|g| g.output_names.clone()).unwrap_or_default()
+    }
+    /// The shape of each input sample (no batch axis), once built.
+    pub fn input_shapes(&self) -> Vec<Vec<usize>> {
+        self.graph.as_ref().map(|g| g.inputs.iter().filter_map(|t| g.shape_of(t).map(|s| s.to_vec())).collect()).unwrap_or_default()
+    }
+    /// The shape of each output sample (no batch axis), once built.
+    pub fn output_shapes(&self) -> Vec<Vec<usize>> {
+        self.graph.as_ref().map(|g| g.outputs.iter().filter_map(|t| g.shape_of(t).map(|s| s.to_vec())).collect()).unwrap_or_default()
+    }
+    /// The input shape of a one-input model (no batch axis), once built.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        let g = self.graph.as_ref()?;
+        g.shape_of(g.inputs.first()?)
+    }
+    /// The output shape of a one-output model (no batch axis), once built.
+    pub fn output_shape(&self) -> Option<&[usize]> {
+        let g = self.graph.as_ref()?;
+        g.shape_of(g.outputs.first()?)
+    }
+    /// The output shape (no batch axis) of layer `i` of [`Model::layers`], once built.
+    pub fn layer_output_shape(&self, i: usize) -> Option<Vec<usize>> {
+        let g = self.graph.as_ref()?;
+        let layer = self.layers.get(i)?;
+        let t = g.calls.iter().flat_map(|c| c.inputs.iter()).chain(g.outputs.iter()).find(|t| t.layer().is_some_and(|l| l.same(layer)))?;
+        g.shape_of(t).map(|s| s.to_vec())
+    }
+
+    /// Runs a one-input, one-output model on a batch. Records the graph unless inside `no_grad`.
+    pub fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let mut out = self.call_many(std::slice::from_ref(x), training)?;
+        match out.len() {
+            1 => Ok(out.remove(0)),
+            n => Err(Error::argument("call", format!("model '{}' has {n} outputs: use call_many", self.name))),
+        }
+    }
+
+    /// Runs the model on one batch per input and returns one batch per output.
+    pub fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built: call build() or fit() first", self.name)))?;
+        g.run(inputs, training)
+    }
+
+    /// Every weight as (`layer_name/weight_name`, tensor), in layer order.
+    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
+        self.layers.iter().flat_map(|l| {
+            let name = l.name();
+            l.weights().into_iter().map(move |w| (format!("{name}/{}", w.name), w.tensor))
+        }).collect()
+    }
+    /// Every weight with its options (regularizer, constraint, trainable), in layer order.
+    pub(crate) fn all_weights(&self) -> Vec<crate::layers::Weight> {
+        self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+    /// The tensors the optimizer updates.
+    pub fn trainable_weights(&self) -> Vec<Tensor> {
+        self.all_weights().into_iter().filter(|w| w.trainable).map(|w| w.tensor).collect()
+    }
+    /// Total number of weight values.
+    pub fn count_params(&self) -> usize {
+        self.all_weights().iter().map(|w| w.tensor.numel()).sum()
+    }
+    /// Replaces weight values by name (`conv2d/kernel`); every given name must exist with the same shape.
+    pub fn set_weights(&self, values: &HashMap<String, Tensor>) -> Result<()> {
+        let named: HashMap<String, Tensor> = self.named_weights().into_iter().collect();
+        for (name, value) in values {
+            let w = named.get(name).ok_or_else(|| Error::argument("weights", format!("model '{}' has no weight named '{name}'", self.name)))?;
+            if w.shape() != value.shape() {
+                return Err(Error::argument("weights", format!("'{name}' has shape {}, got {}", fmt_shape(w.shape()), fmt_shape(value.shape()))));
+            }
+            w.data_mut().copy_from_slice(&value.data());
+        }
+        Ok(())
+    }
+    /// A copy of every weight's values, in `named_weights` order.
+    pub fn get_weights(&self) -> Vec<Vec<f32>> {
+        self.named_weights().iter().map(|(_, t)| t.to_vec()).collect()
+    }
+    /// Restores values from [`Model::get_weights`].
+    pub fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
+        let named = self.named_weights();
+        if named.len() != values.len() || named.iter().zip(values).any(|((_, t), v)| t.numel() != v.len()) {
+            return Err(Error::argument("weights", format!("{} arrays do not match model '{}' ({} weights)", values.len(), self.name, named.len())));
+        }
+        for ((_, t), v) in named.iter().zip(values) {
+            t.data_mut().copy_from_slice(v);
+        }
+        Ok(())
+    }
+
+    /// Chooses the optimizer, one loss for every output and metrics, by value or by Keras name:
+    /// `model.compile("adam", "categorical_crossentropy", &["accuracy"])`.
+    pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
+        self.compile_with(Compile::new(optimizer).loss(loss).metrics(metrics))
+    }
+    /// Compiles with losses, loss weights and metrics per output (see [`Compile`]).
+    pub fn compile_with(&mut self, compile: Compile) -> Result<()> {
+        // An unbuilt Sequential has one output, named after its last layer.
+        let outputs = if self.is_built() { self.output_names() } else { self.layers.last().map(|l| vec![l.name()]).unwrap_or_default() };
+        self.compiled = Some(compile.resolve(&outputs)?);
+        Ok(())
+    }
+    /// Replaces the training step `fit` runs (Keras's overridden `train_step`);
+    /// the progress bar, history, callbacks and checkpoints stay.
+    pub fn set_train_step(&mut self, step: impl TrainStep + 'static) {
+        self.train_step = Some(Box::new(step));
+    }
+    /// Every epoch trained so far, including those before a checkpoint was resumed.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+    /// Number of epochs trained so far (where `fit` resumes by default).
+    pub fn epochs_trained(&self) -> usize {
+        self.history.epoch.last().map(|e| e + 1).unwrap_or(0)
+    }
+    /// The compiled loss of the first output, if compiled.
+    pub fn loss(&self) -> Option<&dyn crate::losses::Loss> {
+        self.compiled.as_ref().and_then(|c| c.loss(0))
+    }
+    /// The optimizer chosen by `compile`.
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
+    }
+    /// The optimizer, to change its learning rate (schedules, callbacks).
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        match self.compiled.as_mut() {
+            Some(c) => Some(c.optimizer.as_mut()),
+            None => None,
+        }
+    }
+    /// Keras's `model.get_config()` for a Sequential model (the layer list).
+    pub fn config(&self) -> Value {
+        let layers: Vec<Value> = self.layers.iter().map(|l| json!({ "module": "keras.layers", "class_name": l.class_name(), "config": l.config() })).collect();
+        json!({ "name": self.name, "trainable": true, "dtype": "float32", "layers": layers })
+    }
+}

@@ -1,0 +1,323 @@
+//! Keras's model JSON (`model.to_json()`), both ways: a `Sequential` as a
+//! list of layers, a `Functional` model as layers with the calls that feed
+//! them (`inbound_nodes`, each input named `[layer, call, output]`), its
+//! inputs and outputs, and the `compile_config` either one has.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result};
+
+use super::compile::Compile;
+use super::functional::Model;
+use super::graph::{Apply, Input, Origin, SymbolicTensor};
+use super::sequential::Sequential;
+use crate::io::keras_config;
+use crate::layers::LayerRef;
+use crate::{losses, optimizers};
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::argument("model config", msg)
+}
+
+/// `[null, d1, d2, ...]`: a shape as Keras writes a batch shape.
+fn batch_shape(shape: &[usize]) -> Value {
+    Value::Array(std::iter::once(Value::Null).chain(shape.iter().map(|&d| Value::from(d))).collect())
+}
+
+fn input_layer(name: &str, shape: &[usize]) -> Value {
+    json!({
+        "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
+        "config": { "batch_shape": batch_shape(shape), "dtype": "float32", "sparse": false, "name": name },
+    })
+}
+
+fn layer_entry(layer: &LayerRef) -> Value {
+    json!({ "module": "keras.layers", "class_name": layer.class_name(), "config": layer.config(), "registered_name": null })
+}
+
+impl Model {
+    /// Keras's `model.to_json()` for this model, with `compile_config` once compiled.
+    pub fn to_json(&self) -> Value {
+        let mut model = if self.sequential { self.sequential_json() } else { self.functional_json() };
+        if let Some(c) = &self.compiled {
+            model["compile_config"] = c.config();
+        }
+        model
+    }
+
+    fn sequential_json(&self) -> Value {
+        let mut layers = Vec::new();
+        if let Some(shape) = self.input_shape() {
+            layers.push(input_layer("input_layer", shape));
+        }
+        layers.extend(self.layers.iter().map(layer_entry));
+        json!({
+            "module": "keras", "class_name": "Sequential", "registered_name": null,
+            "config": { "name": self.name(), "trainable": true, "dtype": "float32", "layers": layers },
+        })
+    }
+
+    fn functional_json(&self) -> Value {
+        let g = self.graph.as_ref().expect("a functional model is built");
+        let history = |t: &SymbolicTensor| -> Value {
+            match &t.0.origin {
+                Origin::Input(_) => {
+                    let k = g.inputs.iter().position(|x| x.same(t)).unwrap_or(0);
+                    json!([g.input_names[k], 0, 0])
+                }
+                Origin::Call(c, index) => {
+                    let node = g.calls.iter().filter(|o| o.layer.same(&c.layer)).position(|o| std::sync::Arc::ptr_eq(o, c)).unwrap_or(0);
+                    json!([c.layer.name(), node, index])
+                }
+            }
+        };
+        let tensor = |t: &SymbolicTensor| {
+            let shape = g.shape_of(t).map(batch_shape).unwrap_or(Value::Null);
+            json!({ "class_name": "__keras_tensor__", "config": { "shape": shape, "dtype": "float32", "keras_history": history(t) } })
+        };
+        let mut layers: Vec<Value> = g
+            .input_names
+            .iter()
+            .zip(self.input_shapes())
+            .map(|(n, s)| {
+                let mut entry = input_layer(n, &s);
+                entry["name"] = json!(n);
+                entry["inbound_nodes"] = json!([]);
+                entry
+            })
+            .collect();
+        for layer in &self.layers {
+            let nodes: Vec<Value> = g
+                .calls
+                .iter()
+                .filter(|c| c.layer.same(layer))
+                .map(|c| {
+                    let args: Vec<Value> = c.inputs.iter().map(tensor).collect();
+                    let args = if args.len() == 1 { args } else { vec![Value::Array(args)] };
+                    json!({ "args": args, "kwargs": {} })
+                })
+                .collect();
+            let mut entry = layer_entry(layer);
+            entry["name"] = json!(layer.name());
+            entry["inbound_nodes"] = Value::Array(nodes);
+            layers.push(entry);
+        }
+        let ends = |ts: &[SymbolicTensor]| {
+            let list: Vec<Value> = ts.iter().map(history).collect();
+            if list.len() == 1 { list[0].clone() } else { Value::Array(list) }
+        };
+        json!({
+            "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": { "name": self.name(), "trainable": true, "layers": layers, "input_layers": ends(&g.inputs), "output_layers": ends(&g.outputs) },
+        })
+    }
+
+    /// A model from Keras's JSON (`model.to_json()` or its `config`) of a
+    /// `Sequential` or `Functional` model, compiled when the JSON has a
+    /// `compile_config`. Layers Strata lacks are named in the error.
+    pub fn from_json(json: &Value, seed: u64) -> Result<Model> {
+        let class = json.get("class_name").and_then(|c| c.as_str()).unwrap_or("Sequential");
+        match class {
+            "Sequential" => Ok(Sequential::from_json(json, seed)?.into_model()),
+            "Functional" | "Model" => {
+                let mut model = functional_from_json(json, seed)?;
+                if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
+                    model.compile_with(compile_from_config(cc)?)?;
+                }
+                Ok(model)
+            }
+            other => Err(bad(format!("model class '{other}' is not supported (supported: Sequential, Functional)"))),
+        }
+    }
+
+    /// [`Model::from_json`] from the text of a `model.to_json()` file.
+    pub fn from_json_str(text: &str, seed: u64) -> Result<Model> {
+        let json: Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        Model::from_json(&json, seed)
+    }
+}
+
+impl Sequential {
+    /// A Sequential model from Keras's JSON, compiled when it has a `compile_config`.
+    pub fn from_json(json: &Value, seed: u64) -> Result<Sequential> {
+        if let Some(class) = json.get("class_name").and_then(|c| c.as_str()) {
+            if class != "Sequential" {
+                return Err(bad(format!("expected a Sequential model, got '{class}' (Model::from_json reads every kind)")));
+            }
+        }
+        let config = json.get("config").unwrap_or(json);
+        let layers = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| bad("missing the 'layers' list"))?;
+        let mut model = Sequential::with_seed(seed);
+        if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
+            model.set_name(name);
+        }
+        let mut pending_shape = None;
+        for (i, entry) in layers.iter().enumerate() {
+            let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| bad(format!("layer {i} has no 'class_name'")))?;
+            let cfg = entry.get("config").unwrap_or(&Value::Null);
+            if class == "InputLayer" {
+                pending_shape = keras_config::declared_input_shape("input_layer", cfg)?;
+                continue;
+            }
+            let mut layer = keras_config::layer_from_config(class, cfg)?;
+            if let Some(shape) = pending_shape.take() {
+                layer.base_mut().input_shape = Some(shape);
+            }
+            model.push(layer)?;
+        }
+        let declared = |m: &Sequential| m.layers().first().is_some_and(|l| l.declared_input_shape().is_some());
+        if let Some(shape) = json.pointer("/build_config/input_shape").and_then(|s| s.as_array()) {
+            let dims: Option<Vec<usize>> = shape.iter().skip(1).map(|d| d.as_u64().map(|n| n as usize)).collect();
+            if let (Some(dims), false) = (dims, declared(&model)) {
+                if let Some(first) = model.layers().first() {
+                    first.lock().base_mut().input_shape = Some(dims);
+                }
+            }
+        }
+        if declared(&model) {
+            model.build_from_declared()?;
+        }
+        if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
+            model.compile_with(compile_from_config(cc)?)?;
+        }
+        Ok(model)
+    }
+
+    /// [`Sequential::from_json`] from the text of a `model.to_json()` file.
+    pub fn from_json_str(text: &str, seed: u64) -> Result<Sequential> {
+        let json: Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        Sequential::from_json(&json, seed)
+    }
+}
+
+/// `[name, call, output]` of a Keras tensor reference.
+fn history(v: &Value) -> Result<(String, usize, usize)> {
+    let a = v.as_array().filter(|a| a.len() == 3).ok_or_else(|| bad(format!("expected [layer, node, tensor], got {v}")))?;
+    let name = a[0].as_str().ok_or_else(|| bad(format!("expected a layer name in {v}")))?;
+    let n = |x: &Value| x.as_u64().map(|n| n as usize).ok_or_else(|| bad(format!("expected indices in {v}")));
+    Ok((name.to_string(), n(&a[1])?, n(&a[2])?))
+}
+
+/// `input_layers` / `output_layers`: one reference, or a list of them.
+fn references(v: &Value) -> Result<Vec<(String, usize, usize)>> {
+    match v.as_array() {
+        Some(a) if a.first().is_some_and(|x| x.is_string()) => Ok(vec![history(v)?]),
+        Some(a) => a.iter().map(history).collect(),
+        None => Err(bad(format!("expected layer references, got {v}"))),
+    }
+}
+
+/// The Keras tensors an inbound node's `args` refer to, in order.
+fn node_inputs(node: &Value) -> Result<Vec<(String, usize, usize)>> {
+    let args = node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))?;
+    let mut refs = Vec::new();
+    let mut visit = |v: &Value| -> Result<()> {
+        let h = v.pointer("/config/keras_history").ok_or_else(|| bad(format!("an inbound node's argument is not a Keras tensor: {v}")))?;
+        refs.push(history(h)?);
+        Ok(())
+    };
+    for a in args {
+        match a.as_array() {
+            Some(list) => list.iter().try_for_each(&mut visit)?,
+            None => visit(a)?,
+        }
+    }
+    Ok(refs)
+}
+
+fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
+    let config = json.get("config").unwrap_or(json);
+    let entries = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| bad("missing the 'layers' list"))?;
+    let mut inputs: HashMap<String, SymbolicTensor> = HashMap::new();
+    let mut layers: Vec<(String, LayerRef, Vec<Vec<(String, usize, usize)>>)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| bad(format!("layer {i} has no 'class_name'")))?;
+        let cfg = entry.get("config").unwrap_or(&Value::Null);
+        let name = entry.get("name").or_else(|| cfg.get("name")).and_then(|n| n.as_str()).ok_or_else(|| bad(format!("layer {i} has no name")))?.to_string();
+        if inputs.contains_key(&name) || layers.iter().any(|(n, ..)| *n == name) {
+            return Err(bad(format!("two layers are named '{name}'")));
+        }
+        if class == "InputLayer" {
+            let shape = keras_config::declared_input_shape(&name, cfg)?.ok_or_else(|| bad(format!("input '{name}' has no batch_shape")))?;
+            inputs.insert(name.clone(), Input::named(shape, &name));
+            continue;
+        }
+        let layer = match class {
+            "Sequential" | "Functional" => return Err(Error::layer(&name, "a model nested in a functional model is not supported yet")),
+            _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
+        };
+        let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;
+        layers.push((name, layer, nodes.iter().map(node_inputs).collect::<Result<Vec<_>>>()?));
+    }
+    // Calls are made once their inputs exist (Keras's node-by-node order).
+    let mut made: HashMap<(String, usize), Vec<SymbolicTensor>> = inputs.iter().map(|(n, t)| ((n.clone(), 0), vec![t.clone()])).collect();
+    let mut next_node: Vec<usize> = vec![0; layers.len()];
+    let lookup = |made: &HashMap<(String, usize), Vec<SymbolicTensor>>, (name, node, index): &(String, usize, usize)| -> Option<SymbolicTensor> {
+        made.get(&(name.clone(), *node)).and_then(|outs| outs.get(*index)).cloned()
+    };
+    loop {
+        let mut progress = false;
+        for (k, (name, layer, nodes)) in layers.iter().enumerate() {
+            while let Some(refs) = nodes.get(next_node[k]) {
+                let Some(args) = refs.iter().map(|r| lookup(&made, r)).collect::<Option<Vec<_>>>() else { break };
+                made.insert((name.clone(), next_node[k]), layer.apply_many(args)?);
+                next_node[k] += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    if let Some((k, (name, _, nodes))) = layers.iter().enumerate().find(|(k, (_, _, nodes))| next_node[*k] < nodes.len()) {
+        let missing: Vec<String> = nodes[next_node[k]].iter().filter(|r| lookup(&made, r).is_none()).map(|(n, c, i)| format!("{n}[{c}][{i}]")).collect();
+        return Err(bad(format!("layer '{name}' reads {} which no layer makes (an unknown layer, or a cycle)", missing.join(", "))));
+    }
+    let find = |refs: Vec<(String, usize, usize)>, what: &str| {
+        refs.iter().map(|r| lookup(&made, r).ok_or_else(|| bad(format!("{what} '{}[{}][{}]' is not made by any layer", r.0, r.1, r.2)))).collect::<Result<Vec<_>>>()
+    };
+    let model_inputs = find(references(config.get("input_layers").ok_or_else(|| bad("missing 'input_layers'"))?)?, "input")?;
+    let model_outputs = find(references(config.get("output_layers").ok_or_else(|| bad("missing 'output_layers'"))?)?, "output")?;
+    let mut model = Model::with_seed(&model_inputs, &model_outputs, seed)?;
+    if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
+        model.set_name(name);
+    }
+    Ok(model)
+}
+
+/// `compile_config`'s optimizer, losses (one, a list, or by output name),
+/// loss weights and metrics.
+pub(crate) fn compile_from_config(cc: &Value) -> Result<Compile> {
+    let optimizer = optimizers::from_config(keras_config::field("compile_config", cc, "optimizer")?)?;
+    let mut compile = Compile::new(optimizer);
+    match keras_config::field("compile_config", cc, "loss")? {
+        Value::Object(by_name) if !by_name.contains_key("class_name") => {
+            for (name, l) in by_name {
+                compile = compile.output_loss(name, losses::from_config(l)?);
+            }
+        }
+        Value::Array(list) => compile = compile.losses(list.iter().map(losses::from_config).collect::<Result<Vec<_>>>()?),
+        one => compile = compile.loss(losses::from_config(one)?),
+    }
+    if let Some(Value::Object(weights)) = cc.get("loss_weights") {
+        for (name, w) in weights {
+            compile = compile.loss_weight(name, w.as_f64().ok_or_else(|| bad(format!("loss weight of '{name}' is not a number: {w}")))? as f32);
+        }
+    }
+    let names = |v: &Value| -> Vec<String> { v.as_array().map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+    match cc.get("metrics") {
+        Some(Value::Object(by_name)) => {
+            for (name, m) in by_name {
+                let list = names(m);
+                compile = compile.output_metrics(name, &list.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+        Some(m) => {
+            let list = names(m);
+            compile = compile.metrics(&list.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        None => {}
+    }
+    Ok(compile)
+}
