@@ -492,12 +492,113 @@ def keras_model_fixture():
     return {"model_json": model.to_json(), "params": int(model.count_params()), "x": arr(x), "predictions": arr(model.predict(x, verbose=0))}
 
 
+def merge_case(name, layer, xs):
+    """A merge layer on several inputs: output, and the gradient of sum(output * r) for each input."""
+    vs = [tf.Variable(x) for x in xs]
+    with tf.GradientTape() as tape:
+        out = layer(vs)
+        r = tf.constant(rand(*out.shape))
+        obj = tf.reduce_sum(out * r)
+    grads = tape.gradient(obj, vs)
+    return {"name": name, "class_name": type(layer).__name__, "config": layer.get_config(), "xs": [arr(x) for x in xs],
+            "output": arr(out), "r": arr(r), "grads": [arr(g) for g in grads]}
+
+
+def functional_fit_case(name, model, x, y, epochs=1, batch_size=8):
+    """One epoch of fit (no shuffling) of a compiled functional model from its
+    own to_json(), with the initial weights by variable path, then predictions."""
+    initial = {v.path: arr(v.numpy()) for v in model.weights}
+    fy = y if len(model.outputs) > 1 else next(iter(y.values()))
+    fx = x if len(model.inputs) > 1 else next(iter(x.values()))
+    history = model.fit(fx, fy, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0).history
+    pred = model.predict(fx, verbose=0)
+    pred = pred if isinstance(pred, (list, tuple)) else [pred]
+    return {"name": name, "model_json": model.to_json(), "x": {k: arr(v) for k, v in x.items()}, "y": {k: arr(v) for k, v in y.items()},
+            "epochs": epochs, "batch_size": batch_size, "initial_weights": initial, "final_weights": {v.path: arr(v.numpy()) for v in model.weights},
+            "history": {k: [float(v) for v in vs] for k, vs in history.items()}, "output_names": list(model.output_names),
+            "predictions": [arr(p) for p in pred], "params": int(model.count_params())}
+
+
+def functional_fixture():
+    """Merge layers, and functional models (two inputs, two outputs with a map
+    of losses and loss weights, a shared layer, a residual block, a nested
+    Sequential, feature extraction) against Keras; the two-input, two-output
+    model is also written as Keras's own files for the command-line tests."""
+    from safetensors.numpy import save_file
+    global rng
+    rng = np.random.default_rng(2468)
+    keras.utils.set_random_seed(11)
+    L = layers
+    cases = []
+    a, b, c = rand(4, 5), rand(4, 5), rand(4, 5)
+    for name, layer, xs in [("add3", L.Add(), [a, b, c]), ("subtract", L.Subtract(), [a, b]), ("multiply", L.Multiply(), [a, b, c]),
+                            ("average", L.Average(), [a, b]), ("maximum", L.Maximum(), [a, b, c]), ("minimum", L.Minimum(), [a, b]),
+                            ("add_broadcast", L.Add(), [rand(4, 3, 5), rand(4, 1, 5)]),
+                            ("concatenate_last", L.Concatenate(), [rand(4, 2, 3), rand(4, 2, 5)]),
+                            ("concatenate_axis1", L.Concatenate(axis=1), [rand(4, 2, 3), rand(4, 4, 3)]),
+                            ("dot_1", L.Dot(axes=1), [a, b]), ("dot_normalize", L.Dot(axes=1, normalize=True), [a, b]),
+                            ("dot_3d_22", L.Dot(axes=(2, 2)), [rand(4, 3, 5), rand(4, 2, 5)]),
+                            ("dot_3d_12", L.Dot(axes=(1, 2)), [rand(4, 3, 5), rand(4, 2, 3)]),
+                            ("dot_2d_3d", L.Dot(axes=(1, 2)), [rand(4, 3), rand(4, 6, 3)])]:
+        cases.append(merge_case(name, layer, xs))
+    n = 16
+    models = []
+    # Two inputs, two outputs: a map of losses and loss weights, metrics on one output.
+    ia, ib = keras.Input((5,), name="a"), keras.Input((3,), name="b")
+    h = L.Concatenate()([L.Dense(6, activation="tanh", name="da")(ia), L.Dense(6, activation="relu", name="db")(ib)])
+    o1 = L.Dense(2, name="out1")(h)
+    o2 = L.Dense(3, activation="softmax", name="out2")(L.Dense(4, activation="relu", name="mid")(h))
+    m = keras.Model([ia, ib], [o1, o2], name="two_io")
+    m.compile(optimizer=keras.optimizers.Adam(0.01), loss={"out1": "mse", "out2": "categorical_crossentropy"},
+              loss_weights={"out1": 0.5, "out2": 1.0}, metrics={"out2": ["accuracy"]})
+    x = {"a": rand(n, 5), "b": rand(n, 3)}
+    y = {"out1": rand(n, 2), "out2": np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]}
+    save_file({v.path: v.numpy() for v in m.weights}, os.path.join(OUT, "functional_two_io.safetensors"))
+    with open(os.path.join(OUT, "functional_two_io.json"), "w") as f:
+        f.write(m.to_json())
+    np.savez(os.path.join(OUT, "functional_two_io_x.npz"), **x)
+    np.savez(os.path.join(OUT, "functional_two_io_y.npz"), **y)
+    models.append(functional_fit_case("two_io", m, x, y))
+    # A shared layer applied to two inputs, merged by a dot product (a siamese pair).
+    ia, ib = keras.Input((6,), name="left"), keras.Input((6,), name="right")
+    shared = L.Dense(4, activation="tanh", name="shared")
+    o = L.Dense(1, activation="sigmoid", name="same")(L.Multiply()([shared(ia), shared(ib)]))
+    m = keras.Model([ia, ib], o, name="siamese")
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", metrics=["accuracy"])
+    models.append(functional_fit_case("shared", m, {"left": rand(n, 6), "right": rand(n, 6)}, {"same": rng.integers(0, 2, (n, 1)).astype(np.float32)}))
+    # A residual block on images, with the headline's fused Conv2D(relu) + MaxPooling2D pair.
+    ii = keras.Input((8, 8, 2), name="image")
+    c1 = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(ii)
+    c2 = L.Conv2D(4, 3, padding="same", name="c2")(c1)
+    r = L.Activation("relu", name="act")(L.Add(name="residual")([c1, c2]))
+    p = L.MaxPooling2D(2, name="pool")(L.Conv2D(5, 3, activation="relu", name="c3")(r))
+    o = L.Dense(3, activation="softmax", name="probs")(L.Flatten(name="flat")(p))
+    m = keras.Model(ii, o, name="residual_net")
+    m.compile(optimizer=keras.optimizers.Adam(0.005), loss="categorical_crossentropy", metrics=["accuracy"])
+    models.append(functional_fit_case("residual", m, {"image": rand(n, 8, 8, 2)}, {"probs": np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]}))
+    # A Sequential nested in a functional model.
+    inner = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="relu", name="inner_a"), L.Dense(3, name="inner_b")], name="block")
+    ii = keras.Input((6,), name="x")
+    o = L.Dense(2, name="head")(inner(L.Dense(4, activation="tanh", name="stem")(ii)))
+    m = keras.Model(ii, o, name="nested")
+    m.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    models.append(functional_fit_case("nested", m, {"x": rand(n, 6)}, {"head": rand(n, 2)}))
+    # Feature extraction: a model whose outputs are another model's inner activations.
+    base = models_for_features = keras.Model(models_input := keras.Input((5,), name="feat_in"),
+                                             L.Dense(2, name="f_out")(L.Dense(4, activation="relu", name="f_hidden")(L.Dense(6, name="f_first")(models_input))))
+    features = keras.Model(base.inputs, [base.get_layer("f_first").output, base.get_layer("f_hidden").output], name="features")
+    fx = rand(5, 5)
+    feature_case = {"base_json": base.to_json(), "weights": {v.path: arr(v.numpy()) for v in base.weights}, "x": arr(fx),
+                    "outputs": [arr(o) for o in features.predict(fx, verbose=0)], "features_json": features.to_json()}
+    return {"merge_cases": cases, "models": models, "feature_extraction": feature_case}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
-                       ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture)]:
+                       ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

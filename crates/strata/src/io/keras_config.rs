@@ -147,10 +147,11 @@ pub fn declared_input_shape(layer: &str, config: &Value) -> Result<Option<Vec<us
 }
 
 /// The layer classes [`layer_from_config`] reads.
-pub const SUPPORTED: [&str; 24] = [
+pub const SUPPORTED: [&str; 32] = [
     "Dense", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "Dropout",
-    "BatchNormalization", "LayerNormalization", "InputLayer", "ReLU", "LeakyReLU",
+    "BatchNormalization", "LayerNormalization", "InputLayer", "ReLU", "LeakyReLU", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+    "Concatenate", "Dot",
 ];
 
 /// A number field, or `default` when absent.
@@ -232,6 +233,25 @@ fn sequence_or_reshaping_layer(class_name: &str, l: &str, config: &Value) -> Res
             Box::new(relu)
         }
         "LeakyReLU" => Box::new(layers::ReLU::leaky(num_field(l, config, "negative_slope", 0.3)?)),
+        "Add" => Box::new(layers::Add::new()),
+        "Subtract" => Box::new(layers::Subtract::new()),
+        "Multiply" => Box::new(layers::Multiply::new()),
+        "Average" => Box::new(layers::Average::new()),
+        "Maximum" => Box::new(layers::Maximum::new()),
+        "Minimum" => Box::new(layers::Minimum::new()),
+        "Concatenate" => {
+            let v = config.get("axis").cloned().unwrap_or(Value::from(-1));
+            Box::new(layers::Concatenate::new().axis(v.as_i64().ok_or_else(|| bad(l, "axis", "an integer", &v))? as isize))
+        }
+        "Dot" => {
+            let v = field(l, config, "axes")?;
+            let axes = match (v.as_i64(), v.as_array().map(|a| a.iter().map(|x| x.as_i64()).collect::<Vec<_>>()).as_deref()) {
+                (Some(a), _) => (a as isize, a as isize),
+                (None, Some([Some(a), Some(b)])) => (*a as isize, *b as isize),
+                _ => return Err(bad(l, "axes", "an integer or a pair of integers", v)),
+            };
+            Box::new(layers::Dot::with_axes(axes).normalize(bool_field(l, config, "normalize", false)?))
+        }
         "UpSampling2D" => {
             require(l, config, "interpolation", &Value::from("nearest"))?;
             Box::new(layers::UpSampling2D::new(pair_field(l, config, "size")?))

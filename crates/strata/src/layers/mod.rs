@@ -31,8 +31,9 @@ pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, Z
 /// A named weight of a layer (`kernel`, `bias`).
 #[derive(Clone, Debug)]
 pub struct Weight {
-    /// Keras's variable name inside the layer: `kernel`, `bias`.
-    pub name: &'static str,
+    /// Keras's variable name inside the layer: `kernel`, `bias` (for a model
+    /// used as a layer, the path inside it: `dense/kernel`).
+    pub name: String,
     pub tensor: Tensor,
     /// Whether the optimizer updates it.
     pub trainable: bool,
@@ -43,8 +44,8 @@ pub struct Weight {
 }
 
 impl Weight {
-    pub fn new(name: &'static str, tensor: Tensor, trainable: bool) -> Weight {
-        Weight { name, tensor, trainable, regularizer: None, constraint: None }
+    pub fn new(name: impl Into<String>, tensor: Tensor, trainable: bool) -> Weight {
+        Weight { name: name.into(), tensor, trainable, regularizer: None, constraint: None }
     }
 }
 

@@ -13,7 +13,7 @@ use super::compile::{Compile, Compiled, IntoLoss, IntoOptimizer};
 use super::graph::{Apply, Input, SymbolicTensor};
 use super::plan::Graph;
 use super::train_step::{GradientStage, TrainStep};
-use crate::layers::LayerRef;
+use crate::layers::{LayerBase, LayerRef, Weight};
 use crate::optimizers::Optimizer;
 
 /// A model: layers wired from inputs to outputs.
@@ -31,7 +31,8 @@ use crate::optimizers::Optimizer;
 /// # Ok(()) }
 /// ```
 pub struct Model {
-    name: String,
+    /// The model's name (and, used as a layer, its declared input shape).
+    base: LayerBase,
     /// A Sequential's layers form a chain built from the first input shape seen.
     pub(crate) sequential: bool,
     pub(crate) layers: Vec<LayerRef>,
@@ -51,7 +52,7 @@ pub struct Model {
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(if self.sequential { "Sequential" } else { "Model" })
-            .field("name", &self.name)
+            .field("name", &self.base.name)
             .field("layers", &self.layers)
             .field("input_shape", &self.input_shape())
             .field("compiled", &self.compiled.is_some())
@@ -72,14 +73,13 @@ impl Model {
     /// Layers built before (shared with another model) keep their weights.
     pub fn with_seed(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], seed: u64) -> Result<Model> {
         let mut model = Model::empty(seed, false);
-        model.name = "functional".into();
         model.set_graph(inputs, outputs)?;
         Ok(model)
     }
 
     pub(crate) fn empty(seed: u64, sequential: bool) -> Model {
         Model {
-            name: if sequential { "sequential" } else { "functional" }.into(),
+            base: LayerBase::new(if sequential { "Sequential" } else { "Functional" }),
             sequential,
             layers: Vec::new(),
             graph: None,
@@ -123,7 +123,7 @@ impl Model {
     }
 
     pub(crate) fn no_layers(&self) -> Error {
-        Error::State(format!("model '{}' has no layers: add some before building or training it", self.name))
+        Error::State(format!("model '{}' has no layers: add some before building or training it", self.base.name))
     }
 
     /// Builds a Sequential from its first layer's declared `input_shape`, if not built yet.
@@ -136,7 +136,7 @@ impl Model {
         }
         match self.layers[0].declared_input_shape() {
             Some(shape) => self.build_chain(&shape),
-            None => Err(Error::State(format!("model '{}' is not built: give the first layer an input_shape, or call build()/fit() first", self.name))),
+            None => Err(Error::State(format!("model '{}' is not built: give the first layer an input_shape, or call build()/fit() first", self.base.name))),
         }
     }
 
@@ -148,7 +148,7 @@ impl Model {
         match inputs {
             [x] if x.rank() > 0 => self.build_chain(&x.shape()[1..]),
             [_] => Err(Error::shape("input", "x must have a batch axis")),
-            _ => Err(Error::argument("inputs", format!("model '{}' takes one input, got {}", self.name, inputs.len()))),
+            _ => Err(Error::argument("inputs", format!("model '{}' takes one input, got {}", self.base.name, inputs.len()))),
         }
     }
 
@@ -158,11 +158,11 @@ impl Model {
     }
     /// The model's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.base.name
     }
     /// Renames the model (Keras's `name=`).
     pub fn set_name(&mut self, name: &str) {
-        self.name = name.to_string();
+        self.base.name = name.to_string();
     }
     /// Whether the layers' weights exist yet.
     pub fn is_built(&self) -> bool {
@@ -176,7 +176,7 @@ impl Model {
     pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
         self.layers.iter().find(|l| l.name() == name).cloned().ok_or_else(|| {
             let names: Vec<String> = self.layers.iter().map(|l| l.name()).collect();
-            Error::argument("layer", format!("model '{}' has no layer named '{name}' (its layers: {})", self.name, names.join(", ")))
+            Error::argument("layer", format!("model '{}' has no layer named '{name}' (its layers: {})", self.base.name, names.join(", ")))
         })
     }
     /// The model's symbolic inputs, to define another model on them (feature extraction).
@@ -191,7 +191,7 @@ impl Model {
     /// a model whose outputs are this one's inner activations:
     /// `Model::with_seed(&m.inputs(), &[m.layer_output("conv2d_1")?], 0)`.
     pub fn layer_output(&self, name: &str) -> Result<SymbolicTensor> {
-        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built", self.name)))?;
+        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built", self.base.name)))?;
         let layer = self.get_layer(name)?;
         let call = g.calls.iter().find(|c| c.layer.same(&layer)).expect("every layer of a built model is called");
         let readers = g.calls.iter().flat_map(|c| c.inputs.iter()).chain(g.outputs.iter());
@@ -199,7 +199,7 @@ impl Model {
             .filter(|t| t.layer().is_some_and(|l| l.same(&call.layer)))
             .find(|t| matches!(&t.0.origin, super::graph::Origin::Call(c, 0) if std::sync::Arc::ptr_eq(c, call)))
             .cloned()
-            .ok_or_else(|| Error::argument("layer", format!("the output of layer '{name}' is not used in model '{}'", self.name)))
+            .ok_or_else(|| Error::argument("layer", format!("the output of layer '{name}' is not used in model '{}'", self.base.name)))
     }
     /// Names of the inputs (the keys of named inputs in `fit` and `.npz` files).
     pub fn input_names(&self) -> Vec<String> {
@@ -240,13 +240,13 @@ impl Model {
         let mut out = self.call_many(std::slice::from_ref(x), training)?;
         match out.len() {
             1 => Ok(out.remove(0)),
-            n => Err(Error::argument("call", format!("model '{}' has {n} outputs: use call_many", self.name))),
+            n => Err(Error::argument("call", format!("model '{}' has {n} outputs: use call_many", self.base.name))),
         }
     }
 
     /// Runs the model on one batch per input and returns one batch per output.
     pub fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built: call build() or fit() first", self.name)))?;
+        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built: call build() or fit() first", self.base.name)))?;
         g.run(inputs, training)
     }
 
@@ -258,7 +258,7 @@ impl Model {
         }).collect()
     }
     /// Every weight with its options (regularizer, constraint, trainable), in layer order.
-    pub(crate) fn all_weights(&self) -> Vec<crate::layers::Weight> {
+    pub(crate) fn all_weights(&self) -> Vec<Weight> {
         self.layers.iter().flat_map(|l| l.weights()).collect()
     }
     /// The tensors the optimizer updates.
@@ -273,7 +273,7 @@ impl Model {
     pub fn set_weights(&self, values: &HashMap<String, Tensor>) -> Result<()> {
         let named: HashMap<String, Tensor> = self.named_weights().into_iter().collect();
         for (name, value) in values {
-            let w = named.get(name).ok_or_else(|| Error::argument("weights", format!("model '{}' has no weight named '{name}'", self.name)))?;
+            let w = named.get(name).ok_or_else(|| Error::argument("weights", format!("model '{}' has no weight named '{name}'", self.base.name)))?;
             if w.shape() != value.shape() {
                 return Err(Error::argument("weights", format!("'{name}' has shape {}, got {}", fmt_shape(w.shape()), fmt_shape(value.shape()))));
             }
@@ -289,7 +289,7 @@ impl Model {
     pub fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
         let named = self.named_weights();
         if named.len() != values.len() || named.iter().zip(values).any(|((_, t), v)| t.numel() != v.len()) {
-            return Err(Error::argument("weights", format!("{} arrays do not match model '{}' ({} weights)", values.len(), self.name, named.len())));
+            return Err(Error::argument("weights", format!("{} arrays do not match model '{}' ({} weights)", values.len(), self.base.name, named.len())));
         }
         for ((_, t), v) in named.iter().zip(values) {
             t.data_mut().copy_from_slice(v);
@@ -340,6 +340,59 @@ impl Model {
     /// Keras's `model.get_config()` for a Sequential model (the layer list).
     pub fn config(&self) -> Value {
         let layers: Vec<Value> = self.layers.iter().map(|l| json!({ "module": "keras.layers", "class_name": l.class_name(), "config": l.config() })).collect();
-        json!({ "name": self.name, "trainable": true, "dtype": "float32", "layers": layers })
+        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "layers": layers })
+    }
+}
+
+/// A model used as a layer of another model (a Sequential block inside a
+/// functional model): its weights are named by their path inside it
+/// (`block/dense/kernel` in the outer model), as Keras names them.
+pub(crate) struct ModelLayer(pub Model);
+
+impl crate::layers::Layer for ModelLayer {
+    fn class_name(&self) -> &'static str {
+        if self.0.sequential { "Sequential" } else { "Functional" }
+    }
+    fn base(&self) -> &LayerBase {
+        &self.0.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.0.base
+    }
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        Ok(self.build_many(&[input_shape.to_vec()], rng)?.remove(0))
+    }
+    fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<Vec<usize>>> {
+        if !self.0.is_built() {
+            // Its weights come from the outer model's stream for it.
+            self.0.seed = rng.next_u64();
+            match input_shapes {
+                [one] => self.0.build_chain(one)?,
+                _ => return Err(Error::layer(self.0.name(), format!("a Sequential takes one input, got {}", input_shapes.len()))),
+            }
+        }
+        if self.0.input_shapes() != input_shapes {
+            let shapes = |s: &[Vec<usize>]| s.iter().map(|s| fmt_shape(s)).collect::<Vec<_>>().join(", ");
+            return Err(Error::layer(self.0.name(), format!("takes inputs {}, got {}", shapes(&self.0.input_shapes()), shapes(input_shapes))));
+        }
+        Ok(self.0.output_shapes())
+    }
+    fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        Model::call(&self.0, x, training)
+    }
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        Model::call_many(&self.0, inputs, training)
+    }
+    fn num_outputs(&self) -> usize {
+        if self.0.sequential { 1 } else { self.0.output_names().len() }
+    }
+    fn weights(&self) -> Vec<Weight> {
+        self.0.layers.iter().flat_map(|l| {
+            let name = l.name();
+            l.weights().into_iter().map(move |w| Weight { name: format!("{name}/{}", w.name), ..w })
+        }).collect()
+    }
+    fn config(&self) -> Value {
+        self.0.to_json()["config"].clone()
     }
 }

@@ -146,6 +146,19 @@ impl Apply for &LayerRef {
     }
 }
 
+impl Apply for super::Sequential {
+    fn into_layer_ref(self) -> LayerRef {
+        self.into_model().into_layer_ref()
+    }
+}
+
+/// A model called as a layer of another model (nested).
+impl Apply for super::Model {
+    fn into_layer_ref(self) -> LayerRef {
+        LayerRef::new(super::functional::ModelLayer(self))
+    }
+}
+
 impl Apply for Box<dyn Layer> {
     fn into_layer_ref(self) -> LayerRef {
         LayerRef::from_box(self)

@@ -33,7 +33,12 @@ fn input_layer(name: &str, shape: &[usize]) -> Value {
 }
 
 fn layer_entry(layer: &LayerRef) -> Value {
-    json!({ "module": "keras.layers", "class_name": layer.class_name(), "config": layer.config(), "registered_name": null })
+    let module = match layer.class_name() {
+        "Sequential" => "keras",
+        "Functional" => "keras.src.models.functional",
+        _ => "keras.layers",
+    };
+    json!({ "module": module, "class_name": layer.class_name(), "config": layer.config(), "registered_name": null })
 }
 
 impl Model {
@@ -122,7 +127,7 @@ impl Model {
             "Sequential" => Ok(Sequential::from_json(json, seed)?.into_model()),
             "Functional" | "Model" => {
                 let mut model = functional_from_json(json, seed)?;
-                if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
+                if let Some(cc) = compile_config(json) {
                     model.compile_with(compile_from_config(cc)?)?;
                 }
                 Ok(model)
@@ -178,7 +183,7 @@ impl Sequential {
         if declared(&model) {
             model.build_from_declared()?;
         }
-        if let Some(cc) = json.get("compile_config").filter(|c| !c.is_null()) {
+        if let Some(cc) = compile_config(json) {
             model.compile_with(compile_from_config(cc)?)?;
         }
         Ok(model)
@@ -189,6 +194,11 @@ impl Sequential {
         let json: Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         Sequential::from_json(&json, seed)
     }
+}
+
+/// The `compile_config` of a model's JSON, if it has one (Keras writes `{}` for none).
+fn compile_config(json: &Value) -> Option<&Value> {
+    json.get("compile_config").filter(|c| !c.is_null() && c.as_object().is_none_or(|o| !o.is_empty()))
 }
 
 /// `[name, call, output]` of a Keras tensor reference.
@@ -244,7 +254,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
             continue;
         }
         let layer = match class {
-            "Sequential" | "Functional" => return Err(Error::layer(&name, "a model nested in a functional model is not supported yet")),
+            "Sequential" | "Functional" => Model::from_json(entry, seed).map_err(|e| e.in_layer(&name))?.into_layer_ref(),
             _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
         };
         let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;

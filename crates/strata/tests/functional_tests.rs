@@ -1,0 +1,189 @@
+//! Functional models against Keras (`tools/keras_fixtures.py functional`):
+//! merge layers, models with several inputs and outputs, shared layers, a
+//! residual block, a nested Sequential and feature extraction, read from
+//! Keras's own `to_json()`; then the functional API's errors.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{assert_close, fixture, floats, tensor};
+use serde_json::Value;
+use strata::io::keras_config;
+use strata::model::{Feed, Model};
+use strata::prelude::*;
+use strata::Rng;
+
+const TIGHT: f32 = 1e-5;
+
+fn named(v: &Value) -> Vec<(String, Tensor)> {
+    v.as_object().unwrap().iter().map(|(k, t)| (k.clone(), tensor(t))).collect()
+}
+
+fn set_weights(model: &Model, weights: &Value) {
+    let values: HashMap<String, Tensor> = named(weights).into_iter().collect();
+    let mine: Vec<String> = model.named_weights().into_iter().map(|(n, _)| n).collect();
+    let mut theirs: Vec<&String> = values.keys().collect();
+    theirs.sort();
+    let mut sorted = mine.clone();
+    sorted.sort();
+    assert_eq!(sorted.iter().collect::<Vec<_>>(), theirs, "weight names");
+    model.set_weights(&values).unwrap();
+}
+
+#[test]
+fn merge_layers_match_keras() {
+    for case in fixture("keras_functional.json")["merge_cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut layer = keras_config::layer_from_config(case["class_name"].as_str().unwrap(), &case["config"]).unwrap();
+        let xs: Vec<Tensor> = case["xs"].as_array().unwrap().iter().map(|x| {
+            let t = tensor(x);
+            Tensor::variable(t.to_vec(), t.shape()).unwrap()
+        }).collect();
+        let shapes: Vec<Vec<usize>> = xs.iter().map(|x| x.shape()[1..].to_vec()).collect();
+        let out_shape = layer.build_many(&shapes, &mut Rng::new(0)).unwrap();
+        let y = layer.call_many(&xs, false).unwrap().remove(0);
+        assert_eq!(out_shape[0], y.shape()[1..], "{name}: built output shape");
+        assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+        let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
+        for (i, (x, g)) in xs.iter().zip(case["grads"].as_array().unwrap()).enumerate() {
+            assert_close(&format!("{name} grad {i}"), grads.get(x).unwrap(), &floats(&g["data"]), TIGHT);
+        }
+        let again = keras_config::layer_from_config(layer.class_name(), &layer.config()).unwrap();
+        assert_eq!(again.config(), layer.config(), "{name}: config round trip");
+    }
+}
+
+/// One epoch (no shuffling) of each model, read from Keras's JSON, gives
+/// Keras's weights, logs and predictions; its config reads back.
+#[test]
+fn functional_models_fit_like_keras() {
+    for case in fixture("keras_functional.json")["models"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut model = Model::from_json_str(case["model_json"].as_str().unwrap(), 0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(model.count_params() as u64, case["params"].as_u64().unwrap(), "{name}: parameters");
+        let outputs: Vec<String> = case["output_names"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect();
+        assert_eq!(model.output_names(), outputs, "{name}: output names");
+        set_weights(&model, &case["initial_weights"]);
+        let (x, y) = (named(&case["x"]), named(&case["y"]));
+        let options = FitOptions { epochs: 1, batch_size: case["batch_size"].as_u64().unwrap() as usize, shuffle: false, verbose: 0, ..Default::default() };
+        let history = model.fit(Feed::Named(x.clone()), Feed::Named(y), options).unwrap();
+        for (key, values) in case["history"].as_object().unwrap() {
+            let mine = history.get(key).unwrap_or_else(|| panic!("{name}: no '{key}' in {:?}", history.history.keys()));
+            let mine: Vec<f32> = mine.iter().map(|&v| v as f32).collect();
+            assert_close(&format!("{name} {key}"), &mine, &floats(values), 1e-4);
+        }
+        let finals: HashMap<String, Tensor> = named(&case["final_weights"]).into_iter().collect();
+        for (w, t) in model.named_weights() {
+            assert_close(&format!("{name} {w}"), &t.to_vec(), &finals[&w].to_vec(), TIGHT);
+        }
+        let predictions = model.predict_many(Feed::Named(x), 64).unwrap();
+        for (i, (p, k)) in predictions.iter().zip(case["predictions"].as_array().unwrap()).enumerate() {
+            assert_close(&format!("{name} prediction {i}"), &p.to_vec(), &floats(&k["data"]), TIGHT);
+        }
+        // What Strata writes reads back into the same model.
+        let json = model.to_json();
+        let again = Model::from_json(&json, 1).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));
+        assert_eq!(again.to_json(), json, "{name}: config round trip");
+        assert!(model.summary_string().unwrap().contains("Connected to") || name == "nested" && model.summary_string().unwrap().contains("block (Sequential)"));
+    }
+}
+
+/// A model whose outputs are another model's inner activations, defined in
+/// Strata from the base model's layers, and read from Keras's own JSON of it.
+#[test]
+fn feature_extraction_gives_inner_activations() {
+    let case = &fixture("keras_functional.json")["feature_extraction"];
+    let base = Model::from_json_str(case["base_json"].as_str().unwrap(), 0).unwrap();
+    set_weights(&base, &case["weights"]);
+    let mut features = Model::with_seed(&base.inputs(), &[base.layer_output("f_first").unwrap(), base.layer_output("f_hidden").unwrap()], 0).unwrap();
+    assert_eq!(features.count_params(), 6 * 5 + 6 + 4 * 6 + 4, "shares the base model's weights");
+    let x = tensor(&case["x"]);
+    for (out, k) in features.predict_many(&x, 8).unwrap().iter().zip(case["outputs"].as_array().unwrap()) {
+        assert_close("feature", &out.to_vec(), &floats(&k["data"]), TIGHT);
+    }
+    let mut keras_features = Model::from_json_str(case["features_json"].as_str().unwrap(), 0).unwrap();
+    set_weights(&keras_features, &case["weights"].as_object().unwrap().iter().filter(|(k, _)| !k.starts_with("f_out")).map(|(k, v)| (k.clone(), v.clone())).collect::<serde_json::Map<_, _>>().into());
+    for (out, k) in keras_features.predict_many(&x, 8).unwrap().iter().zip(case["outputs"].as_array().unwrap()) {
+        assert_close("feature from Keras's JSON", &out.to_vec(), &floats(&k["data"]), TIGHT);
+    }
+}
+
+#[test]
+fn shared_layers_nested_models_and_summary() {
+    let (a, b) = (Input::named([4], "a"), Input::named([4], "b"));
+    let shared = LayerRef::new(Dense::new(3).named("shared"));
+    let sum = Add::new().apply([&shared.apply(&a).unwrap(), &shared.apply(&b).unwrap()]).unwrap();
+    let mut block = Sequential::with_seed(3);
+    block.add(Dense::new(5).activation(Relu)).unwrap();
+    block.add(Dense::new(2)).unwrap();
+    let out = block.apply(&sum).unwrap();
+    let mut model = Model::with_seed(&[a, b], &[out], 0).unwrap();
+    assert_eq!(model.count_params(), 4 * 3 + 3 + 3 * 5 + 5 + 5 * 2 + 2);
+    let names: Vec<String> = model.named_weights().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["shared/kernel", "shared/bias", "sequential/dense/kernel", "sequential/dense/bias", "sequential/dense_1/kernel", "sequential/dense_1/bias"]);
+    let summary = model.summary_string().unwrap();
+    assert!(summary.contains("a[0][0], b[0][0]") && summary.contains("shared[0][0]") && summary.contains("shared[1][0]"), "{summary}");
+    // The same layer called twice: one set of weights, gradients from both calls summed.
+    let x = Tensor::new((0..8).map(|i| i as f32 / 8.0).collect(), &[2, 4]).unwrap();
+    let y = model.call_many(&[x.clone(), x.clone()], true).unwrap().remove(0);
+    let grads = y.sum().backward().unwrap();
+    let kernel = model.get_layer("shared").unwrap().weights()[0].tensor.clone();
+    assert!(grads.get(&kernel).is_some_and(|g| g.iter().any(|v| *v != 0.0)));
+    // Seeded: the same definition gives the same weights.
+    let again = {
+        let (a, b) = (Input::named([4], "a"), Input::named([4], "b"));
+        let shared = LayerRef::new(Dense::new(3).named("shared"));
+        let out = Dense::new(2).apply(&Add::new().apply([&shared.apply(&a).unwrap(), &shared.apply(&b).unwrap()]).unwrap()).unwrap();
+        Model::with_seed(&[a, b], &[out], 0).unwrap()
+    };
+    assert_eq!(again.get_weights()[0], model.get_weights()[0]);
+}
+
+/// Graphs that cannot be a model, configs that do not describe one, and
+/// arrays that do not fit one: each a clear error naming the culprit.
+#[test]
+fn bad_graphs_configs_and_arrays_are_named() {
+    let err = |r: strata::Result<Model>| r.map(|_| ()).unwrap_err().to_string();
+    let (a, b) = (Input::named([4], "a"), Input::named([3], "b"));
+    let da = Dense::new(2).named("left").apply(&a).unwrap();
+    let db = Dense::new(5).named("right").apply(&b).unwrap();
+    let e = err(Model::with_seed(&[a.clone(), b.clone()], &[Add::new().apply([&da, &db]).unwrap()], 0));
+    assert!(e.contains("'left' (2,)") && e.contains("'right' (5,)") && e.contains("add"), "{e}");
+    let e = err(Model::with_seed(&[a.clone(), b.clone()], &[da.clone()], 0));
+    assert!(e.contains("input 'b' is not connected to any output"), "{e}");
+    let e = err(Model::with_seed(&[b.clone()], &[da.clone()], 0));
+    assert!(e.contains("depend on input 'a'") && e.contains("not among"), "{e}");
+    let e = err(Model::with_seed(&[a.clone()], &[Dense::new(1).named("left").apply(&da).unwrap()], 0));
+    assert!(e.contains("two layers are named 'left'"), "{e}");
+    let e = err(Model::with_seed(&[da.clone()], &[da.clone()], 0));
+    assert!(e.contains("Input()") && e.contains("left"), "{e}");
+    // Configs: an unknown inbound layer, a cycle, an unknown class.
+    let config = |layers: &str| format!(r#"{{"class_name": "Functional", "config": {{"name": "m", "layers": [{{"class_name": "InputLayer", "name": "x", "config": {{"batch_shape": [null, 2], "name": "x"}}, "inbound_nodes": []}}, {layers}], "input_layers": [["x", 0, 0]], "output_layers": [["d1", 0, 0]]}}}}"#);
+    let node = |from: &str| format!(r#"{{"args": [{{"class_name": "__keras_tensor__", "config": {{"keras_history": ["{from}", 0, 0]}}}}], "kwargs": {{}}}}"#);
+    let dense = |name: &str, from: &str| format!(r#"{{"class_name": "Dense", "name": "{name}", "config": {{"name": "{name}", "units": 2}}, "inbound_nodes": [{}]}}"#, node(from));
+    let e = err(Model::from_json_str(&config(&dense("d1", "ghost")), 0));
+    assert!(e.contains("'d1' reads ghost[0][0]"), "{e}");
+    let e = err(Model::from_json_str(&config(&format!("{}, {}", dense("d1", "d2"), dense("d2", "d1"))), 0));
+    assert!(e.contains("d2[0][0]") && e.contains("cycle"), "{e}");
+    let e = err(Model::from_json_str(&config(&format!(r#"{{"class_name": "Wobble", "name": "d1", "config": {{"name": "d1"}}, "inbound_nodes": [{}]}}"#, node("x"))), 0));
+    assert!(e.contains("'Wobble' is not supported"), "{e}");
+    let e = err(Model::from_json_str(&config(&format!("{}, {}", dense("d1", "x"), dense("d1", "x"))), 0));
+    assert!(e.contains("two layers are named 'd1'"), "{e}");
+    // Arrays: missing, extra or misnamed inputs, different lengths.
+    let (a, b) = (Input::named([2], "a"), Input::named([2], "b"));
+    let out = Dense::new(1).named("out").apply(&Concatenate::new().apply([&a, &b]).unwrap()).unwrap();
+    let mut model = Model::with_seed(&[a, b], &[out], 0).unwrap();
+    model.compile("sgd", "mse", &[]).unwrap();
+    let t = |n: usize| Tensor::zeros(&[n, 2]);
+    let fit = |m: &mut Model, x: Feed, y: Feed| m.fit(x, y, FitOptions { verbose: 0, ..Default::default() }).map(|_| ()).unwrap_err().to_string();
+    let y = || Feed::One(Tensor::zeros(&[4, 1]));
+    let e = fit(&mut model, Feed::Named(vec![("a".into(), t(4))]), y());
+    assert!(e.contains("no array for 'b'"), "{e}");
+    let e = fit(&mut model, Feed::Named(vec![("a".into(), t(4)), ("b".into(), t(4)), ("c".into(), t(4))]), y());
+    assert!(e.contains("no inputs named 'c'"), "{e}");
+    let e = fit(&mut model, Feed::List(vec![t(4), t(3)]), y());
+    assert!(e.contains("4 samples") && e.contains("3"), "{e}");
+    let e = fit(&mut model, Feed::One(t(4)), y());
+    assert!(e.contains("2 inputs (a, b), got 1"), "{e}");
+}
