@@ -1,13 +1,13 @@
-//! `strata fit`: train any Sequential model Strata supports, from Keras's
-//! JSON config and NumPy arrays, and save it as one file.
+//! `strata fit`: train any model Strata supports (Sequential or Functional),
+//! from Keras's JSON config and NumPy arrays, and save it as one file.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
 use strata::io::npy;
-use strata::model::{FitOptions, Sequential};
-use strata::{losses, optimizers, Error, Result};
+use strata::model::{compile_from_config, Compile, Feed, FitOptions, Model};
+use strata::{losses, optimizers, Error, Result, Tensor};
 
 #[derive(Args)]
 pub struct FitArgs {
@@ -17,10 +17,11 @@ pub struct FitArgs {
     /// Initial weights: safetensors named `layer_name/variable_name`, as Keras names them.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Inputs, batch first (.npy).
+    /// Inputs, batch first: .npy, or .npz with one array per model input, by input name.
     #[arg(long)]
     x: PathBuf,
-    /// Targets, batch first (.npy): one-hot rows, or class ids for sparse losses.
+    /// Targets, batch first (one-hot rows, or class ids for sparse losses):
+    /// .npy, or .npz with one array per model output, by output name.
     #[arg(long)]
     y: PathBuf,
     #[arg(long, default_value_t = 1)]
@@ -51,36 +52,65 @@ pub struct FitArgs {
     json: bool,
 }
 
+/// Arrays from `.npy` (one) or `.npz` (by name, Keras's dict convention).
+pub fn feed(path: &std::path::Path) -> Result<Feed> {
+    let mut arrays = npy::read_arrays(path)?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => Ok(Feed::Named(arrays)),
+        _ => Ok(Feed::One(arrays.remove(0).1)),
+    }
+}
+
+/// The first array of a feed (its sample count is every array's, once checked).
+fn first(feed: &Feed) -> Option<&Tensor> {
+    match feed {
+        Feed::One(t) => Some(t),
+        Feed::List(v) => v.first(),
+        Feed::Named(v) => v.first().map(|(_, t)| t),
+    }
+}
+
 pub fn run(args: FitArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.config).map_err(|e| Error::io(&args.config, e))?;
-    let mut model = Sequential::from_json_str(&text, args.seed).map_err(|e| Error::data(&args.config, e.to_string()))?;
-    let (x, y) = (npy::read(&args.x)?, npy::read(&args.y)?);
-    if !model.is_built() {
-        model.build(x.shape().get(1..).unwrap_or(&[]))?;
+    let mut model = Model::from_json_str(&text, args.seed).map_err(|e| Error::data(&args.config, e.to_string()))?;
+    let (x, y) = (feed(&args.x)?, feed(&args.y)?);
+    let samples = first(&x).map(|t| t.shape().first().copied().unwrap_or(0)).unwrap_or(0);
+    if let (false, Feed::One(t)) = (model.is_built(), &x) {
+        model.build_for(std::slice::from_ref(t))?;
     }
     if let Some(w) = &args.weights {
         model.load_weights(w)?;
     }
     if args.optimizer.is_some() || args.loss.is_some() || model.optimizer().is_none() {
-        let from_config = model.to_json().get("compile_config").cloned();
-        let optimizer = match (&args.optimizer, &from_config) {
-            (Some(name), _) => {
+        let from_config = model.to_json().get("compile_config").map(compile_from_config).transpose()?;
+        let optimizer = match &args.optimizer {
+            Some(name) => {
                 let mut cfg = json!({ "class_name": name, "config": {} });
                 if let Some(lr) = args.learning_rate {
                     cfg["config"]["learning_rate"] = json!(lr);
                 }
-                optimizers::from_config(&cfg).map_err(|e| Error::argument("--optimizer", e.to_string()))?
+                Some(optimizers::from_config(&cfg).map_err(|e| Error::argument("--optimizer", e.to_string()))?)
             }
-            (None, Some(cc)) => optimizers::from_config(&cc["optimizer"])?,
+            None => None,
+        };
+        let mut compile = match (from_config, optimizer) {
+            (Some(c), Some(o)) => c.optimizer(o),
+            (Some(c), None) => c,
+            (None, Some(o)) => Compile::new(o),
             (None, None) => return Err(Error::argument("--optimizer", "the config has no compile_config: name an optimizer (adam, sgd)")),
         };
-        let loss = match (&args.loss, &from_config) {
-            (Some(name), _) => losses::from_name(name).map_err(|e| Error::argument("--loss", e.to_string()))?,
-            (None, Some(cc)) => losses::from_config(&cc["loss"])?,
-            (None, None) => return Err(Error::argument("--loss", "the config has no compile_config: name a loss")),
-        };
-        let metrics: &[&str] = if loss.name().contains("crossentropy") { &["accuracy"] } else { &[] };
-        model.compile(optimizer, loss, metrics)?;
+        match &args.loss {
+            Some(name) => {
+                let loss = losses::from_name(name).map_err(|e| Error::argument("--loss", e.to_string()))?;
+                if loss.name().contains("crossentropy") && !compile.has_metrics() {
+                    compile = compile.metrics(&["accuracy"]);
+                }
+                compile = compile.loss(loss);
+            }
+            None if model.to_json().get("compile_config").is_none() => return Err(Error::argument("--loss", "the config has no compile_config: name a loss")),
+            None => {}
+        }
+        model.compile_with(compile)?;
     }
     let options = FitOptions {
         epochs: args.epochs,
@@ -90,10 +120,10 @@ pub fn run(args: FitArgs) -> Result<()> {
         verbose: if args.json { 2 } else { 1 },
         ..FitOptions::default()
     };
-    let history = model.fit(&x, &y, options)?;
+    let history = model.fit(x, y, options)?;
     model.save(&args.save)?;
     if args.json {
-        println!("{}", json!({ "epochs": args.epochs, "train_samples": x.shape()[0], "history": history.history, "epoch_seconds": history.epoch_seconds, "saved": args.save }));
+        println!("{}", json!({ "epochs": args.epochs, "train_samples": samples, "history": history.history, "epoch_seconds": history.epoch_seconds, "saved": args.save }));
     } else {
         println!("Saved {}", args.save.display());
     }

@@ -28,7 +28,7 @@ enum Command {
         #[arg(long)]
         model: Option<std::path::PathBuf>,
     },
-    /// Train any supported Sequential model from Keras's JSON config on NumPy arrays.
+    /// Train any supported model (Sequential or Functional) from Keras's JSON config on NumPy arrays (.npy, or .npz by name).
     Fit(fit::FitArgs),
     /// Write a saved model's predictions for an .npy array.
     Predict(predict::PredictArgs),
@@ -47,12 +47,12 @@ fn summary(config: Option<std::path::PathBuf>, model: Option<std::path::PathBuf>
     let mut m = match (config, model) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(&path).map_err(|e| strata::Error::io(&path, e))?;
-            let mut m = strata::model::Sequential::from_json_str(&text, 0).map_err(|e| strata::Error::data(&path, e.to_string()))?;
+            let mut m = strata::model::Model::from_json_str(&text, 0).map_err(|e| strata::Error::data(&path, e.to_string()))?;
             m.build_from_declared().map_err(|e| strata::Error::data(&path, e.to_string()))?;
             m
         }
-        (None, Some(path)) => strata::model::Sequential::load(&path)?,
-        (None, None) => strata::applications::headline_cnn(0)?,
+        (None, Some(path)) => strata::model::Model::load(&path)?,
+        (None, None) => strata::applications::headline_cnn(0)?.into_model(),
     };
     m.summary()
 }

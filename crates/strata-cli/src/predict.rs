@@ -6,18 +6,24 @@ use clap::Args;
 use serde_json::json;
 use strata::data::images::{self, ColorMode, ImageOptions};
 use strata::io::npy;
-use strata::model::Sequential;
+use strata::model::Model;
 use strata::{Error, Result, Tensor};
 
 #[derive(Args)]
 pub struct PredictArgs {
     /// A model saved by Strata (`--save`, `model.save`).
-    #[arg(long)]
-    model: PathBuf,
-    /// Inputs, batch first (.npy).
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    model: Option<PathBuf>,
+    /// Instead of --model: Keras model JSON (`model.to_json()`), with --weights.
+    #[arg(long, requires = "weights")]
+    config: Option<PathBuf>,
+    /// With --config: weights in safetensors, named by Keras's variable paths.
+    #[arg(long, requires = "config")]
+    weights: Option<PathBuf>,
+    /// Inputs, batch first: .npy, or .npz with one array per model input, by input name.
     #[arg(long)]
     x: Option<PathBuf>,
-    /// Where to write the predictions (.npy).
+    /// Where to write the predictions: .npy (a one-output model), or .npz keyed by output name.
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
@@ -37,22 +43,45 @@ pub struct PredictArgs {
     images: Vec<PathBuf>,
 }
 
+/// The model of `--model`, or of `--config` with `--weights`.
+fn model_of(args: &PredictArgs) -> Result<Model> {
+    match (&args.model, &args.config, &args.weights) {
+        (Some(path), _, _) => Model::load(path),
+        (None, Some(config), Some(weights)) => {
+            let text = std::fs::read_to_string(config).map_err(|e| Error::io(config, e))?;
+            let mut model = Model::from_json_str(&text, 0).map_err(|e| Error::data(config, e.to_string()))?;
+            if !model.is_built() {
+                model.build_from_declared().map_err(|e| Error::data(config, e.to_string()))?;
+            }
+            model.load_weights(weights)?;
+            Ok(model)
+        }
+        _ => Err(Error::argument("--model", "give --model M.safetensors, or --config C.json with --weights W.safetensors")),
+    }
+}
+
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let mut model = Sequential::load(&args.model)?;
+    let mut model = model_of(&args)?;
     if !args.images.is_empty() {
         return predict_images(&mut model, &args);
     }
     let (Some(x), Some(out)) = (&args.x, &args.out) else {
-        return Err(Error::argument("--x/--out", "predict needs --x X.npy and --out P.npy, or image files"));
+        return Err(Error::argument("--x/--out", "predict needs --x X.npy (or .npz) and --out P.npy (or .npz), or image files"));
     };
-    let p = model.predict(&npy::read(x)?, args.batch_size as usize)?;
-    npy::write(out, &p)?;
-    eprintln!("Wrote {} predictions {:?} to {}", p.shape()[0], p.shape(), out.display());
+    let outputs = model.predict_many(crate::fit::feed(x)?, args.batch_size as usize)?;
+    let names = model.output_names();
+    match (out.extension().and_then(|e| e.to_str()), &outputs[..]) {
+        (Some("npz"), _) => npy::write_npz(out, &names.iter().cloned().zip(outputs.iter().cloned()).collect::<Vec<_>>())?,
+        (_, [one]) => npy::write(out, one)?,
+        _ => return Err(Error::argument("--out", format!("the model has {} outputs ({}): write them to a .npz file", outputs.len(), names.join(", ")))),
+    }
+    let shapes: Vec<String> = outputs.iter().map(|p| strata::core::fmt_shape(p.shape())).collect();
+    eprintln!("Wrote predictions {} to {}", shapes.join(", "), out.display());
     Ok(())
 }
 
 /// Prints the most likely classes of each image file.
-fn predict_images(model: &mut Sequential, args: &PredictArgs) -> Result<()> {
+fn predict_images(model: &mut Model, args: &PredictArgs) -> Result<()> {
     let shape = model.input_shape().map(|s| s.to_vec()).unwrap_or_default();
     let [h, w, c] = shape[..] else {
         return Err(Error::argument("IMAGE", format!("model '{}' takes inputs of shape {shape:?}, not images (height, width, channels)", model.name())));
@@ -104,14 +133,14 @@ pub struct EvaluateArgs {
 }
 
 /// Targets for the test split in the form the model's loss expects.
-fn idx_targets(model: &Sequential, labels: &strata::data::mnist::Split) -> Result<Tensor> {
+fn idx_targets(model: &Model, labels: &strata::data::mnist::Split) -> Result<Tensor> {
     let sparse = model.loss().is_some_and(|l| l.name().starts_with("sparse"));
     let classes = model.output_shape().and_then(|s| s.last().copied()).unwrap_or(10);
     if sparse { Ok(labels.label_tensor()) } else { labels.one_hot(classes) }
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
-    let mut model = Sequential::load(&args.model)?;
+    let mut model = Model::load(&args.model)?;
     if model.optimizer().is_none() {
         return Err(Error::argument("--model", "the model has no compile_config (loss), so it cannot be evaluated"));
     }
@@ -135,7 +164,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
 }
 
 pub fn inspect(path: PathBuf) -> Result<()> {
-    let mut model = Sequential::load(&path)?;
+    let mut model = Model::load(&path)?;
     print!("{}", model.summary_string()?);
     let json = model.to_json();
     println!("File: {} (Strata model format {})", path.display(), strata::model::FORMAT_VERSION);

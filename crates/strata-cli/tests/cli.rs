@@ -290,3 +290,52 @@ fn a_full_disk_while_saving_keeps_the_old_file() {
     assert_eq!(left.len(), 1, "no temporary left behind: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A functional model (two inputs, two outputs) from Keras's own files:
+/// `model.to_json()`, its weights as safetensors, inputs and targets as
+/// `.npz` keyed by input and output name. One epoch of `strata fit` then
+/// `strata predict` gives Keras's predictions after the same epoch.
+#[test]
+fn fit_and_predict_a_functional_model_from_keras_files() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures");
+    let f = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("strata-cli-functional-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (saved, predictions) = (dir.join("two_io.safetensors"), dir.join("p.npz"));
+    let (x, y) = (f("functional_two_io_x.npz"), f("functional_two_io_y.npz"));
+    let out = strata(&["fit", "--config", &f("functional_two_io.json"), "--weights", &f("functional_two_io.safetensors"), "--x", &x, "--y", &y,
+        "--epochs", "1", "--batch-size", "8", "--no-shuffle", "--save", saved.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    let keras: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("keras_functional.json")).unwrap()).unwrap();
+    let case = &keras["models"][0];
+    for key in ["loss", "out1_loss", "out2_loss", "out2_accuracy"] {
+        let (a, e) = (report["history"][key][0].as_f64().unwrap(), case["history"][key][0].as_f64().unwrap());
+        assert!((a - e).abs() < 1e-4 * e.abs().max(1.0), "{key}: {a} vs Keras {e}");
+    }
+    let out = strata(&["predict", "--model", saved.to_str().unwrap(), "--x", &x, "--out", predictions.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let arrays = strata::io::npy::read_npz(&predictions).unwrap();
+    for ((name, p), expected) in arrays.iter().zip(case["predictions"].as_array().unwrap()) {
+        let e: Vec<f64> = expected["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for (a, b) in p.to_vec().iter().zip(&e) {
+            assert!((*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0), "{name}: {a} vs Keras {b}");
+        }
+    }
+    assert_eq!(arrays.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["out1", "out2"]);
+    // From a config and weights, without a saved model; one output per .npy is refused for two outputs.
+    let out = strata(&["predict", "--config", &f("functional_two_io.json"), "--weights", &f("functional_two_io.safetensors"), "--x", &x, "--out", predictions.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = strata(&["predict", "--model", saved.to_str().unwrap(), "--x", &x, "--out", dir.join("p.npy").to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("2 outputs (out1, out2)"), "{}", text(&out.stderr));
+    // An .npz with a misnamed array names it and the model's inputs.
+    let bad = dir.join("bad.npz");
+    let mut renamed = strata::io::npy::read_npz(std::path::Path::new(&x)).unwrap();
+    renamed[0].0 = "alpha".into();
+    strata::io::npy::write_npz(&bad, &renamed).unwrap();
+    let out = strata(&["predict", "--model", saved.to_str().unwrap(), "--x", bad.to_str().unwrap(), "--out", predictions.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("'alpha'") && text(&out.stderr).contains("a, b"), "{}", text(&out.stderr));
+    let out = strata(&["summary", "--model", saved.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("Connected to") && text(&out.stdout).contains("da[0][0], db[0][0]"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -268,3 +268,23 @@ impl Tensor {
         self.0.grad_fn.as_ref().map(|f| f.name).or_else(|| self.0.part.as_ref().map(|(op, _)| op.name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The global norm adds the gradients in the order of the weights given,
+    /// whatever order the map holds them in: the same bits every time.
+    #[test]
+    fn global_norm_sums_in_the_weights_order() {
+        let params: Vec<Tensor> = (0..40).map(|i| Tensor::variable(vec![1e-3 * i as f32, 1e3 / (i + 1) as f32, 0.1], &[3]).unwrap()).collect();
+        let sequential = params.iter().flat_map(|p| p.to_vec()).map(|v| v as f64 * v as f64).sum::<f64>().sqrt() as f32;
+        for order in [params.clone(), params.iter().rev().cloned().collect()] {
+            let mut grads = Gradients::default();
+            for p in &order {
+                grads.by_id.insert(p.id(), p.to_vec());
+            }
+            assert_eq!(grads.global_norm(&params).to_bits(), sequential.to_bits());
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub mod optimizers;
 pub mod regularizers;
 
 pub use strata_core as core;
-pub use strata_core::{no_grad, Error, Padding, Result, Rng, Tensor};
+pub use strata_core::{no_grad, Error, Gradients, Padding, Result, Rng, Tensor};
 
 /// Everything a model definition needs, in one import.
 pub mod prelude {

@@ -132,6 +132,32 @@ pub fn npz_from<R: std::io::Read + std::io::Seek>(file: R, file_len: u64, path: 
 
 /// Writes `t` as a little-endian float32 `.npy` file, atomically.
 pub fn write(path: &Path, t: &Tensor) -> Result<()> {
+    atomic::write(path, &encode(t))
+}
+
+/// Writes named arrays as a `.npz` file (stored, as `np.savez`), atomically.
+pub fn write_npz(path: &Path, arrays: &[(String, Tensor)]) -> Result<()> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let failed = |e: &dyn std::fmt::Display| Error::io(path, std::io::Error::other(e.to_string()));
+    for (name, t) in arrays {
+        zip.start_file(format!("{name}.npy"), zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).map_err(|e| failed(&e))?;
+        zip.write_all(&encode(t)).map_err(|e| failed(&e))?;
+    }
+    let bytes = zip.finish().map_err(|e| failed(&e))?.into_inner();
+    atomic::write(path, &bytes)
+}
+
+/// Arrays from a `.npy` file (one, named after the file) or a `.npz` file (each by its name).
+pub fn read_arrays(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => read_npz(path),
+        _ => Ok(vec![(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), read(path)?)]),
+    }
+}
+
+/// The bytes of `t` as a little-endian float32 `.npy` file.
+fn encode(t: &Tensor) -> Vec<u8> {
     let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
@@ -147,7 +173,7 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
     for v in t.data().iter() {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    atomic::write(path, &bytes)
+    bytes
 }
 
 #[cfg(test)]
@@ -190,6 +216,10 @@ mod tests {
         assert_eq!(arrays[0].0, "x");
         assert_eq!(arrays[0].1.to_vec(), vec![1.0, 2.0, 3.0]);
         assert_eq!((arrays[1].0.as_str(), arrays[1].1.shape()), ("y", &[2usize, 2][..]));
+        let written = dir.join("written.npz");
+        write_npz(&written, &arrays).unwrap();
+        let again = read_npz(&written).unwrap();
+        assert_eq!(again.iter().map(|(n, t)| (n.clone(), t.to_vec())).collect::<Vec<_>>(), arrays.iter().map(|(n, t)| (n.clone(), t.to_vec())).collect::<Vec<_>>());
         std::fs::write(&p, b"PK\x03\x04 not really").unwrap();
         assert!(read_npz(&p).unwrap_err().to_string().contains("arrays.npz"));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -238,6 +238,18 @@ pub trait Layer: Send {
     }
     /// Keras's `get_config()` for this layer.
     fn config(&self) -> Value;
+    /// The states of the random streams the layer draws from while training
+    /// (Dropout's masks), by name, so a checkpoint can resume them exactly.
+    fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+        Vec::new()
+    }
+    /// Restores streams saved from [`Layer::random_streams`]; unknown names are an error.
+    fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
+        match streams.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(Error::layer(self.name(), format!("has no random stream '{name}'"))),
+        }
+    }
     /// For a `MaxPooling2D` whose windows tile its input (strides = pool
     /// size, `valid` padding): the pool size, which the layer before may fuse.
     fn tiling_max_pool(&self) -> Option<(usize, usize)> {

@@ -78,6 +78,15 @@ impl Compile {
     pub fn new(optimizer: impl IntoOptimizer) -> Compile {
         Compile { optimizer: optimizer.into_optimizer(), losses: Ok(Losses::List(Vec::new())), loss_weights: Vec::new(), metrics: Vec::new(), output_metrics: Vec::new() }
     }
+    /// Replaces the optimizer.
+    pub fn optimizer(mut self, optimizer: impl IntoOptimizer) -> Compile {
+        self.optimizer = optimizer.into_optimizer();
+        self
+    }
+    /// Whether metrics were asked for.
+    pub fn has_metrics(&self) -> bool {
+        !self.metrics.is_empty() || !self.output_metrics.is_empty()
+    }
     /// One loss for every output.
     pub fn loss(mut self, loss: impl IntoLoss) -> Compile {
         self.losses = loss.into_loss().map(Losses::One);

@@ -140,7 +140,11 @@ impl Model {
         }
     }
 
-    /// Builds a Sequential from a batch if needed (a functional model is built already).
+    /// Builds a Sequential for a batch of `inputs` if needed (a functional model is built already).
+    pub fn build_for(&mut self, inputs: &[Tensor]) -> Result<()> {
+        self.ensure_built_for(inputs)
+    }
+
     pub(crate) fn ensure_built_for(&mut self, inputs: &[Tensor]) -> Result<()> {
         if self.is_built() {
             return Ok(());
@@ -314,6 +318,10 @@ impl Model {
     pub fn set_train_step(&mut self, step: impl TrainStep + 'static) {
         self.train_step = Some(Box::new(step));
     }
+    /// Takes back the training step set by [`Model::set_train_step`] (the default step runs again).
+    pub fn take_train_step(&mut self) -> Option<Box<dyn TrainStep>> {
+        self.train_step.take()
+    }
     /// Every epoch trained so far, including those before a checkpoint was resumed.
     pub fn history(&self) -> &History {
         &self.history
@@ -336,6 +344,23 @@ impl Model {
             Some(c) => Some(c.optimizer.as_mut()),
             None => None,
         }
+    }
+    /// Every random stream its layers draw from while training, named
+    /// `layer/stream` (`dropout/seed_generator`), for checkpoints.
+    pub fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+        self.layers.iter().flat_map(|l| {
+            let name = l.name();
+            l.lock().random_streams().into_iter().map(move |(s, state)| (format!("{name}/{s}"), state))
+        }).collect()
+    }
+    /// Restores streams saved from [`Model::random_streams`].
+    pub fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
+        for layer in &self.layers {
+            let prefix = format!("{}/", layer.name());
+            let mine: Vec<(String, [u64; 4])> = streams.iter().filter_map(|(n, s)| n.strip_prefix(&prefix).map(|rest| (rest.to_string(), *s))).collect();
+            layer.lock().set_random_streams(&mine)?;
+        }
+        Ok(())
     }
     /// Keras's `model.get_config()` for a Sequential model (the layer list).
     pub fn config(&self) -> Value {
@@ -394,5 +419,11 @@ impl crate::layers::Layer for ModelLayer {
     }
     fn config(&self) -> Value {
         self.0.to_json()["config"].clone()
+    }
+    fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+        self.0.random_streams()
+    }
+    fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
+        self.0.set_random_streams(streams)
     }
 }

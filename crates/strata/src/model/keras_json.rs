@@ -298,7 +298,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
 
 /// `compile_config`'s optimizer, losses (one, a list, or by output name),
 /// loss weights and metrics.
-pub(crate) fn compile_from_config(cc: &Value) -> Result<Compile> {
+pub fn compile_from_config(cc: &Value) -> Result<Compile> {
     let optimizer = optimizers::from_config(keras_config::field("compile_config", cc, "optimizer")?)?;
     let mut compile = Compile::new(optimizer);
     match keras_config::field("compile_config", cc, "loss")? {

@@ -24,6 +24,7 @@ pub use compile::{Compile, IntoLoss, IntoOptimizer};
 pub use fit::{Feed, FitOptions};
 pub use functional::Model;
 pub use graph::{Apply, Input, Inputs, SymbolicTensor};
+pub use keras_json::compile_from_config;
 pub use progress::ProgressBar;
 pub use sequential::Sequential;
 pub use serialize::FORMAT_VERSION;

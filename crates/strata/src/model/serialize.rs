@@ -46,6 +46,7 @@ impl Model {
             "iterations": self.compiled.as_ref().map(|c| c.optimizer.iterations()).unwrap_or(0),
             "seed": self.seed().to_string(),
             "shuffle_rng": self.shuffle_rng.state().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "random_streams": self.random_streams().into_iter().map(|(n, s)| (n, json!(s.iter().map(|v| v.to_string()).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
             "history": { "epoch": self.history.epoch, "history": self.history.history, "epoch_seconds": self.history.epoch_seconds },
         });
         let metadata: hashbrown::HashMap<String, String> = [
@@ -135,6 +136,17 @@ impl Model {
                     c.optimizer.restore(&w.tensor, slots, iterations)?;
                 }
             }
+        }
+        if let Some(streams) = state.get("random_streams").and_then(|s| s.as_object()) {
+            let mut parsed = Vec::new();
+            for (name, v) in streams {
+                let words: Option<Vec<u64>> = v.as_array().map(|a| a.iter().filter_map(|s| s.as_str()?.parse().ok()).collect());
+                let Some(&[a, b, c, d]) = words.as_deref() else {
+                    return Err(Error::data(path, format!("random stream '{name}' is not four 64-bit words: {v}")));
+                };
+                parsed.push((name.clone(), [a, b, c, d]));
+            }
+            self.set_random_streams(&parsed).map_err(|e| Error::data(path, e.to_string()))?;
         }
         let rng: Option<Vec<u64>> = state.get("shuffle_rng").and_then(|r| r.as_array()).map(|r| r.iter().filter_map(|s| s.as_str()?.parse().ok()).collect());
         if let Some(&[a, b, c, d]) = rng.as_deref() {

@@ -20,7 +20,9 @@ use crate::layers::Weight;
 use crate::metrics::Mean;
 
 /// A training step in place of the default one: `model.set_train_step(MyStep { .. })`.
-pub trait TrainStep: Send {
+/// It is `Any`, so a step taken back with `Model::take_train_step` can be
+/// downcast to get at what it holds (a GAN's generator).
+pub trait TrainStep: std::any::Any + Send {
     /// One update on `batch`. Values reported with `logs.mean(..)` are
     /// shown and recorded as their mean over the epoch so far.
     fn train_step(&mut self, model: &mut Model, batch: &Batch, logs: &mut StepLogs) -> Result<()>;

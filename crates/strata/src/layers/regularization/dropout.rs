@@ -51,6 +51,19 @@ impl Layer for Dropout {
         let mask: Vec<f32> = (0..x.numel()).map(|_| if rng.uniform() < self.rate { 0.0 } else { 1.0 / keep }).collect();
         x.mul(&Tensor::new(mask, x.shape())?)
     }
+    fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+        let rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        rng.as_ref().map(|r| vec![("seed_generator".to_string(), r.state())]).unwrap_or_default()
+    }
+    fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
+        for (name, state) in streams {
+            if name != "seed_generator" {
+                return Err(Error::layer(&self.base.name, format!("has no random stream '{name}' (it has 'seed_generator')")));
+            }
+            *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Some(Rng::from_state(*state));
+        }
+        Ok(())
+    }
     fn config(&self) -> Value {
         json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "rate": self.rate, "seed": null, "noise_shape": null })
     }
