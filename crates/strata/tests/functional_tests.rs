@@ -187,3 +187,45 @@ fn bad_graphs_configs_and_arrays_are_named() {
     let e = fit(&mut model, Feed::One(t(4)), y());
     assert!(e.contains("2 inputs (a, b), got 1"), "{e}");
 }
+
+/// A layer of one's own: registered by class name, a model using it reads
+/// back from its config; an unregistered class is named in the error.
+struct Scale {
+    base: strata::layers::LayerBase,
+    factor: f32,
+}
+
+impl Layer for Scale {
+    fn class_name(&self) -> &'static str {
+        "Scale"
+    }
+    fn base(&self) -> &strata::layers::LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut strata::layers::LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> strata::Result<Vec<usize>> {
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> strata::Result<Tensor> {
+        Ok(x.scale(self.factor))
+    }
+    fn own_config(&self) -> Value {
+        serde_json::json!({ "factor": self.factor })
+    }
+}
+
+#[test]
+fn registered_layers_of_ones_own_load_from_configs() {
+    let scale = |factor: f32| Scale { base: strata::layers::LayerBase::new("Scale"), factor };
+    let x = Input::named([3], "x");
+    let model = Model::with_seed(&[x.clone()], &[Dense::new(2).apply(&scale(2.5).apply(&x).unwrap()).unwrap()], 0).unwrap();
+    let json = model.to_json();
+    let e = Model::from_json(&serde_json::json!({ "class_name": "Functional", "config": { "name": "m", "layers": [json["config"]["layers"][0].clone(), { "class_name": "Shrink", "name": "s", "config": { "name": "s" }, "inbound_nodes": [] }], "input_layers": ["x", 0, 0], "output_layers": ["s", 0, 0] } }), 0).unwrap_err().to_string();
+    assert!(e.contains("'Shrink' is not supported") && e.contains("Dense"), "{e}");
+    keras_config::register_layer("Scale", move |c| Ok(Box::new(scale(c["factor"].as_f64().unwrap_or(1.0) as f32))));
+    let back = Model::from_json(&json, 0).unwrap();
+    assert_eq!(back.to_json(), json);
+    assert!(keras_config::supported().contains(&"Scale".to_string()));
+}

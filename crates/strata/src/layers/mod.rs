@@ -4,12 +4,14 @@
 //! shape is known), `call`, and `config` (Keras's JSON).
 
 pub mod activations;
+pub(crate) mod config;
 pub mod convolutional;
 pub mod core;
 pub mod merging;
 pub mod normalization;
 pub mod pooling;
 pub mod regularization;
+pub mod registry;
 pub mod reshaping;
 mod shared;
 
@@ -236,8 +238,20 @@ pub trait Layer: Send {
     fn weights(&self) -> Vec<Weight> {
         Vec::new()
     }
-    /// Keras's `get_config()` for this layer.
-    fn config(&self) -> Value;
+    /// Keras's `get_config()` for this layer: the fields every layer has
+    /// (name, trainable, dtype), then the layer's own.
+    fn config(&self) -> Value {
+        let mut config = self.own_config();
+        if let Value::Object(fields) = &mut config {
+            fields.insert("name".into(), Value::from(self.name()));
+            fields.insert("trainable".into(), Value::from(true));
+            fields.insert("dtype".into(), Value::from("float32"));
+        }
+        config
+    }
+    /// The layer's own config fields (Keras's `get_config()` without the
+    /// name, trainable and dtype every layer has).
+    fn own_config(&self) -> Value;
     /// The states of the random streams the layer draws from while training
     /// (Dropout's masks), by name, so a checkpoint can resume them exactly.
     fn random_streams(&self) -> Vec<(String, [u64; 4])> {

@@ -420,6 +420,9 @@ impl crate::layers::Layer for ModelLayer {
     fn config(&self) -> Value {
         self.0.to_json()["config"].clone()
     }
+    fn own_config(&self) -> Value {
+        self.config()
+    }
     fn random_streams(&self) -> Vec<(String, [u64; 4])> {
         self.0.random_streams()
     }

@@ -5,6 +5,7 @@ use strata_core::{Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 use crate::activations::Activation as Function;
+use crate::layers::config as cfg;
 
 /// Applies `function` to its input (Keras's `layers.Activation("relu")`).
 pub struct Activation {
@@ -32,7 +33,14 @@ impl Layer for Activation {
         check_input(self, x, self.built.as_ref().ok_or_else(|| not_built(self))?)?;
         self.function.apply(x)
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "activation": self.function.name() })
+    fn own_config(&self) -> Value {
+        json!({ "activation": self.function.name() })
+    }
+}
+
+impl Activation {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Activation::new(cfg::activation_field(l, config)?)))
     }
 }

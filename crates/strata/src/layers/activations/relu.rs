@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Keras's `ReLU` layer: `x` above `threshold` (at most `max_value`),
 /// `negative_slope · (x - threshold)` below it. Defaults: plain relu.
@@ -62,10 +63,25 @@ impl Layer for ReLU {
         check_input(self, x, shape)?;
         Ok(x.relu_with(self.negative_slope, self.max_value, self.threshold))
     }
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         if self.class == "LeakyReLU" {
-            return json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "negative_slope": self.negative_slope });
+            return json!({ "negative_slope": self.negative_slope });
         }
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold })
+        json!({ "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold })
+    }
+}
+
+impl ReLU {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let mut relu = ReLU::new().negative_slope(cfg::num_field(l, config, "negative_slope", 0.0)?).threshold(cfg::num_field(l, config, "threshold", 0.0)?);
+        if config.get("max_value").is_some_and(|m| !m.is_null()) {
+            relu = relu.max_value(cfg::num_field(l, config, "max_value", 0.0)?);
+        }
+        Ok(Box::new(relu))
+    }
+    /// Reads Keras's config of `LeakyReLU`.
+    pub(crate) fn leaky_from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(ReLU::leaky(cfg::num_field(l, config, "negative_slope", 0.3)?)))
     }
 }

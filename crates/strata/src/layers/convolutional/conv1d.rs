@@ -7,6 +7,7 @@ use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 use super::check_dilation_and_groups;
 use super::super::{base_accessors, check_input, kernel_and_bias, make_kernel_and_bias, not_built, Layer, LayerBase, KernelOptions, Weight};
 use crate::activations::Activation;
+use crate::layers::config as cfg;
 
 /// How a [`Conv1D`] pads the sequence: Keras's `valid`, `same`, or `causal`
 /// (zeros before the first step only, so an output never sees later steps).
@@ -127,11 +128,8 @@ impl Layer for Conv1D {
         self.built.as_ref().map(|(_, k, b)| kernel_and_bias(k, b.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let mut config = json!({
-            "name": self.base.name,
-            "trainable": true,
-            "dtype": "float32",
             "filters": self.filters,
             "kernel_size": [self.kernel_size],
             "strides": [self.strides],
@@ -142,5 +140,28 @@ impl Layer for Conv1D {
         });
         self.options.write_config(&mut config);
         config
+    }
+}
+
+impl Conv1D {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { cfg::single_field(l, config, "dilation_rate")? } else { 1 };
+        let groups = if config.get("groups").is_some_and(|g| !g.is_null()) { cfg::usize_field(l, config, "groups")? } else { 1 };
+        let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { cfg::single_field(l, config, "strides")? } else { 1 };
+        let padding = match config.get("padding").and_then(|p| p.as_str()).unwrap_or("valid") {
+            "valid" => Padding1D::Valid,
+            "same" => Padding1D::Same,
+            "causal" => Padding1D::Causal,
+            _ => return Err(cfg::bad(l, "padding", "'valid', 'same' or 'causal'", &config["padding"])),
+        };
+        Ok(Box::new(
+            Conv1D::new(cfg::usize_field(l, config, "filters")?, cfg::single_field(l, config, "kernel_size")?)
+                .dilation_rate(dilation)
+                .groups(groups)
+                .strides(strides)
+                .padding(padding)
+                .kernel_options(cfg::kernel_options_field(l, config)?),
+        ))
     }
 }

@@ -6,6 +6,7 @@ use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 use super::check_dilation_and_groups;
 use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, IntoPair, Layer, KernelOptions, Weight};
 use crate::activations::Activation;
+use crate::layers::config as cfg;
 
 /// 2-D convolution layer (channels last, as Keras's default).
 ///
@@ -129,11 +130,8 @@ impl Layer for Conv2D {
         self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let mut config = json!({
-            "name": self.base.name,
-            "trainable": true,
-            "dtype": "float32",
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
             "strides": [self.strides.0, self.strides.1],
@@ -144,5 +142,21 @@ impl Layer for Conv2D {
         });
         self.options.write_config(&mut config);
         config
+    }
+}
+
+impl Conv2D {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { cfg::pair_field(l, config, "dilation_rate")? } else { (1, 1) };
+        let groups = if config.get("groups").is_some_and(|g| !g.is_null()) { cfg::usize_field(l, config, "groups")? } else { 1 };
+        Ok(Box::new(
+            Conv2D::new(cfg::usize_field(l, config, "filters")?, cfg::pair_field(l, config, "kernel_size")?)
+                .dilation_rate(dilation)
+                .groups(groups)
+                .strides(if config.get("strides").is_some() { cfg::pair_field(l, config, "strides")? } else { (1, 1) })
+                .padding(cfg::padding_field(l, config)?)
+                .kernel_options(cfg::kernel_options_field(l, config)?),
+        ))
     }
 }

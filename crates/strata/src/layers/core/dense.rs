@@ -5,6 +5,7 @@ use strata_core::{ops, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, kernel_and_bias, make_kernel_and_bias, LayerBase, check_input, not_built, Layer, KernelOptions, Weight};
 use crate::activations::Activation;
+use crate::layers::config as cfg;
 
 /// Fully connected layer.
 ///
@@ -78,14 +79,18 @@ impl Layer for Dense {
         self.built.as_ref().map(|b| kernel_and_bias(&b.kernel, b.bias.as_ref(), &self.options.weight_options)).unwrap_or_default()
     }
 
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let mut config = json!({
-            "name": self.base.name,
-            "trainable": true,
-            "dtype": "float32",
             "units": self.units,
         });
         self.options.write_config(&mut config);
         config
+    }
+}
+
+impl Dense {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Dense::new(cfg::usize_field(l, config, "units")?).kernel_options(cfg::kernel_options_field(l, config)?)))
     }
 }

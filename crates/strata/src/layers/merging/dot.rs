@@ -6,6 +6,7 @@ use strata_core::{Error, Result, Rng, Tensor};
 
 use super::batch_shapes;
 use crate::layers::{base_accessors, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Keras's `Dot(axes, normalize)` for inputs of rank 2 or 3 (batch axis included).
 ///
@@ -97,8 +98,21 @@ impl Layer for Dot {
         };
         Ok(vec![z.reshape(&shape)?])
     }
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let axes = if self.axes.0 == self.axes.1 { json!(self.axes.0) } else { json!([self.axes.0, self.axes.1]) };
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axes": axes, "normalize": self.normalize })
+        json!({ "axes": axes, "normalize": self.normalize })
+    }
+}
+
+impl Dot {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let v = cfg::field(l, config, "axes")?;
+        let axes = match (v.as_i64(), v.as_array().map(|a| a.iter().map(|x| x.as_i64()).collect::<Vec<_>>()).as_deref()) {
+            (Some(a), _) => (a as isize, a as isize),
+            (None, Some([Some(a), Some(b)])) => (*a as isize, *b as isize),
+            _ => return Err(cfg::bad(l, "axes", "an integer or a pair of integers", v)),
+        };
+        Ok(Box::new(Dot::with_axes(axes).normalize(cfg::bool_field(l, config, "normalize", false)?)))
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::{base_accessors, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 pub use dot::Dot;
 
@@ -163,8 +164,8 @@ impl<const OP: u8> Layer for Merge<OP> {
         }
         Ok(vec![out])
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32" })
+    fn own_config(&self) -> Value {
+        json!({ })
     }
 }
 
@@ -226,7 +227,22 @@ impl Layer for Concatenate {
     fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         Ok(vec![Tensor::concat(inputs, self.axis).map_err(|e| e.in_layer(&self.base.name))?])
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axis": self.axis })
+    fn own_config(&self) -> Value {
+        json!({ "axis": self.axis })
+    }
+}
+
+impl<const OP: u8> Merge<OP> {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(_l: &str, _config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Self::new()))
+    }
+}
+
+impl Concatenate {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let v = config.get("axis").cloned().unwrap_or(Value::from(-1));
+        Ok(Box::new(Concatenate::new().axis(v.as_i64().ok_or_else(|| cfg::bad(l, "axis", "an integer", &v))? as isize)))
     }
 }

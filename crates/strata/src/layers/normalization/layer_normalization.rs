@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase, Weight};
+use crate::layers::config as cfg;
 
 /// Layer normalization over the last axis, Keras's default epsilon 0.001.
 ///
@@ -56,7 +57,21 @@ impl Layer for LayerNormalization {
         let Some((_, gamma, beta)) = &self.built else { return Vec::new() };
         vec![Weight::new("gamma", gamma.clone(), true), Weight::new("beta", beta.clone(), true)]
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "axis": -1, "epsilon": self.epsilon, "center": true, "scale": true })
+    fn own_config(&self) -> Value {
+        json!({ "axis": -1, "epsilon": self.epsilon, "center": true, "scale": true })
+    }
+}
+
+impl LayerNormalization {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
+        if !(axis == -1 || axis == serde_json::json!([-1])) {
+            return Err(Error::layer(l, format!("axis={axis} is not supported yet (only the last axis)")));
+        }
+        cfg::require(l, config, "center", &Value::from(true))?;
+        cfg::require(l, config, "scale", &Value::from(true))?;
+        let eps = config.get("epsilon").and_then(|e| e.as_f64()).unwrap_or(1e-3) as f32;
+        Ok(Box::new(LayerNormalization::new().epsilon(eps)))
     }
 }

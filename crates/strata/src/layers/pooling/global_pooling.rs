@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// The mean (`AVG`) or maximum of every channel over the `DIMS` spatial axes.
 ///
@@ -75,7 +76,14 @@ impl<const AVG: bool, const DIMS: usize> Layer for GlobalPooling<AVG, DIMS> {
         let y = if AVG { flat.mean_axis(1, self.keepdims)? } else { flat.max_axis(1, self.keepdims)? };
         if self.keepdims && DIMS == 2 { y.reshape(&[n, 1, 1, c]) } else { Ok(y) }
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "data_format": "channels_last", "keepdims": self.keepdims })
+    fn own_config(&self) -> Value {
+        json!({ "data_format": "channels_last", "keepdims": self.keepdims })
+    }
+}
+
+impl<const AVG: bool, const DIMS: usize> GlobalPooling<AVG, DIMS> {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Self::new().keepdims(cfg::bool_field(l, config, "keepdims", false)?)))
     }
 }

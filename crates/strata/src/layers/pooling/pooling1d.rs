@@ -5,6 +5,7 @@ use strata_core::{fmt_shape, Error, Padding, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 use super::pooling2d::Pooling2D;
+use crate::layers::config as cfg;
 
 /// 1-D pooling over the steps of `(batch, steps, channels)` sequences: the
 /// maximum of each window when `AVG` is false, the mean when true.
@@ -70,15 +71,21 @@ impl<const AVG: bool> Layer for Pooling1D<AVG> {
         y.reshape(&[n, steps, c])
     }
 
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         json!({
-            "name": self.base.name,
-            "trainable": true,
-            "dtype": "float32",
             "pool_size": [self.pool_size],
             "strides": [self.strides.unwrap_or(self.pool_size)],
             "padding": self.padding.name(),
             "data_format": "channels_last",
         })
+    }
+}
+
+impl<const AVG: bool> Pooling1D<AVG> {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let pool = cfg::single_field(l, config, "pool_size")?;
+        let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { cfg::single_field(l, config, "strides")? } else { pool };
+        Ok(Box::new(Self::new(pool).strides(strides).padding(cfg::padding_field(l, config)?)))
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, Error, Padding, Result, Rng, Tensor};
 
 use super::super::{base_accessors, LayerBase, check_input, not_built, IntoPair, Layer};
+use crate::layers::config as cfg;
 
 /// 2-D pooling (channels last): the maximum of each window when `AVG` is
 /// false ([`MaxPooling2D`]), the mean when true ([`AveragePooling2D`]).
@@ -88,16 +89,22 @@ impl<const AVG: bool> Layer for Pooling2D<AVG> {
         (!AVG && self.effective_strides() == self.pool_size && self.padding == Padding::Valid).then_some(self.pool_size)
     }
 
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let s = self.effective_strides();
         json!({
-            "name": self.base.name,
-            "trainable": true,
-            "dtype": "float32",
             "pool_size": [self.pool_size.0, self.pool_size.1],
             "strides": [s.0, s.1],
             "padding": self.padding.name(),
             "data_format": "channels_last",
         })
+    }
+}
+
+impl<const AVG: bool> Pooling2D<AVG> {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let pool = cfg::pair_field(l, config, "pool_size")?;
+        let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { cfg::pair_field(l, config, "strides")? } else { pool };
+        Ok(Box::new(Self::new(pool).strides(strides).padding(cfg::padding_field(l, config)?)))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use strata_core::{Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Randomly drops inputs during training (Keras's inverted dropout).
 ///
@@ -64,7 +65,15 @@ impl Layer for Dropout {
         }
         Ok(())
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "rate": self.rate, "seed": null, "noise_shape": null })
+    fn own_config(&self) -> Value {
+        json!({ "rate": self.rate, "seed": null, "noise_shape": null })
+    }
+}
+
+impl Dropout {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let v = cfg::field(l, config, "rate")?;
+        Ok(Box::new(Dropout::new(v.as_f64().ok_or_else(|| cfg::bad(l, "rate", "a number", v))? as f32)))
     }
 }

@@ -5,6 +5,7 @@ use strata_core::{Result, Rng, Tensor};
 
 use super::super::{base_accessors, LayerBase, check_input, not_built, Layer};
 
+
 /// Flattens every axis but the batch axis.
 ///
 /// # Shapes
@@ -41,7 +42,14 @@ impl Layer for Flatten {
         check_input(self, x, shape)?;
         x.flatten()
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "data_format": "channels_last" })
+    fn own_config(&self) -> Value {
+        json!({ "data_format": "channels_last" })
+    }
+}
+
+impl Flatten {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(_l: &str, _config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Flatten::new()))
     }
 }

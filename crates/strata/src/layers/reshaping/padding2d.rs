@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// `((top, bottom), (left, right))` rows and columns.
 pub type Margins = ((usize, usize), (usize, usize));
@@ -71,8 +72,15 @@ impl<const CROP: bool> Layer for Margins2D<CROP> {
         let (rows, cols) = self.signed();
         x.pad2d(rows, cols)
     }
-    fn config(&self) -> Value {
+    fn own_config(&self) -> Value {
         let ((t, b), (l, r)) = self.margins;
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", Self::FIELD: [[t, b], [l, r]], "data_format": "channels_last" })
+        json!({ Self::FIELD: [[t, b], [l, r]], "data_format": "channels_last" })
+    }
+}
+
+impl<const CROP: bool> Margins2D<CROP> {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(Self::new(cfg::margins_field(l, config, Self::FIELD)?)))
     }
 }

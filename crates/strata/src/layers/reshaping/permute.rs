@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Reorders the non-batch axes: `dims` numbers them from 1, as in Keras
 /// (`Permute((2, 1))` swaps the two axes of `(steps, features)` samples).
@@ -39,7 +40,16 @@ impl Layer for Permute {
         let perm: Vec<usize> = std::iter::once(0).chain(self.dims.iter().copied()).collect();
         x.permute(&perm)
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "dims": self.dims })
+    fn own_config(&self) -> Value {
+        json!({ "dims": self.dims })
+    }
+}
+
+impl Permute {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let v = cfg::field(l, config, "dims")?;
+        let dims = v.as_array().and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>());
+        Ok(Box::new(Permute::new(dims.ok_or_else(|| cfg::bad(l, "dims", "a list of axis numbers", v))?)))
     }
 }

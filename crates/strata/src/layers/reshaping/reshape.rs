@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Reshapes every sample to `target_shape` (one entry may be -1, inferred).
 ///
@@ -44,7 +45,16 @@ impl Layer for Reshape {
         let shape: Vec<isize> = std::iter::once(x.shape()[0] as isize).chain(out.iter().map(|&d| d as isize)).collect();
         x.reshape(&shape)
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "target_shape": self.target_shape })
+    fn own_config(&self) -> Value {
+        json!({ "target_shape": self.target_shape })
+    }
+}
+
+impl Reshape {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        let v = cfg::field(l, config, "target_shape")?;
+        let dims = v.as_array().map(|a| a.iter().map(|d| d.as_i64().map(|d| d as isize)).collect::<Option<Vec<_>>>());
+        Ok(Box::new(Reshape::new(dims.flatten().ok_or_else(|| cfg::bad(l, "target_shape", "a list of integers", v))?)))
     }
 }

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, IntoPair, Layer, LayerBase};
+use crate::layers::config as cfg;
 
 /// Nearest-neighbour upsampling by `size` (rows, columns); Keras's default `(2, 2)`.
 ///
@@ -47,7 +48,15 @@ impl Layer for UpSampling2D {
         check_input(self, x, shape)?;
         x.upsample2d(self.size)
     }
-    fn config(&self) -> Value {
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "size": [self.size.0, self.size.1], "data_format": "channels_last", "interpolation": "nearest" })
+    fn own_config(&self) -> Value {
+        json!({ "size": [self.size.0, self.size.1], "data_format": "channels_last", "interpolation": "nearest" })
+    }
+}
+
+impl UpSampling2D {
+    /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
+        cfg::require(l, config, "interpolation", &Value::from("nearest"))?;
+        Ok(Box::new(UpSampling2D::new(cfg::pair_field(l, config, "size")?)))
     }
 }

@@ -1,0 +1,90 @@
+//! Which function reads which Keras layer class: every built-in layer's own
+//! `from_config` (in its file), and the user's own layers registered at run
+//! time (Keras's `custom_objects`), so models that use them load.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use strata_core::{Error, Result};
+
+use super::config::{declared_input_shape, require};
+use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Cropping2D, Dense, Dot, Dropout, Flatten, Layer};
+use super::{Add, Average, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D};
+use super::{Maximum, Minimum, Multiply, Permute, ReLU, Reshape, Subtract, UpSampling2D, ZeroPadding2D};
+
+/// Reads a layer from its Keras config; the first argument names the layer in errors.
+pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
+
+/// A user's reader of a layer class.
+pub type CustomFromConfig = Arc<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync>;
+
+const BUILT_IN: &[(&str, FromConfig)] = &[
+    ("Dense", Dense::from_config),
+    ("Conv1D", Conv1D::from_config),
+    ("Conv2D", Conv2D::from_config),
+    ("MaxPooling1D", MaxPooling1D::from_config),
+    ("MaxPooling2D", MaxPooling2D::from_config),
+    ("AveragePooling1D", AveragePooling1D::from_config),
+    ("AveragePooling2D", AveragePooling2D::from_config),
+    ("GlobalAveragePooling1D", GlobalAveragePooling1D::from_config),
+    ("GlobalAveragePooling2D", GlobalAveragePooling2D::from_config),
+    ("GlobalMaxPooling1D", GlobalMaxPooling1D::from_config),
+    ("GlobalMaxPooling2D", GlobalMaxPooling2D::from_config),
+    ("Flatten", Flatten::from_config),
+    ("Reshape", Reshape::from_config),
+    ("Permute", Permute::from_config),
+    ("ZeroPadding2D", ZeroPadding2D::from_config),
+    ("Cropping2D", Cropping2D::from_config),
+    ("UpSampling2D", UpSampling2D::from_config),
+    ("Activation", Activation::from_config),
+    ("ReLU", ReLU::from_config),
+    ("LeakyReLU", ReLU::leaky_from_config),
+    ("Dropout", Dropout::from_config),
+    ("BatchNormalization", BatchNormalization::from_config),
+    ("LayerNormalization", LayerNormalization::from_config),
+    ("Add", Add::from_config),
+    ("Subtract", Subtract::from_config),
+    ("Multiply", Multiply::from_config),
+    ("Average", Average::from_config),
+    ("Maximum", Maximum::from_config),
+    ("Minimum", Minimum::from_config),
+    ("Concatenate", Concatenate::from_config),
+    ("Dot", Dot::from_config),
+];
+
+static CUSTOM: RwLock<Vec<(String, CustomFromConfig)>> = RwLock::new(Vec::new());
+
+/// Registers the reader of a layer class of one's own (Keras's
+/// `register_keras_serializable` / `custom_objects`): models whose config
+/// names `class_name` then load. A later registration of a name replaces an earlier one.
+pub fn register_layer(class_name: &str, from_config: impl Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync + 'static) {
+    let mut custom = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
+    custom.retain(|(n, _)| n != class_name);
+    custom.push((class_name.to_string(), Arc::new(from_config)));
+}
+
+/// Every layer class a config may name: the built-in ones, then the registered ones.
+pub fn supported() -> Vec<String> {
+    let custom = CUSTOM.read().unwrap_or_else(|e| e.into_inner());
+    BUILT_IN.iter().map(|(n, _)| n.to_string()).chain(custom.iter().map(|(n, _)| n.clone())).collect()
+}
+
+/// Builds a layer from its Keras class name and config, named as the config
+/// says, with the input shape it declares. Unknown classes and unsupported
+/// options are named in the error.
+pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+    let name = config.get("name").and_then(|n| n.as_str()).unwrap_or(class_name).to_string();
+    let l = name.as_str();
+    require(l, config, "data_format", &Value::from("channels_last"))?;
+    let custom = CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == class_name).map(|(_, f)| f.clone());
+    let mut layer = match (custom, BUILT_IN.iter().find(|(n, _)| *n == class_name)) {
+        (Some(read), _) => read(config).map_err(|e| e.in_layer(l))?,
+        (None, Some((_, read))) => read(l, config)?,
+        (None, None) => return Err(Error::layer(l, format!("layer class '{class_name}' is not supported yet (supported: {})", supported().join(", ")))),
+    };
+    layer.set_name(name.clone());
+    if let Some(shape) = declared_input_shape(l, config)? {
+        layer.base_mut().input_shape = Some(shape);
+    }
+    Ok(layer)
+}
