@@ -43,7 +43,8 @@ pub mod prelude {
     pub use crate::layers::{Add, Concatenate, Conv2D, Dense, Flatten, Layer, LayerOptions, LayerRef, MaxPooling2D};
     pub use crate::losses::{CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy};
     pub use crate::metrics::{Accuracy, Metric};
-    pub use crate::model::{Apply, Callback, Compile, FitOptions, History, Input, Model, ModelCheckpoint, Sequential};
+    pub use crate::data::dataset::Batch;
+    pub use crate::model::{Apply, Callback, Compile, FitOptions, History, Input, Model, ModelCheckpoint, Sequential, StepLogs, TrainStep};
     pub use crate::optimizers::{Adam, Optimizer, SGD};
     pub use strata_core::{Padding, Tensor};
 }

@@ -241,3 +241,26 @@ fn a_relu_convolution_and_its_pooling_run_fused_with_the_same_numbers() {
         }
     }
 }
+
+/// BatchNormalization's moving statistics change only in training calls (its
+/// one in-place state update); inference, evaluate and predict leave them.
+#[test]
+fn batch_norm_statistics_change_only_when_training() {
+    let mut m = Sequential::with_seed(0);
+    m.add(Dense::new(4).input_shape([3])).unwrap();
+    m.add(strata::layers::BatchNormalization::new()).unwrap();
+    m.add(Dense::new(2).activation(Softmax)).unwrap();
+    m.compile("sgd", "categorical_crossentropy", &[]).unwrap();
+    m.build_from_declared().unwrap();
+    let stats = |m: &Sequential| m.named_weights().into_iter().filter(|(n, _)| n.contains("moving")).map(|(_, t)| t.to_vec()).collect::<Vec<_>>();
+    let mut r = Rng::new(1);
+    let x = Tensor::new((0..24).map(|_| r.normal() * 3.0 + 1.0).collect(), &[8, 3]).unwrap();
+    let y = strata::data::mnist::one_hot(&[0, 1, 0, 1, 1, 0, 0, 1], 2).unwrap();
+    let before = stats(&m);
+    m.call(&x, false).unwrap();
+    m.predict(&x, 4).unwrap();
+    m.evaluate(&x, &y, 4).unwrap();
+    assert_eq!(stats(&m), before);
+    m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
+    assert_ne!(stats(&m), before);
+}
