@@ -81,8 +81,12 @@ fn functional_models_fit_like_keras() {
         for (i, (p, k)) in predictions.iter().zip(case["predictions"].as_array().unwrap()).enumerate() {
             assert_close(&format!("{name} prediction {i}"), &p.to_vec(), &floats(&k["data"]), TIGHT);
         }
-        // What Strata writes reads back into the same model.
+        // What Strata writes reads back into the same model (and, with
+        // STRATA_WRITE_CONFIGS=DIR, is written for tools/check_keras_reads.py).
         let json = model.to_json();
+        if let Some(dir) = std::env::var_os("STRATA_WRITE_CONFIGS") {
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.json")), json.to_string()).unwrap();
+        }
         let again = Model::from_json(&json, 1).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));
         assert_eq!(again.to_json(), json, "{name}: config round trip");
         assert!(model.summary_string().unwrap().contains("Connected to") || name == "nested" && model.summary_string().unwrap().contains("block (Sequential)"));

@@ -178,3 +178,14 @@ pub(crate) fn margins_field(layer: &str, config: &Value, name: &str) -> Result<l
     }
 }
 
+/// The `epsilon` of a normalization layer's config, after checking that it
+/// normalizes the last axis with `center` and `scale` (what Strata supports).
+pub(crate) fn normalization_epsilon(layer: &str, config: &Value) -> Result<f32> {
+    let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
+    if !(axis == -1 || axis == serde_json::json!([-1])) {
+        return Err(Error::layer(layer, format!("axis={axis} is not supported yet (only the last axis)")));
+    }
+    require(layer, config, "center", &Value::from(true))?;
+    require(layer, config, "scale", &Value::from(true))?;
+    num_field(layer, config, "epsilon", 1e-3)
+}

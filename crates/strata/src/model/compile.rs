@@ -201,7 +201,17 @@ impl Compiled {
     /// Keras's `compile_config` for this compilation.
     pub fn config(&self) -> Value {
         let mut c = self.config.clone();
-        c.insert("optimizer".into(), json!({ "module": "keras.optimizers", "class_name": self.optimizer.name(), "config": self.optimizer.config(), "registered_name": null }));
+        c.insert("optimizer".into(), json!({ "module": "keras.optimizers", "class_name": optimizer_class(self.optimizer.name()), "config": self.optimizer.config(), "registered_name": null }));
         Value::Object(c)
+    }
+}
+
+/// Keras's class name of an optimizer identifier (`adam` -> `Adam`), as `compile_config` names it.
+fn optimizer_class(name: &str) -> String {
+    match name {
+        "sgd" => "SGD".into(),
+        "rmsprop" => "RMSprop".into(),
+        "adamw" => "AdamW".into(),
+        other => other[..1].to_ascii_uppercase() + &other[1..],
     }
 }

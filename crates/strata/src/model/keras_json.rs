@@ -106,6 +106,12 @@ impl Model {
             let mut entry = layer_entry(layer);
             entry["name"] = json!(layer.name());
             entry["inbound_nodes"] = Value::Array(nodes);
+            // Keras builds a layer (a nested model's variables included) from its build_config.
+            if let Some(call) = g.calls.iter().find(|c| c.layer.same(layer)) {
+                let shapes: Vec<Value> = call.inputs.iter().map(|t| g.shape_of(t).map(batch_shape).unwrap_or(Value::Null)).collect();
+                let input_shape = if shapes.len() == 1 { shapes[0].clone() } else { Value::Array(shapes) };
+                entry["build_config"] = json!({ "input_shape": input_shape });
+            }
             layers.push(entry);
         }
         let ends = |ts: &[SymbolicTensor]| {

@@ -106,13 +106,7 @@ impl Layer for BatchNormalization {
 impl BatchNormalization {
     /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
     pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
-        let axis = config.get("axis").cloned().unwrap_or(Value::from(-1));
-        if !(axis == -1 || axis == serde_json::json!([-1])) {
-            return Err(Error::layer(l, format!("axis={axis} is not supported yet (only the last axis)")));
-        }
-        cfg::require(l, config, "center", &Value::from(true))?;
-        cfg::require(l, config, "scale", &Value::from(true))?;
-        let eps = config.get("epsilon").and_then(|e| e.as_f64()).unwrap_or(1e-3) as f32;
+        let eps = cfg::normalization_epsilon(l, config)?;
         let momentum = config.get("momentum").and_then(|m| m.as_f64()).unwrap_or(0.99) as f32;
         Ok(Box::new(BatchNormalization::new().momentum(momentum).epsilon(eps)))
     }
