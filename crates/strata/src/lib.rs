@@ -1,7 +1,9 @@
 //! # Strata
 //!
-//! Keras-style deep learning in Rust. Define a model layer by layer, compile
-//! it with an optimizer, a loss and metrics, and `fit` it:
+//! Keras-style deep learning in Rust. Define a model layer by layer (a
+//! `Sequential` stack, or any graph with the functional API: `Input`,
+//! `layer.apply(&x)`, `Model::new(inputs, outputs)`), compile it with an
+//! optimizer, a loss and metrics, and `fit` it:
 //!
 //! ```no_run
 //! use strata::prelude::*;

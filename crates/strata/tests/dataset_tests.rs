@@ -53,7 +53,7 @@ fn streamed_idx_files_train_exactly_as_arrays() {
     let data = load_dir(&dir).unwrap();
     let options = || FitOptions { epochs: 3, batch_size: 16, verbose: 0, validation_split: 0.2, ..Default::default() };
     let mut a = model();
-    let ha = a.fit(&data.train.images, &data.train.one_hot(4).unwrap(), options()).unwrap();
+    let ha = a.fit(&data.train.images, data.train.one_hot(4).unwrap(), options()).unwrap();
 
     let (train, test) = IdxImages::open_dir(&dir, 4, true).unwrap();
     assert_eq!((train.len(), test.len(), train.input_shape()), (100, 20, vec![6, 6, 1]));
@@ -62,7 +62,7 @@ fn streamed_idx_files_train_exactly_as_arrays() {
     assert_eq!(a.get_weights(), b.get_weights(), "same weights, bit for bit");
     assert_eq!(ha.history, hb.history);
     // Evaluation over a streamed test split (gzip, decompressed to a spool file) equals arrays.
-    let ea = a.evaluate(&data.test.images, &data.test.one_hot(4).unwrap(), 7).unwrap();
+    let ea = a.evaluate(&data.test.images, data.test.one_hot(4).unwrap(), 7).unwrap();
     let eb = b.evaluate_dataset(&Dataset::new(test).batch_size(7)).unwrap();
     assert_eq!(ea.0, eb.0);
     std::fs::remove_dir_all(&dir).unwrap();

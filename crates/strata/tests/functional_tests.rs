@@ -3,6 +3,8 @@
 //! residual block, a nested Sequential and feature extraction, read from
 //! Keras's own `to_json()`; then the functional API's errors.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads as Keras's `[x]`
+
 mod common;
 
 use std::collections::HashMap;

@@ -237,7 +237,7 @@ fn short_fit_matches_keras() {
             verbose: 0,
             ..Default::default()
         };
-        let history = model.fit(&tensor(&case["x"]), &tensor(&case["y"]), options).unwrap();
+        let history = model.fit(tensor(&case["x"]), tensor(&case["y"]), options).unwrap();
         let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
         assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), TIGHT);
         assert_close(&format!("{name} history accuracy"), &as_f32(history.get("accuracy").unwrap()), &floats(&case["history_accuracy"]), TIGHT);

@@ -30,10 +30,10 @@ fn headline_cnn_learns_digits_from_the_bundled_sample() {
     let test = data.test.take(1000).unwrap();
     let mut model = strata::applications::headline_cnn(0).unwrap();
     assert_eq!(model.summary_string().unwrap().matches("60,554").count(), 2);
-    let history = model.fit(&train.images, &train.one_hot(10).unwrap(), FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
+    let history = model.fit(&train.images, train.one_hot(10).unwrap(), FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
     let losses = history.get("loss").unwrap();
     assert!(losses[1] < losses[0], "loss did not fall: {losses:?}");
-    let result = model.evaluate(&test.images, &test.one_hot(10).unwrap(), 500).unwrap();
+    let result = model.evaluate(&test.images, test.one_hot(10).unwrap(), 500).unwrap();
     let accuracy = result.get("accuracy").unwrap();
     // Chance is 0.1; two short epochs reach about 0.9.
     assert!(accuracy > 0.8, "test accuracy {accuracy}");
@@ -129,7 +129,7 @@ fn bad_input_is_reported_with_what_was_wrong() {
     let e = err_text(m.fit(&x, &y, FitOptions { batch_size: 0, ..Default::default() }));
     assert!(e.contains("batch_size"), "{e}");
     // data that does not match the declared input_shape
-    let e = err_text(m.predict(&Tensor::zeros(&[2, 64]), 2));
+    let e = err_text(m.predict(Tensor::zeros(&[2, 64]), 2));
     assert!(e.contains("conv2d") && e.contains("input_shape=(8, 8, 1)") && e.contains("(64,)"), "{e}");
     m.build_from_declared().unwrap();
     // input of the wrong rank for the first layer
@@ -141,10 +141,10 @@ fn bad_input_is_reported_with_what_was_wrong() {
     let e = err_text(m.fit(&big, &y, FitOptions { verbose: 0, ..Default::default() }));
     assert!(e.contains("conv2d") && e.contains("(None, 8, 8, 1)") && e.contains("(10, 9, 9, 1)"), "{e}");
     // x and y of different lengths
-    let e = err_text(m.fit(&x, &y.gather_rows(&[0, 1]).unwrap(), FitOptions { verbose: 0, ..Default::default() }));
+    let e = err_text(m.fit(&x, y.gather_rows(&[0, 1]).unwrap(), FitOptions { verbose: 0, ..Default::default() }));
     assert!(e.contains("10 samples") && e.contains("2"), "{e}");
     // targets with the wrong number of classes
-    let e = err_text(m.fit(&x, &Tensor::zeros(&[10, 4]), FitOptions { verbose: 0, ..Default::default() }));
+    let e = err_text(m.fit(&x, Tensor::zeros(&[10, 4]), FitOptions { verbose: 0, ..Default::default() }));
     assert!(e.contains("(10, 4)") && e.contains("(10, 3)"), "{e}");
     // labels outside the number of classes
     let e = err_text(one_hot(&[0, 5], 3));
@@ -157,7 +157,7 @@ fn bad_input_is_reported_with_what_was_wrong() {
     // NaN in the input
     let mut nan = x.to_vec();
     nan[5] = f32::NAN;
-    let e = err_text(m.fit(&Tensor::new(nan, x.shape()).unwrap(), &y, FitOptions { verbose: 0, ..Default::default() }));
+    let e = err_text(m.fit(Tensor::new(nan, x.shape()).unwrap(), &y, FitOptions { verbose: 0, ..Default::default() }));
     assert!(e.contains("not finite"), "{e}");
     // impossible arguments
     assert!(err_text(m.fit(&x, &y, FitOptions { validation_split: 1.5, ..Default::default() })).contains("validation_split"));

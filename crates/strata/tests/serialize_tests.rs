@@ -168,7 +168,7 @@ fn a_keras_model_runs_in_strata() {
     let x = &fx["x"];
     let shape: Vec<usize> = x["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
     let floats = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|f| f.as_f64().unwrap() as f32).collect::<Vec<_>>();
-    let p = model.predict(&Tensor::new(floats(&x["data"]), &shape).unwrap(), 4).unwrap();
+    let p = model.predict(Tensor::new(floats(&x["data"]), &shape).unwrap(), 4).unwrap();
     for (a, b) in p.to_vec().iter().zip(floats(&fx["predictions"]["data"])) {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "strata {a} vs keras {b}");
     }

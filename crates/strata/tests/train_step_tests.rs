@@ -149,7 +149,7 @@ fn a_gan_on_2d_points_moves_its_samples_to_the_target() {
     discriminator.compile(Adam::new(0.001).unwrap().betas(0.5, 0.999).unwrap(), BinaryCrossentropy::new(true), &[]).unwrap();
     let before = mean_and_covariance(&generator.call(&noise(&mut Rng::new(9), 4000), false).unwrap().to_vec());
     discriminator.set_train_step(GanStep { generator, optimizer: Adam::new(0.001).unwrap().betas(0.5, 0.999).unwrap(), rng: Rng::new(8) });
-    let history = discriminator.fit(&real, &Tensor::zeros(&[4096, 1]), FitOptions { epochs: 100, batch_size: 64, verbose: 0, ..Default::default() }).unwrap();
+    let history = discriminator.fit(&real, Tensor::zeros(&[4096, 1]), FitOptions { epochs: 100, batch_size: 64, verbose: 0, ..Default::default() }).unwrap();
     assert_eq!(history.get("g_loss").unwrap().len(), 100);
     let step: Box<dyn std::any::Any> = discriminator.take_train_step().unwrap();
     let generator = &step.downcast_ref::<GanStep>().unwrap().generator;

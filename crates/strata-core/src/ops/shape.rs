@@ -16,7 +16,7 @@ impl Tensor {
             return Err(bad());
         }
         let resolved: Vec<usize> = if holes == 1 {
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(bad());
             }
             shape.iter().map(|&d| if d == -1 { self.numel() / known } else { d as usize }).collect()

@@ -1,7 +1,9 @@
 //! Layers, grouped by family as in Keras (`core`, `convolutional`, `pooling`,
-//! `reshaping`). Every layer has the same parts: a constructor with Keras's
-//! arguments and defaults, `build` (creates named weights once the input
-//! shape is known), `call`, and `config` (Keras's JSON).
+//! `reshaping`, `merging`, ...). Every layer has the same parts: a
+//! constructor with Keras's arguments and defaults, `build` (creates named
+//! weights once the input shape is known), `call`, `own_config` (its fields of
+//! Keras's JSON; the trait adds the header every layer shares) and
+//! `from_config` (reads that JSON back; listed in [`registry`]).
 
 pub mod activations;
 pub(crate) mod config;

@@ -207,8 +207,11 @@ fn compile_config(json: &Value) -> Option<&Value> {
     json.get("compile_config").filter(|c| !c.is_null() && c.as_object().is_none_or(|o| !o.is_empty()))
 }
 
+/// A Keras tensor reference: the layer's name, which call of it, which output.
+type Reference = (String, usize, usize);
+
 /// `[name, call, output]` of a Keras tensor reference.
-fn history(v: &Value) -> Result<(String, usize, usize)> {
+fn history(v: &Value) -> Result<Reference> {
     let a = v.as_array().filter(|a| a.len() == 3).ok_or_else(|| bad(format!("expected [layer, node, tensor], got {v}")))?;
     let name = a[0].as_str().ok_or_else(|| bad(format!("expected a layer name in {v}")))?;
     let n = |x: &Value| x.as_u64().map(|n| n as usize).ok_or_else(|| bad(format!("expected indices in {v}")));
@@ -216,7 +219,7 @@ fn history(v: &Value) -> Result<(String, usize, usize)> {
 }
 
 /// `input_layers` / `output_layers`: one reference, or a list of them.
-fn references(v: &Value) -> Result<Vec<(String, usize, usize)>> {
+fn references(v: &Value) -> Result<Vec<Reference>> {
     match v.as_array() {
         Some(a) if a.first().is_some_and(|x| x.is_string()) => Ok(vec![history(v)?]),
         Some(a) => a.iter().map(history).collect(),
@@ -225,7 +228,7 @@ fn references(v: &Value) -> Result<Vec<(String, usize, usize)>> {
 }
 
 /// The Keras tensors an inbound node's `args` refer to, in order.
-fn node_inputs(node: &Value) -> Result<Vec<(String, usize, usize)>> {
+fn node_inputs(node: &Value) -> Result<Vec<Reference>> {
     let args = node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))?;
     let mut refs = Vec::new();
     let mut visit = |v: &Value| -> Result<()> {
@@ -246,7 +249,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
     let config = json.get("config").unwrap_or(json);
     let entries = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| bad("missing the 'layers' list"))?;
     let mut inputs: HashMap<String, SymbolicTensor> = HashMap::new();
-    let mut layers: Vec<(String, LayerRef, Vec<Vec<(String, usize, usize)>>)> = Vec::new();
+    let mut layers: Vec<(String, LayerRef, Vec<Vec<Reference>>)> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| bad(format!("layer {i} has no 'class_name'")))?;
         let cfg = entry.get("config").unwrap_or(&Value::Null);
@@ -269,7 +272,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
     // Calls are made once their inputs exist (Keras's node-by-node order).
     let mut made: HashMap<(String, usize), Vec<SymbolicTensor>> = inputs.iter().map(|(n, t)| ((n.clone(), 0), vec![t.clone()])).collect();
     let mut next_node: Vec<usize> = vec![0; layers.len()];
-    let lookup = |made: &HashMap<(String, usize), Vec<SymbolicTensor>>, (name, node, index): &(String, usize, usize)| -> Option<SymbolicTensor> {
+    let lookup = |made: &HashMap<(String, usize), Vec<SymbolicTensor>>, (name, node, index): &Reference| -> Option<SymbolicTensor> {
         made.get(&(name.clone(), *node)).and_then(|outs| outs.get(*index)).cloned()
     };
     loop {
@@ -290,7 +293,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
         let missing: Vec<String> = nodes[next_node[k]].iter().filter(|r| lookup(&made, r).is_none()).map(|(n, c, i)| format!("{n}[{c}][{i}]")).collect();
         return Err(bad(format!("layer '{name}' reads {} which no layer makes (an unknown layer, or a cycle)", missing.join(", "))));
     }
-    let find = |refs: Vec<(String, usize, usize)>, what: &str| {
+    let find = |refs: Vec<Reference>, what: &str| {
         refs.iter().map(|r| lookup(&made, r).ok_or_else(|| bad(format!("{what} '{}[{}][{}]' is not made by any layer", r.0, r.1, r.2)))).collect::<Result<Vec<_>>>()
     };
     let model_inputs = find(references(config.get("input_layers").ok_or_else(|| bad("missing 'input_layers'"))?)?, "input")?;

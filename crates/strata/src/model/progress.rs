@@ -64,7 +64,7 @@ impl Callback for ProgressBar {
     fn on_batch_end(&mut self, batch: usize, logs: &Logs) {
         if let Some(bar) = &self.bar {
             bar.set_position(batch as u64 + 1);
-            if batch % 8 == 0 {
+            if batch.is_multiple_of(8) {
                 bar.set_message(format!("{} - {:.0} samples/s", logs.describe(), self.samples_per_second(batch + 1)));
             }
         }

@@ -16,7 +16,7 @@ fn check_dilation_and_groups(layer: &str, (dilation, strides): (usize, usize), g
     if dilation > 1 && strides > 1 {
         return Err(Error::layer(layer, format!("strides > 1 not supported in conjunction with dilation_rate > 1 (received strides={strides}, dilation_rate={dilation})")));
     }
-    if channels % groups != 0 || filters % groups != 0 {
+    if !channels.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
         return Err(Error::layer(layer, format!("groups={groups} must divide the input channels ({channels}) and filters ({filters})")));
     }
     Ok(())

@@ -32,7 +32,7 @@ impl Layer for Reshape {
         let known: usize = self.target_shape.iter().filter(|&&d| d > 0).map(|&d| d as usize).product();
         let holes = self.target_shape.iter().filter(|&&d| d == -1).count();
         let bad = || Error::layer(&self.base.name, format!("cannot reshape inputs of shape {} ({total} values) to target_shape={:?}", fmt_shape(input_shape), self.target_shape));
-        if holes > 1 || self.target_shape.iter().any(|&d| d == 0 || d < -1) || known == 0 || total % known != 0 || (holes == 0 && known != total) {
+        if holes > 1 || self.target_shape.iter().any(|&d| d == 0 || d < -1) || known == 0 || !total.is_multiple_of(known) || (holes == 0 && known != total) {
             return Err(bad());
         }
         let out: Vec<usize> = self.target_shape.iter().map(|&d| if d == -1 { total / known } else { d as usize }).collect();
