@@ -233,7 +233,7 @@ impl Tensor {
     }
     /// Whether every element is finite.
     pub fn all_finite(&self) -> bool {
-        self.data().iter().all(|x| x.is_finite())
+        crate::kernels::elementwise::all_finite(&self.data())
     }
 }
 

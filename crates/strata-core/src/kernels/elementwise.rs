@@ -22,6 +22,19 @@ pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     out
 }
 
+/// Whether no value is NaN or infinite: the exponent bits of every value
+/// are tested together, so the loop vectorises (input checks run over whole
+/// datasets before `fit` and `predict`); chunks are checked in parallel.
+pub fn all_finite(x: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    let finite = |c: &[f32]| c.iter().fold(0u32, |bad, v| bad | u32::from(v.to_bits() & EXPONENT == EXPONENT)) == 0;
+    if x.len() >= PARALLEL_MIN {
+        x.par_chunks(CHUNK).all(finite)
+    } else {
+        finite(x)
+    }
+}
+
 /// `out[i] = f(a[i], b[i])` for equal-length slices.
 pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "zip_map lengths");
@@ -97,4 +110,21 @@ pub fn sum_rows(x: &[f32], cols: usize) -> Vec<f32> {
         x.chunks_exact(cols).for_each(|r| out.iter_mut().zip(r).for_each(|(a, v)| *a += v));
     }
     out
+}
+
+#[cfg(test)]
+mod finite_tests {
+    #[test]
+    fn all_finite_finds_any_nan_or_infinity() {
+        let mut x = vec![1.5f32; (1 << 16) + 7];
+        assert!(super::all_finite(&x));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in [0, 1 << 15, x.len() - 1] {
+                x[at] = bad;
+                assert!(!super::all_finite(&x) && !super::all_finite(&x[at..]), "{bad} at {at}");
+                x[at] = f32::MAX;
+            }
+        }
+        assert!(super::all_finite(&x) && super::all_finite(&[]));
+    }
 }

@@ -181,6 +181,9 @@ impl Graph {
             let from: Vec<String> = call.inputs.iter().zip(&shapes).map(|(t, s)| format!("'{}' {}", t.describe(), fmt_shape(s))).collect();
             Error::layer(call.layer.name(), format!("{e} (inputs from {})", from.join(" and ")))
         })?;
+        if out.len() != call.layer.num_outputs() {
+            return Err(Error::layer(call.layer.name(), format!("built {} outputs but declares {} (num_outputs)", out.len(), call.layer.num_outputs())));
+        }
         let outputs: Vec<usize> = (0..out.len()).map(|i| self.shapes.len() + i).collect();
         self.shapes.extend(out);
         self.steps.push(Step { layer: call.layer.clone(), inputs, outputs: outputs.clone(), pool: None });
