@@ -239,7 +239,8 @@ impl Tensor {
         for v in order.iter().rev() {
             let t = match v {
                 Vertex::Multi(m) => {
-                    let grads = parts.remove(&m.id).unwrap_or_default();
+                    // No output got a gradient: nothing flows back through the op.
+                    let Some(grads) = parts.remove(&m.id) else { continue };
                     let input_grads = timed(&m.scope, || (m.backward)(&m.inputs, &grads));
                     grads.into_iter().flatten().for_each(crate::buffer::give);
                     pass_on(m.name, &m.inputs, input_grads, &mut pending);

@@ -434,3 +434,15 @@ fn split_is_one_node_and_slices_check_their_ranges() {
         assert!(err.to_string().contains("(2, 6)") || err.to_string().contains("(3, 6)") || err.to_string().contains("at least one"), "{err}");
     }
 }
+
+#[test]
+fn a_split_whose_outputs_get_no_gradient_passes_none_back() {
+    let x = Tensor::variable(vec![1.0, -2.0, 3.0, -4.0], &[4]).unwrap();
+    let y = Tensor::variable(vec![5.0; 2], &[2]).unwrap();
+    let parts = x.split(0, &[2, 2]).unwrap();
+    // The pieces only choose (where's condition): no gradient reaches x.
+    let out = Tensor::where_(&parts[0], &y, &parts[1]).unwrap().sum();
+    let grads = out.backward().unwrap();
+    assert_eq!(grads.get(&y).unwrap(), &[1.0, 1.0]);
+    assert!(grads.get(&x).is_none_or(|g| g.iter().all(|v| *v == 0.0)), "{:?}", grads.get(&x));
+}

@@ -235,3 +235,36 @@ fn registered_layers_of_ones_own_load_from_configs() {
     assert_eq!(back.to_json(), json);
     assert!(keras_config::supported().contains(&"Scale".to_string()));
 }
+
+/// Review findings, each pinned: merge inputs of different ranks, a zero
+/// sample in a normalised `Dot`, a layer reached directly and through a
+/// nested model, compiling an empty Sequential before adding layers.
+#[test]
+fn merges_of_ranks_zero_samples_shared_nesting_and_early_compile() {
+    let (a, b) = (Input::named([2, 3], "a"), Input::named([3], "b"));
+    let mut model = Model::with_seed(&[a.clone(), b.clone()], &[Add::new().apply([&a, &b]).unwrap()], 0).unwrap();
+    let xa = Tensor::new((0..12).map(|i| i as f32).collect(), &[2, 2, 3]).unwrap();
+    let xb = Tensor::new(vec![100.0, 200.0, 300.0, 400.0, 500.0, 600.0], &[2, 3]).unwrap();
+    let sum = model.predict_many(vec![xa, xb], 2).unwrap().remove(0);
+    assert_eq!(sum.to_vec(), vec![100.0, 201.0, 302.0, 103.0, 204.0, 305.0, 406.0, 507.0, 608.0, 409.0, 510.0, 611.0]);
+
+    let mut dot = strata::layers::Dot::new(1).normalize(true);
+    dot.build_many(&[vec![3], vec![3]], &mut Rng::new(0)).unwrap();
+    let (u, v) = (Tensor::variable(vec![0.0, 0.0, 0.0, 1.0, 2.0, 2.0], &[2, 3]).unwrap(), Tensor::variable(vec![1.0; 6], &[2, 3]).unwrap());
+    let grads = dot.call_many(&[u.clone(), v.clone()], false).unwrap().remove(0).sum().backward().unwrap();
+    assert!(grads.get(&u).unwrap().iter().chain(grads.get(&v).unwrap()).all(|g| g.is_finite()), "{:?}", grads.get(&u));
+
+    let shared = LayerRef::new(Dense::new(3).named("shared"));
+    let inner_in = Input::named([3], "inner_in");
+    let inner = Model::with_seed(&[inner_in.clone()], &[shared.apply(&inner_in).unwrap()], 0).unwrap();
+    let x = Input::named([3], "x");
+    let outer = Model::with_seed(&[x.clone()], &[Add::new().apply([&shared.apply(&x).unwrap(), &inner.apply(&x).unwrap()]).unwrap()], 0).unwrap();
+    assert_eq!(outer.count_params(), 12);
+    assert_eq!(outer.trainable_weights().len(), 2);
+
+    let mut seq = Sequential::with_seed(0);
+    seq.compile("adam", "categorical_crossentropy", &["accuracy"]).unwrap();
+    seq.add(Dense::new(2).activation(Softmax).input_shape([3])).unwrap();
+    let history = seq.fit(Tensor::zeros(&[4, 3]), Tensor::new(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[4, 2]).unwrap(), FitOptions { verbose: 0, ..Default::default() }).unwrap();
+    assert!(history.get("accuracy").is_some());
+}

@@ -212,6 +212,9 @@ fn optimizer_class(name: &str) -> String {
         "sgd" => "SGD".into(),
         "rmsprop" => "RMSprop".into(),
         "adamw" => "AdamW".into(),
-        other => other[..1].to_ascii_uppercase() + &other[1..],
+        other => {
+            let mut chars = other.chars();
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        }
     }
 }

@@ -255,15 +255,23 @@ impl Model {
     }
 
     /// Every weight as (`layer_name/weight_name`, tensor), in layer order.
+    /// A weight reached twice (a layer called directly and inside a nested
+    /// model) is listed once, under its first name.
     pub fn named_weights(&self) -> Vec<(String, Tensor)> {
-        self.layers.iter().flat_map(|l| {
-            let name = l.name();
-            l.weights().into_iter().map(move |w| (format!("{name}/{}", w.name), w.tensor))
-        }).collect()
+        let mut seen = std::collections::HashSet::new();
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let name = l.name();
+                l.weights().into_iter().map(move |w| (format!("{name}/{}", w.name), w.tensor))
+            })
+            .filter(|(_, t)| seen.insert(t.id()))
+            .collect()
     }
-    /// Every weight with its options (regularizer, constraint, trainable), in layer order.
+    /// Every weight with its options (regularizer, constraint, trainable), in layer order, each once.
     pub(crate) fn all_weights(&self) -> Vec<Weight> {
-        self.layers.iter().flat_map(|l| l.weights()).collect()
+        let mut seen = std::collections::HashSet::new();
+        self.layers.iter().flat_map(|l| l.weights()).filter(|w| seen.insert(w.tensor.id())).collect()
     }
     /// The tensors the optimizer updates.
     pub fn trainable_weights(&self) -> Vec<Tensor> {
@@ -309,7 +317,7 @@ impl Model {
     /// Compiles with losses, loss weights and metrics per output (see [`Compile`]).
     pub fn compile_with(&mut self, compile: Compile) -> Result<()> {
         // An unbuilt Sequential has one output, named after its last layer.
-        let outputs = if self.is_built() { self.output_names() } else { self.layers.last().map(|l| vec![l.name()]).unwrap_or_default() };
+        let outputs = if self.is_built() { self.output_names() } else { vec![self.layers.last().map(|l| l.name()).unwrap_or_else(|| "output".into())] };
         self.compiled = Some(compile.resolve(&outputs)?);
         Ok(())
     }

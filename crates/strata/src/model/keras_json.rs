@@ -263,7 +263,8 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
             continue;
         }
         let layer = match class {
-            "Sequential" | "Functional" => Model::from_json(entry, seed).map_err(|e| e.in_layer(&name))?.into_layer_ref(),
+            // A nested model draws from a stream of its own, not the outer model's first ones.
+            "Sequential" | "Functional" => Model::from_json(entry, super::plan::layer_rng(seed, 1 << 20 | i).next_u64()).map_err(|e| e.in_layer(&name))?.into_layer_ref(),
             _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
         };
         let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;

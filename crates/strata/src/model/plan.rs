@@ -152,7 +152,11 @@ impl Graph {
         for call in &calls {
             graph.build_call(call, &layers, seed)?;
         }
-        graph.output_names = unique_names("output", outputs.iter().map(|t| (t.describe(), true)).collect())?;
+        let output_name = |t: &SymbolicTensor| match inputs.iter().position(|x| x.same(t)) {
+            Some(k) => graph.input_names[k].clone(),
+            None => t.describe(),
+        };
+        graph.output_names = unique_names("output", outputs.iter().map(|t| (output_name(t), true)).collect())?;
         graph.fuse_conv_pool();
         graph.last_use = vec![0; graph.shapes.len()];
         for (k, step) in graph.steps.iter().enumerate() {

@@ -111,7 +111,7 @@ impl Model {
                 continue;
             };
             let value = loss.call_weighted(y, p, sample_weight)?;
-            let weight = c.loss_weights[i];
+            let weight = c.loss_weights.get(i).copied().unwrap_or(1.0);
             let weighted = if weight == 1.0 { value.clone() } else { value.scale(weight) };
             total = Some(match total {
                 Some(t) => t.add(&weighted)?,

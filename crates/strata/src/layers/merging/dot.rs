@@ -37,9 +37,11 @@ impl Dot {
     }
 }
 
-/// Keras's `normalize(x, axis)` for order 2: `x · min(1/√Σx², 1/ε)`.
+/// Keras's `normalize(x, axis)` for order 2: `x · min(1/√Σx², 1/ε)`, the
+/// minimum taken as `1/√max(Σx², ε²)` so a zero sample gets a zero gradient, not NaN.
 fn l2_normalize(x: &Tensor, axis: usize) -> Result<Tensor> {
-    let inv = x.square().sum_axis(axis as isize, true)?.powf(-0.5).clip(0.0, 1.0 / crate::losses::EPSILON);
+    let eps = crate::losses::EPSILON;
+    let inv = x.square().sum_axis(axis as isize, true)?.clip(eps * eps, f32::MAX).powf(-0.5);
     x.mul(&inv)
 }
 

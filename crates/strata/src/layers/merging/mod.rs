@@ -155,6 +155,12 @@ impl<const OP: u8> Layer for Merge<OP> {
     }
     fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         check_count(self, inputs.len(), 2, Self::OP == MergeOp::Subtract)?;
+        // Inputs of lower rank get length-1 axes after the batch axis, as Keras does.
+        let rank = inputs.iter().map(|x| x.rank()).max().unwrap_or(0);
+        let inputs = inputs
+            .iter()
+            .map(|x| (x.rank()..rank).try_fold(x.clone(), |x, _| x.unsqueeze(1)))
+            .collect::<Result<Vec<_>>>()?;
         let mut out = inputs[0].clone();
         for x in &inputs[1..] {
             out = Self::OP.combine(&out, x).map_err(|e| e.in_layer(&self.base.name))?;
