@@ -53,6 +53,8 @@ fn arithmetic_with_broadcasting() {
         check("sub", &[a.clone(), b.clone()], |t| t[0].sub(&t[1]).unwrap());
         check("mul", &[a.clone(), b.clone()], |t| t[0].mul(&t[1]).unwrap());
         check("div", &[a.clone(), b.clone()], |t| t[0].div(&t[1]).unwrap());
+        check("maximum", &[a.clone(), b.clone()], |t| t[0].maximum(&t[1]).unwrap());
+        check("minimum", &[a.clone(), b.clone()], |t| t[0].minimum(&t[1]).unwrap());
     }
 }
 
@@ -330,7 +332,7 @@ fn dilated_and_grouped_kernels() {
     assert_eq!(e.shape(), &[3, 7, 6, 6]);
     // Tap (1, 2), input channel 3 (group 1, index 1), output channel 2 (group 1) comes from k[1, 2, 1, 2].
     assert_eq!(e.data()[((2 * 7 + 6) * 6 + 3) * 6 + 2], k.data()[((3 + 2) * 2 + 1) * 6 + 2]);
-    assert_eq!(e.data()[((7 * 6) * 6)], 0.0, "between taps");
+    assert_eq!(e.data()[7 * 6 * 6], 0.0, "between taps");
     assert_eq!(e.data()[3 * 6], 0.0, "input channel 3 is not in output channel 0's group");
     assert!(k.expand_kernel((1, 1), 4).is_err());
     // A dilated convolution = the convolution with the expanded kernel.

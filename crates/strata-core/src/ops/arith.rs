@@ -91,12 +91,14 @@ fn reduce_to(g: Vec<f32>, from: &[usize], to: &[usize]) -> Vec<f32> {
     out
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Binary {
     Add,
     Sub,
     Mul,
     Div,
+    Max,
+    Min,
 }
 
 impl Binary {
@@ -106,6 +108,8 @@ impl Binary {
             Binary::Sub => "sub",
             Binary::Mul => "mul",
             Binary::Div => "div",
+            Binary::Max => "maximum",
+            Binary::Min => "minimum",
         }
     }
     #[inline]
@@ -115,7 +119,14 @@ impl Binary {
             Binary::Sub => x - y,
             Binary::Mul => x * y,
             Binary::Div => x / y,
+            Binary::Max => if x >= y { x } else { y },
+            Binary::Min => if x <= y { x } else { y },
         }
+    }
+    /// For maximum and minimum: whether `x` (rather than `y`) was chosen; ties go to `x`, as TensorFlow's gradient does.
+    #[inline]
+    fn picks_first(self, x: f32, y: f32) -> bool {
+        if self == Binary::Max { x >= y } else { x <= y }
     }
 }
 
@@ -130,6 +141,7 @@ fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 Binary::Add | Binary::Sub => g.to_vec(),
                 Binary::Mul => with_broadcast(b, &shape, |y| zip_map(g, y, |g, y| g * y)),
                 Binary::Div => with_broadcast(b, &shape, |y| zip_map(g, y, |g, y| g / y)),
+                Binary::Max | Binary::Min => chosen(op, a, b, &shape, g, true),
             };
             reduce_to(local, &shape, a.shape())
         });
@@ -139,12 +151,19 @@ fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 Binary::Sub => map(g, |g| -g),
                 Binary::Mul => with_broadcast(a, &shape, |x| zip_map(g, x, |g, x| g * x)),
                 Binary::Div => with_broadcast(a, &shape, |x| with_broadcast(b, &shape, |y| zip3_map(g, x, y, |g, x, y| -g * x / (y * y)))),
+                Binary::Max | Binary::Min => chosen(op, a, b, &shape, g, false),
             };
             reduce_to(local, &shape, b.shape())
         });
         vec![ga, gb]
     };
     Ok(Tensor::from_op(out, out_shape, GradFn::new(op.name(), vec![a.clone(), b.clone()], Box::new(backward))))
+}
+
+/// The gradient `g` where maximum or minimum chose the first input (`first`)
+/// or the second, zero elsewhere.
+fn chosen(op: Binary, a: &Tensor, b: &Tensor, shape: &[usize], g: &[f32], first: bool) -> Vec<f32> {
+    with_broadcast(a, shape, |x| with_broadcast(b, shape, |y| zip3_map(g, x, y, |g, x, y| if op.picks_first(x, y) == first { g } else { 0.0 })))
 }
 
 /// An element-wise unary op given its value `f(x)` and its derivative
@@ -194,6 +213,16 @@ impl Tensor {
     /// `self / other` element-wise, broadcasting.
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
         binary(Binary::Div, self, other)
+    }
+    /// The larger of `self` and `other` element-wise, broadcasting; the gradient
+    /// goes to the larger (to `self` on ties).
+    pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Max, self, other)
+    }
+    /// The smaller of `self` and `other` element-wise, broadcasting; the gradient
+    /// goes to the smaller (to `self` on ties).
+    pub fn minimum(&self, other: &Tensor) -> Result<Tensor> {
+        binary(Binary::Min, self, other)
     }
     /// `self * s`.
     pub fn scale(&self, s: f32) -> Tensor {

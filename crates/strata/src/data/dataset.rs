@@ -74,15 +74,20 @@ impl Arrays {
     }
 }
 
-/// Rows `indices` of `t`, copied into a pooled buffer.
-fn rows(t: &Tensor, indices: &[usize]) -> Result<Tensor> {
+/// Appends rows `indices` of `t` to `out`.
+fn append_rows(t: &Tensor, indices: &[usize], out: &mut Vec<f32>) {
     let row: usize = t.shape()[1..].iter().product();
-    let mut out = strata_core::buffer::take(indices.len() * row);
-    out.clear();
     let data = t.data();
     for &i in indices {
         out.extend_from_slice(&data[i * row..(i + 1) * row]);
     }
+}
+
+/// Rows `indices` of `t`, copied into a pooled buffer.
+fn rows(t: &Tensor, indices: &[usize]) -> Result<Tensor> {
+    let mut out = strata_core::buffer::take(indices.len() * t.shape()[1..].iter().product::<usize>());
+    out.clear();
+    append_rows(t, indices, &mut out);
     Tensor::new(out, &batched(indices.len(), &t.shape()[1..]))
 }
 
@@ -100,9 +105,9 @@ impl Source for Arrays {
         self.x.iter().map(|x| x.shape()[1..].to_vec()).collect()
     }
     fn read(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<f32>) -> Result<()> {
-        x.extend_from_slice(&rows(&self.x[0], indices)?.data());
+        append_rows(&self.x[0], indices, x);
         if let Some(t) = self.y.first() {
-            y.extend_from_slice(&rows(t, indices)?.data());
+            append_rows(t, indices, y);
         }
         Ok(())
     }

@@ -85,8 +85,7 @@ impl Model {
     /// One tensor per output for `x` (one array per input), computed in batches of `batch_size`.
     pub fn predict_many(&mut self, x: impl Into<Feed>, batch_size: usize) -> Result<Vec<Tensor>> {
         check_batch_size(batch_size)?;
-        let x = if self.is_built() { x.into().resolve(&self.input_names(), "inputs")? } else { x.into().resolve(&["input_layer".to_string()], "inputs")? };
-        self.ensure_built_for(&x)?;
+        let x = self.input_arrays(x.into())?;
         check_arrays(&x, &[])?;
         let _no_grad = no_grad();
         let n = x[0].shape()[0];

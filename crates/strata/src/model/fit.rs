@@ -146,10 +146,17 @@ pub(super) fn check_batch_size(batch_size: usize) -> Result<()> {
 impl Model {
     /// Inputs and targets as lists in the model's order, the model built for them.
     pub(super) fn arrays(&mut self, x: Feed, y: Feed) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
-        let x = if self.is_built() { x.resolve(&self.input_names(), "inputs")? } else { x.resolve(&["input_layer".to_string()], "inputs")? };
-        self.ensure_built_for(&x)?;
+        let x = self.input_arrays(x)?;
         let y = y.resolve(&self.output_names(), "targets")?;
         Ok((x, y))
+    }
+
+    /// Inputs as a list in the model's order, the model built for them (an
+    /// unbuilt Sequential's one input is Keras's `input_layer`).
+    pub(super) fn input_arrays(&mut self, x: Feed) -> Result<Vec<Tensor>> {
+        let x = if self.is_built() { x.resolve(&self.input_names(), "inputs")? } else { x.resolve(&["input_layer".to_string()], "inputs")? };
+        self.build_for(&x)?;
+        Ok(x)
     }
 
     /// Trains the model on `x` (inputs, batch first) and `y` (targets):

@@ -142,10 +142,6 @@ impl Model {
 
     /// Builds a Sequential for a batch of `inputs` if needed (a functional model is built already).
     pub fn build_for(&mut self, inputs: &[Tensor]) -> Result<()> {
-        self.ensure_built_for(inputs)
-    }
-
-    pub(crate) fn ensure_built_for(&mut self, inputs: &[Tensor]) -> Result<()> {
         if self.is_built() {
             return Ok(());
         }
@@ -196,14 +192,7 @@ impl Model {
     /// `Model::with_seed(&m.inputs(), &[m.layer_output("conv2d_1")?], 0)`.
     pub fn layer_output(&self, name: &str) -> Result<SymbolicTensor> {
         let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built", self.base.name)))?;
-        let layer = self.get_layer(name)?;
-        let call = g.calls.iter().find(|c| c.layer.same(&layer)).expect("every layer of a built model is called");
-        let readers = g.calls.iter().flat_map(|c| c.inputs.iter()).chain(g.outputs.iter());
-        readers
-            .filter(|t| t.layer().is_some_and(|l| l.same(&call.layer)))
-            .find(|t| matches!(&t.0.origin, super::graph::Origin::Call(c, 0) if std::sync::Arc::ptr_eq(c, call)))
-            .cloned()
-            .ok_or_else(|| Error::argument("layer", format!("the output of layer '{name}' is not used in model '{}'", self.base.name)))
+        Ok(g.layer_output(&self.get_layer(name)?, 0).expect("every layer of a built model is called and has an output"))
     }
     /// Names of the inputs (the keys of named inputs in `fit` and `.npz` files).
     pub fn input_names(&self) -> Vec<String> {
@@ -234,9 +223,7 @@ impl Model {
     /// The output shape (no batch axis) of layer `i` of [`Model::layers`], once built.
     pub fn layer_output_shape(&self, i: usize) -> Option<Vec<usize>> {
         let g = self.graph.as_ref()?;
-        let layer = self.layers.get(i)?;
-        let t = g.calls.iter().flat_map(|c| c.inputs.iter()).chain(g.outputs.iter()).find(|t| t.layer().is_some_and(|l| l.same(layer)))?;
-        g.shape_of(t).map(|s| s.to_vec())
+        g.shape_of(&g.layer_output(self.layers.get(i)?, 0)?).map(|s| s.to_vec())
     }
 
     /// Runs a one-input, one-output model on a batch. Records the graph unless inside `no_grad`.
@@ -255,23 +242,23 @@ impl Model {
     }
 
     /// Every weight as (`layer_name/weight_name`, tensor), in layer order.
-    /// A weight reached twice (a layer called directly and inside a nested
-    /// model) is listed once, under its first name.
     pub fn named_weights(&self) -> Vec<(String, Tensor)> {
-        let mut seen = std::collections::HashSet::new();
-        self.layers
-            .iter()
-            .flat_map(|l| {
-                let name = l.name();
-                l.weights().into_iter().map(move |w| (format!("{name}/{}", w.name), w.tensor))
-            })
-            .filter(|(_, t)| seen.insert(t.id()))
-            .collect()
+        self.weights_by_path().into_iter().map(|w| (w.name, w.tensor)).collect()
     }
-    /// Every weight with its options (regularizer, constraint, trainable), in layer order, each once.
+    /// [`Model::all_weights`], each named by its path (`layer_name/weight_name`).
+    fn weights_by_path(&self) -> Vec<Weight> {
+        let named = self.layers.iter().flat_map(|l| {
+            let name = l.name();
+            l.weights().into_iter().map(move |w| Weight { name: format!("{name}/{}", w.name), ..w })
+        });
+        once_each(named)
+    }
+    /// Every weight with its options (regularizer, constraint, trainable), in
+    /// layer order, under its layer's own name for it (the training step's
+    /// list, so no paths are formatted). A weight reached twice (a layer called
+    /// directly and inside a nested model) is listed once.
     pub(crate) fn all_weights(&self) -> Vec<Weight> {
-        let mut seen = std::collections::HashSet::new();
-        self.layers.iter().flat_map(|l| l.weights()).filter(|w| seen.insert(w.tensor.id())).collect()
+        once_each(self.layers.iter().flat_map(|l| l.weights()))
     }
     /// The tensors the optimizer updates.
     pub fn trainable_weights(&self) -> Vec<Tensor> {
@@ -377,6 +364,12 @@ impl Model {
     }
 }
 
+/// `weights` without repeats of a tensor (the first one stays).
+fn once_each(weights: impl Iterator<Item = Weight>) -> Vec<Weight> {
+    let mut seen = std::collections::HashSet::new();
+    weights.filter(|w| seen.insert(w.tensor.id())).collect()
+}
+
 /// A model used as a layer of another model (a Sequential block inside a
 /// functional model): its weights are named by their path inside it
 /// (`block/dense/kernel` in the outer model), as Keras names them.
@@ -420,10 +413,7 @@ impl crate::layers::Layer for ModelLayer {
         if self.0.sequential { 1 } else { self.0.output_names().len() }
     }
     fn weights(&self) -> Vec<Weight> {
-        self.0.layers.iter().flat_map(|l| {
-            let name = l.name();
-            l.weights().into_iter().map(move |w| Weight { name: format!("{name}/{}", w.name), ..w })
-        }).collect()
+        self.0.weights_by_path()
     }
     fn config(&self) -> Value {
         self.0.to_json()["config"].clone()

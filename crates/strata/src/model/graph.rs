@@ -57,6 +57,10 @@ impl SymbolicTensor {
             Origin::Call(call, i) => format!("{}[{i}]", call.layer.name()),
         }
     }
+    /// Output `index` of `call`.
+    pub(crate) fn of_call(call: Arc<Call>, index: usize) -> SymbolicTensor {
+        SymbolicTensor(Arc::new(Symbol { origin: Origin::Call(call, index) }))
+    }
     pub(crate) fn input_spec(&self) -> Option<&Arc<InputSpec>> {
         match &self.0.origin {
             Origin::Input(spec) => Some(spec),
@@ -130,7 +134,7 @@ pub trait Apply: Sized {
         }
         let outputs = layer.num_outputs();
         let call = Arc::new(Call { layer, inputs });
-        Ok((0..outputs).map(|i| SymbolicTensor(Arc::new(Symbol { origin: Origin::Call(call.clone(), i) }))).collect())
+        Ok((0..outputs).map(|i| SymbolicTensor::of_call(call.clone(), i)).collect())
     }
 }
 

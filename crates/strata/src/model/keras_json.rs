@@ -10,7 +10,7 @@ use strata_core::{Error, Result};
 
 use super::compile::Compile;
 use super::functional::Model;
-use super::graph::{Apply, Input, Origin, SymbolicTensor};
+use super::graph::{Apply, Input, SymbolicTensor};
 use super::sequential::Sequential;
 use crate::io::keras_config;
 use crate::layers::LayerRef;
@@ -66,16 +66,8 @@ impl Model {
     fn functional_json(&self) -> Value {
         let g = self.graph.as_ref().expect("a functional model is built");
         let history = |t: &SymbolicTensor| -> Value {
-            match &t.0.origin {
-                Origin::Input(_) => {
-                    let k = g.inputs.iter().position(|x| x.same(t)).unwrap_or(0);
-                    json!([g.input_names[k], 0, 0])
-                }
-                Origin::Call(c, index) => {
-                    let node = g.calls.iter().filter(|o| o.layer.same(&c.layer)).position(|o| std::sync::Arc::ptr_eq(o, c)).unwrap_or(0);
-                    json!([c.layer.name(), node, index])
-                }
-            }
+            let (name, node, index) = g.reference(t);
+            json!([name, node, index])
         };
         let tensor = |t: &SymbolicTensor| {
             let shape = g.shape_of(t).map(batch_shape).unwrap_or(Value::Null);

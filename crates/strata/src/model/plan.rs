@@ -36,8 +36,8 @@ pub(crate) struct Graph {
     pub output_names: Vec<String>,
     /// Every layer call in run order, as defined (before fusion): for the summary and the config.
     pub calls: Vec<Arc<Call>>,
-    /// The slot of each symbolic tensor, by its address.
-    pub slot_of: HashMap<usize, usize>,
+    /// The slots of each call's outputs, by the call's address.
+    call_slots: HashMap<usize, Vec<usize>>,
     /// The shape of each slot's value (no batch axis).
     pub shapes: Vec<Vec<usize>>,
     pub steps: Vec<Step>,
@@ -45,8 +45,8 @@ pub(crate) struct Graph {
     pub last_use: Vec<usize>,
 }
 
-fn key(t: &SymbolicTensor) -> usize {
-    Arc::as_ptr(&t.0) as usize
+fn call_key(call: &Arc<Call>) -> usize {
+    Arc::as_ptr(call) as usize
 }
 
 /// The calls `outputs` depend on, each after the calls it reads from, and the inputs they reach.
@@ -63,7 +63,7 @@ fn calls_in_order(outputs: &[SymbolicTensor]) -> (Vec<Arc<Call>>, Vec<Arc<InputS
                 }
             }
             Origin::Call(call, _) => {
-                let id = Arc::as_ptr(call) as usize;
+                let id = call_key(call);
                 if expanded {
                     calls.push(call.clone());
                     continue;
@@ -144,7 +144,7 @@ impl Graph {
             input_names,
             output_names: Vec::new(),
             calls: calls.clone(),
-            slot_of: inputs.iter().enumerate().map(|(i, t)| (key(t), i)).collect(),
+            call_slots: HashMap::new(),
             shapes: specs.iter().map(|s| s.shape.clone()).collect(),
             steps: Vec::new(),
             last_use: Vec::new(),
@@ -163,14 +163,15 @@ impl Graph {
             step.inputs.iter().for_each(|&s| graph.last_use[s] = k);
         }
         for t in outputs {
-            graph.last_use[graph.slot_of[&key(t)]] = usize::MAX;
+            let slot = graph.slot(t).expect("outputs are computed");
+            graph.last_use[slot] = usize::MAX;
         }
         Ok((graph, layers))
     }
 
     /// Builds one call's layer for its inputs' shapes and gives its outputs slots.
     fn build_call(&mut self, call: &Arc<Call>, layers: &[LayerRef], seed: u64) -> Result<()> {
-        let inputs: Vec<usize> = call.inputs.iter().map(|t| self.slot_of[&key(t)]).collect();
+        let inputs: Vec<usize> = call.inputs.iter().map(|t| self.slot(t).expect("a call comes after the calls it reads")).collect();
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|&s| self.shapes[s].clone()).collect();
         let index = layers.iter().position(|l| l.same(&call.layer)).expect("every called layer is listed");
         if let Some(declared) = call.layer.declared_input_shape().filter(|_| shapes.len() == 1) {
@@ -190,34 +191,43 @@ impl Graph {
         }
         let outputs: Vec<usize> = (0..out.len()).map(|i| self.shapes.len() + i).collect();
         self.shapes.extend(out);
-        self.steps.push(Step { layer: call.layer.clone(), inputs, outputs: outputs.clone(), pool: None });
-        // The call's output tensors are the ones that name it, found by their index.
-        self.pending_outputs(call, &outputs);
+        self.call_slots.insert(call_key(call), outputs.clone());
+        self.steps.push(Step { layer: call.layer.clone(), inputs, outputs, pool: None });
         Ok(())
     }
 
-    /// Records the slots of `call`'s output tensors: every symbolic tensor made by it is
-    /// reachable from the model outputs or later calls, so they are registered lazily.
-    fn pending_outputs(&mut self, call: &Arc<Call>, slots: &[usize]) {
-        let id = Arc::as_ptr(call) as usize;
-        let readers = self.calls.iter().flat_map(|c| c.inputs.iter()).chain(self.outputs.iter());
-        let made: Vec<(usize, usize)> = readers
-            .filter_map(|t| match &t.0.origin {
-                Origin::Call(c, i) if Arc::as_ptr(c) as usize == id => Some((key(t), *i)),
-                _ => None,
-            })
-            .collect();
-        for (k, i) in made {
-            if let Some(&slot) = slots.get(i) {
-                self.slot_of.insert(k, slot);
+    /// The value slot of a symbolic tensor of this graph: an input's position,
+    /// or the slot its call gave that output.
+    fn slot(&self, t: &SymbolicTensor) -> Option<usize> {
+        match &t.0.origin {
+            Origin::Input(spec) => self.inputs.iter().position(|x| x.input_spec().is_some_and(|s| Arc::ptr_eq(s, spec))),
+            Origin::Call(call, i) => self.call_slots.get(&call_key(call))?.get(*i).copied(),
+        }
+    }
+
+    /// How Keras refers to a tensor of this graph (`keras_history`, the
+    /// summary's "Connected to"): the making layer's name (an input's own
+    /// name), which of that layer's calls made it, and which output it is.
+    pub fn reference(&self, t: &SymbolicTensor) -> (String, usize, usize) {
+        match &t.0.origin {
+            Origin::Input(_) => (self.slot(t).map(|k| self.input_names[k].clone()).unwrap_or_else(|| t.describe()), 0, 0),
+            Origin::Call(c, index) => {
+                let node = self.calls.iter().filter(|o| o.layer.same(&c.layer)).position(|o| Arc::ptr_eq(o, c)).unwrap_or(0);
+                (c.layer.name(), node, *index)
             }
         }
+    }
+
+    /// Output `index` of the first call of `layer` in this graph.
+    pub fn layer_output(&self, layer: &LayerRef, index: usize) -> Option<SymbolicTensor> {
+        let call = self.calls.iter().find(|c| c.layer.same(layer))?;
+        (index < self.call_slots.get(&call_key(call))?.len()).then(|| SymbolicTensor::of_call(call.clone(), index))
     }
 
     /// Rewrites a relu `Conv2D` step followed by a tiling `MaxPooling2D` that
     /// is the only reader of its output (which is no model output) as one step.
     fn fuse_conv_pool(&mut self) {
-        let outputs: Vec<usize> = self.outputs.iter().map(|t| self.slot_of[&key(t)]).collect();
+        let outputs: Vec<usize> = self.outputs.iter().filter_map(|t| self.slot(t)).collect();
         let mut k = 0;
         while k < self.steps.len() {
             let fusable = self.steps[k].outputs.len() == 1 && self.steps[k].layer.fuses_max_pool() && !outputs.contains(&self.steps[k].outputs[0]);
@@ -270,11 +280,11 @@ impl Graph {
                 }
             }
         }
-        Ok(self.outputs.iter().map(|t| values[self.slot_of[&key(t)]].clone().expect("outputs are computed")).collect())
+        Ok(self.outputs.iter().map(|t| self.slot(t).and_then(|s| values[s].clone()).expect("outputs are computed")).collect())
     }
 
     /// The shape (no batch axis) of a symbolic tensor of this graph.
     pub fn shape_of(&self, t: &SymbolicTensor) -> Option<&[usize]> {
-        self.slot_of.get(&key(t)).map(|&s| self.shapes[s].as_slice())
+        self.slot(t).map(|s| self.shapes[s].as_slice())
     }
 }

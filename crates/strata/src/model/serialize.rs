@@ -122,19 +122,19 @@ impl Model {
             return Ok(());
         }
         let iterations = state.get("iterations").and_then(|i| i.as_u64()).unwrap_or(0);
+        // The slots are named as `save` names them: by each weight's path.
+        let weights = self.named_weights();
         if let Some(c) = self.compiled.as_mut() {
-            for l in &self.layers {
-                for w in l.weights() {
-                    let prefix = format!("optimizer/{}/{}/", l.name(), w.name);
-                    let mut slots = Vec::new();
-                    for name in tensors.names() {
-                        if let Some(slot) = name.strip_prefix(&prefix) {
-                            let v = read_f32(tensors, name, w.tensor.shape(), path)?.expect("the name was listed");
-                            slots.push((slot.to_string(), v));
-                        }
+            for (weight, t) in &weights {
+                let prefix = format!("optimizer/{weight}/");
+                let mut slots = Vec::new();
+                for name in tensors.names() {
+                    if let Some(slot) = name.strip_prefix(&prefix) {
+                        let v = read_f32(tensors, name, t.shape(), path)?.expect("the name was listed");
+                        slots.push((slot.to_string(), v));
                     }
-                    c.optimizer.restore(&w.tensor, slots, iterations)?;
                 }
+                c.optimizer.restore(t, slots, iterations)?;
             }
         }
         if let Some(streams) = state.get("random_streams").and_then(|s| s.as_object()) {

@@ -4,7 +4,6 @@
 use strata_core::Result;
 
 use super::functional::Model;
-use super::graph::Origin;
 
 /// `60554 -> "60,554"`.
 pub fn thousands(n: usize) -> String {
@@ -110,16 +109,8 @@ impl Model {
                 let mut from = Vec::new();
                 for call in g.calls.iter().filter(|c| c.layer.same(layer)) {
                     for t in &call.inputs {
-                        from.push(match &t.0.origin {
-                            Origin::Input(_) => {
-                                let k = g.inputs.iter().position(|x| x.same(t)).unwrap_or(0);
-                                format!("{}[0][0]", g.input_names[k])
-                            }
-                            Origin::Call(c, index) => {
-                                let node = g.calls.iter().filter(|o| o.layer.same(&c.layer)).position(|o| std::sync::Arc::ptr_eq(o, c)).unwrap_or(0);
-                                format!("{}[{node}][{index}]", c.layer.name())
-                            }
-                        });
+                        let (name, node, index) = g.reference(t);
+                        from.push(format!("{name}[{node}][{index}]"));
                     }
                 }
                 rows.push(vec![format!("{} ({})", layer.name(), layer.class_name()), shape(i), params(i), from.join(", ")]);

@@ -41,22 +41,10 @@ impl MergeOp {
             MergeOp::Subtract => a.sub(b),
             MergeOp::Multiply => a.mul(b),
             // Ties go to the first input, as TensorFlow's gradient does.
-            MergeOp::Maximum => Tensor::where_(&compare(a, b, |x, y| x >= y)?, a, b),
-            MergeOp::Minimum => Tensor::where_(&compare(a, b, |x, y| x <= y)?, a, b),
+            MergeOp::Maximum => a.maximum(b),
+            MergeOp::Minimum => a.minimum(b),
         }
     }
-}
-
-/// A 0/1 mask of `f(a, b)` element-wise, with broadcasting (no gradient).
-fn compare(a: &Tensor, b: &Tensor, f: fn(f32, f32) -> bool) -> Result<Tensor> {
-    let _g = strata_core::no_grad();
-    let (a, b) = (a.detach(), b.detach());
-    // a - b broadcasts; the comparison is taken on the broadcast values.
-    let diff_shape = a.sub(&b)?.shape().to_vec();
-    let ones = Tensor::full(&diff_shape, 1.0);
-    let (av, bv) = (ones.mul(&a)?, ones.mul(&b)?);
-    let mask = av.data().iter().zip(bv.data().iter()).map(|(&x, &y)| if f(x, y) { 1.0 } else { 0.0 }).collect();
-    Tensor::new(mask, &diff_shape)
 }
 
 /// An element-wise merge of several inputs (two for `Subtract`); `OP` is a
