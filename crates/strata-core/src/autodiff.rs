@@ -5,6 +5,9 @@
 //! a tensor used more than once before passing them on. An op with several
 //! outputs (split) is one node whose backward runs once, with every output's
 //! gradient, so its cost follows the outputs, not outputs x input.
+//!
+//! Gradients are tensors: on the device of what they are the gradients of,
+//! added by its backend. The walk itself never reads their numbers.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -18,12 +21,16 @@ use crate::profile::{self, Phase};
 use crate::tensor::Tensor;
 
 /// Gradient of each input of an op (`None` where an input needs none).
-pub type InputGrads = Vec<Option<Vec<f32>>>;
+pub type InputGrads = Vec<Option<Tensor>>;
 
-/// Backward closure: `(inputs, output values, output gradient) -> gradient per input`.
-/// The output's values are passed in (rather than captured) so an op can use
-/// them (relu's mask, softmax's probabilities) without keeping a copy.
-pub type BackwardFn = Box<dyn Fn(&[Tensor], &[f32], &[f32]) -> InputGrads + Send + Sync>;
+/// Gradients of an op's inputs as host values, shaped like the inputs (what
+/// the host kernels compute; [`GradFn::host`] makes them tensors).
+pub type HostGrads = Vec<Option<Vec<f32>>>;
+
+/// Backward closure: `(inputs, output, output gradient) -> gradient per input`.
+/// The output is passed in (rather than captured) so an op can use its
+/// values (relu's mask, softmax's probabilities) without keeping a copy.
+pub type BackwardFn = Box<dyn Fn(&[Tensor], &Tensor, &Tensor) -> InputGrads + Send + Sync>;
 
 /// The record an op leaves on its output: its inputs and how to differentiate it.
 pub struct GradFn {
@@ -35,9 +42,22 @@ pub struct GradFn {
 }
 
 impl GradFn {
-    pub(crate) fn new(name: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
+    /// The record of an op whose backward pass works on tensors.
+    pub fn new(name: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
         GradFn { name, inputs, backward, scope: profile::current_scope() }
     }
+
+    /// The record of an op whose backward pass is a host kernel over the
+    /// output's values and gradient: `(inputs, y, dy) -> gradient per input`.
+    pub(crate) fn host(name: &'static str, inputs: Vec<Tensor>, backward: impl Fn(&[Tensor], &[f32], &[f32]) -> HostGrads + Send + Sync + 'static) -> Self {
+        let backward = move |inputs: &[Tensor], y: &Tensor, g: &Tensor| host_grads(inputs, backward(inputs, &y.data(), &g.data()));
+        GradFn::new(name, inputs, Box::new(backward))
+    }
+}
+
+/// Host gradients as tensors shaped like their inputs.
+pub(crate) fn host_grads(inputs: &[Tensor], grads: HostGrads) -> InputGrads {
+    grads.into_iter().zip(inputs).map(|(g, x)| g.map(|g| Tensor::constant(g, x.shape().to_vec()))).collect()
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -49,7 +69,7 @@ pub(crate) fn next_id() -> usize {
 
 /// Backward closure of a several-output op: `(inputs, gradient of each
 /// output, None where an output got none) -> gradient per input`.
-pub type MultiBackwardFn = Box<dyn Fn(&[Tensor], &[Option<Vec<f32>>]) -> InputGrads + Send + Sync>;
+pub type MultiBackwardFn = Box<dyn Fn(&[Tensor], &[Option<Tensor>]) -> InputGrads + Send + Sync>;
 
 /// The record a several-output op shares among its outputs.
 pub struct MultiOp {
@@ -93,33 +113,42 @@ impl Drop for NoGradGuard {
     }
 }
 
-/// Gradients of a scalar with respect to the trainable leaves it depends on.
+/// Gradients of a scalar with respect to the trainable leaves it depends on:
+/// one constant tensor per leaf, shaped like it, on its device.
 #[derive(Clone, Default)]
 pub struct Gradients {
-    by_id: HashMap<usize, Vec<f32>>,
+    by_id: HashMap<usize, Tensor>,
 }
 
 impl Gradients {
     /// The gradient for `t`, shaped like `t`, if `t` influenced the result.
-    pub fn get(&self, t: &Tensor) -> Option<&[f32]> {
-        self.by_id.get(&t.id()).map(|g| g.as_slice())
+    pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
+        self.by_id.get(&t.id())
     }
-    /// The gradient for `t` as a tensor.
-    pub fn tensor(&self, t: &Tensor) -> Option<Tensor> {
-        self.get(t).map(|g| Tensor::new(g.to_vec(), t.shape()).expect("gradient matches its tensor"))
+    /// Sets (or replaces) the gradient for `t`: what a gradient stage does
+    /// after clipping or averaging it. Fails unless `g` has `t`'s shape.
+    pub fn set(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
+        if g.shape() != t.shape() {
+            return Err(Error::shape("Gradients::set", format!("a gradient of shape {} cannot belong to a weight of shape {}", fmt_shape(g.shape()), fmt_shape(t.shape()))));
+        }
+        self.by_id.insert(t.id(), g);
+        Ok(())
     }
-    /// Mutable access, for gradient clipping before an optimizer step.
-    pub fn get_mut(&mut self, t: &Tensor) -> Option<&mut Vec<f32>> {
-        self.by_id.get_mut(&t.id())
-    }
-    /// Applies `f` to every gradient (clipping, scaling).
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut [f32])) {
-        self.by_id.values_mut().for_each(|g| f(g));
+    /// Replaces every gradient `g` by `f(g)` (clipping, scaling: tensor ops,
+    /// so they run on the gradients' device). `f` must keep the shape.
+    pub fn map(&mut self, mut f: impl FnMut(&Tensor) -> Tensor) {
+        let _off = no_grad();
+        self.by_id.values_mut().for_each(|g| {
+            let new = f(g);
+            debug_assert_eq!(new.shape(), g.shape(), "Gradients::map changed a gradient's shape");
+            *g = new;
+        });
     }
     /// The L2 norm of the gradients of `params` together, summed in the
     /// order of `params` (so the same weights give the same bits every run).
     pub fn global_norm(&self, params: &[Tensor]) -> f32 {
-        params.iter().filter_map(|p| self.get(p)).flat_map(|g| g.iter()).map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
+        let _off = no_grad();
+        params.iter().filter_map(|p| self.get(p)).map(|g| g.sum_of_squares()).sum::<f64>().sqrt() as f32
     }
     /// Number of tensors with a gradient.
     pub fn len(&self) -> usize {
@@ -191,23 +220,19 @@ fn topological_order(root: &Tensor) -> Vec<Vertex> {
 }
 
 /// Adds each input's gradient to what `pending` holds for it.
-fn pass_on(name: &str, inputs: &[Tensor], input_grads: InputGrads, pending: &mut HashMap<usize, Vec<f32>>) {
+fn pass_on(name: &str, inputs: &[Tensor], input_grads: InputGrads, pending: &mut HashMap<usize, Tensor>) {
     debug_assert_eq!(input_grads.len(), inputs.len(), "op {name} returned the wrong number of gradients");
     for (input, g) in inputs.iter().zip(input_grads) {
         let Some(g) = g else { continue };
         if !input.requires_grad() {
             continue;
         }
-        debug_assert_eq!(g.len(), input.numel(), "op {name} returned a gradient of the wrong size");
-        match pending.get_mut(&input.id()) {
-            Some(acc) => {
-                acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-                crate::buffer::give(g);
-            }
-            None => {
-                pending.insert(input.id(), g);
-            }
-        }
+        debug_assert_eq!(g.shape(), input.shape(), "op {name} returned a gradient of the wrong shape");
+        let total = match pending.remove(&input.id()) {
+            Some(acc) => acc.backend().accumulate(acc, &g),
+            None => g,
+        };
+        pending.insert(input.id(), total);
     }
 }
 
@@ -232,17 +257,17 @@ impl Tensor {
         if !self.requires_grad() {
             return Ok(result);
         }
+        let _off = no_grad();
         let order = topological_order(self);
-        let mut pending: HashMap<usize, Vec<f32>> = HashMap::new();
-        let mut parts: HashMap<usize, Vec<Option<Vec<f32>>>> = HashMap::new();
-        pending.insert(self.id(), vec![1.0]);
+        let mut pending: HashMap<usize, Tensor> = HashMap::new();
+        let mut parts: HashMap<usize, Vec<Option<Tensor>>> = HashMap::new();
+        pending.insert(self.id(), Tensor::full(self.shape(), 1.0));
         for v in order.iter().rev() {
             let t = match v {
                 Vertex::Multi(m) => {
                     // No output got a gradient: nothing flows back through the op.
                     let Some(grads) = parts.remove(&m.id) else { continue };
                     let input_grads = timed(&m.scope, || (m.backward)(&m.inputs, &grads));
-                    grads.into_iter().flatten().for_each(crate::buffer::give);
                     pass_on(m.name, &m.inputs, input_grads, &mut pending);
                     continue;
                 }
@@ -257,8 +282,8 @@ impl Tensor {
                 result.by_id.insert(t.id(), grad);
                 continue;
             };
-            let input_grads = timed(&f.scope, || (f.backward)(&f.inputs, &t.data(), &grad));
-            crate::buffer::give(grad);
+            let input_grads = timed(&f.scope, || (f.backward)(&f.inputs, t, &grad));
+            drop(grad);
             pass_on(f.name, &f.inputs, input_grads, &mut pending);
         }
         Ok(result)
@@ -279,11 +304,11 @@ mod tests {
     #[test]
     fn global_norm_sums_in_the_weights_order() {
         let params: Vec<Tensor> = (0..40).map(|i| Tensor::variable(vec![1e-3 * i as f32, 1e3 / (i + 1) as f32, 0.1], &[3]).unwrap()).collect();
-        let sequential = params.iter().flat_map(|p| p.to_vec()).map(|v| v as f64 * v as f64).sum::<f64>().sqrt() as f32;
+        let sequential = params.iter().map(|p| p.sum_of_squares()).sum::<f64>().sqrt() as f32;
         for order in [params.clone(), params.iter().rev().cloned().collect()] {
             let mut grads = Gradients::default();
             for p in &order {
-                grads.by_id.insert(p.id(), p.to_vec());
+                grads.by_id.insert(p.id(), p.detach());
             }
             assert_eq!(grads.global_norm(&params).to_bits(), sequential.to_bits());
         }

@@ -1,9 +1,10 @@
 //! # strata-core
 //!
-//! The bottom layer of Strata: an n-dimensional `f32` [`Tensor`], the CPU
-//! [`kernels`] behind it, the differentiable ops, and reverse-mode
-//! automatic differentiation ([`Tensor::backward`]). It knows nothing of
-//! layers, models or files.
+//! The bottom layer of Strata: an n-dimensional [`Tensor`] (`f32`, or
+//! integers for ids and labels), the differentiable [`ops`], the
+//! [`backend`] seam that computes them on a device (the CPU's [`kernels`]
+//! today), and reverse-mode automatic differentiation
+//! ([`Tensor::backward`]). It knows nothing of layers, models or files.
 //!
 //! ```
 //! use strata_core::Tensor;
@@ -12,10 +13,11 @@
 //! let y = x.matmul(&w).unwrap().square().sum();
 //! let grads = y.backward().unwrap();
 //! // y = (2 - 3)² = 1; dy/dw = 2 (x·w) xᵀ = [-2, -6]
-//! assert_eq!(grads.get(&w).unwrap(), &[-2.0, -6.0]);
+//! assert_eq!(grads.get(&w).unwrap().to_vec(), [-2.0, -6.0]);
 //! ```
 
 pub mod autodiff;
+pub mod backend;
 pub mod buffer;
 pub mod error;
 pub mod kernels;
@@ -29,4 +31,5 @@ pub use autodiff::{no_grad, Gradients, NoGradGuard};
 pub use error::{fmt_shape, Error, Result};
 pub use kernels::window::Padding;
 pub use rng::Rng;
-pub use tensor::{Device, Tensor};
+pub use backend::Backend;
+pub use tensor::{DType, Device, Tensor};

@@ -1,6 +1,8 @@
-//! The tensor: a shape plus reference-counted, contiguous, row-major `f32`
-//! storage. Cloning a `Tensor` is cheap (it shares the storage). Ops return
-//! new tensors; only optimizers write into a tensor in place.
+//! The tensor: a shape plus reference-counted, contiguous, row-major
+//! storage of `f32` values, or of integers (`i32`/`i64`: token ids, labels).
+//! Cloning a `Tensor` is cheap (it shares the storage). Ops return new
+//! tensors; only optimizers write into a tensor in place. What an op computes
+//! is up to the [`Backend`](crate::backend::Backend) of the tensor's device.
 //!
 //! A tensor made by an op while gradients are recorded remembers the op
 //! (its [`GradFn`], or its place among the outputs of a several-output op),
@@ -15,19 +17,71 @@ use crate::autodiff::{self, GradFn, MultiOp};
 use crate::error::{fmt_shape, Error, Result};
 
 /// Where a tensor's numbers live. Only the CPU exists today; a GPU backend
-/// adds a variant here and kernels beside `kernels/`, not new layers.
+/// adds a variant here and an implementation of
+/// [`Backend`](crate::backend::Backend), not new layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
     Cpu,
 }
 
+/// The element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    I32,
+    I64,
+}
+
+impl DType {
+    /// The name NumPy, safetensors and Keras use (`float32`, `int64`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+        }
+    }
+}
+
+/// The elements of a storage, by type.
+pub(crate) enum Buffer {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl Buffer {
+    fn dtype(&self) -> DType {
+        match self {
+            Buffer::F32(_) => DType::F32,
+            Buffer::I32(_) => DType::I32,
+            Buffer::I64(_) => DType::I64,
+        }
+    }
+    /// The elements as `f32` (integers converted, as NumPy's `astype`).
+    fn to_f32(&self) -> Vec<f32> {
+        match self {
+            Buffer::F32(v) => v.clone(),
+            Buffer::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            Buffer::I64(v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+}
+
 /// The numbers behind one or more tensors (a reshape shares them).
-struct Storage(RwLock<Vec<f32>>);
+struct Storage(RwLock<Buffer>);
+
+impl Storage {
+    fn new(data: Buffer) -> Arc<Storage> {
+        Arc::new(Storage(RwLock::new(data)))
+    }
+}
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        let data = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        crate::buffer::give(std::mem::take(data));
+        if let Buffer::F32(data) = self.0.get_mut().unwrap_or_else(|e| e.into_inner()) {
+            crate::buffer::give(std::mem::take(data));
+        }
     }
 }
 
@@ -44,30 +98,50 @@ pub(crate) struct Node {
     logits: Option<Tensor>,
 }
 
-/// An n-dimensional array of `f32` that can take part in automatic differentiation.
+/// An n-dimensional array of `f32` (or integers) that can take part in
+/// automatic differentiation.
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Node>);
 
-/// Read access to a tensor's elements.
-pub struct Data<'a>(RwLockReadGuard<'a, Vec<f32>>);
+/// Read access to a tensor's elements as `f32` (an integer tensor's are converted).
+pub struct Data<'a>(DataInner<'a>);
+
+enum DataInner<'a> {
+    Shared(RwLockReadGuard<'a, Buffer>),
+    Converted(Vec<f32>),
+}
+
 /// Write access to a tensor's elements (optimizers, in-place updates).
-pub struct DataMut<'a>(RwLockWriteGuard<'a, Vec<f32>>);
+pub struct DataMut<'a>(RwLockWriteGuard<'a, Buffer>);
+
+fn f32_slice(b: &Buffer) -> &[f32] {
+    match b {
+        Buffer::F32(v) => v,
+        _ => &[],
+    }
+}
 
 impl Deref for Data<'_> {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
-        &self.0
+        match &self.0 {
+            DataInner::Shared(g) => f32_slice(g),
+            DataInner::Converted(v) => v,
+        }
     }
 }
 impl Deref for DataMut<'_> {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
-        &self.0
+        f32_slice(&self.0)
     }
 }
 impl DerefMut for DataMut<'_> {
     fn deref_mut(&mut self) -> &mut [f32] {
-        &mut self.0
+        match &mut *self.0 {
+            Buffer::F32(v) => v,
+            _ => &mut [],
+        }
     }
 }
 
@@ -78,7 +152,12 @@ fn numel(shape: &[usize]) -> usize {
 impl Tensor {
     fn build(data: Vec<f32>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, logits: Option<Tensor>) -> Tensor {
         debug_assert_eq!(data.len(), numel(&shape));
-        Tensor::on_storage(Arc::new(Storage(RwLock::new(data))), shape, requires_grad, grad_fn, None, logits)
+        Tensor::on_storage(Storage::new(Buffer::F32(data)), shape, requires_grad, grad_fn, None, logits)
+    }
+
+    /// A constant tensor of `data` (its length already checked against `shape`).
+    pub(crate) fn constant(data: Vec<f32>, shape: Vec<usize>) -> Tensor {
+        Tensor::build(data, shape, false, None, None)
     }
 
     fn on_storage(data: Arc<Storage>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, part: Option<(Arc<MultiOp>, usize)>, logits: Option<Tensor>) -> Tensor {
@@ -90,7 +169,7 @@ impl Tensor {
     pub(crate) fn view(&self, shape: Vec<usize>) -> Tensor {
         debug_assert_eq!(numel(&shape), self.numel());
         let track = autodiff::is_enabled() && self.requires_grad();
-        let grad_fn = track.then(|| GradFn::new("reshape", vec![self.clone()], Box::new(|_: &[Tensor], _: &[f32], g: &[f32]| vec![Some(g.to_vec())])));
+        let grad_fn = track.then(|| GradFn::new("reshape", vec![self.clone()], Box::new(|inputs: &[Tensor], _: &Tensor, g: &Tensor| vec![Some(g.view(inputs[0].shape().to_vec()))])));
         Tensor::on_storage(self.0.data.clone(), shape, track, grad_fn, None, None)
     }
 
@@ -104,7 +183,7 @@ impl Tensor {
             .enumerate()
             .map(|(i, (data, shape))| {
                 let part = op.as_ref().map(|op| (op.clone(), i));
-                Tensor::on_storage(Arc::new(Storage(RwLock::new(data))), shape, track, None, part, None)
+                Tensor::on_storage(Storage::new(Buffer::F32(data)), shape, track, None, part, None)
             })
             .collect()
     }
@@ -120,13 +199,70 @@ impl Tensor {
     }
 
     fn leaf(data: Vec<f32>, shape: &[usize], requires_grad: bool) -> Result<Tensor> {
-        if data.len() != numel(shape) {
-            return Err(Error::shape(
-                "Tensor::new",
-                format!("{} values cannot fill shape {} ({} elements)", data.len(), fmt_shape(shape), numel(shape)),
-            ));
-        }
+        check_len("Tensor::new", data.len(), shape)?;
         Ok(Tensor::build(data, shape.to_vec(), requires_grad, None, None))
+    }
+
+    /// A constant tensor of 64-bit integers (token ids, class labels).
+    pub fn from_i64(data: Vec<i64>, shape: &[usize]) -> Result<Tensor> {
+        check_len("Tensor::from_i64", data.len(), shape)?;
+        Ok(Tensor::on_storage(Storage::new(Buffer::I64(data)), shape.to_vec(), false, None, None, None))
+    }
+
+    /// A constant tensor of 32-bit integers.
+    pub fn from_i32(data: Vec<i32>, shape: &[usize]) -> Result<Tensor> {
+        check_len("Tensor::from_i32", data.len(), shape)?;
+        Ok(Tensor::on_storage(Storage::new(Buffer::I32(data)), shape.to_vec(), false, None, None, None))
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.data.0.read().unwrap_or_else(|e| e.into_inner()).dtype()
+    }
+
+    /// The elements as `i64`. Integer tensors convert exactly; an `f32`
+    /// tensor must hold whole numbers (labels read from a float file), or
+    /// the error names the first element that is not one.
+    pub fn to_i64(&self) -> Result<Vec<i64>> {
+        let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
+        match &*data {
+            Buffer::I64(v) => Ok(v.clone()),
+            Buffer::I32(v) => Ok(v.iter().map(|&x| x as i64).collect()),
+            Buffer::F32(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| match x.is_finite() && x.fract() == 0.0 {
+                    true => Ok(x as i64),
+                    false => Err(Error::argument("to_i64", format!("element {i} of a {} tensor is {x}, not a whole number", fmt_shape(self.shape())))),
+                })
+                .collect(),
+        }
+    }
+
+    /// Non-negative integer values as indices (labels, token ids); the error
+    /// names the first negative or non-whole value.
+    pub fn to_indices(&self) -> Result<Vec<usize>> {
+        let values = self.to_i64()?;
+        match values.iter().position(|&v| v < 0) {
+            Some(i) => Err(Error::argument("indices", format!("element {i} of a {} tensor is {}, not a valid index", fmt_shape(self.shape()), values[i]))),
+            None => Ok(values.into_iter().map(|v| v as usize).collect()),
+        }
+    }
+
+    /// This tensor's values as `dtype` (a copy; the same tensor when the
+    /// type already matches). Float to integer truncates toward zero, as
+    /// NumPy's `astype`; integers become the nearest `f32`.
+    pub fn cast(&self, dtype: DType) -> Tensor {
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
+        let buffer = match dtype {
+            DType::F32 => Buffer::F32(data.to_f32()),
+            DType::I32 => Buffer::I32(data.to_i64_truncated().into_iter().map(|v| v as i32).collect()),
+            DType::I64 => Buffer::I64(data.to_i64_truncated()),
+        };
+        Tensor::on_storage(Storage::new(buffer), self.shape().to_vec(), false, None, None, None)
     }
 
     /// A tensor of zeros.
@@ -185,13 +321,28 @@ impl Tensor {
     pub fn softmax_logits(&self) -> Option<&Tensor> {
         self.0.logits.as_ref()
     }
-    /// Read access to the elements, row-major.
+    /// Read access to the elements as `f32`, row-major (an integer tensor's
+    /// values are converted into a copy).
     pub fn data(&self) -> Data<'_> {
-        Data(self.0.data.0.read().unwrap_or_else(|e| e.into_inner()))
+        let guard = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
+        match &*guard {
+            Buffer::F32(_) => Data(DataInner::Shared(guard)),
+            other => Data(DataInner::Converted(other.to_f32())),
+        }
     }
-    /// Write access to the elements. Meant for optimizers and initial values.
+    /// Write access to the elements of an `f32` tensor. Meant for optimizers
+    /// and initial values; an integer tensor is converted to `f32` first.
     pub fn data_mut(&self) -> DataMut<'_> {
-        DataMut(self.0.data.0.write().unwrap_or_else(|e| e.into_inner()))
+        let mut guard = self.0.data.0.write().unwrap_or_else(|e| e.into_inner());
+        if guard.dtype() != DType::F32 {
+            *guard = Buffer::F32(guard.to_f32());
+        }
+        DataMut(guard)
+    }
+    /// Whether no other tensor shares this one's storage or graph node (so it
+    /// may be written in place without anyone seeing).
+    pub(crate) fn is_unshared(&self) -> bool {
+        Arc::strong_count(&self.0) == 1 && Arc::strong_count(&self.0.data) == 1
     }
     /// A copy of the elements.
     pub fn to_vec(&self) -> Vec<f32> {
@@ -206,7 +357,13 @@ impl Tensor {
     }
     /// A constant copy cut off from the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor::build(self.to_vec(), self.shape().to_vec(), false, None, None)
+        let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
+        let copy = match &*data {
+            Buffer::F32(v) => Buffer::F32(v.clone()),
+            Buffer::I32(v) => Buffer::I32(v.clone()),
+            Buffer::I64(v) => Buffer::I64(v.clone()),
+        };
+        Tensor::on_storage(Storage::new(copy), self.shape().to_vec(), false, None, None, None)
     }
     /// Fails with the op's name unless the tensor has `rank` dimensions.
     pub fn expect_rank(&self, op: &str, rank: usize) -> Result<()> {
@@ -215,25 +372,50 @@ impl Tensor {
         }
         Ok(())
     }
-    /// Rows `indices` along the first axis, as a new constant tensor (batching).
+    /// Rows `indices` along the first axis, as a new constant tensor of the
+    /// same type (batching).
     pub fn gather_rows(&self, indices: &[usize]) -> Result<Tensor> {
         let rows = *self.shape().first().ok_or_else(|| Error::shape("gather_rows", "cannot index a 0-d tensor"))?;
-        let row = self.numel().checked_div(rows).unwrap_or(0);
         if let Some(&i) = indices.iter().find(|&&i| i >= rows) {
             return Err(Error::shape("gather_rows", format!("row {i} out of range for shape {}", fmt_shape(self.shape()))));
         }
-        let src = self.data();
-        let mut out = crate::buffer::take(indices.len() * row);
-        for (dst, &i) in out.chunks_exact_mut(row.max(1)).zip(indices) {
-            dst.copy_from_slice(&src[i * row..(i + 1) * row]);
-        }
+        let row = self.numel().checked_div(rows).unwrap_or(0);
+        let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
+        let buffer = match &*data {
+            Buffer::F32(v) => Buffer::F32(take_rows(v, row, indices, crate::buffer::take(indices.len() * row))),
+            Buffer::I32(v) => Buffer::I32(take_rows(v, row, indices, vec![0; indices.len() * row])),
+            Buffer::I64(v) => Buffer::I64(take_rows(v, row, indices, vec![0; indices.len() * row])),
+        };
         let mut shape = self.shape().to_vec();
         shape[0] = indices.len();
-        Ok(Tensor::build(out, shape, false, None, None))
+        Ok(Tensor::on_storage(Storage::new(buffer), shape, false, None, None, None))
     }
-    /// Whether every element is finite.
-    pub fn all_finite(&self) -> bool {
-        crate::kernels::elementwise::all_finite(&self.data())
+}
+
+/// Fails unless `len` values fill `shape`.
+fn check_len(op: &str, len: usize, shape: &[usize]) -> Result<()> {
+    if len != numel(shape) {
+        return Err(Error::shape(op, format!("{len} values cannot fill shape {} ({} elements)", fmt_shape(shape), numel(shape))));
+    }
+    Ok(())
+}
+
+/// Copies rows `indices` (each `row` long) of `src` into `out`.
+fn take_rows<T: Copy>(src: &[T], row: usize, indices: &[usize], mut out: Vec<T>) -> Vec<T> {
+    for (dst, &i) in out.chunks_exact_mut(row.max(1)).zip(indices) {
+        dst.copy_from_slice(&src[i * row..(i + 1) * row]);
+    }
+    out
+}
+
+impl Buffer {
+    /// The elements as `i64`, floats truncated toward zero.
+    fn to_i64_truncated(&self) -> Vec<i64> {
+        match self {
+            Buffer::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            Buffer::I32(v) => v.iter().map(|&x| x as i64).collect(),
+            Buffer::I64(v) => v.clone(),
+        }
     }
 }
 
@@ -241,6 +423,7 @@ impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let data = self.data();
         let head: Vec<f32> = data.iter().take(8).copied().collect();
-        write!(f, "Tensor{} {:?}{}", fmt_shape(self.shape()), head, if data.len() > 8 { " ..." } else { "" })
+        let dtype = if self.dtype() == DType::F32 { String::new() } else { format!(" {}", self.dtype().name()) };
+        write!(f, "Tensor{}{dtype} {:?}{}", fmt_shape(self.shape()), head, if data.len() > 8 { " ..." } else { "" })
     }
 }

@@ -62,8 +62,8 @@ struct ClipValues(f32);
 impl GradientStage for ClipValues {
     fn process(&mut self, weights: &[Tensor], grads: &mut Gradients) -> strata::Result<()> {
         for w in weights {
-            if let Some(g) = grads.get_mut(w) {
-                g.iter_mut().for_each(|v| *v = v.clamp(-self.0, self.0));
+            if let Some(clipped) = grads.get(w).map(|g| g.clip(-self.0, self.0)) {
+                grads.set(w, clipped)?;
             }
         }
         Ok(())

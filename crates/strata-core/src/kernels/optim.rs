@@ -11,7 +11,7 @@ const PARALLEL_MIN: usize = 1 << 15;
 const CHUNK: usize = 1 << 13;
 
 /// Adam's constants for one step: `alpha` is the bias-corrected learning rate.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
     pub alpha: f32,
     pub beta_1: f32,

@@ -2,12 +2,11 @@
 //! and cropping images, nearest-neighbour upsampling. Each output element is
 //! one input element (or a zero), so forward and backward share an index map.
 
-use crate::autodiff::GradFn;
 use crate::error::{fmt_shape, Error, Result};
 use crate::tensor::Tensor;
 
 /// Marks an output element that is a padding zero.
-const ZERO: usize = usize::MAX;
+const ZERO: usize = crate::backend::ZERO_INDEX;
 
 fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -18,26 +17,6 @@ fn strides(shape: &[usize]) -> Vec<usize> {
 }
 
 impl Tensor {
-    /// Output element `i` is input element `map[i]` (or zero for [`ZERO`]);
-    /// the gradient of an input element sums those of the outputs taken from it.
-    fn index_map(&self, op: &'static str, shape: Vec<usize>, map: Vec<usize>) -> Tensor {
-        let data = {
-            let x = self.data();
-            map.iter().map(|&i| if i == ZERO { 0.0 } else { x[i] }).collect()
-        };
-        let n = self.numel();
-        let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
-            let mut gx = vec![0.0; n];
-            for (&i, &gi) in map.iter().zip(g) {
-                if i != ZERO {
-                    gx[i] += gi;
-                }
-            }
-            vec![Some(gx)]
-        };
-        Tensor::from_op(data, shape, GradFn::new(op, vec![self.clone()], Box::new(backward)))
-    }
-
     /// Reorders the axes: output axis `i` is input axis `perm[i]` (NumPy's `transpose`).
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let mut seen = vec![false; self.rank()];
@@ -49,7 +28,7 @@ impl Tensor {
         let map = (0..self.numel())
             .map(|o| perm.iter().enumerate().map(|(axis, &p)| (o / out_strides[axis]) % shape[axis] * in_strides[p]).sum())
             .collect();
-        Ok(self.index_map("permute", shape, map))
+        Ok(self.backend().index_map("permute", self, shape, map))
     }
 
     /// Adds zero rows and columns around NHWC images (`(top, bottom)`,
@@ -74,7 +53,7 @@ impl Tensor {
                 }
             }
         }
-        Ok(self.index_map("pad2d", vec![n, oh, ow, c], map))
+        Ok(self.backend().index_map("pad2d", self, vec![n, oh, ow, c], map))
     }
 
     /// Repeats each row `sh` times and each column `sw` times (nearest-neighbour upsampling of NHWC images).
@@ -95,7 +74,7 @@ impl Tensor {
                 }
             }
         }
-        Ok(self.index_map("upsample2d", vec![n, oh, ow, c], map))
+        Ok(self.backend().index_map("upsample2d", self, vec![n, oh, ow, c], map))
     }
 }
 
@@ -130,6 +109,6 @@ impl Tensor {
                 }
             }
         }
-        Ok(self.index_map("expand_kernel", vec![eh, ew, cin, out], map))
+        Ok(self.backend().index_map("expand_kernel", self, vec![eh, ew, cin, out], map))
     }
 }

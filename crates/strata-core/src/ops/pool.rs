@@ -1,9 +1,6 @@
-//! 2-D max pooling of NHWC images.
+//! 2-D max and average pooling of NHWC images.
 
-use crate::autodiff::GradFn;
-use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::pool::{avg_pool2d as avg_pool_kernel, avg_pool2d_backward, max_pool2d as pool_kernel, max_pool2d_backward};
 use crate::kernels::window::{Padding, Window};
 use crate::tensor::Tensor;
 
@@ -24,26 +21,11 @@ fn geometry(op: &str, x: &Tensor, pool: (usize, usize), strides: (usize, usize),
 /// Mean over `pool` windows moved by `strides` (padding not counted): `[n, h, w, c] -> [n, oh, ow, c]`.
 pub fn avg_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
     let g = geometry("avg_pool2d", x, pool, strides, padding)?;
-    let mut out = buffer::take(g.n * g.out_pixels() * g.c);
-    avg_pool_kernel(&x.data(), &g, &mut out);
-    let backward = move |_: &[Tensor], _: &[f32], dy: &[f32]| {
-        let mut dx = buffer::take(g.n * g.image_len());
-        avg_pool2d_backward(dy, &g, &mut dx);
-        vec![Some(dx)]
-    };
-    Ok(Tensor::from_op(out, vec![g.n, g.oh, g.ow, g.c], GradFn::new("avg_pool2d", vec![x.clone()], Box::new(backward))))
+    Ok(x.backend().avg_pool2d(x, g))
 }
 
 /// Max over `pool` windows moved by `strides`: `[n, h, w, c] -> [n, oh, ow, c]`.
 pub fn max_pool2d(x: &Tensor, pool: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
     let g = geometry("max_pool2d", x, pool, strides, padding)?;
-    let len = g.n * g.out_pixels() * g.c;
-    let mut out = buffer::take(len);
-    pool_kernel(&x.data(), &g, &mut out);
-    let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        let mut dx = buffer::take(g.n * g.image_len());
-        max_pool2d_backward(&inputs[0].data(), y, dy, &g, &mut dx);
-        vec![Some(dx)]
-    };
-    Ok(Tensor::from_op(out, vec![g.n, g.oh, g.ow, g.c], GradFn::new("max_pool2d", vec![x.clone()], Box::new(backward))))
+    Ok(x.backend().max_pool2d(x, g))
 }

@@ -1,7 +1,7 @@
 //! Adam (Kingma & Ba), with Keras's update rule and defaults.
 
 use serde_json::{json, Value};
-use strata_core::kernels::optim::{adam, AdamStep};
+use strata_core::backend::{AdamStep, Update};
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
@@ -64,8 +64,8 @@ impl Adam {
         Ok(Adam { weight_decay: Some(weight_decay), ..Adam::new(learning_rate)? })
     }
     /// The first and second moments kept for `weight`, once it has been updated.
-    pub fn moments(&self, weight: &Tensor) -> Option<(&[f32], &[f32])> {
-        self.slots.peek(weight).map(|s| (s[0].as_slice(), s[1].as_slice()))
+    pub fn moments(&self, weight: &Tensor) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.slots.peek(weight).map(|s| (s[0].to_vec(), s[1].to_vec()))
     }
 }
 
@@ -78,23 +78,14 @@ impl Optimizer for Adam {
         let t = (self.iterations + 1) as f64;
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
         let alpha = (self.learning_rate as f64 * (1.0 - (b2 as f64).powf(t)).sqrt() / (1.0 - (b1 as f64).powf(t))) as f32;
+        let rule = Update::Adam(AdamStep { alpha, beta_1: b1, beta_2: b2, epsilon: eps });
+        let init: &[f32] = if self.amsgrad { &[0.0; 3] } else { &[0.0; 2] };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let mut w = p.data_mut();
             if let Some(wd) = self.weight_decay {
-                let decay = wd * self.learning_rate;
-                w.iter_mut().for_each(|w| *w -= *w * decay);
+                p.backend().update(Update::Decay { rate: wd * self.learning_rate }, p, &[], g);
             }
-            let step = AdamStep { alpha, beta_1: b1, beta_2: b2, epsilon: eps };
-            if self.amsgrad {
-                let s = self.slots.get(p, &[0.0, 0.0, 0.0]);
-                let [m, v, v_hat] = &mut s[..] else { unreachable!("three slots") };
-                adam(step, &mut w, m, v, Some(v_hat), g);
-            } else {
-                let s = self.slots.get(p, &[0.0, 0.0]);
-                let [m, v] = &mut s[..] else { unreachable!("two slots") };
-                adam(step, &mut w, m, v, None, g);
-            }
+            p.backend().update(rule, p, self.slots.get(p, init), g);
         }
         self.iterations += 1;
         Ok(())

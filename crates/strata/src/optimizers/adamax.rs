@@ -1,6 +1,7 @@
 //! Adamax and Nadam, Adam's relatives, with Keras's update rules and defaults.
 
 use serde_json::{json, Value};
+use strata_core::backend::Update;
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
@@ -40,16 +41,10 @@ impl Optimizer for Adamax {
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
         let b1_power = b1.powi(self.iterations as i32 + 1);
+        let rule = Update::Adamax { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, beta_1_power: b1_power };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let s = self.slots.get(p, &[0.0, 0.0]);
-            let [m, u] = &mut s[..] else { unreachable!("two slots") };
-            let mut w = p.data_mut();
-            for i in 0..g.len() {
-                m[i] += (g[i] - m[i]) * (1.0 - b1);
-                u[i] = (b2 * u[i]).max(g[i].abs());
-                w[i] -= lr * m[i] / ((1.0 - b1_power) * (u[i] + eps));
-            }
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
         }
         self.iterations += 1;
         Ok(())
@@ -112,18 +107,10 @@ impl Optimizer for Nadam {
         let u_prod = self.u_product(t);
         let u_prod_next = u_prod * u_t1;
         let b2_power = b2.powf(t as f32);
+        let rule = Update::Nadam { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, u_t, u_t1, u_prod, u_prod_next, beta_2_power: b2_power };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let s = self.slots.get(p, &[0.0, 0.0]);
-            let [m, v] = &mut s[..] else { unreachable!("two slots") };
-            let mut w = p.data_mut();
-            for i in 0..g.len() {
-                m[i] += (g[i] - m[i]) * (1.0 - b1);
-                v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
-                let m_hat = u_t1 * m[i] / (1.0 - u_prod_next) + (1.0 - u_t) * g[i] / (1.0 - u_prod);
-                let v_hat = v[i] / (1.0 - b2_power);
-                w[i] -= m_hat * lr / (v_hat.sqrt() + eps);
-            }
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
         }
         self.iterations += 1;
         Ok(())

@@ -20,19 +20,17 @@ pub enum Clip {
 impl Clip {
     fn apply(self, params: &[Tensor], grads: &mut Gradients) {
         match self {
-            Clip::Norm(c) => grads.for_each_mut(|g| {
-                let norm = g.iter().map(|v| v * v).sum::<f32>().sqrt();
-                if norm > c {
-                    g.iter_mut().for_each(|v| *v *= c / norm);
-                }
+            Clip::Norm(c) => grads.map(|g| {
+                let norm = g.sum_of_squares().sqrt() as f32;
+                if norm > c { g.scale(c / norm) } else { g.clone() }
             }),
             Clip::GlobalNorm(c) => {
                 let norm = grads.global_norm(params);
                 if norm > c {
-                    grads.for_each_mut(|g| g.iter_mut().for_each(|v| *v *= c / norm));
+                    grads.map(|g| g.scale(c / norm));
                 }
             }
-            Clip::Value(c) => grads.for_each_mut(|g| g.iter_mut().for_each(|v| *v = v.clamp(-c, c))),
+            Clip::Value(c) => grads.map(|g| g.clip(-c, c)),
         }
     }
     fn key(self) -> (&'static str, f32) {

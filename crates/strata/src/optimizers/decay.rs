@@ -2,6 +2,7 @@
 //! argument: before each update, `w -= w * weight_decay * learning_rate`.
 
 use serde_json::Value;
+use strata_core::backend::Update;
 use strata_core::{Error, Gradients, Result, Tensor};
 
 use super::Optimizer;
@@ -26,8 +27,9 @@ impl Optimizer for WeightDecayed {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let rate = self.weight_decay * self.inner.learning_rate();
-        for p in params.iter().filter(|p| grads.get(p).is_some()) {
-            p.data_mut().iter_mut().for_each(|w| *w -= *w * rate);
+        for p in params {
+            let Some(g) = grads.get(p) else { continue };
+            p.backend().update(Update::Decay { rate }, p, &[], g);
         }
         self.inner.apply(params, grads)
     }

@@ -2,6 +2,7 @@
 //! squared gradients, with Keras's update rules and defaults.
 
 use serde_json::{json, Value};
+use strata_core::backend::Update;
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
@@ -49,27 +50,10 @@ impl Optimizer for RMSprop {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, rho, mu, eps, centered) = (self.learning_rate, self.rho, self.momentum, self.epsilon, self.centered);
+        let rule = Update::RmsProp { learning_rate: lr, rho, momentum: mu, epsilon: eps, centered };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let s = self.slots.get(p, &[0.0, 0.0, 0.0]);
-            let [v, avg, mom] = &mut s[..] else { unreachable!("three slots") };
-            let mut w = p.data_mut();
-            for i in 0..g.len() {
-                v[i] = rho * v[i] + (1.0 - rho) * g[i] * g[i];
-                let denominator = if centered {
-                    avg[i] = rho * avg[i] + (1.0 - rho) * g[i];
-                    v[i] - avg[i] * avg[i] + eps
-                } else {
-                    v[i] + eps
-                };
-                let increment = lr * g[i] / denominator.sqrt();
-                if mu > 0.0 {
-                    mom[i] = mu * mom[i] + increment;
-                    w[i] -= mom[i];
-                } else {
-                    w[i] -= increment;
-                }
-            }
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0, 0.0]), g);
         }
         self.iterations += 1;
         Ok(())
@@ -110,14 +94,10 @@ impl Optimizer for Adagrad {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, eps, init) = (self.learning_rate, self.epsilon, self.initial_accumulator_value);
+        let rule = Update::Adagrad { learning_rate: lr, epsilon: eps };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let acc = &mut self.slots.get(p, &[init])[0];
-            let mut w = p.data_mut();
-            for ((w, a), &g) in w.iter_mut().zip(acc.iter_mut()).zip(g) {
-                *a += g * g;
-                *w -= lr * g / (*a + eps).sqrt();
-            }
+            p.backend().update(rule, p, self.slots.get(p, &[init]), g);
         }
         self.iterations += 1;
         Ok(())
@@ -159,17 +139,10 @@ impl Optimizer for Adadelta {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, rho, eps) = (self.learning_rate, self.rho, self.epsilon);
+        let rule = Update::Adadelta { learning_rate: lr, rho, epsilon: eps };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let s = self.slots.get(p, &[0.0, 0.0]);
-            let [ag, adv] = &mut s[..] else { unreachable!("two slots") };
-            let mut w = p.data_mut();
-            for i in 0..g.len() {
-                ag[i] = rho * ag[i] + (1.0 - rho) * g[i] * g[i];
-                let delta = -((adv[i] + eps).sqrt() * g[i]) / (ag[i] + eps).sqrt();
-                adv[i] = rho * adv[i] + (1.0 - rho) * delta * delta;
-                w[i] += lr * delta;
-            }
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
         }
         self.iterations += 1;
         Ok(())

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent, optionally with (Nesterov) momentum.
 
 use serde_json::{json, Value};
+use strata_core::backend::Update;
 use strata_core::{Gradients, Result, Tensor};
 
 use super::slots::Slots;
@@ -46,18 +47,11 @@ impl Optimizer for SGD {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let (lr, mu) = (self.learning_rate, self.momentum);
+        let rule = Update::Sgd { learning_rate: lr, momentum: mu, nesterov: self.nesterov };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            let mut w = p.data_mut();
-            if mu == 0.0 {
-                w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g);
-                continue;
-            }
-            let m = &mut self.slots.get(p, &[0.0])[0];
-            for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-                *m = mu * *m - lr * g;
-                *w += if self.nesterov { mu * *m - lr * g } else { *m };
-            }
+            let slots = if mu == 0.0 { &[] } else { self.slots.get(p, &[0.0]) };
+            p.backend().update(rule, p, slots, g);
         }
         self.iterations += 1;
         Ok(())

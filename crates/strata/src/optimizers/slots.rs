@@ -1,5 +1,5 @@
-//! Named per-weight state shared by the optimizers that keep several
-//! accumulators (RMSprop, Adagrad, Adadelta, Adamax, Nadam).
+//! Named per-weight state of the optimizers (Adam's moments, RMSprop's
+//! averages): tensors on the weight's device, created on first use.
 
 use std::collections::HashMap;
 
@@ -7,11 +7,11 @@ use strata_core::{Result, Tensor};
 
 use super::check_slot;
 
-/// For every weight, one vector per slot name, created on first use.
+/// For every weight, one tensor shaped like it per slot name.
 #[derive(Clone, Debug)]
 pub struct Slots {
     names: &'static [&'static str],
-    by_weight: HashMap<usize, Vec<Vec<f32>>>,
+    by_weight: HashMap<usize, Vec<Tensor>>,
 }
 
 impl Slots {
@@ -20,19 +20,18 @@ impl Slots {
     }
 
     /// The slots of `w`, created filled with `init` (one value per slot name).
-    pub fn get(&mut self, w: &Tensor, init: &[f32]) -> &mut Vec<Vec<f32>> {
-        let n = w.numel();
-        self.by_weight.entry(w.id()).or_insert_with(|| init.iter().map(|&v| vec![v; n]).collect())
+    pub fn get(&mut self, w: &Tensor, init: &[f32]) -> &[Tensor] {
+        self.by_weight.entry(w.id()).or_insert_with(|| init.iter().map(|&v| Tensor::full(w.shape(), v)).collect())
     }
 
     /// The slots of `w`, if it has been updated.
-    pub fn peek(&self, w: &Tensor) -> Option<&[Vec<f32>]> {
+    pub fn peek(&self, w: &Tensor) -> Option<&[Tensor]> {
         self.by_weight.get(&w.id()).map(|s| s.as_slice())
     }
 
-    /// The slots of `w` with their names, for checkpoints.
+    /// The slots of `w` with their names and values, for checkpoints.
     pub fn named(&self, w: &Tensor) -> Vec<(&'static str, Vec<f32>)> {
-        self.by_weight.get(&w.id()).map(|s| self.names.iter().copied().zip(s.iter().cloned()).collect()).unwrap_or_default()
+        self.by_weight.get(&w.id()).map(|s| self.names.iter().copied().zip(s.iter().map(Tensor::to_vec)).collect()).unwrap_or_default()
     }
 
     /// Restores the slots of `w` from a checkpoint (all names must be present).
@@ -41,7 +40,7 @@ impl Slots {
         for name in self.names {
             if let Some((n, v)) = slots.iter().find(|(n, _)| n == name) {
                 check_slot(n, v, w)?;
-                values.push(v.clone());
+                values.push(Tensor::new(v.clone(), w.shape())?);
             }
         }
         if values.len() == self.names.len() {

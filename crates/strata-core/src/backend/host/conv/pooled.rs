@@ -10,28 +10,18 @@
 use rayon::prelude::*;
 
 use crate::buffer::{self, Recycled};
-use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::direct::forward_rows;
 use crate::kernels::pool_tiles::{max_pool_tiles, max_pool_tiles_relu_backward};
-use crate::kernels::tile;
-use crate::kernels::window::{Padding, Window};
+use crate::kernels::window::Window;
 use crate::kernels::winograd::Scratch;
-use crate::ops::max_pool2d;
 use crate::tensor::Tensor;
 
 use super::direct::{gradients, images_per_chunk, Forward, Input};
-use super::{conv2d_fused, geometry};
 
-/// `max_pool2d(relu(conv2d(x, kernel) + bias), pool, strides = pool, valid)`.
-pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, pool: (usize, usize)) -> Result<Tensor> {
-    let g = geometry(x, kernel, bias, strides, padding)?;
-    let f = kernel.shape()[3];
-    let pooled = Window::new([g.n, g.oh, g.ow, f], pool, pool, Padding::Valid)
-        .ok_or_else(|| Error::shape("conv2d_relu_max_pool", format!("a {pool:?} pool does not fit the convolution's output {}", fmt_shape(&[g.n, g.oh, g.ow, f]))))?;
-    if !tile::available() || pool.0 * pool.1 > 256 {
-        let y = conv2d_fused(x, kernel, bias, strides, padding, true)?;
-        return max_pool2d(&y, pool, pool, Padding::Valid);
-    }
+/// `max_pool2d(relu(conv2d(x, kernel) + bias))` over convolution window `g`
+/// and pooling windows `pooled` that tile its output.
+pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, pooled: Window) -> Tensor {
+    let (f, pool) = (kernel.shape()[3], (pooled.kh, pooled.kw));
     // The convolution outputs that some window reads, and the pooling of one image of them.
     let gc = Window { oh: pooled.oh * pool.0, ow: pooled.ow * pool.1, ..g };
     let gp = Window { n: 1, h: gc.oh, w: gc.ow, c: f, ..pooled };
@@ -67,7 +57,7 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
     let shape = vec![g.n, pooled.oh, pooled.ow, f];
     let arg = Recycled(arg);
     if !super::tracked(x, kernel, bias) {
-        return Tensor::new(out, &shape);
+        return Tensor::constant(out, shape);
     }
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
         // Each block's convolution gradient comes through the pooling and the relu.
@@ -78,5 +68,5 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
             }
         })
     };
-    Ok(super::node("conv2d_relu_max_pool", out, shape, x, kernel, bias, backward))
+    super::node("conv2d_relu_max_pool", out, shape, x, kernel, bias, backward)
 }

@@ -6,9 +6,8 @@ use rayon::prelude::*;
 
 use std::ops::Range;
 
-use crate::autodiff::InputGrads;
+use crate::autodiff::HostGrads;
 use crate::buffer::{self, Recycled};
-use crate::error::Result;
 use crate::kernels::direct::{crop_images, forward_image, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::window::Window;
@@ -17,8 +16,9 @@ use crate::tensor::Tensor;
 
 use super::Conv;
 
-pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let Conv { g, f, relu, tracked } = conv;
+/// The convolution over window `g` (relu fused when `relu`).
+pub(crate) fn run(g: Window, relu: bool, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    let Conv { g, f, relu, tracked } = Conv::new(g, relu, x, kernel, bias);
     let input = Input::new(&g, x);
     let bias_values = bias.map(|b| b.to_vec());
     let p = g.out_pixels();
@@ -34,7 +34,7 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         });
     }
     if !tracked {
-        return Tensor::new(out, &[g.n, g.oh, g.ow, f]);
+        return Tensor::constant(out, vec![g.n, g.oh, g.ow, f]);
     }
     let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
         gradients(&g, f, &input, inputs, |imgs, d| {
@@ -45,7 +45,7 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
             }
         })
     };
-    Ok(super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward))
+    super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward)
 }
 
 /// The forward pass of one image: Winograd's F(2x2, 3x3) where it applies
@@ -123,7 +123,7 @@ impl Input {
 /// gradient is made, used for the input, kernel and bias gradients, and
 /// dropped while it is in cache: one parallel pass over fixed blocks of the
 /// batch, whose partial sums are added in order.
-pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], dy: impl Fn(Range<usize>, &mut [f32]) + Sync) -> InputGrads {
+pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], dy: impl Fn(Range<usize>, &mut [f32]) + Sync) -> HostGrads {
     let (x, kernel, bias) = (&inputs[0], &inputs[1], inputs.get(2));
     let (p, c, block, padded) = (g.out_pixels(), g.c, images_per_chunk(g), needs_padding(g));
     // Spreading gradients back runs the tiles across the input channels:

@@ -6,7 +6,6 @@
 use rayon::prelude::*;
 
 use crate::buffer::{self, Recycled};
-use crate::error::Result;
 use crate::kernels::conv::{col2im, im2col};
 use crate::kernels::elementwise::relu_mask;
 use crate::kernels::matmul::Gemm;
@@ -25,8 +24,9 @@ fn images_per_chunk(g: &Window, k: usize) -> usize {
     cache_sized.min(g.n.div_ceil(8)).max(1)
 }
 
-pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let Conv { g, f, relu, tracked } = conv;
+/// The convolution over window `g` (relu fused when `relu`).
+pub(crate) fn run(g: Window, relu: bool, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    let Conv { g, f, relu, tracked } = Conv::new(g, relu, x, kernel, bias);
     let (p, k) = (g.out_pixels(), g.kh * g.kw * g.c);
     let m = g.n * p;
     let per_chunk = images_per_chunk(&g, k);
@@ -60,7 +60,7 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         }
     }
     let Some(cols) = kept.map(Recycled) else {
-        return Tensor::new(out, &[g.n, g.oh, g.ow, f]);
+        return Tensor::constant(out, vec![g.n, g.oh, g.ow, f]);
     };
     let backward = move |inputs: &[Tensor], y: &[f32], dy_out: &[f32]| {
         let masked = relu.then(|| relu_mask(dy_out, y));
@@ -77,7 +77,7 @@ pub(super) fn run(conv: Conv, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>
         });
         with_bias_grad(vec![dx, dk], inputs, dy_out, masked, f)
     };
-    Ok(super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward))
+    super::node(if relu { "conv2d_relu" } else { "conv2d" }, out, vec![g.n, g.oh, g.ow, f], x, kernel, bias, backward)
 }
 
 /// Kernel gradients are summed over this many fixed blocks of the batch, so

@@ -1,23 +1,12 @@
 //! 2-D convolution of NHWC images with a Keras-layout kernel `(kh, kw, in, out)`,
-//! bias and (optionally) relu fused into the output pass.
-//!
-//! Two implementations compute the same op: [`direct`] convolves straight
-//! from the images on AVX-512 register tiles (the fast path, chosen at run
-//! time where the CPU has AVX-512), and [`im2col`] lays the receptive fields
-//! out as a matrix for the `gemm` crate (every other CPU).
+//! bias and (optionally) relu fused into the output pass, and the fused
+//! relu convolution + max pooling that the model's plan rewrites pairs into.
 
-mod direct;
-mod im2col;
-mod pooled;
-
-pub use pooled::conv2d_relu_max_pool;
-
-use crate::autodiff::{self, GradFn, InputGrads};
-use crate::buffer;
 use crate::error::{fmt_shape, Error, Result};
-use crate::kernels::tile;
 use crate::kernels::window::{Padding, Window};
 use crate::tensor::Tensor;
+
+use super::same_device;
 
 /// Convolves `x` `[n, h, w, c]` with `kernel` `[kh, kw, c, f]`, adds `bias` `[f]`
 /// if given, and returns `[n, oh, ow, f]`.
@@ -28,58 +17,27 @@ pub fn conv2d(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usiz
 /// [`conv2d`] followed by relu when `relu`, in one pass over the output.
 pub fn conv2d_fused(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, relu: bool) -> Result<Tensor> {
     let g = geometry(x, kernel, bias, strides, padding)?;
-    let conv = Conv { g, f: kernel.shape()[3], relu, tracked: tracked(x, kernel, bias) };
-    if tile::available() {
-        direct::run(conv, x, kernel, bias)
-    } else {
-        im2col::run(conv, x, kernel, bias)
-    }
+    Ok(x.backend().conv2d(x, kernel, bias, g, relu))
 }
 
-/// One convolution's sizes and options.
-#[derive(Clone, Copy)]
-struct Conv {
-    g: Window,
-    f: usize,
-    relu: bool,
-    /// Whether the output joins the autodiff graph (and the backward pass needs saved values).
-    tracked: bool,
-}
-
-/// The sum of partial results of `len` values, added first to last (zeros
-/// when there are none: an empty batch).
-fn add_in_order(parts: impl Iterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
-    parts
-        .reduce(|mut total, part| {
-            total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-            buffer::give(part);
-            total
-        })
-        .unwrap_or_else(|| buffer::zeros(len))
-}
-
-/// Whether the op's output joins the autodiff graph (so its backward pass needs saved values).
-fn tracked(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> bool {
-    autodiff::is_enabled() && (x.requires_grad() || kernel.requires_grad() || bias.is_some_and(|b| b.requires_grad()))
-}
-
-/// The op's output: a plain tensor, or a graph node over `[x, kernel, bias?]` with `backward`.
-fn node(
-    name: &'static str,
-    out: Vec<f32>,
-    shape: Vec<usize>,
-    x: &Tensor,
-    kernel: &Tensor,
-    bias: Option<&Tensor>,
-    backward: impl Fn(&[Tensor], &[f32], &[f32]) -> InputGrads + Send + Sync + 'static,
-) -> Tensor {
-    let mut inputs = vec![x.clone(), kernel.clone()];
-    inputs.extend(bias.cloned());
-    Tensor::from_op(out, shape, GradFn::new(name, inputs, Box::new(backward)))
+/// `max_pool2d(relu(conv2d(x, kernel) + bias), pool, strides = pool, valid)`,
+/// as one op where the backend fuses it: each image's convolution is pooled
+/// while it is in cache. The values are the two ops' (bit for bit); the
+/// gradients agree to rounding.
+pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, pool: (usize, usize)) -> Result<Tensor> {
+    let g = geometry(x, kernel, bias, strides, padding)?;
+    let f = kernel.shape()[3];
+    let pooled = Window::new([g.n, g.oh, g.ow, f], pool, pool, Padding::Valid)
+        .filter(|_| pool.0 > 0 && pool.1 > 0)
+        .ok_or_else(|| Error::shape("conv2d_relu_max_pool", format!("a {pool:?} pool does not fit the convolution's output {}", fmt_shape(&[g.n, g.oh, g.ow, f]))))?;
+    Ok(x.backend().conv2d_relu_max_pool(x, kernel, bias, g, pooled))
 }
 
 /// Validates the operands and returns the window geometry.
 fn geometry(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding) -> Result<Window> {
+    let mut operands = vec![x, kernel];
+    operands.extend(bias);
+    same_device("conv2d", &operands)?;
     let (xs, ks) = (x.shape(), kernel.shape());
     if xs.len() != 4 {
         return Err(Error::shape("conv2d", format!("input must be [batch, height, width, channels], got shape {}", fmt_shape(xs))));
@@ -110,14 +68,15 @@ fn geometry(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{Backend, Cpu, Portable};
     use crate::rng::Rng;
 
-    /// The fallback path (im2col + GEMM) and the tile path give the same
-    /// values and gradients; the finite-difference tests check whichever
-    /// path the test machine runs.
+    /// The two backends' convolutions (tiles and im2col + GEMM) give the same
+    /// values and gradients, alone and fused with pooling; the
+    /// finite-difference tests check whichever backend the test run uses.
     #[test]
-    fn both_paths_agree() {
-        if !tile::available() {
+    fn both_backends_agree() {
+        if !crate::kernels::tile::available() {
             eprintln!("skipped: this CPU has no AVX-512, so only the im2col path exists here");
             return;
         }
@@ -130,9 +89,13 @@ mod tests {
         ] {
             let (x, kernel, bias) = (var(&xs), var(&[k.0, k.1, xs[3], f]), var(&[f]));
             let g = geometry(&x, &kernel, Some(&bias), strides, padding).unwrap();
-            let conv = Conv { g, f, relu, tracked: true };
-            let direct = direct::run(conv, &x, &kernel, Some(&bias)).unwrap();
-            let gemm = im2col::run(conv, &x, &kernel, Some(&bias)).unwrap();
+            let (direct, gemm) = match relu {
+                true => {
+                    let pool = Window::new([g.n, g.oh, g.ow, f], (2, 2), (2, 2), Padding::Valid).unwrap();
+                    (Cpu.conv2d_relu_max_pool(&x, &kernel, Some(&bias), g, pool), Portable.conv2d_relu_max_pool(&x, &kernel, Some(&bias), g, pool))
+                }
+                false => (Cpu.conv2d(&x, &kernel, Some(&bias), g, relu), Portable.conv2d(&x, &kernel, Some(&bias), g, relu)),
+            };
             let weights = Tensor::new((0..direct.numel()).map(|i| (i % 7) as f32 - 3.0).collect(), direct.shape()).unwrap();
             let gd = direct.mul(&weights).unwrap().sum().backward().unwrap();
             let gg = gemm.mul(&weights).unwrap().sum().backward().unwrap();

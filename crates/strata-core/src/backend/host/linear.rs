@@ -1,25 +1,15 @@
 //! The dense layer's op, `x · W + b`, with relu optionally fused: one matrix
 //! product and one pass over the output, instead of three ops.
 
-use crate::autodiff::{GradFn, InputGrads};
+use crate::autodiff::{GradFn, HostGrads};
 use crate::buffer;
-use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::elementwise::{relu_mask, sum_rows};
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
 
 /// `[m, k] · [k, n] + [n]`, then relu if `relu`.
-pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
-    let (xs, ks) = (x.shape(), kernel.shape());
-    if xs.len() != 2 || ks.len() != 2 || xs[1] != ks[0] {
-        return Err(Error::shape("linear", format!("cannot multiply {} by kernel {}: need [batch, k] x [k, units]", fmt_shape(xs), fmt_shape(ks))));
-    }
-    let (m, k, n) = (xs[0], xs[1], ks[1]);
-    if let Some(b) = bias {
-        if b.shape() != [n] {
-            return Err(Error::shape("linear", format!("bias must have shape ({n},), got {}", fmt_shape(b.shape()))));
-        }
-    }
+pub(crate) fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) -> Tensor {
+    let (m, k, n) = (x.shape()[0], x.shape()[1], kernel.shape()[1]);
     let mut out = buffer::take(m * n);
     if let Some(b) = bias {
         let b = b.data();
@@ -47,13 +37,13 @@ pub fn linear(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) ->
         });
         with_bias_grad(vec![dx, dk], inputs, dy_out, masked, n)
     };
-    Ok(Tensor::from_op(out, vec![m, n], GradFn::new(if relu { "linear_relu" } else { "linear" }, inputs, Box::new(backward))))
+    Tensor::from_op(out, vec![m, n], GradFn::host(if relu { "linear_relu" } else { "linear" }, inputs, backward))
 }
 
 /// Appends the bias gradient (column sums of the output gradient, `units`
 /// wide; the relu-masked copy when there is one) when the op has a bias input,
 /// then recycles that copy: the shared tail of `linear`'s and `conv2d`'s backward passes.
-pub(super) fn with_bias_grad(mut grads: InputGrads, inputs: &[Tensor], dy_out: &[f32], masked: Option<Vec<f32>>, units: usize) -> InputGrads {
+pub(super) fn with_bias_grad(mut grads: HostGrads, inputs: &[Tensor], dy_out: &[f32], masked: Option<Vec<f32>>, units: usize) -> HostGrads {
     let dy = masked.as_deref().unwrap_or(dy_out);
     if let Some(b) = inputs.get(2) {
         grads.push(b.requires_grad().then(|| sum_rows(dy, units)));

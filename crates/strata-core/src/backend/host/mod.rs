@@ -1,0 +1,16 @@
+//! The host kernels behind [`super::Portable`] and [`super::Cpu`]: each op's
+//! forward pass over host slices and, right beside it, the closure that
+//! computes its inputs' gradients.
+
+pub(crate) mod activation;
+pub(crate) mod arith;
+pub(crate) mod conv;
+pub(crate) mod index;
+pub(crate) mod layout;
+pub(crate) mod linear;
+pub(crate) mod loss;
+pub(crate) mod matmul;
+pub(crate) mod optim;
+pub(crate) mod pool;
+pub(crate) mod reduce;
+pub(crate) mod softmax;

@@ -1,0 +1,288 @@
+//! The seam between what an op means and how a device computes it.
+//!
+//! Every op of [`crate::ops`] checks its arguments, resolves shapes and axes,
+//! and then asks the [`Backend`] of its operands' device for the result. A
+//! backend computes the output and, when some input needs a gradient,
+//! records the op's backward pass beside it (through [`crate::autodiff`],
+//! which is the same for every device). Nothing above this module reads or
+//! writes a tensor's numbers except through a backend, or through the
+//! explicit host transfers ([`Tensor::data`], [`Tensor::new`]) that loading
+//! data, saving files and tests use.
+//!
+//! Two implementations exist, both on the CPU:
+//! - [`Portable`]: the host kernels (`host/`), im2col + GEMM convolutions,
+//!   on any CPU. Each method's default body is this implementation, so a new
+//!   backend that has not yet written a kernel falls back to it through host
+//!   transfers.
+//! - [`Cpu`]: the same, with convolutions (and convolution + pooling) on
+//!   AVX-512 register tiles and Winograd blocks where the CPU has them.
+//!
+//! `STRATA_KERNELS=portable` makes every CPU tensor use [`Portable`] (CI runs
+//! the suite under both). A CUDA backend adds a [`Device`] variant and its
+//! own implementation of this trait; layers and models do not change.
+
+pub(crate) mod host;
+
+use std::sync::OnceLock;
+
+pub use crate::kernels::optim::AdamStep;
+use crate::kernels::tile;
+use crate::kernels::window::Window;
+use crate::tensor::{Device, Tensor};
+
+/// In an index map ([`Backend::index_map`]): this output element is a zero.
+pub const ZERO_INDEX: usize = usize::MAX;
+
+/// An element-wise function of one tensor, with its parameters. Backends
+/// know each by name (a device backend maps it to a kernel); the host
+/// formulas, value and derivative, are in `host/activation.rs`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Relu,
+    Relu6,
+    /// Keras's general relu: `negative_slope`, `max_value`, `threshold`.
+    ReluWith { negative_slope: f32, max_value: Option<f32>, threshold: f32 },
+    LeakyRelu(f32),
+    Elu(f32),
+    Selu,
+    Sigmoid,
+    Tanh,
+    Softplus,
+    Softsign,
+    Silu,
+    HardSigmoid,
+    HardSilu,
+    Mish,
+    Gelu,
+    GeluTanh,
+    Scale(f32),
+    AddScalar(f32),
+    Square,
+    Exp,
+    Log,
+    Powf(f32),
+    Abs,
+    Sqrt,
+    LogCosh,
+    Clip(f32, f32),
+}
+
+/// An element-wise function of two tensors, broadcasting as NumPy does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+}
+
+/// A reduction along one axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+    /// The maximum; its gradient goes to the first maximal element.
+    Max,
+}
+
+/// One step of an optimizer's rule, with this step's constants (Keras's
+/// formulas; the optimizers in `strata::optimizers` compute the constants).
+/// The slots each rule updates are listed with it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Update {
+    /// `w -= rate · w` (decoupled weight decay). No slots.
+    Decay { rate: f32 },
+    /// Slots: none, or `momentum` when momentum is non-zero.
+    Sgd { learning_rate: f32, momentum: f32, nesterov: bool },
+    /// Slots: `m`, `v` (and `v_hat` with AMSGrad).
+    Adam(AdamStep),
+    /// Slots: `m`, `u`.
+    Adamax { learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, beta_1_power: f32 },
+    /// Slots: `m`, `v`; the momentum schedule's values for this step.
+    Nadam { learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, u_t: f32, u_t1: f32, u_prod: f32, u_prod_next: f32, beta_2_power: f32 },
+    /// Slots: `velocity`, `average_gradient`, `momentum`.
+    RmsProp { learning_rate: f32, rho: f32, momentum: f32, epsilon: f32, centered: bool },
+    /// Slots: `accumulator`.
+    Adagrad { learning_rate: f32, epsilon: f32 },
+    /// Slots: `accumulated_grad`, `accumulated_delta_var`.
+    Adadelta { learning_rate: f32, rho: f32, epsilon: f32 },
+}
+
+/// Computes ops for the tensors of one device. Arguments arrive checked
+/// (shapes agree, axes resolved, indices in range); each method returns
+/// constant tensors or, where an input requires a gradient and recording is
+/// on, outputs that carry the op's backward pass.
+pub trait Backend: Send + Sync {
+    /// A short name for messages and benchmarks (`cpu`, `portable`).
+    fn name(&self) -> &'static str;
+
+    /// `op` applied to every element.
+    fn unary(&self, op: Unary, x: &Tensor) -> Tensor {
+        host::arith::unary(op, x)
+    }
+    /// `op` of `a` and `b` broadcast to `shape`.
+    fn binary(&self, op: Binary, a: &Tensor, b: &Tensor, shape: &[usize]) -> Tensor {
+        host::arith::binary(op, a, b, shape)
+    }
+    /// `x` where `condition` is non-zero, else `y`, all broadcast to `shape`.
+    fn select_where(&self, condition: &Tensor, x: &Tensor, y: &Tensor, shape: &[usize]) -> Tensor {
+        host::arith::select_where(condition, x, y, shape)
+    }
+
+    /// The sum of all elements times `scale`, as a 0-d tensor.
+    fn sum_all(&self, name: &'static str, x: &Tensor, scale: f32) -> Tensor {
+        host::reduce::sum_all(name, x, scale)
+    }
+    /// `reduce` along `axis`, which is kept with length 1 when `keepdims`.
+    fn reduce_axis(&self, x: &Tensor, axis: usize, reduce: Reduce, keepdims: bool) -> Tensor {
+        host::reduce::reduce_axis(x, axis, reduce, keepdims)
+    }
+    /// The position of the largest element along `axis` (the first of
+    /// equals), as an `i64` tensor without that axis.
+    fn argmax(&self, x: &Tensor, axis: usize) -> Tensor {
+        host::reduce::argmax(x, axis)
+    }
+    /// `Σ x²` over all elements, accumulated in `f64` in a fixed order.
+    fn sum_of_squares(&self, x: &Tensor) -> f64 {
+        host::reduce::sum_of_squares(x)
+    }
+    /// Whether no element is NaN or infinite.
+    fn all_finite(&self, x: &Tensor) -> bool {
+        crate::kernels::elementwise::all_finite(&x.data())
+    }
+
+    /// Softmax (or log-softmax when `log`) along `axis`.
+    fn softmax(&self, x: &Tensor, axis: usize, log: bool) -> Tensor {
+        host::softmax::softmax(x, axis, log)
+    }
+    /// Per-row `-Σ targets · log_softmax(logits)` over the last axis.
+    fn softmax_cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Tensor {
+        host::loss::softmax_cross_entropy(logits, targets)
+    }
+
+    /// `[m, k] · [k, n] + bias`, then relu when `relu`.
+    fn linear(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) -> Tensor {
+        host::linear::linear(x, kernel, bias, relu)
+    }
+    /// `[m, k] · [k, n]`.
+    fn matmul(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        host::matmul::matmul(a, b)
+    }
+    /// `[b, m, k] · [b, k, n]`, one product per batch entry.
+    fn bmm(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        host::matmul::bmm(a, b)
+    }
+
+    /// Output element `i` of `shape` is element `map[i]` of `x`, or zero
+    /// where `map[i]` is `usize::MAX` (permute, padding, upsampling).
+    fn index_map(&self, name: &'static str, x: &Tensor, shape: Vec<usize>, map: Vec<usize>) -> Tensor {
+        host::layout::index_map(name, x, shape, map)
+    }
+    /// Elements `start..start + len` along `axis`.
+    fn narrow(&self, x: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
+        host::index::narrow(x, axis, start, len)
+    }
+    /// Positions `indices` along `axis`, repeats allowed.
+    fn gather(&self, x: &Tensor, axis: usize, indices: &[usize]) -> Tensor {
+        host::index::gather(x, axis, indices)
+    }
+    /// `x` with `src`'s slices added at positions `indices` along `axis`.
+    fn scatter_add(&self, x: &Tensor, axis: usize, indices: &[usize], src: &Tensor) -> Tensor {
+        host::index::scatter_add(x, axis, indices, src)
+    }
+    /// `tensors` joined along `axis`.
+    fn concat(&self, tensors: &[Tensor], axis: usize) -> Tensor {
+        host::index::concat(tensors, axis)
+    }
+    /// `x` cut along `axis` into pieces of `sizes`, as one several-output op.
+    fn split(&self, x: &Tensor, axis: usize, sizes: &[usize]) -> Vec<Tensor> {
+        host::index::split(x, axis, sizes)
+    }
+
+    /// A convolution of NHWC images `x` with kernel `(kh, kw, c, f)` over
+    /// window `g`, plus `bias`, then relu when `relu`.
+    fn conv2d(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, relu: bool) -> Tensor {
+        host::conv::im2col::run(g, relu, x, kernel, bias)
+    }
+    /// `max_pool(relu(conv2d(x) + bias))` where the pooling windows `pool`
+    /// tile the convolution's output.
+    fn conv2d_relu_max_pool(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, pool: Window) -> Tensor {
+        let y = self.conv2d(x, kernel, bias, g, true);
+        self.max_pool2d(&y, pool)
+    }
+    /// Max over the windows `g`.
+    fn max_pool2d(&self, x: &Tensor, g: Window) -> Tensor {
+        host::pool::max_pool2d(x, g)
+    }
+    /// Mean over the windows `g` (padding not counted).
+    fn avg_pool2d(&self, x: &Tensor, g: Window) -> Tensor {
+        host::pool::avg_pool2d(x, g)
+    }
+
+    /// `total + g` for gradients of the same shape, in place when nothing
+    /// else holds `total`.
+    fn accumulate(&self, total: Tensor, g: &Tensor) -> Tensor {
+        host::arith::accumulate(total, g)
+    }
+    /// One optimizer step of `rule`, written into weight `w` and its
+    /// `slots` (each shaped like `w`, in the order the rule names them).
+    fn update(&self, rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) {
+        host::optim::update(rule, w, slots, g)
+    }
+}
+
+/// The portable host kernels, on any CPU: every method is the default.
+#[derive(Debug, Default)]
+pub struct Portable;
+
+impl Backend for Portable {
+    fn name(&self) -> &'static str {
+        "portable"
+    }
+}
+
+/// The host kernels with convolutions on AVX-512 tiles and Winograd blocks
+/// where the CPU has them (the portable ones elsewhere).
+#[derive(Debug, Default)]
+pub struct Cpu;
+
+impl Backend for Cpu {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+    fn conv2d(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, relu: bool) -> Tensor {
+        match tile::available() {
+            true => host::conv::direct::run(g, relu, x, kernel, bias),
+            false => Portable.conv2d(x, kernel, bias, g, relu),
+        }
+    }
+    fn conv2d_relu_max_pool(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, pool: Window) -> Tensor {
+        // Larger windows than a winner's u8 position can name go unfused.
+        match tile::available() && pool.kh * pool.kw <= 256 {
+            true => host::conv::pooled::conv2d_relu_max_pool(x, kernel, bias, g, pool),
+            false => self.max_pool2d(&self.conv2d(x, kernel, bias, g, true), pool),
+        }
+    }
+}
+
+/// Whether `STRATA_KERNELS=portable` asks for the portable kernels.
+fn portable_requested() -> bool {
+    std::env::var("STRATA_KERNELS").is_ok_and(|v| v.trim() == "portable")
+}
+
+/// The backend that computes for tensors on `device`.
+pub fn for_device(device: Device) -> &'static dyn Backend {
+    static CPU: OnceLock<&'static dyn Backend> = OnceLock::new();
+    match device {
+        Device::Cpu => *CPU.get_or_init(|| if portable_requested() { &Portable } else { &Cpu }),
+    }
+}
+
+impl Tensor {
+    /// The backend of this tensor's device.
+    pub fn backend(&self) -> &'static dyn Backend {
+        for_device(self.device())
+    }
+}
