@@ -448,3 +448,12 @@ fn a_split_whose_outputs_get_no_gradient_passes_none_back() {
     assert_eq!(grads.get(&y).unwrap().to_vec(), &[1.0, 1.0]);
     assert!(grads.get(&x).is_none_or(|g| g.to_vec().iter().all(|v| *v == 0.0)), "{:?}", grads.get(&x));
 }
+
+#[test]
+fn take_by_integer_ids() {
+    let mut r = Rng::new(21);
+    // An embedding lookup: ids [2, 3] (one repeated) into a [5, 4] table.
+    let ids = Tensor::from_i64(vec![4, 0, 2, 2, 1, 4], &[2, 3]).unwrap();
+    check("take axis 0", &[var(&mut r, &[5, 4], 0.0)], |t| t[0].take(&ids, 0).unwrap());
+    check("take axis 1", &[var(&mut r, &[3, 5], 0.0)], |t| t[0].take(&ids, 1).unwrap());
+}

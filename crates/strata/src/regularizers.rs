@@ -3,7 +3,7 @@
 //! defaults and formulas.
 
 use serde_json::{json, Value};
-use strata_core::{Error, Result, Tensor};
+use strata_core::{no_grad, Error, Result, Tensor};
 
 /// Keras's `backend.epsilon()`, used by the norm constraints.
 const EPSILON: f32 = 1e-7;
@@ -81,32 +81,31 @@ fn class_and_config<'a>(v: &'a Value, what: &str) -> Result<(&'a str, &'a Value)
 }
 
 impl Constraint {
-    /// Applies the constraint to `values` of `shape`, in place.
-    pub fn apply(&self, values: &mut [f32], shape: &[usize]) -> Result<()> {
-        let (axis, rescale): (&[isize], Box<dyn Fn(f32) -> f32>) = match self {
-            Constraint::NonNeg => {
-                values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { 0.0 });
-                return Ok(());
-            }
-            Constraint::MaxNorm { max_value, axis } => (axis, Box::new(move |n| n.clamp(0.0, *max_value) / (EPSILON + n))),
-            Constraint::UnitNorm { axis } => (axis, Box::new(|n| 1.0 / (EPSILON + n))),
-            Constraint::MinMaxNorm { min_value, max_value, rate, axis } => (axis, Box::new(move |n| (rate * n.clamp(*min_value, *max_value) + (1.0 - rate) * n) / (EPSILON + n))),
+    /// The constrained value of `w`, computed with tensor ops (so on `w`'s
+    /// device): Keras's formulas, the norm taken over `axis` of each slice.
+    pub fn project(&self, w: &Tensor) -> Result<Tensor> {
+        let _off = no_grad();
+        let axis = match self {
+            Constraint::NonNeg => return Ok(w.relu()),
+            Constraint::MaxNorm { axis, .. } | Constraint::UnitNorm { axis } | Constraint::MinMaxNorm { axis, .. } => axis,
         };
-        let reduced: Vec<usize> = axis.iter().map(|&a| strata_core::ops::resolve_axis("constraint", a, shape)).collect::<Result<_>>()?;
-        // Each element's slice: its index with the reduced axes set to zero.
-        let mut strides = vec![1; shape.len()];
-        for i in (0..shape.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * shape[i + 1];
+        let mut reduced: Vec<usize> = axis.iter().map(|&a| strata_core::ops::resolve_axis("constraint", a, w.shape())).collect::<Result<_>>()?;
+        reduced.sort_unstable();
+        reduced.dedup();
+        let mut squares = w.square();
+        for &a in &reduced {
+            squares = squares.sum_axis(a as isize, true)?;
         }
-        let slice_of = |i: usize| -> usize { (0..shape.len()).filter(|a| !reduced.contains(a)).map(|a| (i / strides[a]) % shape[a] * strides[a]).sum() };
-        let mut sums = vec![0.0f32; values.len()];
-        for (i, v) in values.iter().enumerate() {
-            sums[slice_of(i)] += v * v;
-        }
-        for (i, v) in values.iter_mut().enumerate() {
-            *v *= rescale(sums[slice_of(i)].sqrt());
-        }
-        Ok(())
+        let norm = squares.sqrt();
+        let scale = match self {
+            Constraint::MaxNorm { max_value, .. } => norm.clip(0.0, *max_value).div(&norm.add_scalar(EPSILON))?,
+            Constraint::UnitNorm { .. } => Tensor::full(norm.shape(), 1.0).div(&norm.add_scalar(EPSILON))?,
+            Constraint::MinMaxNorm { min_value, max_value, rate, .. } => {
+                norm.clip(*min_value, *max_value).scale(*rate).add(&norm.scale(1.0 - rate))?.div(&norm.add_scalar(EPSILON))?
+            }
+            Constraint::NonNeg => unreachable!("returned above"),
+        };
+        w.mul(&scale)
     }
 
     pub fn config(&self) -> Value {

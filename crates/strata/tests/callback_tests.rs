@@ -23,19 +23,19 @@ fn early_stopping_waits_patience_epochs_and_restores_the_best() {
     let mut stopped = None;
     for (epoch, v) in [1.0, 0.8, 0.9, 0.85, 0.95].into_iter().enumerate() {
         kernel.data_mut()[0] = epoch as f32; // tag the weights with the epoch
-        if es.on_epoch_end(epoch, &logs("val_loss", v), &mut m).unwrap() == Control::Stop {
+        if es.on_epoch_end(epoch, &logs("val_loss", v), &mut *m).unwrap() == Control::Stop {
             stopped = Some(epoch);
             break;
         }
     }
     assert_eq!(stopped, Some(3), "two epochs without improvement after the best (epoch 1)");
-    es.on_train_end(&Logs::default(), &mut m).unwrap();
+    es.on_train_end(&Logs::default(), &mut *m).unwrap();
     assert_eq!(kernel.data()[0], 1.0, "weights of the best epoch restored");
     // min_delta: an improvement smaller than it does not count; accuracy is maximised.
     let mut es = EarlyStopping::new("val_accuracy").patience(1).min_delta(0.05);
-    let steps: Vec<Control> = [0.5, 0.52, 0.6].iter().enumerate().map(|(e, &v)| es.on_epoch_end(e, &logs("val_accuracy", v), &mut m).unwrap()).collect();
+    let steps: Vec<Control> = [0.5, 0.52, 0.6].iter().enumerate().map(|(e, &v)| es.on_epoch_end(e, &logs("val_accuracy", v), &mut *m).unwrap()).collect();
     assert_eq!(steps, [Control::Continue, Control::Stop, Control::Continue]);
-    let err = EarlyStopping::new("val_auc").on_epoch_end(0, &logs("loss", 1.0), &mut m).unwrap_err().to_string();
+    let err = EarlyStopping::new("val_auc").on_epoch_end(0, &logs("loss", 1.0), &mut *m).unwrap_err().to_string();
     assert!(err.contains("val_auc") && err.contains("loss"), "{err}");
 }
 
@@ -45,7 +45,7 @@ fn reduce_lr_on_plateau_after_patience_then_cooldown() {
     let mut cb = ReduceLROnPlateau::new("loss").factor(0.5).unwrap().patience(2).cooldown(1).min_lr(0.002);
     let mut lrs = Vec::new();
     for epoch in 0..8 {
-        cb.on_epoch_end(epoch, &logs("loss", 1.0), &mut m).unwrap();
+        cb.on_epoch_end(epoch, &logs("loss", 1.0), &mut *m).unwrap();
         lrs.push(m.optimizer().unwrap().learning_rate());
     }
     // As Keras counts: epoch 0 sets the best; waits at 1, 2 -> halve at 2. The

@@ -82,6 +82,14 @@ fn sparse_labels_train_like_one_hot() {
     for (a, b) in a.iter().zip(&b) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
+    // Integer labels (as from an int64 .npy) train exactly as their float copy.
+    let ids = Tensor::from_i64(sparse.to_vec().iter().map(|&v| v as i64).collect(), &[24]).unwrap();
+    assert_eq!(fit("sparse_categorical_crossentropy", &ids), b);
+    let bad = Tensor::from_i64((0..24).map(|i| if i == 5 { 3 } else { 0 }).collect(), &[24]).unwrap();
+    let mut m = tiny_model(9);
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let e = m.fit(&x, &bad, FitOptions { verbose: 0, shuffle: false, ..Default::default() }).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("label 3 of sample 5"), "{e}");
 }
 
 #[test]

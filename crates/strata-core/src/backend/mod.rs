@@ -92,6 +92,11 @@ pub enum Reduce {
 /// The slots each rule updates are listed with it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Update {
+    /// `w = g`: a new value computed by ops (a constraint's projection). No slots.
+    Assign,
+    /// `w = momentum · w + (1 - momentum) · g`: a moving average of `g`
+    /// (BatchNormalization's statistics). No slots.
+    MovingAverage { momentum: f32 },
     /// `w -= rate · w` (decoupled weight decay). No slots.
     Decay { rate: f32 },
     /// Slots: none, or `momentum` when momentum is non-zero.

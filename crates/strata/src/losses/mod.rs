@@ -7,7 +7,7 @@ mod probabilistic;
 mod regression;
 
 use serde_json::{json, Value};
-use strata_core::{fmt_shape, ops, Error, Result, Tensor};
+use strata_core::{fmt_shape, ops, DType, Error, Result, Tensor};
 
 pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
 pub use probabilistic::{BinaryCrossentropy, BinaryFocalCrossentropy, CosineSimilarity, KLDivergence, Poisson};
@@ -263,17 +263,16 @@ pub fn class_ids(y_true: &Tensor, batch: usize, classes: usize) -> Result<Vec<us
     if !(s == [batch] || s == [batch, 1]) {
         return Err(Error::shape("sparse labels", format!("expected shape ({batch},) or ({batch}, 1), got {}", fmt_shape(s))));
     }
+    let bad = |i: usize, v: &dyn std::fmt::Display| Error::argument("labels", format!("label {v} of sample {i} is not a class id in 0..={} ({classes} classes)", classes.saturating_sub(1)));
+    if y_true.dtype() != DType::F32 {
+        // Integer labels (an int64 .npy, Tensor::from_i64): exact, only the range to check.
+        return y_true.to_i64()?.into_iter().enumerate().map(|(i, v)| usize::try_from(v).ok().filter(|&v| v < classes).ok_or_else(|| bad(i, &v))).collect();
+    }
     y_true
         .data()
         .iter()
         .enumerate()
-        .map(|(i, &v)| {
-            if v.fract() != 0.0 || v < 0.0 || v >= classes as f32 {
-                Err(Error::argument("labels", format!("label {v} of sample {i} is not a class id in 0..={} ({classes} classes)", classes.saturating_sub(1))))
-            } else {
-                Ok(v as usize)
-            }
-        })
+        .map(|(i, &v)| if v.fract() != 0.0 || v < 0.0 || v >= classes as f32 { Err(bad(i, &v)) } else { Ok(v as usize) })
         .collect()
 }
 

@@ -89,16 +89,20 @@ impl Metric for Accuracy {
         let (ts, ps) = (y_true.shape(), y_pred.shape());
         let classes = *ps.last().ok_or_else(|| Error::shape("accuracy", "y_pred must have at least one axis"))?;
         let rows = y_pred.numel() / classes.max(1);
-        let (t, p) = (y_true.data(), y_pred.data());
-        let row = |r: usize| r * classes..(r + 1) * classes;
         let binary = self.name == "binary_accuracy" || classes == 1;
+        // The argmaxes are computed by the tensors' backend; only class
+        // positions (or, for binary accuracy, the values) come to the host.
+        let positions = |t: &Tensor| -> Result<Vec<i64>> { if classes == 0 { Ok(vec![0; rows]) } else { t.argmax(-1)?.to_i64() } };
         let hit: Box<dyn Fn(usize) -> f64> = if ts == ps && !binary {
-            Box::new(|r| f64::from(u8::from(argmax(&t[row(r)]) == argmax(&p[row(r)]))))
+            let (t, p) = (positions(y_true)?, positions(y_pred)?);
+            Box::new(move |r| f64::from(u8::from(t[r] == p[r])))
         } else if ts == ps {
             // Binary: the mean over the row's outputs thresholded at 0.5.
-            Box::new(|r| t[row(r)].iter().zip(&p[row(r)]).filter(|(&t, &p)| (p > 0.5) == (t > 0.5)).count() as f64 / classes as f64)
+            let (t, p) = (y_true.to_vec(), y_pred.to_vec());
+            Box::new(move |r| (r * classes..(r + 1) * classes).filter(|&i| (p[i] > 0.5) == (t[i] > 0.5)).count() as f64 / classes as f64)
         } else if y_true.numel() == rows {
-            Box::new(|r| f64::from(u8::from(argmax(&p[row(r)]) as f32 == t[r])))
+            let (t, p) = (y_true.to_vec(), positions(y_pred)?);
+            Box::new(move |r| f64::from(u8::from(p[r] as f32 == t[r])))
         } else {
             return Err(Error::shape("accuracy", format!("cannot compare y_true {} with y_pred {}", fmt_shape(ts), fmt_shape(ps))));
         };

@@ -2,10 +2,12 @@
 //! callbacks like any a user writes.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use strata_core::Result;
+use strata_core::{Result, Tensor};
 
 use super::functional::Model;
+use crate::optimizers::Optimizer;
 
 /// Named values at the end of a batch or epoch (`loss`, `accuracy`, `val_loss`, ...).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -47,21 +49,59 @@ pub enum Control {
     Stop,
 }
 
+/// The model being trained, as callbacks see it (Keras's `callback.model`):
+/// what a callback may read or change, whatever the model is.
+pub trait TrainingModel {
+    /// The model's name.
+    fn name(&self) -> String;
+    /// A copy of every weight's values, in a fixed order.
+    fn get_weights(&self) -> Vec<Vec<f32>>;
+    /// Restores values taken with [`TrainingModel::get_weights`].
+    fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()>;
+    /// The optimizer, once compiled (to read or change its learning rate).
+    fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)>;
+    /// Saves the model, its weights and its training state (atomically).
+    fn save(&self, path: &Path) -> Result<()>;
+    /// Predictions for `x` (one tensor per output), in batches of `batch_size`.
+    fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Vec<Tensor>>;
+}
+
+impl TrainingModel for Model {
+    fn name(&self) -> String {
+        Model::name(self).to_string()
+    }
+    fn get_weights(&self) -> Vec<Vec<f32>> {
+        Model::get_weights(self)
+    }
+    fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
+        Model::restore_weights(self, values)
+    }
+    fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        Model::optimizer_mut(self)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        Model::save(self, path)
+    }
+    fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Vec<Tensor>> {
+        self.predict_many(x.clone(), batch_size)
+    }
+}
+
 /// Hooks called by `fit`. Every method has an empty default. Hooks that get
 /// the model may read or change it (save it, restore weights, change the
-/// learning rate).
+/// learning rate) through [`TrainingModel`].
 pub trait Callback {
     fn on_train_begin(&mut self, _info: &TrainInfo) {}
-    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) -> Result<()> {
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut dyn TrainingModel) -> Result<()> {
         Ok(())
     }
     /// After each batch, with the running means of the epoch so far.
     fn on_batch_end(&mut self, _batch: usize, _logs: &Logs) {}
     /// After each epoch (validation included); return `Control::Stop` to end training.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         Ok(Control::Continue)
     }
-    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) -> Result<()> {
+    fn on_train_end(&mut self, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<()> {
         Ok(())
     }
     /// Whether a NaN or infinite loss should end training quietly after its

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use strata_core::Result;
 
-use super::callbacks::{Callback, Control, Logs};
-use super::functional::Model;
+use super::callbacks::{Callback, Control, Logs, TrainingModel};
 
 /// Saves the model during `fit`. The file is written atomically, so a run
 /// killed at any moment can resume from the last complete checkpoint.
@@ -36,7 +35,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         if self.save_best_only {
             let Some(value) = logs.get(&self.monitor) else {
                 eprintln!("ModelCheckpoint: '{}' is not in the logs ({}); nothing saved", self.monitor, logs.describe());
@@ -52,7 +51,7 @@ impl Callback for ModelCheckpoint {
             }
             self.best = Some(value);
         }
-        model.save(self.path.replace("{epoch}", &(epoch + 1).to_string()))?;
+        model.save(self.path.replace("{epoch}", &(epoch + 1).to_string()).as_ref())?;
         Ok(Control::Continue)
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
+use strata_core::backend::Update;
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::callbacks::History;
@@ -276,7 +277,7 @@ impl Model {
             if w.shape() != value.shape() {
                 return Err(Error::argument("weights", format!("'{name}' has shape {}, got {}", fmt_shape(w.shape()), fmt_shape(value.shape()))));
             }
-            w.data_mut().copy_from_slice(&value.data());
+            w.backend().update(Update::Assign, w, &[], value);
         }
         Ok(())
     }

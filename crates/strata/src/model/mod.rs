@@ -18,7 +18,7 @@ mod summary;
 mod train_step;
 mod training_callbacks;
 
-pub use callbacks::{Callback, Control, History, Logs, TerminateOnNaN, TrainInfo};
+pub use callbacks::{Callback, Control, History, Logs, TerminateOnNaN, TrainInfo, TrainingModel};
 pub use checkpoint::ModelCheckpoint;
 pub use compile::{Compile, IntoLoss, IntoOptimizer};
 pub use fit::{Feed, FitOptions};

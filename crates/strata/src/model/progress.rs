@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use strata_core::Result;
 
-use super::callbacks::{Callback, Control, Logs, TrainInfo};
-use super::functional::Model;
+use super::callbacks::{Callback, Control, Logs, TrainInfo, TrainingModel};
 
 /// Shows training progress on standard error.
 pub struct ProgressBar {
@@ -44,7 +43,7 @@ impl Callback for ProgressBar {
         self.info = Some(info.clone());
     }
 
-    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Model) -> Result<()> {
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut dyn TrainingModel) -> Result<()> {
         self.started = Instant::now();
         let Some(info) = &self.info else { return Ok(()) };
         if self.interactive {
@@ -70,7 +69,7 @@ impl Callback for ProgressBar {
         }
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         let Some(info) = &self.info else { return Ok(Control::Continue) };
         let secs = self.started.elapsed().as_secs_f64();
         let rate = info.samples as f64 / secs.max(1e-9);

@@ -12,6 +12,7 @@
 //! ```
 
 use strata_core::profile::{self, Phase};
+use strata_core::backend::Update;
 use strata_core::{Error, Gradients, Result, Tensor};
 
 use super::functional::Model;
@@ -238,7 +239,8 @@ pub(crate) fn regularization_penalty(weights: &[Weight]) -> Result<Option<Tensor
 fn apply_constraints(weights: &[Weight]) -> Result<()> {
     for w in weights {
         if let Some(c) = &w.constraint {
-            c.apply(&mut w.tensor.data_mut(), w.tensor.shape())?;
+            let projected = c.project(&w.tensor)?;
+            w.tensor.backend().update(Update::Assign, &w.tensor, &[], &projected);
         }
     }
     Ok(())

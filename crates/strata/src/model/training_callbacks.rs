@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use strata_core::{Error, Result};
 
-use super::callbacks::{Callback, Control, Logs};
-use super::functional::Model;
+use super::callbacks::{Callback, Control, Logs, TrainingModel};
 
 /// Whether a lower (`Min`) or higher (`Max`) monitored value is better;
 /// `Auto` picks `Max` for accuracies and `Min` otherwise, as Keras does.
@@ -98,7 +97,7 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         let value = monitored(&self.monitor, logs, "EarlyStopping")?;
         if epoch < self.start_from_epoch {
             return Ok(Control::Continue);
@@ -122,7 +121,7 @@ impl Callback for EarlyStopping {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, _logs: &Logs, model: &mut Model) -> Result<()> {
+    fn on_train_end(&mut self, _logs: &Logs, model: &mut dyn TrainingModel) -> Result<()> {
         if let (true, Some(best)) = (self.restore_best_weights, &self.best_weights) {
             model.restore_weights(best)?;
         }
@@ -180,7 +179,7 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         let value = monitored(&self.monitor, logs, "ReduceLROnPlateau")?;
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;
@@ -223,7 +222,7 @@ impl LearningRateScheduler {
 }
 
 impl Callback for LearningRateScheduler {
-    fn on_epoch_begin(&mut self, epoch: usize, model: &mut Model) -> Result<()> {
+    fn on_epoch_begin(&mut self, epoch: usize, model: &mut dyn TrainingModel) -> Result<()> {
         if let Some(opt) = model.optimizer_mut() {
             let lr = (self.schedule)(epoch, opt.learning_rate());
             if !lr.is_finite() || lr < 0.0 {
@@ -255,7 +254,7 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Model) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         let first = self.columns.is_none();
         let columns = self.columns.get_or_insert_with(|| logs.0.iter().map(|(n, _)| n.clone()).collect());
         let append = self.append || !first;

@@ -13,6 +13,8 @@ pub(crate) fn update(rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) {
     match (rule, &mut s[..]) {
         (Update::Adam(step), [m, v]) => optim::adam(step, &mut w, m, v, None, &g),
         (Update::Adam(step), [m, v, v_hat]) => optim::adam(step, &mut w, m, v, Some(v_hat), &g),
+        (Update::Assign, []) => w.copy_from_slice(&g),
+        (Update::MovingAverage { momentum: m }, []) => w.iter_mut().zip(g.iter()).for_each(|(w, &v)| *w = *w * m + v * (1.0 - m)),
         (Update::Decay { rate }, []) => w.iter_mut().for_each(|w| *w -= *w * rate),
         (Update::Sgd { learning_rate: lr, .. }, []) => w.iter_mut().zip(g.iter()).for_each(|(w, g)| *w -= lr * g),
         (Update::Sgd { learning_rate: lr, momentum: mu, nesterov }, [m]) => {

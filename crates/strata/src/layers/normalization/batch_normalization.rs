@@ -3,7 +3,8 @@
 //! averages in inference; then scales by `gamma` and shifts by `beta`.
 
 use serde_json::{json, Value};
-use strata_core::{no_grad, Error, Result, Rng, Tensor};
+use strata_core::backend::Update;
+use strata_core::{Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase, Weight};
 use crate::layers::config as cfg;
@@ -74,12 +75,10 @@ impl Layer for BatchNormalization {
         let (mean, var) = if training {
             let mean = flat.mean_axis(0, false)?;
             let var = flat.sub(&mean)?.square().mean_axis(0, false)?;
-            {
-                let _g = no_grad();
-                let m = self.momentum;
-                b.moving_mean.data_mut().iter_mut().zip(mean.data().iter()).for_each(|(mm, &v)| *mm = *mm * m + v * (1.0 - m));
-                b.moving_variance.data_mut().iter_mut().zip(var.data().iter()).for_each(|(mv, &v)| *mv = *mv * m + v * (1.0 - m));
-            }
+            // The one state update of a training call (see ARCHITECTURE.md).
+            let average = Update::MovingAverage { momentum: self.momentum };
+            b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean);
+            b.moving_variance.backend().update(average, &b.moving_variance, &[], &var);
             (mean, var)
         } else {
             (b.moving_mean.clone(), b.moving_variance.clone())
