@@ -79,9 +79,18 @@ fn functional_models_fit_like_keras() {
         for (w, t) in model.named_weights() {
             assert_close(&format!("{name} {w}"), &t.to_vec(), &finals[&w].to_vec(), TIGHT);
         }
-        let predictions = model.predict_many(Feed::Named(x), 64).unwrap();
+        let predictions = model.predict_many(Feed::Named(x.clone()), 64).unwrap();
         for (i, (p, k)) in predictions.iter().zip(case["predictions"].as_array().unwrap()).enumerate() {
             assert_close(&format!("{name} prediction {i}"), &p.to_vec(), &floats(&k["data"]), TIGHT);
+        }
+        // Validation data by name, as fit takes it: its logs equal evaluate's after the epoch.
+        let y = named(&case["y"]);
+        let validation = Some((Feed::Named(x.clone()), Feed::Named(y.clone())));
+        let history = model.fit(Feed::Named(x.clone()), Feed::Named(y.clone()), FitOptions { verbose: 0, shuffle: false, validation_data: validation, ..Default::default() }).unwrap();
+        let logs = model.evaluate(Feed::Named(x), Feed::Named(y), 64).unwrap();
+        for (key, value) in &logs.0 {
+            let val = history.get(&format!("val_{key}")).unwrap_or_else(|| panic!("{name}: no val_{key} in {:?}", history.history.keys()))[0];
+            assert!((val - value).abs() <= 1e-5 * (1.0 + value.abs()), "{name} val_{key}: {val} vs {value}");
         }
         // What Strata writes reads back into the same model (and, with
         // STRATA_WRITE_CONFIGS=DIR, is written for tools/check_keras_reads.py).

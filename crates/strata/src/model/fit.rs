@@ -21,8 +21,9 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Fraction of the data, taken from the end before shuffling, held out for validation.
     pub validation_split: f32,
-    /// Validation inputs and targets; overrides `validation_split`.
-    pub validation_data: Option<(Tensor, Tensor)>,
+    /// Validation inputs and targets, each as `fit` takes them (one tensor,
+    /// a list, or by name: `Some((x.into(), y.into()))`); overrides `validation_split`.
+    pub validation_data: Option<(Feed, Feed)>,
     /// A validation dataset (for `fit_dataset`, or data read from disk); overrides both.
     pub validation_dataset: Option<Dataset>,
     /// The epoch to start from (resuming); default 0.
@@ -168,9 +169,10 @@ impl Model {
         check_arrays(&x, &y)?;
         self.check_targets(&y)?;
         if let Some((vx, vy)) = options.validation_data.take() {
-            check_arrays(std::slice::from_ref(&vx), std::slice::from_ref(&vy))?;
-            self.check_targets(std::slice::from_ref(&vy))?;
-            options.validation_dataset.get_or_insert(Dataset::from_arrays(vx, vy)?.checked());
+            let (vx, vy) = self.arrays(vx, vy)?;
+            check_arrays(&vx, &vy)?;
+            self.check_targets(&vy)?;
+            options.validation_dataset.get_or_insert(Dataset::from_many(vx, vy)?.checked());
         }
         let mut data = Dataset::from_many(x, y)?.batch_size(options.batch_size).shuffle(options.shuffle).checked();
         if let Some(w) = options.sample_weight.take() {
@@ -201,7 +203,8 @@ impl Model {
             (data.clone(), validation_dataset)
         };
         if let Some((vx, vy)) = validation_data {
-            validation.get_or_insert(Dataset::from_arrays(vx, vy)?);
+            let (vx, vy) = self.arrays(vx, vy)?;
+            validation.get_or_insert(Dataset::from_many(vx, vy)?.checked());
         }
         if train.is_empty() {
             return Err(Error::argument("fit", "no training samples left (empty data, or validation_split takes them all)"));
