@@ -59,6 +59,7 @@ fn summary(config: Option<std::path::PathBuf>, model: Option<std::path::PathBuf>
 
 fn main() {
     let cli = Cli::parse();
+    strata::warn_if_unoptimized();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),

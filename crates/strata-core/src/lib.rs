@@ -32,4 +32,31 @@ pub use error::{fmt_shape, Error, Result};
 pub use kernels::window::Padding;
 pub use rng::Rng;
 pub use backend::Backend;
+
+/// Whether the kernels were compiled with optimisations (`--release`, or an
+/// `opt-level` above 0 for this crate). An unoptimised build trains about 80
+/// times slower.
+pub fn optimized_build() -> bool {
+    !matches!(env!("STRATA_OPT_LEVEL"), "0" | "")
+}
+
+/// Prints, once per process, a warning that the kernels were compiled without
+/// optimisations and how to fix it (unless `STRATA_ALLOW_UNOPTIMIZED=1`).
+/// `fit`, `evaluate`, `predict` and the `strata` binary call it.
+pub fn warn_if_unoptimized() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if optimized_build() || std::env::var_os("STRATA_ALLOW_UNOPTIMIZED").is_some_and(|v| v != "0") {
+        return;
+    }
+    ONCE.call_once(|| {
+        eprintln!(
+            "warning: Strata was compiled without optimisations (opt-level 0): training and inference run about 80 times slower.\n\
+             \x20        Build with --release (`cargo run --release`), or keep debug builds of your own code and optimise\n\
+             \x20        the dependencies in your Cargo.toml:\n\
+             \x20            [profile.dev.package.\"*\"]\n\
+             \x20            opt-level = 3\n\
+             \x20        (STRATA_ALLOW_UNOPTIMIZED=1 silences this warning.)"
+        );
+    });
+}
 pub use tensor::{DType, Device, Tensor};

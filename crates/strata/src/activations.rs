@@ -47,6 +47,21 @@ pub enum Activation {
     Mish,
 }
 
+/// What a layer's `activation` accepts: an [`Activation`], or Keras's name of one.
+pub trait IntoActivation {
+    fn into_activation(self) -> Result<Activation>;
+}
+impl IntoActivation for Activation {
+    fn into_activation(self) -> Result<Activation> {
+        Ok(self)
+    }
+}
+impl IntoActivation for &str {
+    fn into_activation(self) -> Result<Activation> {
+        Activation::from_name(self)
+    }
+}
+
 /// Every activation, for listings and tests.
 pub const ALL: [Activation; 18] = [
     Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax,

@@ -36,7 +36,7 @@ pub mod optimizers;
 pub mod regularizers;
 
 pub use strata_core as core;
-pub use strata_core::{no_grad, Error, Gradients, Padding, Result, Rng, Tensor};
+pub use strata_core::{no_grad, optimized_build, warn_if_unoptimized, DType, Error, Gradients, Padding, Result, Rng, Tensor};
 
 /// Everything a model definition needs, in one import.
 pub mod prelude {

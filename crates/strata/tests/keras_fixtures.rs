@@ -423,8 +423,8 @@ fn callbacks_decide_as_keras_does() {
         };
         let (mut stopped, mut rates) = (None, Vec::new());
         for (epoch, v) in case["values"].as_array().unwrap().iter().enumerate() {
-            let logs = Logs(vec![(monitor.to_string(), v.as_f64().unwrap())]);
-            let control = callback.on_epoch_end(epoch, &logs, &mut *m).unwrap();
+            let mut logs = Logs(vec![(monitor.to_string(), v.as_f64().unwrap())]);
+            let control = callback.on_epoch_end(epoch, &mut logs, &mut *m).unwrap();
             rates.push(m.optimizer().unwrap().learning_rate());
             if control == Control::Stop {
                 stopped = Some(epoch as u64);

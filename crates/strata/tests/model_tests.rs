@@ -138,7 +138,11 @@ fn bad_input_is_reported_with_what_was_wrong() {
     assert!(e.contains("batch_size"), "{e}");
     // data that does not match the declared input_shape
     let e = err_text(m.predict(Tensor::zeros(&[2, 64]), 2));
-    assert!(e.contains("conv2d") && e.contains("input_shape=(8, 8, 1)") && e.contains("(64,)"), "{e}");
+    assert!(e.contains("conv2d") && e.contains("(None, 8, 8, 1)") && e.contains("(2, 64)") && e.contains("reshape it to (2, 8, 8, 1)"), "{e}");
+    let e = err_text(m.predict(Tensor::zeros(&[2, 8, 8]), 2));
+    assert!(e.contains("lacks the channel axis; reshape it to (2, 8, 8, 1)"), "{e}");
+    let e = err_text(m.predict(Tensor::zeros(&[8, 8, 1]), 2));
+    assert!(e.contains("no batch axis; for one sample, reshape it to (1, 8, 8, 1)"), "{e}");
     m.build_from_declared().unwrap();
     // input of the wrong rank for the first layer
     let flat = Tensor::zeros(&[10, 64]);
@@ -173,12 +177,11 @@ fn bad_input_is_reported_with_what_was_wrong() {
     assert!(err_text(m.compile("adamq", "mse", &[])).contains("unknown optimizer 'adamq'"));
     assert!(err_text(m.compile("adam", "frobnicate", &[])).contains("unknown loss 'frobnicate'"));
     assert!(err_text(SGD::new(-1.0)).contains("learning_rate=-1"));
+    // A layer that cannot be built is refused when added, its input shape being known.
     let mut bad_layer = Sequential::with_seed(0);
-    bad_layer.add(Conv2D::new(0, (3, 3)).input_shape([8, 8, 1])).unwrap();
-    assert!(err_text(bad_layer.build_from_declared()).contains("filters=0"));
+    assert!(err_text(bad_layer.add(Conv2D::new(0, (3, 3)).input_shape([8, 8, 1]))).contains("filters=0"));
     let mut too_small = Sequential::with_seed(0);
-    too_small.add(Conv2D::new(2, (5, 5)).input_shape([3, 3, 1])).unwrap();
-    let e = err_text(too_small.build_from_declared());
+    let e = err_text(too_small.add(Conv2D::new(2, (5, 5)).input_shape([3, 3, 1])));
     assert!(e.contains("conv2d") && e.contains("does not fit"), "{e}");
     assert!(err_text(Sequential::with_seed(0).build_from_declared()).contains("no layers"));
 }
@@ -199,9 +202,9 @@ fn dropout_drops_in_training_only() {
     again.add(Dropout::new(0.25).input_shape([1000])).unwrap();
     again.build_from_declared().unwrap();
     assert_eq!(again.call(&x, true).unwrap().to_vec(), y, "the seed fixes the mask");
+    // Refused when added (the model is built as layers are added), as Keras refuses it when made.
     let mut bad = Sequential::with_seed(0);
-    bad.add(Dropout::new(1.5).input_shape([3])).unwrap();
-    assert!(bad.build_from_declared().unwrap_err().to_string().contains("rate=1.5"));
+    assert!(bad.add(Dropout::new(1.5).input_shape([3])).unwrap_err().to_string().contains("rate=1.5"));
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub mod reshaping;
 mod shared;
 
 use serde_json::Value;
-use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+use strata_core::{fmt_shape, Error, Padding, Result, Rng, Tensor};
 
 use crate::regularizers::{Constraint, Regularizer};
 
@@ -111,9 +111,13 @@ impl KernelOptions {
 /// The builder methods of a layer that keeps its [`KernelOptions`] in an `options` field.
 macro_rules! kernel_layer_methods {
     () => {
-        /// Sets the activation applied to the output (default: none).
-        pub fn activation(mut self, activation: crate::activations::Activation) -> Self {
-            self.options.activation = activation;
+        /// Sets the activation applied to the output (default: none), as a
+        /// value (`Relu`) or by Keras's name (`"relu"`; an unknown name is
+        /// reported by `add` or `build`, with the known ones).
+        pub fn activation(mut self, activation: impl crate::activations::IntoActivation) -> Self {
+            if let Some(a) = self.base.keep_error(activation.into_activation()) {
+                self.options.activation = a;
+            }
             self
         }
         /// Whether to add a bias (default true).
@@ -165,12 +169,45 @@ pub(crate) use kernel_layer_methods;
 pub struct LayerBase {
     pub name: String,
     pub input_shape: Option<Vec<usize>>,
+    /// Keras's `trainable`: false freezes the layer's weights (the optimizer
+    /// leaves them alone; they count as non-trainable in the summary).
+    pub trainable: bool,
+    /// An argument given as a string that names nothing (`.activation("rellu")`):
+    /// builders cannot fail, so the error waits for `add` or `build`.
+    pub invalid: Option<String>,
 }
 
 impl LayerBase {
     /// Named after the Keras class (`Conv2D` -> `conv2d`), no declared input shape.
     pub fn new(class_name: &str) -> Self {
-        LayerBase { name: default_name(class_name), input_shape: None }
+        LayerBase { name: default_name(class_name), input_shape: None, trainable: true, invalid: None }
+    }
+    /// Keeps `value`'s error (the first one) for `add`/`build` to report.
+    pub fn keep_error<T>(&mut self, value: Result<T>) -> Option<T> {
+        value.map_err(|e| self.invalid.get_or_insert(e.to_string()).clone()).ok()
+    }
+    /// The argument error kept by [`LayerBase::keep_error`], naming the layer.
+    pub fn check(&self) -> Result<()> {
+        match &self.invalid {
+            Some(e) => Err(Error::layer(&self.name, e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a layer's `padding` accepts: the value (`Padding::Same`), or Keras's
+/// name of it (`"same"`; an unknown name is reported by `add` or `build`).
+pub trait IntoPadding<P> {
+    fn into_padding(self) -> Result<P>;
+}
+impl IntoPadding<Padding> for Padding {
+    fn into_padding(self) -> Result<Padding> {
+        Ok(self)
+    }
+}
+impl IntoPadding<Padding> for &str {
+    fn into_padding(self) -> Result<Padding> {
+        Padding::parse(self).ok_or_else(|| Error::argument("padding", format!("unknown padding '{self}' (known: valid, same)")))
     }
 }
 
@@ -212,6 +249,15 @@ pub trait Layer: Send {
     fn declared_input_shape(&self) -> Option<&[usize]> {
         self.base().input_shape.as_deref()
     }
+    /// Keras's `layer.trainable`: whether the optimizer updates the layer's weights.
+    fn trainable(&self) -> bool {
+        self.base().trainable
+    }
+    /// Freezes (`false`) or unfreezes the layer's weights, as Keras's
+    /// `layer.trainable = False`; takes effect at the next `fit` step.
+    fn set_trainable(&mut self, trainable: bool) {
+        self.base_mut().trainable = trainable;
+    }
     /// Creates the weights for inputs of `input_shape` and returns the output shape.
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
     /// The forward pass on a batch. `training` switches layers such as Dropout.
@@ -246,7 +292,7 @@ pub trait Layer: Send {
         let mut config = self.own_config();
         if let Value::Object(fields) = &mut config {
             fields.insert("name".into(), Value::from(self.name()));
-            fields.insert("trainable".into(), Value::from(true));
+            fields.insert("trainable".into(), Value::from(self.trainable()));
             fields.insert("dtype".into(), Value::from("float32"));
         }
         config
@@ -349,13 +395,32 @@ pub fn default_name(class_name: &str) -> String {
 /// Fails, naming the layer, unless `x` is a batch of `expected`-shaped samples.
 pub(crate) fn check_input(layer: &dyn Layer, x: &Tensor, expected: &[usize]) -> Result<()> {
     if x.rank() != expected.len() + 1 || &x.shape()[1..] != expected {
-        let want: Vec<String> = std::iter::once("None".to_string()).chain(expected.iter().map(|d| d.to_string())).collect();
-        return Err(Error::layer(
-            layer.name(),
-            format!("{} expected input of shape ({}), got {}", layer.class_name(), want.join(", "), fmt_shape(x.shape())),
-        ));
+        return Err(Error::layer(layer.name(), format!("{} expected input of shape {}, got {}", layer.class_name(), batch_shape(expected), fmt_shape(x.shape()))));
     }
     Ok(())
+}
+
+/// A sample shape with Keras's `None` batch axis in front: `(None, 28, 28, 1)`.
+pub(crate) fn batch_shape(sample: &[usize]) -> String {
+    let dims: Vec<String> = std::iter::once("None".to_string()).chain(sample.iter().map(|d| d.to_string())).collect();
+    format!("({})", dims.join(", "))
+}
+
+/// What is most likely wrong with an array of shape `got` given to an input
+/// that takes samples of shape `want` (the usual mistakes: no batch axis, no
+/// channel axis), as a hint to append to the error.
+pub(crate) fn shape_hint(got: &[usize], want: &[usize]) -> String {
+    let n = got.first().copied().unwrap_or(0);
+    let to = |batch: usize| fmt_shape(&std::iter::once(batch).chain(want.iter().copied()).collect::<Vec<_>>());
+    if got == want {
+        format!(": it has no batch axis; for one sample, reshape it to {}", to(1))
+    } else if got.len() == want.len() && want.last() == Some(&1) && got[1..] == want[..want.len() - 1] {
+        format!(": it lacks the channel axis; reshape it to {}", to(n))
+    } else if got.len() > 1 && got[1..].iter().product::<usize>() == want.iter().product::<usize>() {
+        format!(": its samples have as many values; reshape it to {}", to(n))
+    } else {
+        String::new()
+    }
 }
 
 /// Fails, naming the layer, when it is called before `build`.

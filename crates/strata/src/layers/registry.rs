@@ -83,6 +83,11 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
         (None, None) => return Err(Error::layer(l, format!("layer class '{class_name}' is not supported yet (supported: {})", supported().join(", ")))),
     };
     layer.set_name(name.clone());
+    match config.get("trainable") {
+        None | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => layer.set_trainable(false),
+        Some(other) => return Err(Error::layer(l, format!("'trainable' must be true or false, got {other}"))),
+    }
     if let Some(shape) = declared_input_shape(l, config)? {
         layer.base_mut().input_shape = Some(shape);
     }

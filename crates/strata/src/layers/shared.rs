@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
-use strata_core::{fmt_shape, Error, Result, Rng};
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::{Layer, Weight};
 
@@ -60,8 +60,26 @@ impl LayerRef {
     pub fn class_name(&self) -> &'static str {
         self.lock().class_name()
     }
+    /// The layer's weights; all non-trainable when the layer is frozen.
     pub fn weights(&self) -> Vec<Weight> {
-        self.lock().weights()
+        let layer = self.lock();
+        let frozen = !layer.trainable();
+        layer.weights().into_iter().map(|w| Weight { trainable: w.trainable && !frozen, ..w }).collect()
+    }
+    /// A copy of each of the layer's weights, in Keras's order (`layer.get_weights()`).
+    pub fn get_weights(&self) -> Vec<Tensor> {
+        self.lock().weights().iter().map(|w| w.tensor.detach()).collect()
+    }
+    /// Sets the layer's weights from `values` in Keras's order (`layer.set_weights(list)`);
+    /// the error names the first weight whose shape differs.
+    pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        let layer = self.lock();
+        let weights: Vec<(String, Tensor)> = layer.weights().into_iter().map(|w| (w.name, w.tensor)).collect();
+        crate::model::functional::assign_in_order(layer.name(), &weights, values)
+    }
+    /// Freezes or unfreezes the layer (Keras's `layer.trainable = False`).
+    pub fn set_trainable(&self, trainable: bool) {
+        self.lock().set_trainable(trainable)
     }
     pub fn config(&self) -> Value {
         self.lock().config()
@@ -98,6 +116,7 @@ impl LayerRef {
             return Ok(cell.outputs.clone());
         }
         let name = cell.layer.name().to_string();
+        cell.layer.base().check()?;
         let outputs = cell.layer.build_many(input_shapes, rng).map_err(|e| e.in_layer(&name))?;
         cell.built = Some(input_shapes.to_vec());
         cell.outputs = outputs.clone();

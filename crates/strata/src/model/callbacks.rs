@@ -54,10 +54,10 @@ pub enum Control {
 pub trait TrainingModel {
     /// The model's name.
     fn name(&self) -> String;
-    /// A copy of every weight's values, in a fixed order.
-    fn get_weights(&self) -> Vec<Vec<f32>>;
-    /// Restores values taken with [`TrainingModel::get_weights`].
-    fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()>;
+    /// A copy of every weight, in a fixed order.
+    fn get_weights(&self) -> Vec<Tensor>;
+    /// Sets the weights from values taken with [`TrainingModel::get_weights`].
+    fn set_weights(&self, values: &[Tensor]) -> Result<()>;
     /// The optimizer, once compiled (to read or change its learning rate).
     fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)>;
     /// Saves the model, its weights and its training state (atomically).
@@ -70,11 +70,11 @@ impl TrainingModel for Model {
     fn name(&self) -> String {
         Model::name(self).to_string()
     }
-    fn get_weights(&self) -> Vec<Vec<f32>> {
+    fn get_weights(&self) -> Vec<Tensor> {
         Model::get_weights(self)
     }
-    fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
-        Model::restore_weights(self, values)
+    fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        Model::set_weights(self, values)
     }
     fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
         Model::optimizer_mut(self)
@@ -97,8 +97,10 @@ pub trait Callback {
     }
     /// After each batch, with the running means of the epoch so far.
     fn on_batch_end(&mut self, _batch: usize, _logs: &Logs) {}
-    /// After each epoch (validation included); return `Control::Stop` to end training.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
+    /// After each epoch (validation included); return `Control::Stop` to end
+    /// training. A callback may add values to `logs` (`logs.set("lr", ..)`):
+    /// the callbacks after it, and the History, see them.
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         Ok(Control::Continue)
     }
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<()> {
@@ -108,6 +110,30 @@ pub trait Callback {
     /// epoch (see [`TerminateOnNaN`]) instead of failing `fit` with an error.
     fn stops_on_nan(&self) -> bool {
         false
+    }
+}
+
+/// A callback kept by the caller too (`Arc::new(Mutex::new(EarlyStopping::new(..)))`,
+/// one clone given to `fit`), to read its state after training, as Keras
+/// users read `early_stopping.stopped_epoch`.
+impl<C: Callback> Callback for std::sync::Arc<std::sync::Mutex<C>> {
+    fn on_train_begin(&mut self, info: &TrainInfo) {
+        self.lock().unwrap_or_else(|e| e.into_inner()).on_train_begin(info)
+    }
+    fn on_epoch_begin(&mut self, epoch: usize, model: &mut dyn TrainingModel) -> Result<()> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).on_epoch_begin(epoch, model)
+    }
+    fn on_batch_end(&mut self, batch: usize, logs: &Logs) {
+        self.lock().unwrap_or_else(|e| e.into_inner()).on_batch_end(batch, logs)
+    }
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).on_epoch_end(epoch, logs, model)
+    }
+    fn on_train_end(&mut self, logs: &Logs, model: &mut dyn TrainingModel) -> Result<()> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).on_train_end(logs, model)
+    }
+    fn stops_on_nan(&self) -> bool {
+        self.lock().unwrap_or_else(|e| e.into_inner()).stops_on_nan()
     }
 }
 
@@ -141,6 +167,18 @@ impl History {
             self.history.entry(name.clone()).or_default().push(*value);
         }
         self.epoch_seconds.push(seconds);
+    }
+    /// Sets the last recorded epoch's values to `logs` (adding the names it lacks).
+    pub(crate) fn amend_last(&mut self, logs: &Logs) {
+        let epochs = self.epoch.len();
+        for (name, value) in &logs.0 {
+            let values = self.history.entry(name.clone()).or_default();
+            if values.len() == epochs && epochs > 0 {
+                values[epochs - 1] = *value;
+            } else {
+                values.push(*value);
+            }
+        }
     }
     /// The values of one metric, epoch by epoch.
     pub fn get(&self, name: &str) -> Option<&[f64]> {

@@ -35,7 +35,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         if self.save_best_only {
             let Some(value) = logs.get(&self.monitor) else {
                 eprintln!("ModelCheckpoint: '{}' is not in the logs ({}); nothing saved", self.monitor, logs.describe());

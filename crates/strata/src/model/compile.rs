@@ -2,6 +2,8 @@
 //! list, or by output name), loss weights and metrics per output, as Keras's
 //! `compile(optimizer, loss, loss_weights, metrics)` takes them.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 use strata_core::{Error, Result};
 
@@ -49,6 +51,35 @@ impl IntoLoss for &str {
     }
 }
 
+/// A metric as `compile` was given it: a Keras name, or an object (built-in
+/// with arguments, or the user's own), copied for each output it measures.
+#[derive(Clone)]
+enum MetricSpec {
+    Name(String),
+    Object { name: String, make: Arc<dyn Fn() -> Box<dyn Metric> + Send + Sync> },
+}
+
+impl MetricSpec {
+    fn object<M: Metric + Clone + Sync + 'static>(metric: M) -> MetricSpec {
+        MetricSpec::Object { name: metric.name().to_string(), make: Arc::new(move || Box::new(metric.clone())) }
+    }
+    fn name(&self) -> &str {
+        match self {
+            MetricSpec::Name(n) | MetricSpec::Object { name: n, .. } => n,
+        }
+    }
+    fn make(&self) -> Result<Box<dyn Metric>> {
+        match self {
+            MetricSpec::Name(n) => metrics::from_name(n),
+            MetricSpec::Object { make, .. } => Ok(make()),
+        }
+    }
+}
+
+fn names(list: &[MetricSpec]) -> Value {
+    json!(list.iter().map(MetricSpec::name).collect::<Vec<_>>())
+}
+
 /// How losses were given: one for every output, or per output (by name or position).
 enum Losses {
     One(Box<dyn Loss>),
@@ -69,8 +100,8 @@ pub struct Compile {
     optimizer: Result<Box<dyn Optimizer>>,
     losses: Result<Losses>,
     loss_weights: Vec<(String, f32)>,
-    metrics: Vec<String>,
-    output_metrics: Vec<(String, Vec<String>)>,
+    metrics: Vec<MetricSpec>,
+    output_metrics: Vec<(String, Vec<MetricSpec>)>,
 }
 
 impl Compile {
@@ -117,12 +148,24 @@ impl Compile {
     }
     /// Metrics computed on every output, by Keras name.
     pub fn metrics(mut self, metrics: &[&str]) -> Compile {
-        self.metrics = metrics.iter().map(|m| m.to_string()).collect();
+        self.metrics.extend(metrics.iter().map(|m| MetricSpec::Name(m.to_string())));
         self
     }
-    /// Metrics of the output named `output`.
+    /// A metric object computed on every output: a built-in one with its
+    /// arguments (`TopKAccuracy::new(3)`) or your own [`Metric`]. Each output
+    /// gets a fresh copy; it is logged under its `name()`.
+    pub fn metric<M: Metric + Clone + Sync + 'static>(mut self, metric: M) -> Compile {
+        self.metrics.push(MetricSpec::object(metric));
+        self
+    }
+    /// Metrics of the output named `output`, by Keras name.
     pub fn output_metrics(mut self, output: &str, metrics: &[&str]) -> Compile {
-        self.output_metrics.push((output.to_string(), metrics.iter().map(|m| m.to_string()).collect()));
+        self.output_metrics.push((output.to_string(), metrics.iter().map(|m| MetricSpec::Name(m.to_string())).collect()));
+        self
+    }
+    /// A metric object of the output named `output` (see [`Compile::metric`]).
+    pub fn output_metric<M: Metric + Clone + Sync + 'static>(mut self, output: &str, metric: M) -> Compile {
+        self.output_metrics.push((output.to_string(), vec![MetricSpec::object(metric)]));
         self
     }
 
@@ -167,14 +210,23 @@ impl Compile {
         if !self.loss_weights.is_empty() {
             config.insert("loss_weights".into(), Value::Object(self.loss_weights.iter().map(|(n, w)| (n.clone(), json!(w))).collect()));
         }
-        let mut names: Vec<Vec<String>> = vec![self.metrics.clone(); outputs.len()];
+        let mut specs: Vec<Vec<MetricSpec>> = vec![self.metrics.clone(); outputs.len()];
         for (name, m) in &self.output_metrics {
-            names[position("metrics", name)?].extend(m.iter().cloned());
+            specs[position("metrics", name)?].extend(m.iter().cloned());
         }
-        let metrics = names.iter().map(|list| list.iter().map(|m| metrics::from_name(m)).collect::<Result<Vec<_>>>()).collect::<Result<Vec<_>>>()?;
+        let metrics = specs.iter().map(|list| list.iter().map(MetricSpec::make).collect::<Result<Vec<_>>>()).collect::<Result<Vec<_>>>()?;
         config.insert(
             "metrics".into(),
-            if self.output_metrics.is_empty() { json!(self.metrics) } else { Value::Object(self.output_metrics.iter().map(|(n, m)| (n.clone(), json!(m))).collect()) },
+            if self.output_metrics.is_empty() {
+                names(&self.metrics)
+            } else {
+                let mut by_output = Map::new();
+                for (n, m) in &self.output_metrics {
+                    let list = by_output.entry(n.clone()).or_insert_with(|| json!([]));
+                    list.as_array_mut().expect("a list").extend(m.iter().map(|m| json!(m.name())));
+                }
+                Value::Object(by_output)
+            },
         );
         Ok(Compiled { optimizer, shared, losses, loss_weights, metrics, config })
     }

@@ -37,6 +37,7 @@ impl Model {
 
     /// Loss and metrics over a [`Dataset`], in its batches and order, without training.
     pub fn evaluate_dataset(&mut self, data: &Dataset) -> Result<Logs> {
+        strata_core::warn_if_unoptimized();
         if !self.is_built() {
             self.build_chain(&data.input_shape())?;
         }
@@ -84,6 +85,7 @@ impl Model {
 
     /// One tensor per output for `x` (one array per input), computed in batches of `batch_size`.
     pub fn predict_many(&mut self, x: impl Into<Feed>, batch_size: usize) -> Result<Vec<Tensor>> {
+        strata_core::warn_if_unoptimized();
         check_batch_size(batch_size)?;
         let x = self.input_arrays(x.into())?;
         check_arrays(&x, &[])?;

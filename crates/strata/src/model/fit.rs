@@ -157,7 +157,24 @@ impl Model {
     pub(super) fn input_arrays(&mut self, x: Feed) -> Result<Vec<Tensor>> {
         let x = if self.is_built() { x.resolve(&self.input_names(), "inputs")? } else { x.resolve(&["input_layer".to_string()], "inputs")? };
         self.build_for(&x)?;
+        self.check_input_shapes(&x)?;
         Ok(x)
+    }
+
+    /// Fails on an input array whose samples do not have the shape its input
+    /// takes, naming the array's own shape (not a batch's) and the likely mistake.
+    fn check_input_shapes(&self, x: &[Tensor]) -> Result<()> {
+        for ((t, want), name) in x.iter().zip(self.input_shapes()).zip(self.input_names()) {
+            let got = t.shape();
+            if got.len() == want.len() + 1 && got[1..] == want[..] {
+                continue;
+            }
+            // A Sequential's input is its first layer, as Keras's messages name it.
+            let who = if self.sequential { self.layers[0].name() } else { name };
+            let hint = crate::layers::shape_hint(got, &want);
+            return Err(Error::layer(who, format!("expects inputs of shape {}, got an array of shape {}{hint}", crate::layers::batch_shape(&want), fmt_shape(got))));
+        }
+        Ok(())
     }
 
     /// Trains the model on `x` (inputs, batch first) and `y` (targets):
@@ -186,6 +203,7 @@ impl Model {
     /// Batches from disk are read on a background thread while the current one trains.
     pub fn fit_dataset(&mut self, data: &Dataset, options: FitOptions) -> Result<History> {
         let FitOptions { epochs, validation_split, validation_data, validation_dataset, initial_epoch, verbose, mut callbacks, class_weight, sample_weight, .. } = options;
+        strata_core::warn_if_unoptimized();
         self.require_compiled()?;
         if sample_weight.is_some() {
             return Err(Error::argument("sample_weight", "fit_dataset takes sample weights from the dataset (Dataset::with_sample_weight)"));
@@ -263,12 +281,15 @@ impl Model {
                     logs.set(&format!("val_{name}"), value);
                 }
             }
-            history.record(epoch, &logs, seconds);
+            // The model's own record first, so a checkpoint saved by a callback holds this epoch.
             self.history.record(epoch, &logs, seconds);
             let mut stop = nan_stop;
             for c in callbacks.iter_mut() {
-                stop |= c.on_epoch_end(epoch, &logs, self)? == Control::Stop;
+                stop |= c.on_epoch_end(epoch, &mut logs, self)? == Control::Stop;
             }
+            // Values the callbacks added are kept (Keras's History is the last callback).
+            history.record(epoch, &logs, seconds);
+            self.history.amend_last(&logs);
             last = logs;
             if stop {
                 break;

@@ -270,7 +270,7 @@ impl Model {
         self.all_weights().iter().map(|w| w.tensor.numel()).sum()
     }
     /// Replaces weight values by name (`conv2d/kernel`); every given name must exist with the same shape.
-    pub fn set_weights(&self, values: &HashMap<String, Tensor>) -> Result<()> {
+    pub fn set_weights_by_name(&self, values: &HashMap<String, Tensor>) -> Result<()> {
         let named: HashMap<String, Tensor> = self.named_weights().into_iter().collect();
         for (name, value) in values {
             let w = named.get(name).ok_or_else(|| Error::argument("weights", format!("model '{}' has no weight named '{name}'", self.base.name)))?;
@@ -281,20 +281,14 @@ impl Model {
         }
         Ok(())
     }
-    /// A copy of every weight's values, in `named_weights` order.
-    pub fn get_weights(&self) -> Vec<Vec<f32>> {
-        self.named_weights().iter().map(|(_, t)| t.to_vec()).collect()
+    /// A copy of every weight, in `named_weights` order (Keras's `get_weights()`).
+    pub fn get_weights(&self) -> Vec<Tensor> {
+        self.named_weights().iter().map(|(_, t)| t.detach()).collect()
     }
-    /// Restores values from [`Model::get_weights`].
-    pub fn restore_weights(&self, values: &[Vec<f32>]) -> Result<()> {
-        let named = self.named_weights();
-        if named.len() != values.len() || named.iter().zip(values).any(|((_, t), v)| t.numel() != v.len()) {
-            return Err(Error::argument("weights", format!("{} arrays do not match model '{}' ({} weights)", values.len(), self.base.name, named.len())));
-        }
-        for ((_, t), v) in named.iter().zip(values) {
-            t.data_mut().copy_from_slice(v);
-        }
-        Ok(())
+    /// Sets every weight from `values`, in [`Model::get_weights`] order (Keras's
+    /// `set_weights(list)`); the error names the first weight whose shape differs.
+    pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        assign_in_order(&self.base.name, &self.named_weights(), values)
     }
 
     /// Chooses the optimizer, one loss for every output and metrics, by value or by Keras name:
@@ -428,4 +422,18 @@ impl crate::layers::Layer for ModelLayer {
     fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
         self.0.set_random_streams(streams)
     }
+}
+
+/// Writes `values` into `weights` in order, after checking the count and every shape.
+pub(crate) fn assign_in_order(owner: &str, weights: &[(String, Tensor)], values: &[Tensor]) -> Result<()> {
+    if weights.len() != values.len() {
+        return Err(Error::argument("set_weights", format!("'{owner}' has {} weights, got {} arrays", weights.len(), values.len())));
+    }
+    if let Some(((name, w), v)) = weights.iter().zip(values).find(|((_, w), v)| w.shape() != v.shape()) {
+        return Err(Error::argument("set_weights", format!("weight '{name}' of '{owner}' has shape {}, got an array of shape {}", fmt_shape(w.shape()), fmt_shape(v.shape()))));
+    }
+    for ((_, w), v) in weights.iter().zip(values) {
+        w.backend().update(Update::Assign, w, &[], v);
+    }
+    Ok(())
 }

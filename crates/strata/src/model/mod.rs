@@ -7,7 +7,7 @@ mod checkpoint;
 mod compile;
 mod evaluate;
 mod fit;
-mod functional;
+pub(crate) mod functional;
 mod graph;
 mod keras_json;
 mod plan;

@@ -69,7 +69,7 @@ impl Callback for ProgressBar {
         }
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         let Some(info) = &self.info else { return Ok(Control::Continue) };
         let secs = self.started.elapsed().as_secs_f64();
         let rate = info.samples as f64 / secs.max(1e-9);

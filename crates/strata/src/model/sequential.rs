@@ -57,7 +57,10 @@ impl Sequential {
     }
 
     /// Appends a layer. A layer left with its default name is renamed as Keras
-    /// does (`dense`, `dense_1`, ...). Adding after the model was built fails.
+    /// does (`dense`, `dense_1`, ...). As in Keras, once the input shape is
+    /// known (the first layer's `input_shape`, or an earlier build) the model
+    /// is built as layers are added, so its weights exist right away; a layer
+    /// that does not fit is refused and not added.
     pub fn add(&mut self, layer: impl Layer + 'static) -> Result<()> {
         self.push(Box::new(layer))
     }
@@ -69,9 +72,7 @@ impl Sequential {
 
     /// [`Sequential::add`] for a layer held elsewhere too (shared weights).
     pub fn push_ref(&mut self, layer: LayerRef) -> Result<()> {
-        if self.model.is_built() {
-            return Err(Error::State(format!("cannot add layer '{}' to model '{}' after it was built", layer.name(), self.model.name())));
-        }
+        layer.lock().base().check()?;
         let base = default_name(layer.class_name());
         let taken = |name: &str| self.model.layers.iter().any(|l| l.name() == name);
         if layer.name() == base && taken(&base) {
@@ -81,7 +82,14 @@ impl Sequential {
         if taken(&layer.name()) {
             return Err(Error::layer(layer.name(), format!("model '{}' already has a layer with this name", self.model.name())));
         }
+        let known = self.model.input_shape().map(|s| s.to_vec()).or_else(|| self.model.layers.first().unwrap_or(&layer).declared_input_shape());
         self.model.layers.push(layer);
+        if let Some(shape) = known {
+            if let Err(e) = self.model.build_chain(&shape) {
+                self.model.layers.pop();
+                return Err(e);
+            }
+        }
         Ok(())
     }
 

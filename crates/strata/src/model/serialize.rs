@@ -114,7 +114,7 @@ impl Model {
                 None => {}
             }
         }
-        self.set_weights(&values)
+        self.set_weights_by_name(&values)
     }
 
     fn restore_state(&mut self, tensors: &SafeTensors, state: &Value, path: &Path) -> Result<()> {

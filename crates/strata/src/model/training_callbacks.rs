@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use strata_core::{Error, Result};
+use strata_core::{Error, Result, Tensor};
 
 use super::callbacks::{Callback, Control, Logs, TrainingModel};
 
@@ -27,9 +27,15 @@ impl Mode {
     }
 }
 
-/// The monitored value, or a clear error naming what the logs do have.
-fn monitored(monitor: &str, logs: &Logs, who: &str) -> Result<f64> {
-    logs.get(monitor).ok_or_else(|| Error::argument(who, format!("monitor '{monitor}' is not in the logs (available: {})", logs.describe())))
+/// The monitored value. When the logs lack it, Keras warns and trains on:
+/// so does Strata, once per callback (`warned`), naming what the logs have.
+fn monitored(monitor: &str, logs: &Logs, who: &str, warned: &mut bool) -> Option<f64> {
+    let value = logs.get(monitor);
+    if value.is_none() && !std::mem::replace(warned, true) {
+        let available: Vec<&str> = logs.0.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!("warning: {who} is conditioned on '{monitor}', which is not in the logs (available: {}); it does nothing", available.join(", "));
+    }
+    value
 }
 
 /// Stops training when a monitored value has stopped improving.
@@ -42,8 +48,11 @@ pub struct EarlyStopping {
     start_from_epoch: usize,
     best: Option<f64>,
     wait: usize,
-    best_weights: Option<Vec<Vec<f32>>>,
-    /// The epoch training stopped at, if it was stopped.
+    best_weights: Option<Vec<Tensor>>,
+    best_epoch: usize,
+    verbose: u8,
+    warned: bool,
+    /// The epoch training stopped at (0-based), if it was stopped.
     pub stopped_epoch: Option<usize>,
 }
 
@@ -60,8 +69,21 @@ impl EarlyStopping {
             best: None,
             wait: 0,
             best_weights: None,
+            best_epoch: 0,
+            verbose: 0,
+            warned: false,
             stopped_epoch: None,
         }
+    }
+    /// 1 prints Keras's messages when training stops (`Epoch 10: early
+    /// stopping`) and when the best weights are restored; 0 (Keras's default) is silent.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+    /// The epoch training stopped at (0-based, as Keras's `stopped_epoch`), if it was stopped.
+    pub fn stopped_epoch(&self) -> Option<usize> {
+        self.stopped_epoch
     }
     /// Epochs without improvement before stopping.
     pub fn patience(mut self, patience: usize) -> Self {
@@ -97,8 +119,10 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
-        let value = monitored(&self.monitor, logs, "EarlyStopping")?;
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
+        let Some(value) = monitored(&self.monitor, logs, "EarlyStopping", &mut self.warned) else {
+            return Ok(Control::Continue);
+        };
         if epoch < self.start_from_epoch {
             return Ok(Control::Continue);
         }
@@ -108,6 +132,7 @@ impl Callback for EarlyStopping {
         self.wait += 1;
         if self.improved(value) {
             self.best = Some(value);
+            self.best_epoch = epoch;
             if self.restore_best_weights {
                 self.best_weights = Some(model.get_weights());
             }
@@ -116,6 +141,9 @@ impl Callback for EarlyStopping {
         }
         if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = Some(epoch);
+            if self.verbose > 0 {
+                println!("Epoch {}: early stopping", epoch + 1);
+            }
             return Ok(Control::Stop);
         }
         Ok(Control::Continue)
@@ -123,7 +151,10 @@ impl Callback for EarlyStopping {
 
     fn on_train_end(&mut self, _logs: &Logs, model: &mut dyn TrainingModel) -> Result<()> {
         if let (true, Some(best)) = (self.restore_best_weights, &self.best_weights) {
-            model.restore_weights(best)?;
+            if self.verbose > 0 {
+                println!("Restoring model weights from the end of the best epoch: {}.", self.best_epoch + 1);
+            }
+            model.set_weights(best)?;
         }
         Ok(())
     }
@@ -141,12 +172,13 @@ pub struct ReduceLROnPlateau {
     best: Option<f64>,
     wait: usize,
     cooldown_counter: usize,
+    warned: bool,
 }
 
 impl ReduceLROnPlateau {
     /// Keras's defaults: factor 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0.
     pub fn new(monitor: &str) -> Self {
-        ReduceLROnPlateau { monitor: monitor.to_string(), factor: 0.1, patience: 10, mode: Mode::Auto, min_delta: 1e-4, cooldown: 0, min_lr: 0.0, best: None, wait: 0, cooldown_counter: 0 }
+        ReduceLROnPlateau { monitor: monitor.to_string(), factor: 0.1, patience: 10, mode: Mode::Auto, min_delta: 1e-4, cooldown: 0, min_lr: 0.0, best: None, wait: 0, cooldown_counter: 0, warned: false }
     }
     /// The factor in `(0, 1)` the learning rate is multiplied by.
     pub fn factor(mut self, factor: f32) -> Result<Self> {
@@ -179,8 +211,10 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, model: &mut dyn TrainingModel) -> Result<Control> {
-        let value = monitored(&self.monitor, logs, "ReduceLROnPlateau")?;
+    fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
+        let Some(value) = monitored(&self.monitor, logs, "ReduceLROnPlateau", &mut self.warned) else {
+            return Ok(Control::Continue);
+        };
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;
             self.wait = 0;
@@ -254,7 +288,7 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         let first = self.columns.is_none();
         let columns = self.columns.get_or_insert_with(|| logs.0.iter().map(|(n, _)| n.clone()).collect());
         let append = self.append || !first;

@@ -75,6 +75,7 @@ impl Optimizer for Adam {
         if self.weight_decay.is_some() { "adamw" } else { "adam" }
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let t = (self.iterations + 1) as f64;
         let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
         let alpha = (self.learning_rate as f64 * (1.0 - (b2 as f64).powf(t)).sqrt() / (1.0 - (b1 as f64).powf(t))) as f32;

@@ -39,6 +39,7 @@ impl Optimizer for Adamax {
         "adamax"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
         let b1_power = b1.powi(self.iterations as i32 + 1);
         let rule = Update::Adamax { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, beta_1_power: b1_power };
@@ -101,6 +102,7 @@ impl Optimizer for Nadam {
         "nadam"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, b1, b2, eps) = (self.learning_rate, self.beta_1, self.beta_2, self.epsilon);
         let t = self.iterations + 1;
         let (u_t, u_t1) = (self.mu(t), self.mu(t + 1));

@@ -98,6 +98,16 @@ pub trait Optimizer: Send {
 }
 
 /// Checks that a restored slot has the weight's size.
+/// Refuses an update with gradients but no weights: the weights of a model
+/// taken before it was built are an empty list, and updating nothing would
+/// pass silently.
+pub(crate) fn check_params(params: &[Tensor], grads: &Gradients) -> Result<()> {
+    if params.is_empty() && !grads.is_empty() {
+        return Err(Error::argument("optimizer", format!("no weights to update, but {} gradients: weights taken from a model before it was built are an empty list (build it first, or give the first layer an input_shape)", grads.len())));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_slot(name: &str, slot: &[f32], weight: &Tensor) -> Result<()> {
     if slot.len() != weight.numel() {
         return Err(Error::argument("optimizer state", format!("slot '{name}' has {} values for a weight of {}", slot.len(), weight.numel())));

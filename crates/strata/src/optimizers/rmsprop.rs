@@ -49,6 +49,7 @@ impl Optimizer for RMSprop {
         "rmsprop"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, rho, mu, eps, centered) = (self.learning_rate, self.rho, self.momentum, self.epsilon, self.centered);
         let rule = Update::RmsProp { learning_rate: lr, rho, momentum: mu, epsilon: eps, centered };
         for p in params {
@@ -93,6 +94,7 @@ impl Optimizer for Adagrad {
         "adagrad"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, eps, init) = (self.learning_rate, self.epsilon, self.initial_accumulator_value);
         let rule = Update::Adagrad { learning_rate: lr, epsilon: eps };
         for p in params {
@@ -138,6 +140,7 @@ impl Optimizer for Adadelta {
         "adadelta"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, rho, eps) = (self.learning_rate, self.rho, self.epsilon);
         let rule = Update::Adadelta { learning_rate: lr, rho, epsilon: eps };
         for p in params {

@@ -46,6 +46,7 @@ impl Optimizer for SGD {
         "sgd"
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
+        super::check_params(params, grads)?;
         let (lr, mu) = (self.learning_rate, self.momentum);
         let rule = Update::Sgd { learning_rate: lr, momentum: mu, nesterov: self.nesterov };
         for p in params {

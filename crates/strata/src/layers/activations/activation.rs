@@ -15,8 +15,12 @@ pub struct Activation {
 }
 
 impl Activation {
-    pub fn new(function: Function) -> Self {
-        Activation { base: LayerBase::new("Activation"), function, built: None }
+    /// The layer applying `function`: a value (`Relu`) or Keras's name
+    /// (`"relu"`; an unknown name is reported by `add` or `build`).
+    pub fn new(function: impl crate::activations::IntoActivation) -> Self {
+        let mut base = LayerBase::new("Activation");
+        let function = base.keep_error(function.into_activation()).unwrap_or_default();
+        Activation { base, function, built: None }
     }
 }
 

@@ -19,12 +19,28 @@ pub enum Padding1D {
 }
 
 impl Padding1D {
+    /// Keras's name: `valid`, `same` or `causal`.
     pub fn name(self) -> &'static str {
         match self {
             Padding1D::Valid => "valid",
             Padding1D::Same => "same",
             Padding1D::Causal => "causal",
         }
+    }
+    /// Parses Keras's name (any case).
+    pub fn parse(name: &str) -> Option<Padding1D> {
+        [Padding1D::Valid, Padding1D::Same, Padding1D::Causal].into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl super::super::IntoPadding<Padding1D> for Padding1D {
+    fn into_padding(self) -> Result<Padding1D> {
+        Ok(self)
+    }
+}
+impl super::super::IntoPadding<Padding1D> for &str {
+    fn into_padding(self) -> Result<Padding1D> {
+        Padding1D::parse(self).ok_or_else(|| strata_core::Error::argument("padding", format!("unknown padding '{self}' (known: valid, same, causal)")))
     }
 }
 
@@ -65,8 +81,10 @@ impl Conv1D {
         self.strides = strides;
         self
     }
-    pub fn padding(mut self, padding: Padding1D) -> Self {
-        self.padding = padding;
+    pub fn padding(mut self, padding: impl super::super::IntoPadding<Padding1D>) -> Self {
+        if let Some(p) = self.base.keep_error(padding.into_padding()) {
+            self.padding = p;
+        }
         self
     }
     /// Spacing between the kernel's taps (default 1).
@@ -149,12 +167,7 @@ impl Conv1D {
         let dilation = if config.get("dilation_rate").is_some_and(|d| !d.is_null()) { cfg::single_field(l, config, "dilation_rate")? } else { 1 };
         let groups = if config.get("groups").is_some_and(|g| !g.is_null()) { cfg::usize_field(l, config, "groups")? } else { 1 };
         let strides = if config.get("strides").is_some_and(|s| !s.is_null()) { cfg::single_field(l, config, "strides")? } else { 1 };
-        let padding = match config.get("padding").and_then(|p| p.as_str()).unwrap_or("valid") {
-            "valid" => Padding1D::Valid,
-            "same" => Padding1D::Same,
-            "causal" => Padding1D::Causal,
-            _ => return Err(cfg::bad(l, "padding", "'valid', 'same' or 'causal'", &config["padding"])),
-        };
+        let padding = Padding1D::parse(config.get("padding").and_then(|p| p.as_str()).unwrap_or("valid")).ok_or_else(|| cfg::bad(l, "padding", "'valid', 'same' or 'causal'", &config["padding"]))?;
         Ok(Box::new(
             Conv1D::new(cfg::usize_field(l, config, "filters")?, cfg::single_field(l, config, "kernel_size")?)
                 .dilation_rate(dilation)

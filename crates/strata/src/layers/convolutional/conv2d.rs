@@ -54,8 +54,10 @@ impl Conv2D {
         self
     }
     /// `Padding::Valid` (default) or `Padding::Same`.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
+    pub fn padding(mut self, padding: impl super::super::IntoPadding<Padding>) -> Self {
+        if let Some(p) = self.base.keep_error(padding.into_padding()) {
+            self.padding = p;
+        }
         self
     }
     /// Spacing between the kernel's taps (default 1: adjacent pixels).

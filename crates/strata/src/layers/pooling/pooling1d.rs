@@ -38,8 +38,10 @@ impl<const AVG: bool> Pooling1D<AVG> {
         self
     }
     /// `Padding::Valid` (default) or `Padding::Same`.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
+    pub fn padding(mut self, padding: impl super::super::IntoPadding<Padding>) -> Self {
+        if let Some(p) = self.base.keep_error(padding.into_padding()) {
+            self.padding = p;
+        }
         self
     }
 }

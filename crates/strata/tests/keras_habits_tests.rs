@@ -1,0 +1,134 @@
+//! What a Keras user writes on their first day, in Rust: strings where Keras
+//! takes strings, models built as layers are added, frozen layers, weights
+//! with their shapes, metric objects in `compile`.
+
+use strata::metrics::TopKAccuracy;
+use strata::prelude::*;
+
+fn err<T>(r: strata::Result<T>) -> String {
+    r.err().map(|e| e.to_string()).expect("an error")
+}
+
+#[test]
+fn strings_name_activations_and_paddings() {
+    let mut m = Sequential::with_seed(1);
+    m.add(Conv2D::new(4, (3, 3)).activation("relu").padding("same").input_shape([6, 6, 1])).unwrap();
+    m.add(MaxPooling2D::new(2).padding("valid")).unwrap();
+    m.add(Flatten::new()).unwrap();
+    m.add(Dense::new(3).activation("softmax")).unwrap();
+    assert_eq!(m.output_shape(), Some(&[3][..]));
+    let config = m.to_json().to_string();
+    assert!(config.contains(r#""activation":"relu""#) && config.contains(r#""padding":"same""#), "{config}");
+    // A misspelt name is refused by add, naming the layer, the string and the known names.
+    let e = err(m.add(Dense::new(2).activation("rellu")));
+    assert!(e.contains("dense") && e.contains("rellu") && e.contains("known:") && e.contains("relu"), "{e}");
+    let e = err(Sequential::with_seed(0).add(Conv2D::new(2, 3).padding("full")));
+    assert!(e.contains("conv2d") && e.contains("'full'") && e.contains("valid, same"), "{e}");
+    assert_eq!(m.layers().len(), 4, "the refused layer was not added");
+}
+
+#[test]
+fn a_sequential_is_built_as_layers_are_added() {
+    let mut m = Sequential::with_seed(2);
+    m.add(Dense::new(8).activation(Relu).input_shape([4])).unwrap();
+    assert_eq!(m.count_params(), 40, "built at the first add");
+    m.add(Dense::new(2)).unwrap();
+    assert_eq!((m.count_params(), m.trainable_weights().len()), (58, 4));
+    // The same weights as building all at once (layer i draws from stream i of the seed).
+    let mut later = Sequential::with_seed(2);
+    later.add(Dense::new(8).activation(Relu)).unwrap();
+    later.add(Dense::new(2)).unwrap();
+    later.build(&[4]).unwrap();
+    let values = |m: &Sequential| m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>();
+    assert_eq!(values(&m), values(&later));
+    // A layer that does not fit the built model is refused and not added.
+    let e = err(m.add(Conv2D::new(2, 3)));
+    assert!(e.contains("conv2d"), "{e}");
+    assert_eq!(m.layers().len(), 2);
+    // Weights taken before a model is built are no weights: updating them is an error, not a no-op.
+    let mut unbuilt = Sequential::with_seed(0);
+    unbuilt.add(Dense::new(2)).unwrap();
+    let weights = unbuilt.trainable_weights();
+    unbuilt.build(&[3]).unwrap();
+    let grads = unbuilt.call(&Tensor::zeros(&[1, 3]), true).unwrap().square().sum().backward().unwrap();
+    let e = err(Adam::new(0.1).unwrap().apply(&weights, &grads));
+    assert!(e.contains("before it was built"), "{e}");
+}
+
+#[test]
+fn frozen_layers_keep_their_weights() {
+    let mut m = Sequential::with_seed(3);
+    m.add(Dense::new(4).activation(Relu).input_shape([3])).unwrap();
+    m.add(Dense::new(2).activation(Softmax)).unwrap();
+    m.get_layer("dense").unwrap().set_trainable(false);
+    assert_eq!(m.trainable_weights().len(), 2);
+    assert!(m.summary_string().unwrap().contains("Non-trainable params: 16"));
+    m.compile("adam", "categorical_crossentropy", &["accuracy"]).unwrap();
+    let frozen = m.get_layer("dense").unwrap().get_weights();
+    let head = m.get_layer("dense_1").unwrap().get_weights();
+    let x = Tensor::new((0..24).map(|i| i as f32 / 24.0).collect(), &[8, 3]).unwrap();
+    let y = Tensor::new((0..16).map(|i| (i % 2) as f32).collect(), &[8, 2]).unwrap();
+    m.fit(&x, &y, FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
+    let same = |a: &[Tensor], b: &[Tensor]| a.iter().zip(b).all(|(a, b)| a.to_vec() == b.to_vec());
+    assert!(same(&frozen, &m.get_layer("dense").unwrap().get_weights()), "the frozen layer did not move");
+    assert!(!same(&head, &m.get_layer("dense_1").unwrap().get_weights()), "the other one trained");
+    // `trainable: false` is in the config and reads back.
+    let again = Model::from_json(&m.to_json(), 0).unwrap();
+    assert_eq!(again.trainable_weights().len(), 2);
+}
+
+#[test]
+fn weights_come_and_go_with_their_shapes() {
+    let mut m = Sequential::with_seed(4);
+    m.add(Dense::new(3).input_shape([2])).unwrap();
+    let w = m.get_weights();
+    assert_eq!(w.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(), [vec![2, 3], vec![3]]);
+    let ones = vec![Tensor::full(&[2, 3], 1.0), Tensor::full(&[3], 0.5)];
+    m.set_weights(&ones).unwrap();
+    assert_eq!(m.predict(Tensor::new(vec![1.0, 2.0], &[1, 2]).unwrap(), 1).unwrap().to_vec(), [3.5, 3.5, 3.5]);
+    let e = err(m.set_weights(&[Tensor::full(&[3, 2], 1.0), Tensor::full(&[3], 0.5)]));
+    assert!(e.contains("dense/kernel") && e.contains("(2, 3)") && e.contains("(3, 2)"), "{e}");
+    assert!(err(m.set_weights(&ones[..1])).contains("2 weights, got 1"));
+    let layer = m.get_layer("dense").unwrap();
+    layer.set_weights(&[Tensor::zeros(&[2, 3]), Tensor::zeros(&[3])]).unwrap();
+    assert!(err(layer.set_weights(&[Tensor::zeros(&[2, 3])])).contains("2 weights, got 1"));
+}
+
+/// A metric of the user's own: the mean predicted probability of the true class.
+#[derive(Clone, Default)]
+struct TrueClassProbability {
+    total: f64,
+    count: f64,
+}
+
+impl Metric for TrueClassProbability {
+    fn name(&self) -> &str {
+        "true_class_probability"
+    }
+    fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, _sample_weight: Option<&[f32]>) -> strata::Result<()> {
+        self.total += y_true.mul(y_pred)?.sum().item()? as f64;
+        self.count += y_true.shape()[0] as f64;
+        Ok(())
+    }
+    fn result(&self) -> f64 {
+        self.total / self.count.max(1.0)
+    }
+    fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+#[test]
+fn metric_objects_compile_and_log() {
+    let mut m = Sequential::with_seed(5);
+    m.add(Dense::new(3).activation(Softmax).input_shape([2])).unwrap();
+    m.compile_with(Compile::new("adam").loss("categorical_crossentropy").metrics(&["accuracy"]).metric(TopKAccuracy::new(2)).metric(TrueClassProbability::default())).unwrap();
+    let x = Tensor::new((0..12).map(|i| i as f32 / 12.0).collect(), &[6, 2]).unwrap();
+    let y = Tensor::new((0..18).map(|i| f32::from(i % 3 == 0)).collect(), &[6, 3]).unwrap();
+    let history = m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
+    for name in ["accuracy", "top_k_categorical_accuracy", "true_class_probability"] {
+        assert!(history.get(name).is_some(), "{name} in {:?}", history.history.keys());
+    }
+    let p = history.get("true_class_probability").unwrap()[0];
+    assert!(p > 0.0 && p < 1.0, "{p}");
+}
