@@ -9,6 +9,8 @@ use strata::io::npy;
 use strata::model::{compile_from_config, Compile, Feed, FitOptions, Model};
 use strata::{losses, optimizers, Error, Result, Tensor};
 
+use crate::checks;
+
 #[derive(Args)]
 pub struct FitArgs {
     /// Keras model JSON (`model.to_json()`), with or without compile_config.
@@ -34,8 +36,8 @@ pub struct FitArgs {
     /// Optimizer by Keras identifier (adam, sgd); default: the config's compile_config.
     #[arg(long)]
     optimizer: Option<String>,
-    /// Learning rate for --optimizer (default: Keras's for that optimizer).
-    #[arg(long)]
+    /// Learning rate: of --optimizer, or else of the config's optimizer (default: Keras's for that optimizer).
+    #[arg(long, allow_negative_numbers = true)]
     learning_rate: Option<f32>,
     /// Loss by Keras identifier (categorical_crossentropy, sparse_categorical_crossentropy, mean_squared_error).
     #[arg(long)]
@@ -71,6 +73,9 @@ fn first(feed: &Feed) -> Option<&Tensor> {
 }
 
 pub fn run(args: FitArgs) -> Result<()> {
+    checks::writable("--save", &args.save)?;
+    checks::learning_rate("--learning-rate", args.learning_rate)?;
+    checks::epochs(args.epochs, 0)?;
     let text = std::fs::read_to_string(&args.config).map_err(|e| Error::io(&args.config, e))?;
     let mut model = Model::from_json_str(&text, args.seed).map_err(|e| Error::data(&args.config, e.to_string()))?;
     let (x, y) = (feed(&args.x)?, feed(&args.y)?);
@@ -111,6 +116,10 @@ pub fn run(args: FitArgs) -> Result<()> {
             None => {}
         }
         model.compile_with(compile)?;
+    }
+    if let (Some(lr), None) = (args.learning_rate, &args.optimizer) {
+        // The config's own optimizer, at the rate asked for.
+        model.optimizer_mut().ok_or_else(|| Error::argument("--learning-rate", "the model has no optimizer to set it on: name one with --optimizer"))?.set_learning_rate(lr);
     }
     let options = FitOptions {
         epochs: args.epochs,

@@ -1,6 +1,8 @@
 //! The `strata` command line: `strata train`, `strata summary`.
 
 mod bench;
+mod checks;
+mod convert;
 mod fit;
 mod predict;
 mod profile;
@@ -41,6 +43,8 @@ enum Command {
     },
     /// Measure training and inference speed of the benchmark models, with a per-layer profile.
     Bench(bench::BenchArgs),
+    /// Convert a model between a Keras JSON config with safetensors weights and a Strata model file.
+    Convert(convert::ConvertArgs),
 }
 
 fn summary(config: Option<std::path::PathBuf>, model: Option<std::path::PathBuf>) -> strata::Result<()> {
@@ -68,6 +72,7 @@ fn main() {
         Command::Evaluate(args) => predict::evaluate(args),
         Command::Inspect { model } => predict::inspect(model),
         Command::Summary { config, model } => summary(config, model),
+        Command::Convert(args) => convert::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

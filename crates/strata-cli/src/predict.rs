@@ -47,20 +47,15 @@ pub struct PredictArgs {
 fn model_of(args: &PredictArgs) -> Result<Model> {
     match (&args.model, &args.config, &args.weights) {
         (Some(path), _, _) => Model::load(path),
-        (None, Some(config), Some(weights)) => {
-            let text = std::fs::read_to_string(config).map_err(|e| Error::io(config, e))?;
-            let mut model = Model::from_json_str(&text, 0).map_err(|e| Error::data(config, e.to_string()))?;
-            if !model.is_built() {
-                model.build_from_declared().map_err(|e| Error::data(config, e.to_string()))?;
-            }
-            model.load_weights(weights)?;
-            Ok(model)
-        }
+        (None, Some(config), Some(weights)) => crate::convert::from_config(config, weights),
         _ => Err(Error::argument("--model", "give --model M.safetensors, or --config C.json with --weights W.safetensors")),
     }
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        crate::checks::writable("--out", out)?;
+    }
     let mut model = model_of(&args)?;
     if !args.images.is_empty() {
         return predict_images(&mut model, &args);
@@ -117,9 +112,13 @@ pub struct EvaluateArgs {
     /// A model saved by Strata.
     #[arg(long)]
     model: PathBuf,
-    /// A folder of MNIST-format IDX files (its test split is used).
-    #[arg(long)]
+    /// A folder of MNIST-format IDX files (its test split is used). Without
+    /// --data, --dataset or --x/--y: the bundled MNIST sample's test split.
+    #[arg(long, conflicts_with_all = ["dataset", "x", "y"])]
     data: Option<PathBuf>,
+    /// A dataset by name, `mnist` or `fashion-mnist`, as `strata train` takes it (its test split is used).
+    #[arg(long, conflicts_with_all = ["x", "y"])]
+    dataset: Option<String>,
     /// Inputs (.npy).
     #[arg(long)]
     x: Option<PathBuf>,
@@ -144,14 +143,16 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     if model.optimizer().is_none() {
         return Err(Error::argument("--model", "the model has no compile_config (loss), so it cannot be evaluated"));
     }
-    let (x, y) = match (&args.data, &args.x, &args.y) {
-        (Some(dir), None, None) => {
-            let test = strata::datasets::load_idx_dir(dir)?.test;
-            let y = idx_targets(&model, &test).map_err(|e| Error::data(dir, e.to_string()))?;
-            (test.images, y)
-        }
-        (None, Some(x), Some(y)) => (npy::read(x)?, npy::read(y)?),
-        _ => return Err(Error::argument("--data/--x/--y", "give either --data DIR or both --x X.npy and --y Y.npy")),
+    let test_split = |data: strata::data::mnist::Mnist, source: &str| -> Result<(Tensor, Tensor)> {
+        let y = idx_targets(&model, &data.test).map_err(|e| Error::data(source, e.to_string()))?;
+        Ok((data.test.images, y))
+    };
+    let (x, y) = match (&args.data, &args.dataset, &args.x, &args.y) {
+        (None, None, Some(x), Some(y)) => (npy::read(x)?, npy::read(y)?),
+        (_, _, Some(_), None) | (_, _, None, Some(_)) => return Err(Error::argument("--x/--y", "give both --x X.npy and --y Y.npy")),
+        (Some(dir), _, _, _) => test_split(strata::datasets::load_idx_dir(dir)?, &dir.display().to_string())?,
+        (None, Some(name), _, _) => test_split(strata::datasets::load_idx_dir(&strata::datasets::fetch(&strata::datasets::published(name)?)?)?, name)?,
+        (None, None, None, None) => test_split(strata::datasets::mnist_sample()?, "bundled mnist-10k sample")?,
     };
     let logs = model.evaluate(&x, &y, args.batch_size as usize)?;
     if args.json {

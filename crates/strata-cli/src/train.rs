@@ -11,6 +11,7 @@ use strata::data::stream::IdxImages;
 use strata::model::{FitOptions, ModelCheckpoint, Sequential};
 use strata::{Error, Result};
 
+use crate::checks;
 use crate::profile::Profile;
 
 #[derive(Args)]
@@ -25,7 +26,7 @@ pub struct TrainArgs {
     #[arg(long)]
     stream: bool,
     /// Which model: `headline` (the founding document's CNN) or `dense` (784-512-512-10 MLP).
-    #[arg(long, default_value = "headline")]
+    #[arg(long, default_value = "headline", conflicts_with = "resume")]
     model: String,
     /// Number of epochs.
     #[arg(long, default_value_t = 10)]
@@ -120,6 +121,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.validation_split) {
         return Err(Error::argument("--validation-split", format!("must be in [0, 1), got {}", args.validation_split)));
     }
+    for (flag, path) in [("--save", &args.save), ("--checkpoint", &args.checkpoint)] {
+        if let Some(path) = path {
+            checks::writable(flag, path)?;
+        }
+    }
+    if args.resume.is_none() {
+        checks::epochs(args.epochs, 0)?;
+    }
     set_threads(args.threads)?;
     let (train, test, source) = datasets(&args)?;
     let mut model = match (&args.resume, args.model.as_str()) {
@@ -132,6 +141,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Err(Error::argument("--resume", "the checkpoint has no compile_config (optimizer and loss) to continue training with"));
     }
     let initial_epoch = model.epochs_trained();
+    checks::epochs(args.epochs, initial_epoch)?;
     if !args.json {
         model.summary()?;
     }

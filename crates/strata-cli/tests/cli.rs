@@ -144,7 +144,8 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     npy::write(&y, &data.one_hot(10).unwrap()).unwrap();
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
 
-    let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--epochs", "2", "--save", &s(&m), "--json"]);
+    // --learning-rate without --optimizer sets the config's own optimizer's rate.
+    let out = strata(&["fit", "--config", &s(&config), "--x", &s(&x), "--y", &s(&y), "--epochs", "2", "--learning-rate", "0.0005", "--save", &s(&m), "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(v["history"]["loss"].as_array().unwrap().len(), 2);
@@ -179,6 +180,7 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     let out = strata(&["inspect", &s(&m)]);
     let shown = text(&out.stdout);
     assert!(out.status.success() && shown.contains("60,554") && shown.contains("Epochs trained: 2"), "{shown}");
+    assert!(shown.contains("learning rate 0.0005"), "{shown}");
 
     // Bad input: a different number of targets, an unsupported layer, a missing file.
     npy::write(&y, &data.take(10).unwrap().one_hot(10).unwrap()).unwrap();
@@ -337,5 +339,71 @@ fn fit_and_predict_a_functional_model_from_keras_files() {
     assert!(!out.status.success() && text(&out.stderr).contains("'alpha'") && text(&out.stderr).contains("a, b"), "{}", text(&out.stderr));
     let out = strata(&["summary", "--model", saved.to_str().unwrap()]);
     assert!(text(&out.stdout).contains("Connected to") && text(&out.stdout).contains("da[0][0], db[0][0]"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Flags that would be ignored, misread or found wrong only after training
+/// are refused at once, naming the flag.
+#[test]
+fn flags_are_checked_before_training() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.safetensors");
+    let out = strata(&["train", "--epochs", "1", "--train-limit", "320", "--save", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let missing = dir.join("no/such/folder/m.safetensors");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "--epochs", "0"], "--epochs"),
+        (vec!["train", "--epochs", "1", "--resume", model.to_str().unwrap()], "trained 1 epochs already"),
+        (vec!["train", "--model", "dense", "--resume", model.to_str().unwrap()], "--model"),
+        (vec!["train", "--save", missing.to_str().unwrap()], "does not exist"),
+        (vec!["train", "--save", dir.to_str().unwrap()], "is a folder"),
+        (vec!["train", "--checkpoint", missing.to_str().unwrap()], "--checkpoint"),
+        (vec!["predict", "--model", model.to_str().unwrap(), "--x", "x.npy", "--out", missing.to_str().unwrap()], "--out"),
+        (vec!["fit", "--config", "c.json", "--x", "x.npy", "--y", "y.npy", "--save", "m.safetensors", "--learning-rate", "-1"], "must be a positive number, got -1"),
+        (vec!["fit", "--config", "c.json", "--x", "x.npy", "--y", "y.npy", "--save", "m.safetensors", "--epochs", "0"], "strata convert"),
+    ];
+    for (args, expected) in &cases {
+        let out = strata(args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("Epoch 1/"), "{args:?} trained before failing: {err}");
+    }
+    // evaluate without data: the bundled sample's test split.
+    let out = strata(&["evaluate", "--model", model.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out.stdout).contains("2000 samples - loss"), "{}{}", text(&out.stdout), text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `strata convert` between a Keras config with weights and a Strata model;
+/// the files Keras users have that are not these name their format.
+#[test]
+fn convert_between_keras_json_and_strata_models() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let out = strata(&["train", "--epochs", "1", "--train-limit", "320", "--save", &path("m.safetensors")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = |args: &[&str]| {
+        let out = strata(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    run(&["convert", &path("m.safetensors"), &path("m.json"), "--weights", &path("w.safetensors")]);
+    run(&["convert", &path("m.json"), &path("again.safetensors"), "--weights", &path("w.safetensors")]);
+    let (a, b) = (strata::model::Model::load(path("m.safetensors")).unwrap(), strata::model::Model::load(path("again.safetensors")).unwrap());
+    assert_eq!(a.to_json()["config"], b.to_json()["config"]);
+    for ((n, x), (_, y)) in a.named_weights().iter().zip(b.named_weights()) {
+        assert_eq!(x.to_vec(), y.to_vec(), "{n}");
+    }
+    // A weights-only file given as a model, a .keras zip and an .h5 file: what they are and what to do.
+    std::fs::write(path("m.keras"), b"PK\x03\x04 not really").unwrap();
+    std::fs::write(path("m.h5"), b"\x89HDF\r\n\x1a\n not really").unwrap();
+    for (file, expected) in [("w.safetensors", "strata convert"), ("m.keras", "Keras's .keras format"), ("m.h5", "HDF5")] {
+        let out = strata(&["inspect", &path(file)]);
+        assert!(!out.status.success() && text(&out.stderr).contains(expected), "{file}: {}", text(&out.stderr));
+    }
+    let out = strata(&["convert", &path("m.json"), &path("x.safetensors")]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--weights"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,6 +44,9 @@ impl Model {
         if self.compiled.is_none() {
             return Err(Error::State("the model must be compiled before evaluate()".into()));
         }
+        if data.is_empty() {
+            return Err(Error::argument("evaluate", "no samples to evaluate on: a loss or accuracy over none is undefined"));
+        }
         self.reset_metrics();
         let _no_grad = no_grad();
         let mut logs = StepLogs::default();

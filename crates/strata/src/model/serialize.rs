@@ -27,20 +27,14 @@ impl Model {
             return Err(Error::State(format!("cannot save model '{}' before it is built", self.name())));
         }
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         for (name, t) in self.named_weights() {
-            tensors.push((name.clone(), t.shape().to_vec(), bytes(&t.data())));
+            tensors.push((name.clone(), t.shape().to_vec(), le_bytes(&t.data())));
             if let Some(c) = &self.compiled {
                 for (slot, values) in c.optimizer.slots(&t) {
-                    tensors.push((format!("optimizer/{name}/{slot}"), t.shape().to_vec(), bytes(&values)));
+                    tensors.push((format!("optimizer/{name}/{slot}"), t.shape().to_vec(), le_bytes(&values)));
                 }
             }
         }
-        let views = tensors
-            .iter()
-            .map(|(n, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (n.clone(), v)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
         let state = json!({
             "epochs_trained": self.epochs_trained(),
             "iterations": self.compiled.as_ref().map(|c| c.optimizer.iterations()).unwrap_or(0),
@@ -56,8 +50,19 @@ impl Model {
             ("training_state".to_string(), state.to_string()),
         ]
         .into();
-        let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-        atomic::write(path, &data)
+        write_safetensors(path, &tensors, metadata)
+    }
+
+    /// Writes only the weights, keyed by Keras's variable paths
+    /// (`conv2d/kernel`), atomically: what `load_weights`, `strata predict
+    /// --weights` and Python's `safetensors` read.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !self.is_built() {
+            return Err(Error::State(format!("cannot save the weights of model '{}' before it is built", self.name())));
+        }
+        let tensors: Vec<_> = self.named_weights().into_iter().map(|(name, t)| (name, t.shape().to_vec(), le_bytes(&t.data()))).collect();
+        write_safetensors(path, &tensors, [("format".to_string(), "strata-weights".to_string())].into())
     }
 
     /// Reads a file written by [`Model::save`]: architecture, weights and,
@@ -70,12 +75,13 @@ impl Model {
 
     /// [`Model::load`] from bytes in memory; `path` names them in errors.
     pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
+        foreign_format(bytes, path)?;
         let corrupt = |e: safetensors::SafeTensorError| Error::data(path, format!("not a valid safetensors file: {e}"));
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
         let meta = header.metadata().clone().unwrap_or_default();
         let version: u64 = meta.get("format_version").and_then(|v| v.parse().ok()).unwrap_or(0);
         if meta.get("format").map(String::as_str) != Some("strata") || version == 0 {
-            return Err(Error::data(path, "has no Strata model metadata (a weights-only file? use load_weights)"));
+            return Err(Error::data(path, "holds weights only, no model: give it with its model's config (`strata predict --config C.json --weights W`, `strata convert C.json M.safetensors --weights W`, or `load_weights` from Rust)"));
         }
         if version > FORMAT_VERSION {
             return Err(Error::data(path, format!("was written in Strata file format {version}; this Strata reads format {FORMAT_VERSION} and older: upgrade Strata")));
@@ -200,4 +206,33 @@ impl Sequential {
     pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
         Sequential::from_model(Model::load_bytes(bytes, path)?).map_err(|e| Error::data(path, e.to_string()))
     }
+}
+
+/// Little-endian bytes of `f32` values, as safetensors stores them.
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes `tensors` (name, shape, f32 bytes) and `metadata` to a safetensors file, atomically.
+fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<u8>)], metadata: hashbrown::HashMap<String, String>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(n, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    let data = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    atomic::write(path, &data)
+}
+
+/// Fails, naming the format and what to do, on the files Keras users have
+/// that are not safetensors (a `.keras` zip, an HDF5 `.h5`).
+fn foreign_format(bytes: &[u8], path: &Path) -> Result<()> {
+    let advice = "in Python, `open('model.json', 'w').write(model.to_json())` and save the weights with `safetensors.numpy.save_file({w.path: w.numpy() for w in model.weights}, 'weights.safetensors')`, then `strata convert model.json model.safetensors --weights weights.safetensors`";
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(Error::data(path, format!("is a zip archive (Keras's .keras format: config.json and HDF5 weights), which Strata does not read yet: {advice}")));
+    }
+    if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        return Err(Error::data(path, format!("is an HDF5 file (Keras's .h5 / .weights.h5), which Strata does not read yet: {advice}")));
+    }
+    Ok(())
 }
