@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod regularizers;
+mod registry;
 
 pub use strata_core as core;
 pub use strata_core::{no_grad, optimized_build, warn_if_unoptimized, DType, Error, Gradients, Padding, Result, Rng, Tensor};

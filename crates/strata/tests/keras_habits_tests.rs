@@ -132,3 +132,47 @@ fn metric_objects_compile_and_log() {
     let p = history.get("true_class_probability").unwrap()[0];
     assert!(p > 0.0 && p < 1.0, "{p}");
 }
+
+/// Half the mean squared error: a loss of the user's own.
+#[derive(Clone, Copy)]
+struct HalfMse;
+
+impl Loss for HalfMse {
+    fn name(&self) -> &'static str {
+        "half_mse"
+    }
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> strata::Result<Tensor> {
+        Ok(y_pred.sub(y_true)?.square().mean_axis(-1, false)?.scale(0.5))
+    }
+}
+
+#[test]
+fn own_losses_and_metrics_save_and_load_once_registered() {
+    let build = || {
+        let mut m = Sequential::with_seed(6);
+        m.add(Dense::new(3).activation(Softmax).input_shape([2])).unwrap();
+        m.compile_with(Compile::new("adam").loss(HalfMse).metric(TrueClassProbability::default())).unwrap();
+        m
+    };
+    let x = Tensor::new((0..12).map(|i| i as f32 / 12.0).collect(), &[6, 2]).unwrap();
+    let y = Tensor::new((0..18).map(|i| f32::from(i % 3 == 0)).collect(), &[6, 3]).unwrap();
+    let mut m = build();
+    m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
+    let path = std::env::temp_dir().join(format!("strata-own-objects-{}.safetensors", std::process::id()));
+    // Not registered: save refuses, naming what a load could not read, instead of writing a file that cannot load.
+    let e = err(m.save(&path));
+    assert!(e.contains("half_mse") && e.contains("register"), "{e}");
+    assert!(!path.exists());
+    strata::losses::register_loss("half_mse", |_| Ok(Box::new(HalfMse)));
+    strata::metrics::register_metric("true_class_probability", || Box::new(TrueClassProbability::default()));
+    m.save(&path).unwrap();
+    // Loaded with the optimizer's state and progress: one more epoch equals two straight.
+    let mut loaded = Sequential::load(&path).unwrap();
+    loaded.fit(&x, &y, FitOptions { epochs: 2, initial_epoch: 1, verbose: 0, ..Default::default() }).unwrap();
+    let mut straight = build();
+    straight.fit(&x, &y, FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
+    let values = |m: &Sequential| m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>();
+    assert_eq!(values(&loaded), values(&straight));
+    assert_eq!(loaded.history().get("true_class_probability"), straight.history().get("true_class_probability"));
+    std::fs::remove_file(&path).unwrap();
+}

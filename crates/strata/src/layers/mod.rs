@@ -14,6 +14,7 @@ pub mod normalization;
 pub mod pooling;
 pub mod regularization;
 pub mod registry;
+pub use registry::register_layer;
 pub mod reshaping;
 mod shared;
 

@@ -2,10 +2,12 @@
 //! `from_config` (in its file), and the user's own layers registered at run
 //! time (Keras's `custom_objects`), so models that use them load.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 use strata_core::{Error, Result};
+
+use crate::registry::Registry;
 
 use super::config::{declared_input_shape, require};
 use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Cropping2D, Dense, Dot, Dropout, Flatten, Layer};
@@ -52,21 +54,18 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dot", Dot::from_config),
 ];
 
-static CUSTOM: RwLock<Vec<(String, CustomFromConfig)>> = RwLock::new(Vec::new());
+static CUSTOM: Registry<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync> = Registry::new();
 
 /// Registers the reader of a layer class of one's own (Keras's
 /// `register_keras_serializable` / `custom_objects`): models whose config
 /// names `class_name` then load. A later registration of a name replaces an earlier one.
 pub fn register_layer(class_name: &str, from_config: impl Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync + 'static) {
-    let mut custom = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
-    custom.retain(|(n, _)| n != class_name);
-    custom.push((class_name.to_string(), Arc::new(from_config)));
+    CUSTOM.register(class_name, Arc::new(from_config));
 }
 
 /// Every layer class a config may name: the built-in ones, then the registered ones.
 pub fn supported() -> Vec<String> {
-    let custom = CUSTOM.read().unwrap_or_else(|e| e.into_inner());
-    BUILT_IN.iter().map(|(n, _)| n.to_string()).chain(custom.iter().map(|(n, _)| n.clone())).collect()
+    BUILT_IN.iter().map(|(n, _)| n.to_string()).chain(CUSTOM.names()).collect()
 }
 
 /// Builds a layer from its Keras class name and config, named as the config
@@ -76,7 +75,7 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
     let name = config.get("name").and_then(|n| n.as_str()).unwrap_or(class_name).to_string();
     let l = name.as_str();
     require(l, config, "data_format", &Value::from("channels_last"))?;
-    let custom = CUSTOM.read().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == class_name).map(|(_, f)| f.clone());
+    let custom = CUSTOM.get(class_name);
     let mut layer = match (custom, BUILT_IN.iter().find(|(n, _)| *n == class_name)) {
         (Some(read), _) => read(config).map_err(|e| e.in_layer(l))?,
         (None, Some((_, read))) => read(l, config)?,

@@ -6,8 +6,12 @@ mod hinge;
 mod probabilistic;
 mod regression;
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 use strata_core::{fmt_shape, ops, DType, Error, Result, Tensor};
+
+use crate::registry::Registry;
 
 pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
 pub use probabilistic::{BinaryCrossentropy, BinaryFocalCrossentropy, CosineSimilarity, KLDivergence, Poisson};
@@ -47,16 +51,33 @@ pub trait Loss: Send {
         }
         Ok(())
     }
-    /// Keras's config for this loss.
-    fn config(&self) -> Value;
+    /// Keras's config for this loss (by default, its name and Keras's default reduction).
+    fn config(&self) -> Value {
+        json!({ "name": self.name(), "reduction": "sum_over_batch_size" })
+    }
     /// How `compile_config` names it: the identifier, or Keras's full form when it has options.
     fn serialize(&self) -> Value {
         Value::from(self.name())
     }
 }
 
-/// Parses a Keras loss identifier or class name (`"mse"`, `"categorical_crossentropy"`, `"Huber"`, ...).
+/// The user's own losses, by the name their `serialize()` gives.
+static CUSTOM: Registry<dyn Fn(&Value) -> Result<Box<dyn Loss>> + Send + Sync> = Registry::new();
+
+/// Registers a loss of one's own under `name` (what its `serialize()` writes:
+/// its `name()` by default), so that models compiled with it load again
+/// (Keras's `custom_objects`). `from_config` gets the loss's serialized
+/// value (the name, or an object with its `config`).
+pub fn register_loss(name: &str, from_config: impl Fn(&Value) -> Result<Box<dyn Loss>> + Send + Sync + 'static) {
+    CUSTOM.register(name, Arc::new(from_config));
+}
+
+/// Parses a Keras loss identifier or class name (`"mse"`, `"categorical_crossentropy"`, `"Huber"`, ...),
+/// or the name of a registered loss.
 pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
+    if let Some(read) = CUSTOM.get(name) {
+        return read(&Value::from(name));
+    }
     Ok(match name {
         "mse" | "mean_squared_error" | "MeanSquaredError" => Box::new(MeanSquaredError),
         "mae" | "mean_absolute_error" | "MeanAbsoluteError" => Box::new(MeanAbsoluteError),
@@ -91,6 +112,9 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Loss>> {
         Value::Object(o) => (o.get("class_name").and_then(|c| c.as_str()).unwrap_or(""), o.get("config").unwrap_or(&Value::Null)),
         _ => return Err(Error::argument("loss", format!("expected a name or a config, got {config}"))),
     };
+    if let Some(read) = CUSTOM.get(name) {
+        return read(config);
+    }
     let from_logits = cfg.get("from_logits").and_then(|v| v.as_bool()).unwrap_or(false);
     let num = |key: &str, default: f32| cfg.get(key).and_then(|v| v.as_f64()).map(|v| v as f32).unwrap_or(default);
     let smoothing = num("label_smoothing", 0.0);

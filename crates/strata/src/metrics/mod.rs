@@ -3,7 +3,11 @@
 mod auc;
 mod classification;
 
+use std::sync::Arc;
+
 use strata_core::{fmt_shape, Error, Result, Tensor};
+
+use crate::registry::Registry;
 
 pub use auc::Auc;
 pub use classification::{MeanError, PrecisionRecall, TopKAccuracy};
@@ -26,8 +30,21 @@ pub trait Metric: Send {
     fn reset(&mut self);
 }
 
-/// Parses a Keras metric identifier.
+/// The user's own metrics, by name.
+static CUSTOM: Registry<dyn Fn() -> Box<dyn Metric> + Send + Sync> = Registry::new();
+
+/// Registers a metric of one's own under its `name()`, so that models
+/// compiled with it load again (Keras's `custom_objects`): `make` gives a
+/// fresh one.
+pub fn register_metric(name: &str, make: impl Fn() -> Box<dyn Metric> + Send + Sync + 'static) {
+    CUSTOM.register(name, Arc::new(make));
+}
+
+/// Parses a Keras metric identifier, or the name of a registered metric.
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
+    if let Some(make) = CUSTOM.get(name) {
+        return Ok(make());
+    }
     Ok(match name {
         "accuracy" | "acc" => Box::new(Accuracy::default()),
         "categorical_accuracy" | "sparse_categorical_accuracy" | "binary_accuracy" => Box::new(Accuracy::named(name)),
@@ -40,7 +57,7 @@ pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
         other => {
             return Err(Error::argument(
                 "metrics",
-                format!("unknown metric '{other}' (known: accuracy, top_k_categorical_accuracy, precision, recall, auc, mean_squared_error, mean_absolute_error)"),
+                format!("unknown metric '{other}' (known: accuracy, top_k_categorical_accuracy, precision, recall, auc, mean_squared_error, mean_absolute_error; your own after strata::metrics::register_metric)"),
             ));
         }
     })

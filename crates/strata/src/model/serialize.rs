@@ -26,6 +26,7 @@ impl Model {
         if !self.is_built() {
             return Err(Error::State(format!("cannot save model '{}' before it is built", self.name())));
         }
+        self.check_loadable()?;
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, t) in self.named_weights() {
             tensors.push((name.clone(), t.shape().to_vec(), le_bytes(&t.data())));
@@ -51,6 +52,24 @@ impl Model {
         ]
         .into();
         write_safetensors(path, &tensors, metadata)
+    }
+
+    /// Fails, naming the class, when a load could not read back what `save`
+    /// would write: a layer, loss or metric of the user's own that is not registered.
+    fn check_loadable(&self) -> Result<()> {
+        let known = crate::layers::registry::supported();
+        let register = "register it first (strata::layers::register_layer, strata::losses::register_loss, strata::metrics::register_metric)";
+        for layer in &self.layers {
+            let class = layer.class_name();
+            if !known.iter().any(|k| k == class) && !matches!(class, "Sequential" | "Functional") {
+                return Err(Error::State(format!("cannot save model '{}': its layer '{}' is of class '{class}', which a load could not read back: {register}", self.name(), layer.name())));
+            }
+        }
+        if let Some(cc) = self.to_json().get("compile_config") {
+            let unreadable = |e: Error| Error::State(format!("cannot save model '{}': its compile_config could not be read back ({e}): {register}", self.name()));
+            super::compile_from_config(cc).and_then(|c| c.resolve(&self.output_names())).map_err(unreadable)?;
+        }
+        Ok(())
     }
 
     /// Writes only the weights, keyed by Keras's variable paths
