@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Checks that Keras reads the model configs Strata writes: loads each JSON
-written by the functional tests and compares it with the Keras model it came
-from (layers, parameter count, and predictions with the same weights).
+"""Checks that Keras reads what Strata writes: each model config written by
+the functional tests, compared with the Keras model it came from (layers,
+parameter count, and predictions with the same weights), and each `.keras`
+file written by the `.keras` tests, opened with `keras.models.load_model` and
+compared with Keras's predictions of the model it was read from.
 
     mkdir -p /tmp/strata-configs
     STRATA_WRITE_CONFIGS=/tmp/strata-configs cargo test --release -p strata --test functional_tests
+    STRATA_WRITE_KERAS=/tmp/strata-configs cargo test --release -p strata --test keras_file_tests
     python3 tools/check_keras_reads.py /tmp/strata-configs
 """
 
@@ -18,9 +21,25 @@ import keras  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "crates", "strata", "tests", "fixtures", "keras_functional.json")
+FILES = os.path.join(HERE, "..", "crates", "strata", "tests", "fixtures", "keras_files.json")
+
+
+def check_keras_files(folder):
+    for case in json.load(open(FILES))["cases"]:
+        written = [f for f in os.listdir(folder) if f.startswith(f"strata-{case['name']}-") and f.endswith(".keras")]
+        if not written:
+            print(f"{case['name']}.keras: not written (run the .keras tests with STRATA_WRITE_KERAS)")
+            continue
+        model = keras.models.load_model(os.path.join(folder, written[0]))
+        x = np.array(case["x"]["data"], dtype=np.float32).reshape(case["x"]["shape"])
+        expected = np.array(case["predictions"]["data"], dtype=np.float32).reshape(case["predictions"]["shape"])
+        diff = float(np.abs(model.predict(x, verbose=0) - expected).max())
+        print(f"{case['name']}.keras: Keras's load_model opens Strata's file; params {model.count_params()}; largest prediction difference {diff:.2e}")
+        assert model.count_params() == case["params"] and diff < 1e-5
 
 
 def main(folder):
+    check_keras_files(folder)
     cases = {c["name"]: c for c in json.load(open(FIXTURE))["models"]}
     for name in sorted(cases):
         path = os.path.join(folder, f"{name}.json")

@@ -469,12 +469,8 @@ def metrics_fixture():
     return {"cases": cases}
 
 
-def keras_model_fixture():
-    """The headline CNN exported the way a Keras user would: model.to_json(),
-    the weights as safetensors named by Keras's variable paths, and the
-    model's predictions on a few inputs, for Strata to load and reproduce."""
-    from safetensors.numpy import save_file
-    keras.utils.set_random_seed(3)
+def headline_model():
+    """The founding document's CNN, compiled as it compiles it."""
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
         layers.Conv2D(32, (3, 3), activation="relu"), layers.MaxPooling2D((2, 2)),
@@ -483,6 +479,16 @@ def keras_model_fixture():
         layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def keras_model_fixture():
+    """The headline CNN exported the way a Keras user would: model.to_json(),
+    the weights as safetensors named by Keras's variable paths, and the
+    model's predictions on a few inputs, for Strata to load and reproduce."""
+    from safetensors.numpy import save_file
+    keras.utils.set_random_seed(3)
+    model = headline_model()
     # Biases are zero after initialisation; give them values so loading them is tested.
     for v in model.weights:
         if v.path.endswith("bias"):
@@ -593,12 +599,38 @@ def functional_fixture():
     return {"merge_cases": cases, "models": models, "feature_extraction": feature_case}
 
 
+def keras_files_fixture():
+    """Keras 3's own .keras files (zip: config.json + model.weights.h5): the
+    headline CNN and a functional model with a nested Sequential and
+    BatchNormalization, with inputs and Keras's predictions, for Strata to
+    open and reproduce."""
+    keras.utils.set_random_seed(5)
+    cases = []
+    headline = headline_model()
+    inner = keras.Sequential([keras.Input((6,)), layers.Dense(5, activation="relu", name="inner_a"), layers.BatchNormalization(name="inner_bn")], name="block")
+    x_in = keras.Input((4,), name="x")
+    out = layers.Dense(3, activation="softmax", name="head")(inner(layers.Dense(6, activation="tanh", name="stem")(x_in)))
+    nested = keras.Model(x_in, out, name="nested")
+    nested.compile(optimizer="adam", loss="categorical_crossentropy")
+    for name, model, x in [("headline", headline, rng.uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)), ("nested", nested, rand(5, 4))]:
+        # Non-zero biases and batch statistics, so loading each of them is tested.
+        for v in model.weights:
+            if v.path.endswith(("bias", "beta", "moving_mean")):
+                v.assign(rand(*v.shape, scale=0.1))
+            if v.path.endswith(("moving_variance", "gamma")):
+                v.assign(1.0 + np.abs(rand(*v.shape, scale=0.2)))
+        model.save(os.path.join(OUT, f"keras_{name}.keras"))
+        cases.append({"name": name, "file": f"keras_{name}.keras", "params": int(model.count_params()), "x": arr(x), "predictions": arr(model.predict(x, verbose=0))})
+    return {"cases": cases}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
-                       ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture)]:
+                       ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
+                       ("files", keras_files_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

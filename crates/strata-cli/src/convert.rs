@@ -1,6 +1,6 @@
-//! `strata convert IN OUT [--weights W]`: between a Keras JSON config with its
-//! weights (safetensors keyed `layer/variable`) and Strata's one-file model,
-//! the formats chosen by the file extensions.
+//! `strata convert IN OUT [--weights W]`: between Keras's `.keras` files, a
+//! Keras JSON config with its weights (safetensors keyed `layer/variable`) and
+//! Strata's one-file model, the formats chosen by the file extensions.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +12,9 @@ use crate::checks;
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// The model to read: a Strata model (.safetensors), or a Keras JSON config (.json, with --weights).
+    /// The model to read: a Strata model (.safetensors), a Keras model (.keras), or a Keras JSON config (.json, with --weights).
     input: PathBuf,
-    /// Where to write it: a Strata model (.safetensors), or a Keras JSON config (.json; the weights go to --weights).
+    /// Where to write it: a Strata model (.safetensors), a Keras model (.keras), or a Keras JSON config (.json; the weights go to --weights).
     output: PathBuf,
     /// The weights beside a .json config: read from there for a .json input, written there for a .json output.
     #[arg(long)]
@@ -37,9 +37,9 @@ pub fn from_config(config: &Path, weights: &Path) -> Result<Model> {
 }
 
 pub fn run(args: ConvertArgs) -> Result<()> {
-    let unknown = |flag: &str, path: &Path| Error::argument(flag, format!("{}: use .safetensors (a Strata model) or .json (a Keras config; weights with --weights)", path.display()));
+    let unknown = |flag: &str, path: &Path| Error::argument(flag, format!("{}: use .safetensors (a Strata model), .keras (a Keras model) or .json (a Keras config; weights with --weights)", path.display()));
     let (from, to) = (extension(&args.input), extension(&args.output));
-    if !["safetensors", "json"].contains(&to) {
+    if !["safetensors", "keras", "json"].contains(&to) {
         return Err(unknown("OUT", &args.output));
     }
     checks::writable("OUT", &args.output)?;

@@ -24,7 +24,7 @@ use crate::tensor::Tensor;
 pub type InputGrads = Vec<Option<Tensor>>;
 
 /// Gradients of an op's inputs as host values, shaped like the inputs (what
-/// the host kernels compute; [`GradFn::host`] makes them tensors).
+/// the host kernels compute; `GradFn::host` makes them tensors).
 pub type HostGrads = Vec<Option<Vec<f32>>>;
 
 /// Backward closure: `(inputs, output, output gradient) -> gradient per input`.

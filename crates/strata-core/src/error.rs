@@ -11,34 +11,67 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug)]
 pub enum Error {
     /// An op received tensors whose shapes it cannot combine.
-    Shape { op: String, msg: String },
+    Shape {
+        /// The op (or argument) that rejected the shapes, e.g. `matmul`.
+        op: String,
+        /// What was wrong, with the shapes.
+        msg: String,
+    },
     /// A layer rejected its input or configuration.
-    Layer { layer: String, msg: String },
+    Layer {
+        /// The layer's name, e.g. `dense_1`.
+        layer: String,
+        /// What was wrong.
+        msg: String,
+    },
     /// An argument (function parameter or command-line flag) is impossible.
-    Argument { name: String, msg: String },
+    Argument {
+        /// The argument's name, e.g. `learning_rate`.
+        name: String,
+        /// Why its value is impossible.
+        msg: String,
+    },
     /// A data file is missing, truncated or malformed.
-    Data { path: PathBuf, msg: String },
+    Data {
+        /// The file (or folder) at fault.
+        path: PathBuf,
+        /// What was wrong with it.
+        msg: String,
+    },
     /// An operating-system error while reading or writing a file.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A value became NaN or infinite.
-    NotFinite { what: String },
+    NotFinite {
+        /// What became non-finite, e.g. the loss at some step.
+        what: String,
+    },
     /// A model was used in a way its state does not allow (e.g. fit before compile).
     State(String),
 }
 
 impl Error {
+    /// An [`Error::Shape`] for `op`.
     pub fn shape(op: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Shape { op: op.into(), msg: msg.into() }
     }
+    /// An [`Error::Layer`] naming `layer`.
     pub fn layer(layer: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Layer { layer: layer.into(), msg: msg.into() }
     }
+    /// An [`Error::Argument`] naming argument `name`.
     pub fn argument(name: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Argument { name: name.into(), msg: msg.into() }
     }
+    /// An [`Error::Data`] about the file at `path`.
     pub fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Data { path: path.into(), msg: msg.into() }
     }
+    /// An [`Error::Io`] from an operation on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

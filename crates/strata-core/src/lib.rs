@@ -16,6 +16,8 @@
 //! assert_eq!(grads.get(&w).unwrap().to_vec(), [-2.0, -6.0]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod autodiff;
 pub mod backend;
 pub mod buffer;

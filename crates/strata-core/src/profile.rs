@@ -18,17 +18,24 @@ thread_local! {
 /// Which pass a timing belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// A forward pass (a layer's call, the loss).
     Forward,
+    /// The backward pass of the ops recorded in a scope.
     Backward,
+    /// The optimizer's update of the weights.
     Update,
 }
 
 /// One row of the report: total time and number of calls of a scope in a phase.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The scope's name (a layer's name, `loss`, `optimizer`).
     pub scope: String,
+    /// The pass the time was spent in.
     pub phase: Phase,
+    /// Time summed over all calls.
     pub total: Duration,
+    /// Timings summed: runs of the scope, or ops' backward passes in [`Phase::Backward`].
     pub calls: u64,
 }
 

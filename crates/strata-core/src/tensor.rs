@@ -21,14 +21,18 @@ use crate::error::{fmt_shape, Error, Result};
 /// [`Backend`](crate::backend::Backend), not new layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
+    /// The host CPU, in main memory.
     Cpu,
 }
 
 /// The element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// 32-bit floats (`float32`), for values and weights.
     F32,
+    /// 32-bit integers (`int32`).
     I32,
+    /// 64-bit integers (`int64`), for ids and labels.
     I64,
 }
 
@@ -100,6 +104,30 @@ pub(crate) struct Node {
 
 /// An n-dimensional array of `f32` (or integers) that can take part in
 /// automatic differentiation.
+///
+/// ```
+/// use strata_core::Tensor;
+///
+/// # fn main() -> strata_core::Result<()> {
+/// // Constants, and trainable leaves (weights) whose gradients are computed.
+/// let x = Tensor::new(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+/// let w = Tensor::variable(vec![0.5, -1.0], &[2, 1])?;
+/// let b = Tensor::variable(vec![0.5], &[1])?;
+/// assert_eq!(Tensor::zeros(&[2, 3]).shape(), [2, 3]);
+/// assert_eq!(Tensor::full(&[2], 7.0).to_vec(), [7.0, 7.0]);
+///
+/// // Ops make new tensors; `add` broadcasts the bias over the rows.
+/// let y = x.matmul(&w)?.add(&b)?;
+/// assert_eq!(y.to_vec(), [-1.0, -2.0]);
+///
+/// // Gradients of a scalar with respect to every variable it depends on.
+/// let loss = y.square().sum();
+/// assert_eq!(loss.item()?, 5.0);
+/// let grads = loss.backward()?;
+/// assert_eq!(grads.get(&w).unwrap().to_vec(), [-14.0, -20.0]); // xᵀ · 2y
+/// assert_eq!(grads.get(&b).unwrap().to_vec(), [-6.0]);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Node>);
 

@@ -49,6 +49,7 @@ pub enum Activation {
 
 /// What a layer's `activation` accepts: an [`Activation`], or Keras's name of one.
 pub trait IntoActivation {
+    /// The activation, or an error naming the known ones.
     fn into_activation(self) -> Result<Activation>;
 }
 impl IntoActivation for Activation {

@@ -14,9 +14,19 @@ pub enum Initializer {
     /// Every element `value`.
     Constant(f32),
     /// Uniform in `[min, max)` (Keras default -0.05..0.05).
-    RandomUniform { min: f32, max: f32 },
+    RandomUniform {
+        /// Lower bound, included (Keras's default -0.05).
+        min: f32,
+        /// Upper bound, excluded (Keras's default 0.05).
+        max: f32,
+    },
     /// Normal with `mean` and `stddev` (Keras default 0, 0.05).
-    RandomNormal { mean: f32, stddev: f32 },
+    RandomNormal {
+        /// Mean of the distribution (Keras's default 0).
+        mean: f32,
+        /// Standard deviation (Keras's default 0.05).
+        stddev: f32,
+    },
     /// Uniform in ±√(6 / (fan_in + fan_out)) (Keras's default for kernels).
     GlorotUniform,
     /// Truncated normal with stddev √(2 / (fan_in + fan_out)).
@@ -30,32 +40,58 @@ pub enum Initializer {
     /// Truncated normal with stddev √(1 / fan_in).
     LecunNormal,
     /// Normal with `mean` and `stddev`, redrawn beyond two standard deviations (Keras default 0, 0.05).
-    TruncatedNormal { mean: f32, stddev: f32 },
+    TruncatedNormal {
+        /// Mean of the distribution (Keras's default 0).
+        mean: f32,
+        /// Standard deviation before truncation (Keras's default 0.05).
+        stddev: f32,
+    },
     /// Keras's general form: variance `scale / fan` drawn from `distribution`.
-    VarianceScaling { scale: f32, mode: FanMode, distribution: Distribution },
+    VarianceScaling {
+        /// Numerator of the variance (Keras's default 1).
+        scale: f32,
+        /// Which fan divides `scale` (Keras's default `fan_in`).
+        mode: FanMode,
+        /// The distribution drawn from (Keras's default `truncated_normal`).
+        distribution: Distribution,
+    },
     /// A (semi-)orthogonal matrix times `gain`, for the kernel flattened to `(prod(shape[..-1]), shape[-1])`.
-    Orthogonal { gain: f32 },
+    Orthogonal {
+        /// Factor applied to the orthogonal matrix (Keras's default 1).
+        gain: f32,
+    },
     /// The identity matrix times `gain` (2-D weights only; rectangular ones get ones on the diagonal).
-    Identity { gain: f32 },
+    Identity {
+        /// Value on the diagonal (Keras's default 1).
+        gain: f32,
+    },
 }
 
 /// Which fan [`Initializer::VarianceScaling`] divides by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
+    /// Input units of the weight (`fan_in`).
     FanIn,
+    /// Output units of the weight (`fan_out`).
     FanOut,
+    /// The mean of the two (`fan_avg`).
     FanAvg,
 }
 
 /// What [`Initializer::VarianceScaling`] draws from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distribution {
+    /// A normal truncated at two standard deviations, scaled so that the
+    /// result has the requested variance (`truncated_normal`, also read from `normal`).
     TruncatedNormal,
+    /// A plain normal (`untruncated_normal`).
     UntruncatedNormal,
+    /// Uniform in `±√(3 · variance)` (`uniform`).
     Uniform,
 }
 
 impl FanMode {
+    /// Keras's name for the mode: `fan_in`, `fan_out` or `fan_avg`.
     pub fn name(self) -> &'static str {
         match self {
             FanMode::FanIn => "fan_in",
@@ -63,12 +99,14 @@ impl FanMode {
             FanMode::FanAvg => "fan_avg",
         }
     }
+    /// The mode of a Keras name; `None` for an unknown one.
     pub fn parse(name: &str) -> Option<FanMode> {
         [FanMode::FanIn, FanMode::FanOut, FanMode::FanAvg].into_iter().find(|m| m.name() == name)
     }
 }
 
 impl Distribution {
+    /// Keras's name for the distribution: `truncated_normal`, `untruncated_normal` or `uniform`.
     pub fn name(self) -> &'static str {
         match self {
             Distribution::TruncatedNormal => "truncated_normal",
@@ -76,6 +114,8 @@ impl Distribution {
             Distribution::Uniform => "uniform",
         }
     }
+    /// The distribution of a Keras name (`normal` reads as `truncated_normal`,
+    /// as in Keras); `None` for an unknown one.
     pub fn parse(name: &str) -> Option<Distribution> {
         [Distribution::TruncatedNormal, Distribution::UntruncatedNormal, Distribution::Uniform].into_iter().find(|d| d.name() == name || (name == "normal" && *d == Distribution::TruncatedNormal))
     }

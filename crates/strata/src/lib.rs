@@ -22,6 +22,8 @@
 //!
 //! The tensor engine and autodiff live in [`strata_core`], re-exported as [`core`].
 
+#![warn(missing_docs)]
+
 pub mod activations;
 pub mod applications;
 pub mod data;

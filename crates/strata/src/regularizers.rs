@@ -16,7 +16,12 @@ pub enum Regularizer {
     /// `l2 * sum(w²)` (Keras default 0.01).
     L2(f32),
     /// Both (Keras defaults 0 and 0).
-    L1L2 { l1: f32, l2: f32 },
+    L1L2 {
+        /// Factor of `sum(|w|)`.
+        l1: f32,
+        /// Factor of `sum(w²)`.
+        l2: f32,
+    },
 }
 
 impl Regularizer {
@@ -37,6 +42,7 @@ impl Regularizer {
         Ok(total)
     }
 
+    /// Keras's serialized form (`{"module": "keras.regularizers", "class_name": ..., "config": ...}`).
     pub fn config(&self) -> Value {
         let (class, config) = match *self {
             Regularizer::L1(l1) => ("L1", json!({ "l1": l1 })),
@@ -63,13 +69,30 @@ impl Regularizer {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Constraint {
     /// Scales each slice whose norm over `axis` exceeds `max_value` back to it (Keras default 2, axis 0).
-    MaxNorm { max_value: f32, axis: Vec<isize> },
+    MaxNorm {
+        /// The largest norm a slice keeps.
+        max_value: f32,
+        /// Axes the norm is taken over (for a Dense kernel `[0]`: each unit's input weights).
+        axis: Vec<isize>,
+    },
     /// Sets negative values to zero.
     NonNeg,
     /// Scales each slice to unit norm over `axis` (Keras default axis 0).
-    UnitNorm { axis: Vec<isize> },
+    UnitNorm {
+        /// Axes the norm is taken over (for a Dense kernel `[0]`: each unit's input weights).
+        axis: Vec<isize>,
+    },
     /// Moves each slice's norm over `axis` into `[min_value, max_value]` at `rate` (Keras defaults 0, 1, 1, axis 0).
-    MinMaxNorm { min_value: f32, max_value: f32, rate: f32, axis: Vec<isize> },
+    MinMaxNorm {
+        /// The smallest norm a slice is moved to.
+        min_value: f32,
+        /// The largest norm a slice is moved to.
+        max_value: f32,
+        /// How far to move: 1 clips the norm into the range, less moves it part of the way.
+        rate: f32,
+        /// Axes the norm is taken over (for a Dense kernel `[0]`: each unit's input weights).
+        axis: Vec<isize>,
+    },
 }
 
 fn class_and_config<'a>(v: &'a Value, what: &str) -> Result<(&'a str, &'a Value)> {
@@ -108,6 +131,7 @@ impl Constraint {
         w.mul(&scale)
     }
 
+    /// Keras's serialized form (`{"module": "keras.constraints", "class_name": ..., "config": ...}`).
     pub fn config(&self) -> Value {
         let (class, config) = match self {
             Constraint::MaxNorm { max_value, axis } => ("MaxNorm", json!({ "max_value": max_value, "axis": axis })),

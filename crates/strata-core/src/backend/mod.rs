@@ -38,50 +38,92 @@ pub const ZERO_INDEX: usize = usize::MAX;
 /// formulas, value and derivative, are in `host/activation.rs`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Unary {
+    /// `max(x, 0)`.
     Relu,
+    /// `min(max(x, 0), 6)`.
     Relu6,
     /// Keras's general relu: `negative_slope`, `max_value`, `threshold`.
-    ReluWith { negative_slope: f32, max_value: Option<f32>, threshold: f32 },
+    ReluWith {
+        /// Slope below `threshold` (Keras's default 0).
+        negative_slope: f32,
+        /// Upper bound of the output; `None` leaves it unbounded.
+        max_value: Option<f32>,
+        /// Inputs below it give `negative_slope · (x - threshold)` instead of
+        /// `x`; Keras's default 0.
+        threshold: f32,
+    },
+    /// `x` for `x >= 0`, else `slope · x`; holds the negative slope.
     LeakyRelu(f32),
+    /// `x` for `x > 0`, else `alpha · (eˣ - 1)`; holds `alpha`.
     Elu(f32),
+    /// Scaled ELU with Keras's constants (alpha ≈ 1.6733, scale ≈ 1.0507).
     Selu,
+    /// `1 / (1 + e⁻ˣ)`.
     Sigmoid,
+    /// The hyperbolic tangent.
     Tanh,
+    /// `log(1 + eˣ)`, computed without overflow.
     Softplus,
+    /// `x / (|x| + 1)`.
     Softsign,
+    /// `x · sigmoid(x)` (also called swish).
     Silu,
+    /// `clip((x + 3) / 6, 0, 1)`, Keras's piecewise-linear sigmoid.
     HardSigmoid,
+    /// `x · hard_sigmoid(x)` (also called hard swish).
     HardSilu,
+    /// `x · tanh(softplus(x))`.
     Mish,
+    /// The exact GELU, `0.5 · x · (1 + erf(x / √2))`.
     Gelu,
+    /// GELU by its tanh approximation (Keras's `approximate=True`).
     GeluTanh,
+    /// `x · s`; holds `s`.
     Scale(f32),
+    /// `x + s`; holds `s`.
     AddScalar(f32),
+    /// `x²`.
     Square,
+    /// `eˣ`.
     Exp,
+    /// The natural logarithm.
     Log,
+    /// `xᵉ`; holds the exponent `e`.
     Powf(f32),
+    /// `|x|`.
     Abs,
+    /// `√x`.
     Sqrt,
+    /// `log(cosh(x))`, computed without overflow.
     LogCosh,
+    /// `x` clamped to `[low, high]`; holds `(low, high)`. Its gradient is 1
+    /// inside the range, 0 outside.
     Clip(f32, f32),
 }
 
 /// An element-wise function of two tensors, broadcasting as NumPy does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a · b`, element by element.
     Mul,
+    /// `a / b`, element by element.
     Div,
+    /// The larger of `a` and `b`.
     Max,
+    /// The smaller of `a` and `b`.
     Min,
 }
 
 /// A reduction along one axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduce {
+    /// The sum.
     Sum,
+    /// The arithmetic mean.
     Mean,
     /// The maximum; its gradient goes to the first maximal element.
     Max,
@@ -96,23 +138,90 @@ pub enum Update {
     Assign,
     /// `w = momentum · w + (1 - momentum) · g`: a moving average of `g`
     /// (BatchNormalization's statistics). No slots.
-    MovingAverage { momentum: f32 },
+    MovingAverage {
+        /// Share of the old value kept (BatchNormalization's `momentum`).
+        momentum: f32,
+    },
     /// `w -= rate · w` (decoupled weight decay). No slots.
-    Decay { rate: f32 },
+    Decay {
+        /// This step's decay: the learning rate times the weight decay.
+        rate: f32,
+    },
     /// Slots: none, or `momentum` when momentum is non-zero.
-    Sgd { learning_rate: f32, momentum: f32, nesterov: bool },
+    Sgd {
+        /// Step size for this step.
+        learning_rate: f32,
+        /// Momentum factor; `0` for plain SGD.
+        momentum: f32,
+        /// Whether to apply Nesterov momentum.
+        nesterov: bool,
+    },
     /// Slots: `m`, `v` (and `v_hat` with AMSGrad).
     Adam(AdamStep),
     /// Slots: `m`, `u`.
-    Adamax { learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, beta_1_power: f32 },
+    Adamax {
+        /// Step size for this step.
+        learning_rate: f32,
+        /// Decay of the first moment `m`.
+        beta_1: f32,
+        /// Decay of the infinity norm `u`.
+        beta_2: f32,
+        /// Added to `u` in the denominator, for stability.
+        epsilon: f32,
+        /// `beta_1ᵗ` for this step `t` (counted from 1), for bias correction.
+        beta_1_power: f32,
+    },
     /// Slots: `m`, `v`; the momentum schedule's values for this step.
-    Nadam { learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, u_t: f32, u_t1: f32, u_prod: f32, u_prod_next: f32, beta_2_power: f32 },
+    Nadam {
+        /// Step size for this step.
+        learning_rate: f32,
+        /// Decay of the first moment `m`.
+        beta_1: f32,
+        /// Decay of the second moment `v`.
+        beta_2: f32,
+        /// Added to `√v̂` in the denominator, for stability.
+        epsilon: f32,
+        /// The momentum schedule's `μₜ` at this step `t`.
+        u_t: f32,
+        /// The momentum schedule's `μₜ₊₁`.
+        u_t1: f32,
+        /// `Π μ` over steps `1..=t`.
+        u_prod: f32,
+        /// `Π μ` over steps `1..=t + 1`.
+        u_prod_next: f32,
+        /// `beta_2ᵗ`, for bias correction of `v`.
+        beta_2_power: f32,
+    },
     /// Slots: `velocity`, `average_gradient`, `momentum`.
-    RmsProp { learning_rate: f32, rho: f32, momentum: f32, epsilon: f32, centered: bool },
+    RmsProp {
+        /// Step size for this step.
+        learning_rate: f32,
+        /// Decay of the moving average of squared gradients.
+        rho: f32,
+        /// Momentum of the update; `0` disables it.
+        momentum: f32,
+        /// Added under the square root, for stability.
+        epsilon: f32,
+        /// Whether to divide by the gradient's estimated variance rather than
+        /// its uncentered second moment.
+        centered: bool,
+    },
     /// Slots: `accumulator`.
-    Adagrad { learning_rate: f32, epsilon: f32 },
+    Adagrad {
+        /// Step size for this step.
+        learning_rate: f32,
+        /// Added under the square root, for stability.
+        epsilon: f32,
+    },
     /// Slots: `accumulated_grad`, `accumulated_delta_var`.
-    Adadelta { learning_rate: f32, rho: f32, epsilon: f32 },
+    Adadelta {
+        /// Scale of each step (Keras's default 0.001).
+        learning_rate: f32,
+        /// Decay of both moving averages.
+        rho: f32,
+        /// Added under the square roots, for stability.
+        epsilon: f32,
+    },
 }
 
 /// Computes ops for the tensors of one device. Arguments arrive checked

@@ -10,10 +10,15 @@ use crate::buffer;
 /// operand is stored as its transpose (`A` as `[k, m]`, `B` as `[n, k]`).
 #[derive(Clone, Copy, Debug)]
 pub struct Gemm {
+    /// Rows of `A` and `C`.
     pub m: usize,
+    /// Columns of `A`, rows of `B`: the reduction length.
     pub k: usize,
+    /// Columns of `B` and `C`.
     pub n: usize,
+    /// Whether `A` is stored transposed, as `[k, m]`.
     pub trans_a: bool,
+    /// Whether `B` is stored transposed, as `[n, k]`.
     pub trans_b: bool,
 }
 

@@ -13,9 +13,13 @@ const CHUNK: usize = 1 << 13;
 /// Adam's constants for one step: `alpha` is the bias-corrected learning rate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
+    /// The learning rate times Adam's bias correction for this step.
     pub alpha: f32,
+    /// Decay of the first moment `m` (Keras's default 0.9).
     pub beta_1: f32,
+    /// Decay of the second moment `v` (Keras's default 0.999).
     pub beta_2: f32,
+    /// Added to `√v` in the denominator (Keras's default 1e-7).
     pub epsilon: f32,
 }
 

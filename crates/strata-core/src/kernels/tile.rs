@@ -20,19 +20,28 @@ use std::sync::OnceLock;
 /// One stretch of the reduction: start offsets into `a` and `b`, and length.
 #[derive(Clone, Copy, Debug)]
 pub struct Seg {
+    /// Offset into `a` of the segment's first step.
     pub a: usize,
+    /// Offset into `b` of the segment's first row.
     pub b: usize,
+    /// Reduction steps in the segment.
     pub len: usize,
 }
 
 /// Strides of a tile (see the module docs); `c_row` is the distance between output rows.
 #[derive(Clone, Copy, Debug)]
 pub struct Tile {
+    /// Output rows of the block (at most [`max_rows`] of `cols`).
     pub rows: usize,
+    /// Output columns of the block (at most [`MAX_COLS`]).
     pub cols: usize,
+    /// Distance in `a` between consecutive output rows.
     pub a_row: usize,
+    /// Distance in `a` between consecutive reduction steps.
     pub a_step: usize,
+    /// Distance in `b` between consecutive reduction steps (rows of `b`).
     pub b_step: usize,
+    /// Distance in `c` between consecutive output rows.
     pub c_row: usize,
 }
 
@@ -40,7 +49,12 @@ pub struct Tile {
 #[derive(Clone, Copy, Debug)]
 pub enum Out<'a> {
     /// `c = acc + bias[j]`, then relu when asked.
-    Store { bias: Option<&'a [f32]>, relu: bool },
+    Store {
+        /// One value per output column, or no bias.
+        bias: Option<&'a [f32]>,
+        /// Whether negative results become 0.
+        relu: bool,
+    },
     /// `c += acc`.
     Add,
 }

@@ -32,17 +32,29 @@ impl Padding {
 /// strides, padding before the first row/column, and output `oh x ow`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
+    /// Images in the batch.
     pub n: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Input channels.
     pub c: usize,
+    /// Window height.
     pub kh: usize,
+    /// Window width.
     pub kw: usize,
+    /// Vertical stride.
     pub sh: usize,
+    /// Horizontal stride.
     pub sw: usize,
+    /// Zero rows padded above the input (`same` padding only).
     pub pad_top: usize,
+    /// Zero columns padded left of the input (`same` padding only).
     pub pad_left: usize,
+    /// Output height.
     pub oh: usize,
+    /// Output width.
     pub ow: usize,
 }
 

@@ -54,7 +54,9 @@ fn batched(n: usize, shape: &[usize]) -> Vec<usize> {
 /// Inputs and targets held in memory: one array per model input and per
 /// target, all with the same number of samples.
 pub struct Arrays {
+    /// One array per model input, samples along the first axis.
     pub x: Vec<Tensor>,
+    /// One array per target (model output), samples along the first axis.
     pub y: Vec<Tensor>,
 }
 
@@ -124,8 +126,11 @@ impl Source for Arrays {
 /// or as ids (`sparse_categorical_crossentropy`).
 #[derive(Clone, Debug)]
 pub struct Labels {
+    /// The class id of each sample, below `classes`.
     pub ids: Vec<usize>,
+    /// Number of classes.
     pub classes: usize,
+    /// Whether targets are one-hot rows of `classes` values, rather than one id each.
     pub one_hot: bool,
 }
 
@@ -137,9 +142,12 @@ impl Labels {
         }
         Ok(Labels { ids, classes, one_hot: one_hot_targets })
     }
+    /// The shape of one target: `[classes]` when one-hot, `[]` for ids.
     pub fn shape(&self) -> Vec<usize> {
         if self.one_hot { vec![self.classes] } else { Vec::new() }
     }
+    /// Appends the targets of samples `indices`, in order, to `y` (a one-hot
+    /// row or an id, as `f32`, per sample).
     pub fn append(&self, indices: &[usize], y: &mut Vec<f32>) {
         for &i in indices {
             let id = self.ids[i];
@@ -156,8 +164,11 @@ impl Labels {
 /// and, when the dataset has them, sample weights.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// One tensor per model input, the batch along the first axis.
     pub inputs: Vec<Tensor>,
+    /// One tensor per target (model output), the batch along the first axis.
     pub targets: Vec<Tensor>,
+    /// Each sample's loss weight, shape `[batch]`; `None` when the dataset has none.
     pub sample_weight: Option<Tensor>,
 }
 
@@ -218,9 +229,11 @@ impl Dataset {
         self.sample_weight = Some(Arc::new(weights));
         Ok(self)
     }
+    /// Whether [`Dataset::with_sample_weight`] gave the samples weights.
     pub fn has_sample_weight(&self) -> bool {
         self.sample_weight.is_some()
     }
+    /// Samples per batch (default 32); the last batch of an epoch may be smaller.
     pub fn batch_size(mut self, batch_size: usize) -> Dataset {
         self.batch_size = batch_size;
         self
@@ -240,15 +253,19 @@ impl Dataset {
         self.indices.truncate(n);
         self
     }
+    /// Number of samples in this dataset (after [`Dataset::take`] or [`Dataset::split`]).
     pub fn len(&self) -> usize {
         self.indices.len()
     }
+    /// Whether the dataset has no samples.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }
+    /// Samples per batch, as set by [`Dataset::batch_size`].
     pub fn get_batch_size(&self) -> usize {
         self.batch_size
     }
+    /// Whether `fit` reshuffles the samples before each epoch.
     pub fn is_shuffled(&self) -> bool {
         self.shuffle
     }
@@ -264,6 +281,8 @@ impl Dataset {
     pub(crate) fn is_checked(&self) -> bool {
         self.checked
     }
+    /// Shape of one input sample, without the batch axis (the first input's
+    /// for a model with several).
     pub fn input_shape(&self) -> Vec<usize> {
         self.source.input_shape()
     }
@@ -271,6 +290,7 @@ impl Dataset {
     pub fn input_shapes(&self) -> Vec<Vec<usize>> {
         self.source.input_shapes()
     }
+    /// Shape of one target, without the batch axis.
     pub fn target_shape(&self) -> Vec<usize> {
         self.source.target_shape()
     }
@@ -356,8 +376,16 @@ impl Iterator for BatchReader {
 
 /// One epoch's batches, read inline or on a background thread.
 pub enum Batches {
+    /// Read in the training thread as each batch is asked for (in-memory
+    /// data, or prefetch 0).
     Inline(BatchReader),
-    Background { receive: Receiver<Result<Batch>>, handle: Option<JoinHandle<()>> },
+    /// Read ahead by a background thread.
+    Background {
+        /// Where the thread sends the batches, in order.
+        receive: Receiver<Result<Batch>>,
+        /// The thread, joined once it has sent all batches (to report a panic).
+        handle: Option<JoinHandle<()>>,
+    },
 }
 
 impl Iterator for Batches {

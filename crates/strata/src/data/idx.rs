@@ -11,7 +11,9 @@ use strata_core::{Error, Result};
 /// An IDX array: its dimensions and its values (converted to f32, unscaled).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Idx {
+    /// The size of each dimension, outermost first (`[60000, 28, 28]`).
     pub dims: Vec<usize>,
+    /// Every value in row-major order, as stored (pixels stay 0-255).
     pub values: Vec<f32>,
     /// Whether the file stored unsigned bytes (pixels, labels).
     pub is_u8: bool,

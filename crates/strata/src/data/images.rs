@@ -10,12 +10,16 @@ use strata_core::{Error, Result, Tensor};
 /// Channels of the loaded images (Keras's `color_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorMode {
+    /// One channel, grey (`"grayscale"`).
     Grayscale,
+    /// Three channels, red, green, blue (`"rgb"`, Keras's default).
     Rgb,
+    /// Four channels, RGB and alpha (`"rgba"`).
     Rgba,
 }
 
 impl ColorMode {
+    /// Channels per pixel: 1, 3 or 4.
     pub fn channels(self) -> usize {
         match self {
             ColorMode::Grayscale => 1,
@@ -37,7 +41,9 @@ impl ColorMode {
 /// The file formats Strata decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// PNG: palettes and low bit depths expanded, 16-bit samples cut to 8 bits.
     Png,
+    /// JPEG, 8-bit grey or colour.
     Jpeg,
 }
 
@@ -45,10 +51,15 @@ pub enum Format {
 /// (grey + alpha), 3 (RGB) or 4 (RGBA).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {
+    /// The format the file was decoded from.
     pub format: Format,
+    /// Rows of pixels.
     pub height: usize,
+    /// Pixels per row.
     pub width: usize,
+    /// Values per pixel: 1, 2, 3 or 4.
     pub channels: usize,
+    /// The values, row by row, channels innermost, 0-255.
     pub pixels: Vec<u8>,
 }
 
@@ -184,6 +195,7 @@ pub fn resize_bilinear(src: &[f32], (h, w, c): (usize, usize, usize), (out_h, ou
 pub struct ImageOptions {
     /// `(height, width)` to resize to; `None` keeps the files' size, which must then agree.
     pub image_size: Option<(usize, usize)>,
+    /// Channels to convert every image to (Keras's default RGB).
     pub color_mode: ColorMode,
     /// Multiplies every value (Keras leaves pixels in 0-255: scale 1; Strata's MNIST loaders use 1/255).
     pub scale: f32,
@@ -225,8 +237,11 @@ pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Tensor> {
 /// with `labels="inferred"` lists it.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
+    /// The sub-folder names, in alphabetical order; a label is an index into it.
     pub class_names: Vec<String>,
+    /// Every image file, class by class, each class's files sorted by path.
     pub files: Vec<PathBuf>,
+    /// The class id of each of `files`.
     pub labels: Vec<usize>,
 }
 
@@ -264,10 +279,12 @@ impl ImageFolder {
         Ok(folder)
     }
 
+    /// Number of image files.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether there are no image files.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

@@ -11,14 +11,18 @@ use super::idx::{self, Idx};
 /// Images as `[n, height, width, 1]` floats in `[0, 1]`, labels as class ids.
 #[derive(Clone, Debug)]
 pub struct Split {
+    /// The images, `[n, height, width, 1]`, pixels scaled to `[0, 1]`.
     pub images: Tensor,
+    /// The class id (0-9 for MNIST) of each image.
     pub labels: Vec<usize>,
 }
 
 /// A train/test pair as stored in MNIST's files.
 #[derive(Clone, Debug)]
 pub struct Mnist {
+    /// The training samples (`train-*` files).
     pub train: Split,
+    /// The test samples (`t10k-*` files).
     pub test: Split,
 }
 

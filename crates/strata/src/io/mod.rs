@@ -4,4 +4,5 @@ pub mod atomic;
 pub mod csv;
 pub mod download;
 pub mod keras_config;
+pub mod keras_file;
 pub mod npy;

@@ -19,6 +19,7 @@ pub(crate) fn bad(layer: &str, name: &str, expected: &str, got: &Value) -> Error
     Error::layer(layer, format!("config field '{name}' must be {expected}, got {got}"))
 }
 
+/// A non-negative integer field of a layer's config, or an error naming the layer and field.
 pub fn usize_field(layer: &str, config: &Value, name: &str) -> Result<usize> {
     let v = field(layer, config, name)?;
     v.as_u64().map(|n| n as usize).ok_or_else(|| bad(layer, name, "a non-negative integer", v))

@@ -39,6 +39,7 @@ pub struct Weight {
     /// Keras's variable name inside the layer: `kernel`, `bias` (for a model
     /// used as a layer, the path inside it: `dense/kernel`).
     pub name: String,
+    /// The values, shared with the layer that owns them.
     pub tensor: Tensor,
     /// Whether the optimizer updates it.
     pub trainable: bool,
@@ -49,6 +50,7 @@ pub struct Weight {
 }
 
 impl Weight {
+    /// A weight called `name` without regularizer or constraint.
     pub fn new(name: impl Into<String>, tensor: Tensor, trainable: bool) -> Weight {
         Weight { name: name.into(), tensor, trainable, regularizer: None, constraint: None }
     }
@@ -58,9 +60,13 @@ impl Weight {
 /// `kernel_regularizer=`, `bias_regularizer=`, `kernel_constraint=`, `bias_constraint=`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WeightOptions {
+    /// A penalty on the kernel added to the loss (default none).
     pub kernel_regularizer: Option<Regularizer>,
+    /// A penalty on the bias added to the loss (default none).
     pub bias_regularizer: Option<Regularizer>,
+    /// A projection of the kernel after each update (default none).
     pub kernel_constraint: Option<Constraint>,
+    /// A projection of the bias after each update (default none).
     pub bias_constraint: Option<Constraint>,
 }
 
@@ -79,10 +85,15 @@ impl WeightOptions {
 /// with Keras's defaults: no activation, a bias, glorot-uniform kernel, zero bias.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelOptions {
+    /// Applied to the output (default `Linear`, none).
     pub activation: crate::activations::Activation,
+    /// Whether the layer adds a bias (default true).
     pub use_bias: bool,
+    /// How the kernel starts (default glorot uniform).
     pub kernel_initializer: crate::initializers::Initializer,
+    /// How the bias starts (default zeros).
     pub bias_initializer: crate::initializers::Initializer,
+    /// Regularizers and constraints of the kernel and bias (default none).
     pub weight_options: WeightOptions,
 }
 
@@ -168,7 +179,9 @@ pub(crate) use kernel_layer_methods;
 /// What every layer has: its name and, on a first layer, the declared input shape.
 #[derive(Clone, Debug)]
 pub struct LayerBase {
+    /// The layer's name, unique within its model (`"dense_1"`).
     pub name: String,
+    /// The input shape declared with `input_shape` (without the batch axis), if any.
     pub input_shape: Option<Vec<usize>>,
     /// Keras's `trainable`: false freezes the layer's weights (the optimizer
     /// leaves them alone; they count as non-trainable in the summary).
@@ -199,6 +212,7 @@ impl LayerBase {
 /// What a layer's `padding` accepts: the value (`Padding::Same`), or Keras's
 /// name of it (`"same"`; an unknown name is reported by `add` or `build`).
 pub trait IntoPadding<P> {
+    /// The padding, or an error naming the known ones.
     fn into_padding(self) -> Result<P>;
 }
 impl IntoPadding<Padding> for Padding {
@@ -237,6 +251,7 @@ pub trait Layer: Send {
     fn class_name(&self) -> &'static str;
     /// The name and declared input shape.
     fn base(&self) -> &LayerBase;
+    /// The name and declared input shape, to change them.
     fn base_mut(&mut self) -> &mut LayerBase;
     /// The layer's name, unique within its model (`"conv2d_1"`).
     fn name(&self) -> &str {
@@ -285,6 +300,10 @@ pub trait Layer: Send {
     }
     /// The weights, in Keras's order.
     fn weights(&self) -> Vec<Weight> {
+        Vec::new()
+    }
+    /// The layers inside this one, for a model used as a layer (none for others).
+    fn sublayers(&self) -> Vec<LayerRef> {
         Vec::new()
     }
     /// Keras's `get_config()` for this layer: the fields every layer has
@@ -431,6 +450,7 @@ pub(crate) fn not_built(layer: &dyn Layer) -> Error {
 
 /// A size given as one number or as a pair, like Keras's `kernel_size=3` or `(3, 3)`.
 pub trait IntoPair {
+    /// `(height, width)`; one number gives both.
     fn into_pair(self) -> (usize, usize);
 }
 impl IntoPair for usize {

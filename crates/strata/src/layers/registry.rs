@@ -17,9 +17,6 @@ use super::{Maximum, Minimum, Multiply, Permute, ReLU, Reshape, Subtract, UpSamp
 /// Reads a layer from its Keras config; the first argument names the layer in errors.
 pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
 
-/// A user's reader of a layer class.
-pub type CustomFromConfig = Arc<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync>;
-
 const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dense", Dense::from_config),
     ("Conv1D", Conv1D::from_config),
@@ -54,7 +51,10 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dot", Dot::from_config),
 ];
 
-static CUSTOM: Registry<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync> = Registry::new();
+static CUSTOM: Registry<ReadLayer> = Registry::new();
+
+/// Reads a layer of one's own from its Keras config.
+type ReadLayer = dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync;
 
 /// Registers the reader of a layer class of one's own (Keras's
 /// `register_keras_serializable` / `custom_objects`): models whose config

@@ -54,9 +54,11 @@ impl LayerRef {
     pub fn same(&self, other: &LayerRef) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+    /// The layer's name (`"dense_1"`).
     pub fn name(&self) -> String {
         self.lock().name().to_string()
     }
+    /// Keras's class name of the layer (`"Dense"`).
     pub fn class_name(&self) -> &'static str {
         self.lock().class_name()
     }
@@ -77,22 +79,31 @@ impl LayerRef {
         let weights: Vec<(String, Tensor)> = layer.weights().into_iter().map(|w| (w.name, w.tensor)).collect();
         crate::model::functional::assign_in_order(layer.name(), &weights, values)
     }
+    /// The layers of a model used as this layer (none for other layers).
+    pub fn sublayers(&self) -> Vec<LayerRef> {
+        self.lock().sublayers()
+    }
     /// Freezes or unfreezes the layer (Keras's `layer.trainable = False`).
     pub fn set_trainable(&self, trainable: bool) {
         self.lock().set_trainable(trainable)
     }
+    /// The layer's Keras config (see [`Layer::config`]).
     pub fn config(&self) -> Value {
         self.lock().config()
     }
+    /// The input shape given with `input_shape`, if any (without the batch axis).
     pub fn declared_input_shape(&self) -> Option<Vec<usize>> {
         self.lock().declared_input_shape().map(|s| s.to_vec())
     }
+    /// Whether the layer can fuse a following max pooling (see [`Layer::fuses_max_pool`]).
     pub fn fuses_max_pool(&self) -> bool {
         self.lock().fuses_max_pool()
     }
+    /// The pool size of a max pooling whose windows tile its input (see [`Layer::tiling_max_pool`]).
     pub fn tiling_max_pool(&self) -> Option<(usize, usize)> {
         self.lock().tiling_max_pool()
     }
+    /// How many tensors the layer returns (1 for most layers).
     pub fn num_outputs(&self) -> usize {
         self.lock().num_outputs()
     }

@@ -62,7 +62,10 @@ pub trait Loss: Send {
 }
 
 /// The user's own losses, by the name their `serialize()` gives.
-static CUSTOM: Registry<dyn Fn(&Value) -> Result<Box<dyn Loss>> + Send + Sync> = Registry::new();
+static CUSTOM: Registry<ReadLoss> = Registry::new();
+
+/// Reads a loss of one's own from its serialized value.
+type ReadLoss = dyn Fn(&Value) -> Result<Box<dyn Loss>> + Send + Sync;
 
 /// Registers a loss of one's own under `name` (what its `serialize()` writes:
 /// its `name()` by default), so that models compiled with it load again
@@ -226,9 +229,11 @@ pub struct CategoricalCrossentropy {
 }
 
 impl CategoricalCrossentropy {
+    /// Without label smoothing; `from_logits` as Keras's argument (default `false`).
     pub fn new(from_logits: bool) -> Self {
         CategoricalCrossentropy { from_logits, label_smoothing: 0.0 }
     }
+    /// Mixes the targets with the uniform distribution: `t · (1 - s) + s / classes` (default 0).
     pub fn label_smoothing(mut self, label_smoothing: f32) -> Self {
         self.label_smoothing = label_smoothing;
         self
@@ -275,6 +280,7 @@ pub struct SparseCategoricalCrossentropy {
 }
 
 impl SparseCategoricalCrossentropy {
+    /// `from_logits` as Keras's argument (default `false`).
     pub fn new(from_logits: bool) -> Self {
         SparseCategoricalCrossentropy { from_logits }
     }

@@ -59,11 +59,15 @@ pub(crate) fn serialized(class_name: &str, config: Value) -> Value {
 /// averaged over the last axis, with optional label smoothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BinaryCrossentropy {
+    /// Whether predictions are logits (a sigmoid is applied inside the loss)
+    /// rather than probabilities (Keras's default `false`).
     pub from_logits: bool,
+    /// Moves targets towards 0.5: `t · (1 - s) + s / 2` (Keras's default 0).
     pub label_smoothing: f32,
 }
 
 impl BinaryCrossentropy {
+    /// Without label smoothing; `from_logits` as Keras's argument.
     pub fn new(from_logits: bool) -> Self {
         BinaryCrossentropy { from_logits, label_smoothing: 0.0 }
     }
@@ -95,10 +99,15 @@ impl Loss for BinaryCrossentropy {
 /// `apply_class_balancing`, positives also weigh `alpha` and negatives `1 - alpha`.
 #[derive(Clone, Copy, Debug)]
 pub struct BinaryFocalCrossentropy {
+    /// Whether positives weigh `alpha` and negatives `1 - alpha` (Keras's default `false`).
     pub apply_class_balancing: bool,
+    /// The positives' weight with class balancing (Keras's default 0.25).
     pub alpha: f32,
+    /// The focusing exponent of `(1 - p_t)`; 0 gives plain binary cross-entropy (Keras's default 2).
     pub gamma: f32,
+    /// Whether predictions are logits rather than probabilities (Keras's default `false`).
     pub from_logits: bool,
+    /// Moves targets towards 0.5: `t · (1 - s) + s / 2` (Keras's default 0).
     pub label_smoothing: f32,
 }
 

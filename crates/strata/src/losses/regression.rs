@@ -59,6 +59,7 @@ simple_loss!(
 /// with `q = min(|e|, δ)`, which is Keras's `where(|e| <= δ, 0.5 e², δ|e| - 0.5δ²)`.
 #[derive(Clone, Copy, Debug)]
 pub struct Huber {
+    /// Where the loss turns from quadratic to linear (Keras's default 1).
     pub delta: f32,
 }
 

@@ -75,9 +75,11 @@ pub struct PrecisionRecall {
 }
 
 impl PrecisionRecall {
+    /// Keras's `Precision`: true positives over predicted positives (`precision` in the logs).
     pub fn precision() -> Self {
         PrecisionRecall { kind: Kind::Precision, true_positives: 0.0, false_positives: 0.0, false_negatives: 0.0 }
     }
+    /// Keras's `Recall`: true positives over actual positives (`recall` in the logs).
     pub fn recall() -> Self {
         PrecisionRecall { kind: Kind::Recall, ..PrecisionRecall::precision() }
     }
@@ -133,9 +135,11 @@ pub struct MeanError {
 }
 
 impl MeanError {
+    /// Keras's `mean_squared_error` metric.
     pub fn squared() -> Self {
         MeanError { squared: true, total: 0.0, count: 0.0 }
     }
+    /// Keras's `mean_absolute_error` metric.
     pub fn absolute() -> Self {
         MeanError { squared: false, total: 0.0, count: 0.0 }
     }

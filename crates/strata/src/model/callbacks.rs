@@ -34,18 +34,23 @@ impl Logs {
 /// What a training run looks like, given to callbacks at its start.
 #[derive(Clone, Debug)]
 pub struct TrainInfo {
-    /// The first epoch to run (0-based) and the number of epochs in all.
+    /// The first epoch to run (0-based; Keras's `initial_epoch`).
     pub initial_epoch: usize,
+    /// The number of epochs in all, counting those before `initial_epoch`
+    /// (training stops before epoch `epochs`, 0-based).
     pub epochs: usize,
-    /// Batches per epoch and training samples per epoch.
+    /// Batches per epoch.
     pub steps: usize,
+    /// Training samples per epoch (after any validation split).
     pub samples: usize,
 }
 
 /// Whether training goes on after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
+    /// Go on to the next epoch.
     Continue,
+    /// End training after this epoch (`on_train_end` still runs).
     Stop,
 }
 
@@ -91,7 +96,9 @@ impl TrainingModel for Model {
 /// the model may read or change it (save it, restore weights, change the
 /// learning rate) through [`TrainingModel`].
 pub trait Callback {
+    /// Once, before the first epoch, with the run's epochs, batches and samples.
     fn on_train_begin(&mut self, _info: &TrainInfo) {}
+    /// Before each epoch (0-based `epoch`); an error ends `fit` with it.
     fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut dyn TrainingModel) -> Result<()> {
         Ok(())
     }
@@ -103,6 +110,7 @@ pub trait Callback {
     fn on_epoch_end(&mut self, _epoch: usize, _logs: &mut Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         Ok(Control::Continue)
     }
+    /// Once, after the last epoch (also after a stop), with that epoch's logs.
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<()> {
         Ok(())
     }

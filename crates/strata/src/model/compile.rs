@@ -13,6 +13,7 @@ use crate::optimizers::{self, Optimizer};
 
 /// Anything `compile` accepts as an optimizer: an optimizer or its Keras name.
 pub trait IntoOptimizer {
+    /// The optimizer; a name is looked up with Keras's defaults, and an unknown one is an error.
     fn into_optimizer(self) -> Result<Box<dyn Optimizer>>;
 }
 impl<T: Optimizer + 'static> IntoOptimizer for T {
@@ -33,6 +34,7 @@ impl IntoOptimizer for &str {
 
 /// Anything `compile` accepts as a loss: a loss or its Keras name.
 pub trait IntoLoss {
+    /// The loss; a name is looked up with Keras's defaults, and an unknown one is an error.
     fn into_loss(self) -> Result<Box<dyn Loss>>;
 }
 impl<T: Loss + 'static> IntoLoss for T {

@@ -60,8 +60,11 @@ impl Default for FitOptions {
 /// Arrays fed to a model's inputs or compared with its outputs: one tensor,
 /// a list in the model's order, or tensors by input or output name (Keras's dict).
 pub enum Feed {
+    /// One tensor, for a model with one input (or output).
     One(Tensor),
+    /// One tensor per input (or output), in the model's order.
     List(Vec<Tensor>),
+    /// Tensors by input (or output) name, like Keras's dict.
     Named(Vec<(String, Tensor)>),
 }
 
@@ -179,6 +182,31 @@ impl Model {
 
     /// Trains the model on `x` (inputs, batch first) and `y` (targets):
     /// one tensor each, lists in the model's order, or by name.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    ///
+    /// # fn main() -> strata::Result<()> {
+    /// // y = x₀ - x₁ on 20 samples.
+    /// let x = Tensor::new((0..40).map(|i| (i % 7) as f32 / 7.0).collect(), &[20, 2])?;
+    /// let y = Tensor::new(x.to_vec().chunks(2).map(|r| r[0] - r[1]).collect(), &[20, 1])?;
+    ///
+    /// let mut model = Sequential::with_seed(0);
+    /// model.add(Dense::new(1).input_shape([2]))?;
+    /// model.compile(SGD::new(0.1)?, "mse", &[])?;
+    /// let history = model.fit(&x, &y, FitOptions {
+    ///     epochs: 5,
+    ///     batch_size: 4,
+    ///     validation_split: 0.2, // the last 4 samples, never trained on
+    ///     verbose: 0,            // no progress bar
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(history.epoch, [0, 1, 2, 3, 4]);
+    /// let loss = &history.history["loss"];
+    /// assert!(loss[4] < loss[0]);
+    /// assert_eq!(history.history["val_loss"].len(), 5);
+    /// # Ok(()) }
+    /// ```
     pub fn fit(&mut self, x: impl Into<Feed>, y: impl Into<Feed>, mut options: FitOptions) -> Result<History> {
         check_batch_size(options.batch_size)?;
         self.require_compiled()?;

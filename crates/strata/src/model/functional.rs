@@ -19,6 +19,26 @@ use crate::optimizers::Optimizer;
 
 /// A model: layers wired from inputs to outputs.
 ///
+/// Each layer is applied to the symbolic output of the one before, from an
+/// [`Input`] (Keras's functional API):
+///
+/// ```
+/// use strata::prelude::*;
+///
+/// # fn main() -> strata::Result<()> {
+/// let x = Input::new([3]);
+/// let h = Dense::new(4).activation("relu").apply(&x)?;
+/// let y = Dense::new(2).activation("softmax").apply(&h)?;
+/// let mut model = Model::new(&[x], &[y])?;
+/// assert_eq!(model.count_params(), (3 * 4 + 4) + (4 * 2 + 2));
+///
+/// let p = model.predict(&Tensor::zeros(&[5, 3]), 32)?;
+/// assert_eq!(p.shape(), [5, 2]);
+/// # Ok(()) }
+/// ```
+///
+/// Any graph works: several inputs, layers shared between branches, merges:
+///
 /// ```
 /// use strata::prelude::*;
 /// # fn main() -> strata::Result<()> {
@@ -409,6 +429,9 @@ impl crate::layers::Layer for ModelLayer {
     }
     fn weights(&self) -> Vec<Weight> {
         self.0.weights_by_path()
+    }
+    fn sublayers(&self) -> Vec<LayerRef> {
+        self.0.layers.clone()
     }
     fn config(&self) -> Value {
         self.0.to_json()["config"].clone()

@@ -10,6 +10,28 @@ use super::functional::Model;
 use crate::layers::{default_name, Layer, LayerRef};
 
 /// A linear stack of layers, as Keras's `Sequential`.
+///
+/// ```
+/// use strata::prelude::*;
+///
+/// # fn main() -> strata::Result<()> {
+/// // 64 random samples of 4 features; the target is their sum.
+/// let mut rng = strata::Rng::new(0);
+/// let x: Vec<f32> = (0..64 * 4).map(|_| rng.normal()).collect();
+/// let y: Vec<f32> = x.chunks(4).map(|row| row.iter().sum()).collect();
+/// let (x, y) = (Tensor::new(x, &[64, 4])?, Tensor::new(y, &[64, 1])?);
+///
+/// let mut model = Sequential::with_seed(0);
+/// model.add(Dense::new(8).activation("relu").input_shape([4]))?;
+/// model.add(Dense::new(1))?;
+/// model.compile("adam", "mse", &[])?;
+/// let history = model.fit(&x, &y, FitOptions { epochs: 3, batch_size: 16, verbose: 0, ..Default::default() })?;
+/// assert_eq!(history.history["loss"].len(), 3);
+///
+/// let predictions = model.predict(&x, 32)?;
+/// assert_eq!(predictions.shape(), [64, 1]);
+/// # Ok(()) }
+/// ```
 pub struct Sequential {
     model: Model,
 }

@@ -21,12 +21,17 @@ pub const FORMAT_VERSION: u64 = 1;
 impl Model {
     /// Writes the model, its weights and its training state to one safetensors
     /// file, atomically. The file is also a checkpoint that `load` resumes from.
+    /// A path ending in `.keras` writes Keras 3's own format instead (the
+    /// config and the weights, for Keras's `load_model`; no optimizer state).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         if !self.is_built() {
             return Err(Error::State(format!("cannot save model '{}' before it is built", self.name())));
         }
         self.check_loadable()?;
+        if path.extension().is_some_and(|e| e == "keras") {
+            return crate::io::keras_file::write(self, path);
+        }
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, t) in self.named_weights() {
             tensors.push((name.clone(), t.shape().to_vec(), le_bytes(&t.data())));
@@ -94,6 +99,9 @@ impl Model {
 
     /// [`Model::load`] from bytes in memory; `path` names them in errors.
     pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
+        if crate::io::keras_file::is_zip(bytes) {
+            return crate::io::keras_file::read(bytes, path);
+        }
         foreign_format(bytes, path)?;
         let corrupt = |e: safetensors::SafeTensorError| Error::data(path, format!("not a valid safetensors file: {e}"));
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
@@ -243,15 +251,11 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<u8>)], met
     atomic::write(path, &data)
 }
 
-/// Fails, naming the format and what to do, on the files Keras users have
-/// that are not safetensors (a `.keras` zip, an HDF5 `.h5`).
+/// Fails, naming the format and what to do, on the HDF5 files Keras users
+/// have (Keras 2's `.h5` models, `.weights.h5` weights), which are not models Strata reads.
 fn foreign_format(bytes: &[u8], path: &Path) -> Result<()> {
-    let advice = "in Python, `open('model.json', 'w').write(model.to_json())` and save the weights with `safetensors.numpy.save_file({w.path: w.numpy() for w in model.weights}, 'weights.safetensors')`, then `strata convert model.json model.safetensors --weights weights.safetensors`";
-    if bytes.starts_with(b"PK\x03\x04") {
-        return Err(Error::data(path, format!("is a zip archive (Keras's .keras format: config.json and HDF5 weights), which Strata does not read yet: {advice}")));
-    }
     if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
-        return Err(Error::data(path, format!("is an HDF5 file (Keras's .h5 / .weights.h5), which Strata does not read yet: {advice}")));
+        return Err(Error::data(path, "is an HDF5 file (Keras 2's .h5 model or a .weights.h5), which Strata does not read: in Keras, `model.save('model.keras')` writes the .keras file Strata reads"));
     }
     Ok(())
 }

@@ -12,8 +12,11 @@ use super::callbacks::{Callback, Control, Logs, TrainingModel};
 /// `Auto` picks `Max` for accuracies and `Min` otherwise, as Keras does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// `Max` when the monitored name contains `acc` (or starts with `fmeasure`), else `Min` (Keras's default).
     Auto,
+    /// Lower is better (losses, errors).
     Min,
+    /// Higher is better (accuracies, AUC).
     Max,
 }
 
@@ -95,6 +98,7 @@ impl EarlyStopping {
         self.min_delta = min_delta.abs();
         self
     }
+    /// Whether lower or higher is better (default [`Mode::Auto`]).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
@@ -188,22 +192,27 @@ impl ReduceLROnPlateau {
         self.factor = factor;
         Ok(self)
     }
+    /// Epochs without improvement before the rate is reduced (default 10).
     pub fn patience(mut self, patience: usize) -> Self {
         self.patience = patience;
         self
     }
+    /// Epochs to wait after a reduction before counting again (default 0).
     pub fn cooldown(mut self, cooldown: usize) -> Self {
         self.cooldown = cooldown;
         self
     }
+    /// The rate is never reduced below this (default 0).
     pub fn min_lr(mut self, min_lr: f32) -> Self {
         self.min_lr = min_lr;
         self
     }
+    /// The smallest change that counts as an improvement (default 1e-4).
     pub fn min_delta(mut self, min_delta: f64) -> Self {
         self.min_delta = min_delta;
         self
     }
+    /// Whether lower or higher is better (default [`Mode::Auto`]).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
@@ -250,6 +259,8 @@ pub struct LearningRateScheduler {
 }
 
 impl LearningRateScheduler {
+    /// `schedule` gets the epoch (0-based) and the current rate and returns the
+    /// new rate; a negative or non-finite rate stops training with an error.
     pub fn new(schedule: impl FnMut(usize, f32) -> f32 + 'static) -> Self {
         LearningRateScheduler { schedule: Box::new(schedule) }
     }

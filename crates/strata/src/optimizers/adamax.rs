@@ -27,6 +27,7 @@ impl Default for Adamax {
 }
 
 impl Adamax {
+    /// Adamax with `learning_rate` and Keras's other defaults; fails unless it is a finite number >= 0.
     pub fn new(learning_rate: f32) -> Result<Self> {
         check_hyper("learning_rate", learning_rate, None)?;
         Ok(Adamax { learning_rate, ..Adamax::default() })
@@ -78,6 +79,7 @@ impl Default for Nadam {
 }
 
 impl Nadam {
+    /// Nadam with `learning_rate` and Keras's other defaults; fails unless it is a finite number >= 0.
     pub fn new(learning_rate: f32) -> Result<Self> {
         check_hyper("learning_rate", learning_rate, None)?;
         Ok(Nadam { learning_rate, ..Nadam::default() })

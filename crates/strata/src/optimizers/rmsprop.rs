@@ -30,6 +30,7 @@ impl Default for RMSprop {
 }
 
 impl RMSprop {
+    /// RMSprop with `learning_rate` and Keras's other defaults; fails unless it is a finite number >= 0.
     pub fn new(learning_rate: f32) -> Result<Self> {
         check_hyper("learning_rate", learning_rate, None)?;
         Ok(RMSprop { learning_rate, ..RMSprop::default() })
@@ -82,6 +83,7 @@ impl Default for Adagrad {
 }
 
 impl Adagrad {
+    /// Adagrad with `learning_rate` and Keras's other defaults; fails unless it is a finite number >= 0.
     pub fn new(learning_rate: f32) -> Result<Self> {
         check_hyper("learning_rate", learning_rate, None)?;
         Ok(Adagrad { learning_rate, ..Adagrad::default() })
@@ -128,6 +130,7 @@ impl Default for Adadelta {
 }
 
 impl Adadelta {
+    /// Adadelta with `learning_rate` and Keras's other defaults; fails unless it is a finite number >= 0.
     pub fn new(learning_rate: f32) -> Result<Self> {
         check_hyper("learning_rate", learning_rate, None)?;
         Ok(Adadelta { learning_rate, ..Adadelta::default() })

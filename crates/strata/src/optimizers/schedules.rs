@@ -13,17 +13,74 @@ use super::Optimizer;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
     /// `initial * decay_rate^(step / decay_steps)` (the exponent floored with `staircase`).
-    ExponentialDecay { initial_learning_rate: f64, decay_steps: f64, decay_rate: f64, staircase: bool },
+    ExponentialDecay {
+        /// The rate at step 0.
+        initial_learning_rate: f64,
+        /// Steps over which the rate is multiplied once by `decay_rate`.
+        decay_steps: f64,
+        /// Factor applied every `decay_steps` steps.
+        decay_rate: f64,
+        /// Whether the rate drops in whole steps every `decay_steps` (Keras's default `false`).
+        staircase: bool,
+    },
     /// `initial / (1 + decay_rate * step / decay_steps)` (floored with `staircase`).
-    InverseTimeDecay { initial_learning_rate: f64, decay_steps: f64, decay_rate: f64, staircase: bool },
+    InverseTimeDecay {
+        /// The rate at step 0.
+        initial_learning_rate: f64,
+        /// Steps that make one unit of `step / decay_steps`.
+        decay_steps: f64,
+        /// How fast the rate falls: the rate is halved when `decay_rate · step / decay_steps` reaches 1.
+        decay_rate: f64,
+        /// Whether `step / decay_steps` is floored, so the rate drops in whole steps (Keras's default `false`).
+        staircase: bool,
+    },
     /// `values[i]` while `step <= boundaries[i]`, the last value after.
-    PiecewiseConstantDecay { boundaries: Vec<f64>, values: Vec<f64> },
+    PiecewiseConstantDecay {
+        /// Increasing steps at which the rate changes.
+        boundaries: Vec<f64>,
+        /// The rate in each interval: one more value than `boundaries`.
+        values: Vec<f64>,
+    },
     /// From `initial` to `end_learning_rate` along `(1 - step / decay_steps)^power`, optionally cycling.
-    PolynomialDecay { initial_learning_rate: f64, decay_steps: f64, end_learning_rate: f64, power: f64, cycle: bool },
+    PolynomialDecay {
+        /// The rate at step 0.
+        initial_learning_rate: f64,
+        /// Steps to reach `end_learning_rate`.
+        decay_steps: f64,
+        /// The rate after `decay_steps` (Keras's default 0.0001).
+        end_learning_rate: f64,
+        /// Exponent of the polynomial (Keras's default 1, a straight line).
+        power: f64,
+        /// Whether to start over, with a longer period, after `decay_steps` instead of staying at the end
+        /// rate (Keras's default `false`).
+        cycle: bool,
+    },
     /// Optional linear warm-up to `warmup_target`, then a cosine from there to `alpha` times it.
-    CosineDecay { initial_learning_rate: f64, decay_steps: f64, alpha: f64, warmup_target: Option<f64>, warmup_steps: f64 },
+    CosineDecay {
+        /// The rate at step 0 (where the warm-up starts, if any).
+        initial_learning_rate: f64,
+        /// Steps of the cosine decay, after the warm-up.
+        decay_steps: f64,
+        /// The final rate as a fraction of the top rate (Keras's default 0).
+        alpha: f64,
+        /// The rate reached at the end of the warm-up; `None` for no warm-up (Keras's default).
+        warmup_target: Option<f64>,
+        /// Steps of the linear warm-up (Keras's default 0).
+        warmup_steps: f64,
+    },
     /// Cosine decay restarted after `first_decay_steps`, then periods `t_mul` times longer and `m_mul` times lower.
-    CosineDecayRestarts { initial_learning_rate: f64, first_decay_steps: f64, t_mul: f64, m_mul: f64, alpha: f64 },
+    CosineDecayRestarts {
+        /// The rate at step 0 and at the first restart's top.
+        initial_learning_rate: f64,
+        /// Steps of the first period.
+        first_decay_steps: f64,
+        /// Each period's length relative to the one before (Keras's default 2).
+        t_mul: f64,
+        /// Each period's top rate relative to the one before (Keras's default 1).
+        m_mul: f64,
+        /// The lowest rate as a fraction of `initial_learning_rate` (Keras's default 0).
+        alpha: f64,
+    },
 }
 
 impl Schedule {

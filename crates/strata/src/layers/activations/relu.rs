@@ -18,6 +18,7 @@ pub struct ReLU {
 }
 
 impl ReLU {
+    /// Plain relu, `max(x, 0)`: Keras's defaults (no max value, slope 0, threshold 0).
     pub fn new() -> Self {
         ReLU { base: LayerBase::new("ReLU"), max_value: None, negative_slope: 0.0, threshold: 0.0, class: "ReLU", built: None }
     }
@@ -25,14 +26,17 @@ impl ReLU {
     pub fn leaky(negative_slope: f32) -> Self {
         ReLU { base: LayerBase::new("LeakyReLU"), negative_slope, class: "LeakyReLU", ..ReLU::new() }
     }
+    /// The largest output (Keras's default: none).
     pub fn max_value(mut self, max_value: f32) -> Self {
         self.max_value = Some(max_value);
         self
     }
+    /// Slope below the threshold (Keras's default 0).
     pub fn negative_slope(mut self, negative_slope: f32) -> Self {
         self.negative_slope = negative_slope;
         self
     }
+    /// Inputs below it are zeroed, or sloped by `negative_slope` (Keras's default 0).
     pub fn threshold(mut self, threshold: f32) -> Self {
         self.threshold = threshold;
         self

@@ -13,8 +13,11 @@ use crate::layers::config as cfg;
 /// (zeros before the first step only, so an output never sees later steps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Padding1D {
+    /// No padding: every window lies inside the sequence (Keras's default).
     Valid,
+    /// Zeros on both sides so that `out_steps = ceil(steps / strides)`.
     Same,
+    /// `(kernel_size - 1) · dilation_rate` zeros before the first step, none after.
     Causal,
 }
 
@@ -77,10 +80,12 @@ impl Conv1D {
             built: None,
         }
     }
+    /// Step of the window along the sequence (default 1).
     pub fn strides(mut self, strides: usize) -> Self {
         self.strides = strides;
         self
     }
+    /// `valid` (default), `same` or `causal`, as a [`Padding1D`] or Keras's name.
     pub fn padding(mut self, padding: impl super::super::IntoPadding<Padding1D>) -> Self {
         if let Some(p) = self.base.keep_error(padding.into_padding()) {
             self.padding = p;

@@ -13,6 +13,22 @@ use crate::layers::config as cfg;
 /// # Shapes
 /// input `(batch, height, width, in)`, kernel `(kh, kw, in, filters)`,
 /// bias `(filters,)`, output `(batch, out_height, out_width, filters)`.
+///
+/// ```
+/// use strata::prelude::*;
+///
+/// # fn main() -> strata::Result<()> {
+/// let mut model = Sequential::with_seed(0);
+/// // `same` padding keeps 8x8; the second layer's `valid` windows with stride 2 give (8 - 3) / 2 + 1 = 3.
+/// model.add(Conv2D::new(4, (3, 3)).activation("relu").padding("same").input_shape([8, 8, 1]))?;
+/// model.add(Conv2D::new(2, 3).strides(2))?;
+/// assert_eq!(model.output_shape(), Some(&[3, 3, 2][..]));
+/// assert_eq!(model.count_params(), (3 * 3 * 1 * 4 + 4) + (3 * 3 * 4 * 2 + 2));
+///
+/// let y = model.predict(&Tensor::zeros(&[2, 8, 8, 1]), 32)?;
+/// assert_eq!(y.shape(), [2, 3, 3, 2]);
+/// # Ok(()) }
+/// ```
 pub struct Conv2D {
     base: LayerBase,
     filters: usize,

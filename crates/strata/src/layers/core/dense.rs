@@ -11,6 +11,21 @@ use crate::layers::config as cfg;
 ///
 /// # Shapes
 /// input `(batch, ..., in)`, kernel `(in, units)`, bias `(units,)`, output `(batch, ..., units)`.
+///
+/// ```
+/// use strata::prelude::*;
+///
+/// # fn main() -> strata::Result<()> {
+/// let mut model = Sequential::with_seed(0);
+/// model.add(Dense::new(16).activation("relu").input_shape([8]))?;
+/// model.add(Dense::new(3).activation("softmax"))?;
+/// assert_eq!(model.output_shape(), Some(&[3][..]));
+/// assert_eq!(model.count_params(), (8 * 16 + 16) + (16 * 3 + 3));
+///
+/// let p = model.predict(&Tensor::zeros(&[2, 8]), 32)?;
+/// assert_eq!(p.shape(), [2, 3]);
+/// # Ok(()) }
+/// ```
 pub struct Dense {
     base: LayerBase,
     units: usize,

@@ -16,11 +16,17 @@ pub use dot::Dot;
 /// How an element-wise merge combines its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeOp {
+    /// The sum of the inputs.
     Add,
+    /// The first input minus the second.
     Subtract,
+    /// The element-wise product.
     Multiply,
+    /// The element-wise mean.
     Average,
+    /// The element-wise maximum (ties go to the first input).
     Maximum,
+    /// The element-wise minimum (ties go to the first input).
     Minimum,
 }
 

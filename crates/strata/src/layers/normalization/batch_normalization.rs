@@ -30,6 +30,8 @@ struct Built {
 }
 
 impl BatchNormalization {
+    /// Normalisation over the last (channel) axis with Keras's defaults:
+    /// momentum 0.99, epsilon 0.001.
     pub fn new() -> Self {
         BatchNormalization { base: LayerBase::new("BatchNormalization"), momentum: 0.99, epsilon: 1e-3, built: None }
     }

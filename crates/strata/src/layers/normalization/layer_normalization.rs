@@ -18,9 +18,11 @@ pub struct LayerNormalization {
 }
 
 impl LayerNormalization {
+    /// Normalisation over the last axis with Keras's default epsilon 0.001.
     pub fn new() -> Self {
         LayerNormalization { base: LayerBase::new("LayerNormalization"), epsilon: 1e-3, built: None }
     }
+    /// Added to the variance before the square root (default 0.001).
     pub fn epsilon(mut self, epsilon: f32) -> Self {
         self.epsilon = epsilon;
         self

@@ -15,6 +15,7 @@ pub struct Permute {
 }
 
 impl Permute {
+    /// The new order of the sample's axes, numbered from 1 (`[2, 1]` swaps two axes).
     pub fn new(dims: impl Into<Vec<usize>>) -> Self {
         Permute { base: LayerBase::new("Permute"), dims: dims.into(), built: None }
     }

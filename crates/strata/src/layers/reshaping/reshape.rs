@@ -17,6 +17,7 @@ pub struct Reshape {
 }
 
 impl Reshape {
+    /// Each sample's new shape, without the batch axis; one entry may be -1.
     pub fn new(target_shape: impl Into<Vec<isize>>) -> Self {
         Reshape { base: LayerBase::new("Reshape"), target_shape: target_shape.into(), built: None }
     }

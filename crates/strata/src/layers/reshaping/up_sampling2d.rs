@@ -17,6 +17,7 @@ pub struct UpSampling2D {
 }
 
 impl UpSampling2D {
+    /// Repeats each row `size.0` times and each column `size.1` times (one number: both).
     pub fn new(size: impl IntoPair) -> Self {
         UpSampling2D { base: LayerBase::new("UpSampling2D"), size: size.into_pair(), built: None }
     }
