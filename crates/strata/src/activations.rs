@@ -4,6 +4,8 @@
 use serde_json::Value;
 use strata_core::{Error, Result, Tensor};
 
+use crate::registry::Registry;
+
 /// An element-wise (or, for softmax, per-sample) activation function.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Activation {
@@ -45,6 +47,23 @@ pub enum Activation {
     Exponential,
     /// `x · tanh(softplus(x))`.
     Mish,
+    /// An activation of one's own, by the name it was registered under
+    /// ([`register_activation`]).
+    Custom(&'static str),
+}
+
+/// The user's own activations, by name.
+static CUSTOM: Registry<ActivationFn> = Registry::new();
+
+/// An activation function of one's own.
+type ActivationFn = dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync;
+
+/// Registers an activation of one's own under `name` and returns it: use it
+/// as any other (`Dense::new(8).activation(swish2)` or by its name,
+/// `.activation("my_swish")`); models using it save and load (Keras's
+/// `custom_objects`).
+pub fn register_activation(name: &str, f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Activation {
+    Activation::Custom(CUSTOM.register(name, std::sync::Arc::new(f)))
 }
 
 /// What a layer's `activation` accepts: an [`Activation`], or Keras's name of one.
@@ -93,6 +112,10 @@ impl Activation {
             Activation::HardSilu => x.hard_silu(),
             Activation::Exponential => x.exp(),
             Activation::Mish => x.mish(),
+            Activation::Custom(name) => {
+                let (_, f) = CUSTOM.get(name).ok_or_else(|| Error::argument("activation", format!("activation '{name}' is not registered (strata::activations::register_activation)")))?;
+                f(x)?
+            }
         })
     }
 
@@ -117,11 +140,15 @@ impl Activation {
             Activation::HardSilu => "hard_silu",
             Activation::Exponential => "exponential",
             Activation::Mish => "mish",
+            Activation::Custom(name) => name,
         }
     }
 
     /// Parses Keras's identifier (aliases too: `swish`, `hard_swish`); `None` means linear.
     pub fn from_name(name: &str) -> Result<Activation> {
+        if let Some((kept, _)) = CUSTOM.get(name) {
+            return Ok(Activation::Custom(kept));
+        }
         let canonical = match name {
             "None" | "none" => "linear",
             "swish" => "silu",
@@ -129,7 +156,7 @@ impl Activation {
             other => other,
         };
         ALL.iter().copied().find(|a| a.name() == canonical).ok_or_else(|| {
-            let known: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+            let known: Vec<String> = ALL.iter().map(|a| a.name().to_string()).chain(CUSTOM.names()).collect();
             Error::argument("activation", format!("unknown activation '{name}' (known: {})", known.join(", ")))
         })
     }

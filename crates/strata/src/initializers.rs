@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 use strata_core::Rng;
 
+use crate::registry::Registry;
+
 /// How a weight tensor gets its first values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Initializer {
@@ -65,6 +67,27 @@ pub enum Initializer {
         /// Value on the diagonal (Keras's default 1).
         gain: f32,
     },
+    /// An initializer of one's own, by the name it was registered under
+    /// ([`register_initializer`]).
+    Custom(&'static str),
+}
+
+/// The user's own initializers, by name.
+static CUSTOM: Registry<InitializerFn> = Registry::new();
+
+/// An initializer of one's own: the values of a tensor of a shape, drawn from the model's stream.
+type InitializerFn = dyn Fn(&[usize], &mut Rng) -> Vec<f32> + Send + Sync;
+
+/// Registers an initializer of one's own under `name` (`f(shape, rng)` gives
+/// the tensor's values, row-major) and returns it; models using it save and
+/// load (Keras's `custom_objects`).
+pub fn register_initializer(name: &str, f: impl Fn(&[usize], &mut Rng) -> Vec<f32> + Send + Sync + 'static) -> Initializer {
+    Initializer::Custom(CUSTOM.register(name, std::sync::Arc::new(f)))
+}
+
+/// A registered initializer named `class`, if there is one.
+pub(crate) fn custom(class: &str) -> Option<Initializer> {
+    CUSTOM.get(class).map(|(name, _)| Initializer::Custom(name))
 }
 
 /// Which fan [`Initializer::VarianceScaling`] divides by.
@@ -220,6 +243,8 @@ impl Initializer {
                 let cols = shape.last().copied().unwrap_or(1).max(1);
                 (0..n).map(|i| if i / cols == i % cols { gain } else { 0.0 }).collect()
             }
+            // `check` refuses an unregistered one before a layer samples it.
+            Initializer::Custom(name) => CUSTOM.get(name).map(|(_, f)| f(shape, rng)).unwrap_or_else(|| vec![0.0; n]),
         }
     }
 
@@ -228,6 +253,13 @@ impl Initializer {
         match self {
             Initializer::Identity { .. } if shape.len() != 2 => Err(strata_core::Error::argument("Identity", format!("needs 2-D weights, got shape {}", strata_core::fmt_shape(shape)))),
             Initializer::Orthogonal { .. } if shape.len() < 2 => Err(strata_core::Error::argument("Orthogonal", format!("needs weights of rank 2 or more, got shape {}", strata_core::fmt_shape(shape)))),
+            Initializer::Custom(name) => match CUSTOM.get(name) {
+                Some((_, f)) if f(shape, &mut Rng::new(0)).len() != shape.iter().product::<usize>() => {
+                    Err(strata_core::Error::argument(name, format!("gave the wrong number of values for shape {}", strata_core::fmt_shape(shape))))
+                }
+                Some(_) => Ok(()),
+                None => Err(strata_core::Error::argument("initializer", format!("'{name}' is not registered (strata::initializers::register_initializer)"))),
+            },
             _ => Ok(()),
         }
     }
@@ -250,6 +282,7 @@ impl Initializer {
             Initializer::VarianceScaling { scale, mode, distribution } => ("VarianceScaling", json!({ "scale": scale, "mode": mode.name(), "distribution": distribution.name(), "seed": null })),
             Initializer::Orthogonal { gain } => ("Orthogonal", json!({ "gain": gain, "seed": null })),
             Initializer::Identity { gain } => ("Identity", json!({ "gain": gain })),
+            Initializer::Custom(name) => (name, json!({})),
         };
         json!({ "module": "keras.initializers", "class_name": class, "config": config })
     }

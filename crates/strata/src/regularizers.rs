@@ -5,6 +5,8 @@
 use serde_json::{json, Value};
 use strata_core::{no_grad, Error, Result, Tensor};
 
+use crate::registry::Registry;
+
 /// Keras's `backend.epsilon()`, used by the norm constraints.
 const EPSILON: f32 = 1e-7;
 
@@ -22,6 +24,34 @@ pub enum Regularizer {
         /// Factor of `sum(w²)`.
         l2: f32,
     },
+    /// A regularizer of one's own, by the name it was registered under ([`register_regularizer`]).
+    Custom(&'static str),
+}
+
+/// The user's own regularizers, by name.
+static CUSTOM_REGULARIZERS: Registry<TensorFn> = Registry::new();
+/// The user's own constraints, by name.
+static CUSTOM_CONSTRAINTS: Registry<TensorFn> = Registry::new();
+
+/// A function of a weight: a regularizer's penalty (0-d), or a constraint's projection.
+type TensorFn = dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync;
+
+/// Registers a regularizer of one's own under `name` (`penalty(w)` gives a
+/// 0-d tensor added to the loss) and returns it; models using it save and load.
+pub fn register_regularizer(name: &str, penalty: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Regularizer {
+    Regularizer::Custom(CUSTOM_REGULARIZERS.register(name, std::sync::Arc::new(penalty)))
+}
+
+/// Registers a constraint of one's own under `name` (`project(w)` gives the
+/// constrained values, applied after each update) and returns it; models
+/// using it save and load.
+pub fn register_constraint(name: &str, project: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Constraint {
+    Constraint::Custom(CUSTOM_CONSTRAINTS.register(name, std::sync::Arc::new(project)))
+}
+
+/// The function registered as `name` in `registry`, or an error naming it.
+fn registered(registry: &Registry<TensorFn>, kind: &str, name: &str) -> Result<std::sync::Arc<TensorFn>> {
+    registry.get(name).map(|(_, f)| f).ok_or_else(|| Error::argument(kind, format!("'{name}' is not registered (strata::regularizers::register_{kind})")))
 }
 
 impl Regularizer {
@@ -31,6 +61,7 @@ impl Regularizer {
             Regularizer::L1(l1) => (l1, 0.0),
             Regularizer::L2(l2) => (0.0, l2),
             Regularizer::L1L2 { l1, l2 } => (l1, l2),
+            Regularizer::Custom(name) => return registered(&CUSTOM_REGULARIZERS, "regularizer", name)?(w),
         };
         let mut total = Tensor::scalar(0.0);
         if l1 != 0.0 {
@@ -48,6 +79,7 @@ impl Regularizer {
             Regularizer::L1(l1) => ("L1", json!({ "l1": l1 })),
             Regularizer::L2(l2) => ("L2", json!({ "l2": l2 })),
             Regularizer::L1L2 { l1, l2 } => ("L1L2", json!({ "l1": l1, "l2": l2 })),
+            Regularizer::Custom(name) => (name, json!({})),
         };
         json!({ "module": "keras.regularizers", "class_name": class, "config": config, "registered_name": null })
     }
@@ -60,7 +92,10 @@ impl Regularizer {
             "L1" | "l1" => Ok(Regularizer::L1(num("l1", 0.01))),
             "L2" | "l2" => Ok(Regularizer::L2(num("l2", 0.01))),
             "L1L2" | "l1_l2" => Ok(Regularizer::L1L2 { l1: num("l1", 0.0), l2: num("l2", 0.0) }),
-            other => Err(Error::argument("regularizer", format!("unknown regularizer '{other}' (known: L1, L2, L1L2)"))),
+            other => match CUSTOM_REGULARIZERS.get(other) {
+                Some((name, _)) => Ok(Regularizer::Custom(name)),
+                None => Err(Error::argument("regularizer", format!("unknown regularizer '{other}' (known: L1, L2, L1L2; your own after strata::regularizers::register_regularizer)"))),
+            },
         }
     }
 }
@@ -93,6 +128,8 @@ pub enum Constraint {
         /// Axes the norm is taken over (for a Dense kernel `[0]`: each unit's input weights).
         axis: Vec<isize>,
     },
+    /// A constraint of one's own, by the name it was registered under ([`register_constraint`]).
+    Custom(&'static str),
 }
 
 fn class_and_config<'a>(v: &'a Value, what: &str) -> Result<(&'a str, &'a Value)> {
@@ -110,6 +147,7 @@ impl Constraint {
         let _off = no_grad();
         let axis = match self {
             Constraint::NonNeg => return Ok(w.relu()),
+            Constraint::Custom(name) => return registered(&CUSTOM_CONSTRAINTS, "constraint", name)?(w),
             Constraint::MaxNorm { axis, .. } | Constraint::UnitNorm { axis } | Constraint::MinMaxNorm { axis, .. } => axis,
         };
         let mut reduced: Vec<usize> = axis.iter().map(|&a| strata_core::ops::resolve_axis("constraint", a, w.shape())).collect::<Result<_>>()?;
@@ -126,7 +164,7 @@ impl Constraint {
             Constraint::MinMaxNorm { min_value, max_value, rate, .. } => {
                 norm.clip(*min_value, *max_value).scale(*rate).add(&norm.scale(1.0 - rate))?.div(&norm.add_scalar(EPSILON))?
             }
-            Constraint::NonNeg => unreachable!("returned above"),
+            Constraint::NonNeg | Constraint::Custom(_) => unreachable!("returned above"),
         };
         w.mul(&scale)
     }
@@ -138,6 +176,7 @@ impl Constraint {
             Constraint::NonNeg => ("NonNeg", json!({})),
             Constraint::UnitNorm { axis } => ("UnitNorm", json!({ "axis": axis })),
             Constraint::MinMaxNorm { min_value, max_value, rate, axis } => ("MinMaxNorm", json!({ "min_value": min_value, "max_value": max_value, "rate": rate, "axis": axis })),
+            Constraint::Custom(name) => (*name, json!({})),
         };
         json!({ "module": "keras.constraints", "class_name": class, "config": config, "registered_name": null })
     }
@@ -156,7 +195,10 @@ impl Constraint {
             "NonNeg" | "non_neg" => Ok(Constraint::NonNeg),
             "UnitNorm" | "unit_norm" => Ok(Constraint::UnitNorm { axis }),
             "MinMaxNorm" | "min_max_norm" => Ok(Constraint::MinMaxNorm { min_value: num("min_value", 0.0), max_value: num("max_value", 1.0), rate: num("rate", 1.0), axis }),
-            other => Err(Error::argument("constraint", format!("unknown constraint '{other}' (known: MaxNorm, NonNeg, UnitNorm, MinMaxNorm)"))),
+            other => match CUSTOM_CONSTRAINTS.get(other) {
+                Some((name, _)) => Ok(Constraint::Custom(name)),
+                None => Err(Error::argument("constraint", format!("unknown constraint '{other}' (known: MaxNorm, NonNeg, UnitNorm, MinMaxNorm; your own after strata::regularizers::register_constraint)"))),
+            },
         }
     }
 }

@@ -176,3 +176,44 @@ fn own_losses_and_metrics_save_and_load_once_registered() {
     assert_eq!(loaded.history().get("true_class_probability"), straight.history().get("true_class_probability"));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn own_activations_initializers_regularizers_constraints_and_schedules_save_and_load() {
+    use strata::activations::register_activation;
+    use strata::initializers::register_initializer;
+    use strata::optimizers::{register_schedule, with_schedule};
+    use strata::regularizers::{register_constraint, register_regularizer};
+    let square_plus = register_activation("square_plus", |x| Ok(x.square().add_scalar(4.0).sqrt().add(x)?.scale(0.5)));
+    let ramp = register_initializer("ramp", |shape, _rng| (0..shape.iter().product::<usize>()).map(|i| 0.01 * i as f32).collect());
+    let l4 = register_regularizer("l4", |w| Ok(w.square().square().sum().scale(1e-3)));
+    let capped = register_constraint("capped", |w| Ok(w.clip(-0.5, 0.5)));
+    let halving = register_schedule("halving", |step| 0.01 * 0.5f64.powi((step / 2) as i32));
+    let build = || {
+        let mut m = Sequential::with_seed(8);
+        m.add(Dense::new(4).activation(square_plus).kernel_initializer(ramp).kernel_regularizer(l4).kernel_constraint(capped.clone()).input_shape([3])).unwrap();
+        m.add(Dense::new(2).activation("square_plus")).unwrap();
+        m.compile(with_schedule(Box::new(Adam::default()), halving.clone()).unwrap(), "mse", &[]).unwrap();
+        m
+    };
+    let x = Tensor::new((0..18).map(|i| i as f32 / 18.0).collect(), &[6, 3]).unwrap();
+    let y = Tensor::new((0..12).map(|i| (i % 3) as f32).collect(), &[6, 2]).unwrap();
+    let mut m = build();
+    assert_eq!(m.get_weights()[0].to_vec()[..3], [0.0, 0.01, 0.02], "the ramp initializer");
+    m.fit(&x, &y, FitOptions { epochs: 2, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
+    assert!(m.get_weights()[0].to_vec().iter().all(|v| v.abs() <= 0.5), "the constraint holds");
+    assert_eq!(m.optimizer().unwrap().learning_rate(), 0.01 * 0.5f32.powi(3), "six updates: the halving schedule at step 6");
+    let config = m.to_json().to_string();
+    for name in ["square_plus", "ramp", "l4", "capped", "halving"] {
+        assert!(config.contains(&format!("\"{name}\"")), "{name} in {config}");
+    }
+    let path = std::env::temp_dir().join(format!("strata-own-kinds-{}.safetensors", std::process::id()));
+    m.save(&path).unwrap();
+    let mut loaded = Sequential::load(&path).unwrap();
+    assert_eq!(loaded.to_json(), m.to_json());
+    loaded.fit(&x, &y, FitOptions { epochs: 3, initial_epoch: 2, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
+    let mut straight = build();
+    straight.fit(&x, &y, FitOptions { epochs: 3, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
+    let values = |m: &Sequential| m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>();
+    assert_eq!(values(&loaded), values(&straight));
+    std::fs::remove_file(&path).unwrap();
+}

@@ -94,7 +94,10 @@ pub(crate) fn initializer_field(layer: &str, config: &Value, name: &str, default
                 distribution: Distribution::parse(&dist).ok_or_else(|| Error::layer(layer, format!("VarianceScaling distribution '{dist}' in '{name}' is not one of truncated_normal, untruncated_normal, uniform")))?,
             }
         }
-        other => return Err(Error::layer(layer, format!("initializer '{other}' in '{name}' is not supported yet"))),
+        other => match crate::initializers::custom(other) {
+            Some(init) => init,
+            None => return Err(Error::layer(layer, format!("initializer '{other}' in '{name}' is not supported yet (your own: strata::initializers::register_initializer)"))),
+        },
     })
 }
 

@@ -75,7 +75,7 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
     let name = config.get("name").and_then(|n| n.as_str()).unwrap_or(class_name).to_string();
     let l = name.as_str();
     require(l, config, "data_format", &Value::from("channels_last"))?;
-    let custom = CUSTOM.get(class_name);
+    let custom = CUSTOM.get(class_name).map(|(_, read)| read);
     let mut layer = match (custom, BUILT_IN.iter().find(|(n, _)| *n == class_name)) {
         (Some(read), _) => read(config).map_err(|e| e.in_layer(l))?,
         (None, Some((_, read))) => read(l, config)?,

@@ -78,7 +78,7 @@ pub fn register_loss(name: &str, from_config: impl Fn(&Value) -> Result<Box<dyn 
 /// Parses a Keras loss identifier or class name (`"mse"`, `"categorical_crossentropy"`, `"Huber"`, ...),
 /// or the name of a registered loss.
 pub fn from_name(name: &str) -> Result<Box<dyn Loss>> {
-    if let Some(read) = CUSTOM.get(name) {
+    if let Some((_, read)) = CUSTOM.get(name) {
         return read(&Value::from(name));
     }
     Ok(match name {
@@ -115,7 +115,7 @@ pub fn from_config(config: &Value) -> Result<Box<dyn Loss>> {
         Value::Object(o) => (o.get("class_name").and_then(|c| c.as_str()).unwrap_or(""), o.get("config").unwrap_or(&Value::Null)),
         _ => return Err(Error::argument("loss", format!("expected a name or a config, got {config}"))),
     };
-    if let Some(read) = CUSTOM.get(name) {
+    if let Some((_, read)) = CUSTOM.get(name) {
         return read(config);
     }
     let from_logits = cfg.get("from_logits").and_then(|v| v.as_bool()).unwrap_or(false);

@@ -42,7 +42,7 @@ pub fn register_metric(name: &str, make: impl Fn() -> Box<dyn Metric> + Send + S
 
 /// Parses a Keras metric identifier, or the name of a registered metric.
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
-    if let Some(make) = CUSTOM.get(name) {
+    if let Some((_, make)) = CUSTOM.get(name) {
         return Ok(make());
     }
     Ok(match name {

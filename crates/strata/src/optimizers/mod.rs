@@ -70,7 +70,7 @@ pub use adam::Adam;
 pub use adamax::{Adamax, Nadam};
 pub use clip::{with_clipping, Clip, Clipped};
 pub use decay::{with_weight_decay, WeightDecayed};
-pub use schedules::{with_schedule, Schedule, Scheduled};
+pub use schedules::{register_schedule, with_schedule, Schedule, Scheduled};
 pub use rmsprop::{Adadelta, Adagrad, RMSprop};
 pub use sgd::SGD;
 

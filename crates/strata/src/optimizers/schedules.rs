@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use strata_core::{Error, Gradients, Result, Tensor};
 
 use super::Optimizer;
+use crate::registry::Registry;
 
 /// A learning rate that depends on the step (the number of updates done so far).
 #[derive(Clone, Debug, PartialEq)]
@@ -81,11 +82,26 @@ pub enum Schedule {
         /// The lowest rate as a fraction of `initial_learning_rate` (Keras's default 0).
         alpha: f64,
     },
+    /// A schedule of one's own, by the name it was registered under ([`register_schedule`]).
+    Custom(&'static str),
+}
+
+/// The user's own schedules, by name.
+static CUSTOM: Registry<ScheduleFn> = Registry::new();
+
+/// A schedule of one's own: the learning rate at a step.
+type ScheduleFn = dyn Fn(u64) -> f64 + Send + Sync;
+
+/// Registers a learning-rate schedule of one's own under `name` (`rate(step)`,
+/// step 0 for the first update) and returns it; optimizers using it save and load.
+pub fn register_schedule(name: &str, rate: impl Fn(u64) -> f64 + Send + Sync + 'static) -> Schedule {
+    Schedule::Custom(CUSTOM.register(name, std::sync::Arc::new(rate)))
 }
 
 impl Schedule {
     /// The learning rate at `step` (0 for the first update), as Keras computes it.
     pub fn at(&self, step: u64) -> f32 {
+        let step_number = step;
         let step = step as f64;
         let cosine = |fraction: f64, alpha: f64| (1.0 - alpha) * 0.5 * (1.0 + (PI * fraction).cos()) + alpha;
         (match *self {
@@ -134,6 +150,8 @@ impl Schedule {
                 let m = m_mul.powf(restart);
                 initial_learning_rate * ((1.0 - alpha) * 0.5 * m * (1.0 + (PI * fraction).cos()) + alpha)
             }
+            // `check` refuses an unregistered one before an optimizer uses it.
+            Schedule::Custom(name) => CUSTOM.get(name).map_or(0.0, |(_, rate)| rate(step_number)),
         }) as f32
     }
 
@@ -159,6 +177,7 @@ impl Schedule {
                 "CosineDecayRestarts",
                 json!({ "initial_learning_rate": initial_learning_rate, "first_decay_steps": first_decay_steps, "t_mul": t_mul, "m_mul": m_mul, "alpha": alpha }),
             ),
+            Schedule::Custom(name) => (*name, json!({})),
         };
         json!({ "module": "keras.optimizers.schedules", "class_name": class, "config": config, "registered_name": null })
     }
@@ -196,7 +215,10 @@ impl Schedule {
                 m_mul: num("m_mul", Some(1.0))?,
                 alpha: num("alpha", Some(0.0))?,
             },
-            other => return Err(Error::argument("learning_rate", format!("unknown schedule '{other}' (known: ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay, CosineDecayRestarts)"))),
+            other => match CUSTOM.get(other) {
+                Some((name, _)) => Schedule::Custom(name),
+                None => return Err(Error::argument("learning_rate", format!("unknown schedule '{other}' (known: ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay, CosineDecayRestarts; your own after strata::optimizers::register_schedule)"))),
+            },
         };
         schedule.check()?;
         Ok(schedule)
@@ -213,6 +235,8 @@ impl Schedule {
                 Err(Error::argument("values", format!("needs one more entry than boundaries ({} boundaries, {} values)", boundaries.len(), values.len())))
             }
             Schedule::PiecewiseConstantDecay { .. } => Ok(()),
+            Schedule::Custom(name) if CUSTOM.get(name).is_none() => Err(Error::argument("learning_rate", format!("schedule '{name}' is not registered (strata::optimizers::register_schedule)"))),
+            Schedule::Custom(_) => Ok(()),
         }
     }
 }
