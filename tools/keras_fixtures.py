@@ -612,7 +612,17 @@ def keras_files_fixture():
     out = layers.Dense(3, activation="softmax", name="head")(inner(layers.Dense(6, activation="tanh", name="stem")(x_in)))
     nested = keras.Model(x_in, out, name="nested")
     nested.compile(optimizer="adam", loss="categorical_crossentropy")
-    for name, model, x in [("headline", headline, rng.uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)), ("nested", nested, rand(5, 4))]:
+    # Branches of different depths and a shared layer: Keras keys weights by
+    # layer depth, not by the order the layers were called in.
+    b_in = keras.Input((3,), name="b_in")
+    shared = layers.Dense(4, activation="tanh")
+    short = layers.Dense(4)(b_in)
+    long = layers.Dense(4)(shared(layers.Dense(4, activation="relu")(b_in)))
+    again = shared(long)
+    branched = keras.Model(b_in, layers.Dense(2)(layers.Concatenate()([short, again])), name="branched")
+    branched.compile(optimizer="adam", loss="mse")
+    cases_in = [("headline", headline, rng.uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)), ("nested", nested, rand(5, 4)), ("branched", branched, rand(4, 3))]
+    for name, model, x in cases_in:
         # Non-zero biases and batch statistics, so loading each of them is tested.
         for v in model.weights:
             if v.path.endswith(("bias", "beta", "moving_mean")):

@@ -25,6 +25,15 @@ pub fn writable(flag: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails for a checkpoint path in Keras's `.keras` format, which keeps no
+/// optimizer state or progress to resume from.
+pub fn checkpoint(flag: &str, path: &Path) -> Result<()> {
+    if path.extension().is_some_and(|e| e == "keras") {
+        return Err(Error::argument(flag, format!("{}: a .keras file keeps no optimizer state or progress to resume from; checkpoint to a .safetensors file", path.display())));
+    }
+    writable(flag, path)
+}
+
 /// Fails unless `rate` (given with `flag`) is a positive, finite number.
 pub fn learning_rate(flag: &str, rate: Option<f32>) -> Result<()> {
     match rate {

@@ -119,7 +119,11 @@ pub fn run(args: FitArgs) -> Result<()> {
     }
     if let (Some(lr), None) = (args.learning_rate, &args.optimizer) {
         // The config's own optimizer, at the rate asked for.
-        model.optimizer_mut().ok_or_else(|| Error::argument("--learning-rate", "the model has no optimizer to set it on: name one with --optimizer"))?.set_learning_rate(lr);
+        let optimizer = model.optimizer_mut().ok_or_else(|| Error::argument("--learning-rate", "the model has no optimizer to set it on: name one with --optimizer"))?;
+        optimizer.set_learning_rate(lr);
+        if optimizer.learning_rate() != lr {
+            return Err(Error::argument("--learning-rate", "the config's optimizer follows a learning-rate schedule, which a fixed rate cannot replace: name an optimizer with --optimizer"));
+        }
     }
     let options = FitOptions {
         epochs: args.epochs,

@@ -121,10 +121,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.validation_split) {
         return Err(Error::argument("--validation-split", format!("must be in [0, 1), got {}", args.validation_split)));
     }
-    for (flag, path) in [("--save", &args.save), ("--checkpoint", &args.checkpoint)] {
-        if let Some(path) = path {
-            checks::writable(flag, path)?;
-        }
+    if let Some(path) = &args.save {
+        checks::writable("--save", path)?;
+    }
+    if let Some(path) = &args.checkpoint {
+        checks::checkpoint("--checkpoint", path)?;
     }
     if args.resume.is_none() {
         checks::epochs(args.epochs, 0)?;

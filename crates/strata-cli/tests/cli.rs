@@ -359,6 +359,7 @@ fn flags_are_checked_before_training() {
         (vec!["train", "--save", missing.to_str().unwrap()], "does not exist"),
         (vec!["train", "--save", dir.to_str().unwrap()], "is a folder"),
         (vec!["train", "--checkpoint", missing.to_str().unwrap()], "--checkpoint"),
+        (vec!["train", "--checkpoint", "ck.keras"], "keeps no optimizer state"),
         (vec!["predict", "--model", model.to_str().unwrap(), "--x", "x.npy", "--out", missing.to_str().unwrap()], "--out"),
         (vec!["fit", "--config", "c.json", "--x", "x.npy", "--y", "y.npy", "--save", "m.safetensors", "--learning-rate", "-1"], "must be a positive number, got -1"),
         (vec!["fit", "--config", "c.json", "--x", "x.npy", "--y", "y.npy", "--save", "m.safetensors", "--epochs", "0"], "strata convert"),

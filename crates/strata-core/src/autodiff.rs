@@ -135,14 +135,19 @@ impl Gradients {
         Ok(())
     }
     /// Replaces every gradient `g` by `f(g)` (clipping, scaling: tensor ops,
-    /// so they run on the gradients' device). `f` must keep the shape.
-    pub fn map(&mut self, mut f: impl FnMut(&Tensor) -> Tensor) {
+    /// so they run on the gradients' device). Fails, and changes nothing,
+    /// if `f` changes a gradient's shape.
+    pub fn map(&mut self, mut f: impl FnMut(&Tensor) -> Tensor) -> Result<()> {
         let _off = no_grad();
-        self.by_id.values_mut().for_each(|g| {
-            let new = f(g);
-            debug_assert_eq!(new.shape(), g.shape(), "Gradients::map changed a gradient's shape");
-            *g = new;
-        });
+        let mapped: Vec<(usize, Tensor)> = self.by_id.iter().map(|(&id, g)| (id, f(g))).collect();
+        for (id, new) in &mapped {
+            let old = &self.by_id[id];
+            if new.shape() != old.shape() {
+                return Err(Error::shape("Gradients::map", format!("turned a gradient of shape {} into one of shape {}", fmt_shape(old.shape()), fmt_shape(new.shape()))));
+            }
+        }
+        self.by_id.extend(mapped);
+        Ok(())
     }
     /// The L2 norm of the gradients of `params` together, summed in the
     /// order of `params` (so the same weights give the same bits every run).

@@ -279,7 +279,8 @@ impl Tensor {
 
     /// This tensor's values as `dtype` (a copy; the same tensor when the
     /// type already matches). Float to integer truncates toward zero, as
-    /// NumPy's `astype`; integers become the nearest `f32`.
+    /// NumPy's `astype`, and saturates at the integer type's range (NaN
+    /// gives 0); integers become the nearest `f32`.
     pub fn cast(&self, dtype: DType) -> Tensor {
         if self.dtype() == dtype {
             return self.clone();
@@ -287,7 +288,11 @@ impl Tensor {
         let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
         let buffer = match dtype {
             DType::F32 => Buffer::F32(data.to_f32()),
-            DType::I32 => Buffer::I32(data.to_i64_truncated().into_iter().map(|v| v as i32).collect()),
+            DType::I32 => Buffer::I32(match &*data {
+                // Float to int saturates at the type's range (NaN gives 0), as Rust's `as` does.
+                Buffer::F32(v) => v.iter().map(|&x| x as i32).collect(),
+                other => other.to_i64_truncated().into_iter().map(|v| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32).collect(),
+            }),
             DType::I64 => Buffer::I64(data.to_i64_truncated()),
         };
         Tensor::on_storage(Storage::new(buffer), self.shape().to_vec(), false, None, None, None)
@@ -366,6 +371,10 @@ impl Tensor {
             *guard = Buffer::F32(guard.to_f32());
         }
         DataMut(guard)
+    }
+    /// Whether `self` and `other` share their storage (one is a view of the other).
+    pub(crate) fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.data, &other.0.data)
     }
     /// Whether no other tensor shares this one's storage or graph node (so it
     /// may be written in place without anyone seeing).

@@ -131,6 +131,14 @@ fn metric_objects_compile_and_log() {
     }
     let p = history.get("true_class_probability").unwrap()[0];
     assert!(p > 0.0 && p < 1.0, "{p}");
+    // A metric's arguments travel with the config (k = 2, not Keras's default 5).
+    let config = m.to_json();
+    assert!(config["compile_config"]["metrics"].to_string().contains(r#""k":2"#), "{}", config["compile_config"]);
+    strata::metrics::register_metric("true_class_probability", || Box::new(TrueClassProbability::default()));
+    let mut again = Model::from_json(&config, 5).unwrap();
+    assert_eq!(again.to_json()["compile_config"]["metrics"], config["compile_config"]["metrics"]);
+    let (a, b) = (m.evaluate(&x, &y, 6).unwrap(), again.evaluate(&x, &y, 6).unwrap());
+    assert_eq!(a.get("top_k_categorical_accuracy"), b.get("top_k_categorical_accuracy"));
 }
 
 /// Half the mean squared error: a loss of the user's own.
@@ -216,4 +224,55 @@ fn own_activations_initializers_regularizers_constraints_and_schedules_save_and_
     let values = |m: &Sequential| m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>();
     assert_eq!(values(&loaded), values(&straight));
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Review findings, each pinned: a frozen BatchNormalization runs in inference
+/// mode and keeps its statistics; a frozen layer's constraint and penalty do
+/// not apply; a frozen nested model stays frozen through its config; an
+/// EarlyStopping reused for a second `fit` starts over; weights set from the
+/// model's own tensors neither deadlock nor change.
+#[test]
+fn frozen_layers_callbacks_reused_and_weights_set_from_themselves() {
+    use strata::layers::BatchNormalization;
+    use strata::model::EarlyStopping;
+    use strata::regularizers::{Constraint, Regularizer};
+    let x = Tensor::new((0..24).map(|i| i as f32 / 7.0).collect(), &[8, 3]).unwrap();
+    let y = Tensor::new((0..16).map(|i| (i % 2) as f32).collect(), &[8, 2]).unwrap();
+    let mut m = Sequential::with_seed(9);
+    m.add(Dense::new(4).kernel_constraint(Constraint::NonNeg).kernel_regularizer(Regularizer::L2(10.0)).input_shape([3])).unwrap();
+    m.add(BatchNormalization::new()).unwrap();
+    m.add(Dense::new(2).activation(Softmax)).unwrap();
+    m.compile("sgd", "categorical_crossentropy", &[]).unwrap();
+    let kernel = m.get_layer("dense").unwrap().get_weights()[0].to_vec();
+    assert!(kernel.iter().any(|&v| v < 0.0), "a negative entry the constraint would zero");
+    m.get_layer("dense").unwrap().set_trainable(false);
+    m.get_layer("batch_normalization").unwrap().set_trainable(false);
+    let stats = m.get_layer("batch_normalization").unwrap().get_weights();
+    let loss_unfrozen_penalty = m.evaluate(&x, &y, 8).unwrap().get("loss").unwrap();
+    m.fit(&x, &y, FitOptions { epochs: 2, verbose: 0, ..Default::default() }).unwrap();
+    assert_eq!(m.get_layer("dense").unwrap().get_weights()[0].to_vec(), kernel, "a frozen layer's constraint does not apply");
+    let after = m.get_layer("batch_normalization").unwrap().get_weights();
+    assert!(stats.iter().zip(&after).all(|(a, b)| a.to_vec() == b.to_vec()), "a frozen BatchNormalization keeps its moving statistics");
+    assert!(loss_unfrozen_penalty < 5.0, "the frozen kernel's L2 penalty (factor 10) is not in the loss: {loss_unfrozen_penalty}");
+    // Weights set from the model's own tensors: no deadlock, nothing changes.
+    let own: Vec<Tensor> = m.named_weights().into_iter().map(|(_, t)| t).collect();
+    let before = m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>();
+    m.set_weights(&own).unwrap();
+    assert_eq!(m.get_weights().iter().map(Tensor::to_vec).collect::<Vec<_>>(), before);
+    // A frozen nested model stays frozen through its config.
+    let inner_in = Input::named([3], "inner_in");
+    let inner = Model::with_seed(std::slice::from_ref(&inner_in), &[Dense::new(2).named("inner_dense").apply(&inner_in).unwrap()], 0).unwrap();
+    let outer_in = Input::named([3], "outer_in");
+    let inner = inner.into_layer_ref();
+    let outer = Model::with_seed(std::slice::from_ref(&outer_in), &[inner.apply(&outer_in).unwrap()], 0).unwrap();
+    inner.set_trainable(false);
+    assert!(outer.trainable_weights().is_empty());
+    assert!(Model::from_json(&outer.to_json(), 0).unwrap().trainable_weights().is_empty(), "frozen after a config round trip");
+    // An EarlyStopping reused for a second fit starts over.
+    let es = std::sync::Arc::new(std::sync::Mutex::new(EarlyStopping::new("loss").min_delta(10.0)));
+    for _ in 0..2 {
+        let callbacks: Vec<Box<dyn Callback>> = vec![Box::new(es.clone())];
+        let h = m.fit(&x, &y, FitOptions { epochs: 4, verbose: 0, callbacks, ..Default::default() }).unwrap();
+        assert_eq!(h.epoch.len(), 2, "each fit stops after its own second epoch");
+    }
 }

@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 pub use crate::kernels::optim::AdamStep;
 use crate::kernels::tile;
 use crate::kernels::window::Window;
+use crate::error::Result;
 use crate::tensor::{Device, Tensor};
 
 /// In an index map ([`Backend::index_map`]): this output element is a zero.
@@ -342,7 +343,8 @@ pub trait Backend: Send + Sync {
     }
     /// One optimizer step of `rule`, written into weight `w` and its
     /// `slots` (each shaped like `w`, in the order the rule names them).
-    fn update(&self, rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) {
+    /// Fails, naming the shapes, unless `g` and every slot are shaped like `w`.
+    fn update(&self, rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) -> Result<()> {
         host::optim::update(rule, w, slots, g)
     }
 }

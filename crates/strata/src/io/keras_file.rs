@@ -29,19 +29,25 @@ pub fn is_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04")
 }
 
-/// Every weight of `layers` with where Keras keeps it in `model.weights.h5`
-/// (`prefix` is the enclosing model's path), in the layers' order.
-fn h5_weights(layers: &[LayerRef], prefix: &str, out: &mut Vec<(String, String, Tensor)>) {
+/// Every weight of `layers` (in Keras's order) with where Keras keeps it in
+/// `model.weights.h5` (`prefix` is the enclosing model's path). As Keras, a
+/// layer met a second time (shared with a nested model) is saved once, though
+/// it still takes its number among its siblings.
+fn h5_weights(layers: &[LayerRef], prefix: &str, visited: &mut Vec<LayerRef>, out: &mut Vec<(String, String, Tensor)>) {
     let mut used: HashMap<String, usize> = HashMap::new();
     for layer in layers {
         let class = default_name(layer.class_name());
         let seen = used.entry(class.clone()).or_insert(0);
         let key = if *seen == 0 { class } else { format!("{class}_{seen}") };
         *seen += 1;
+        if visited.iter().any(|v| v.same(layer)) {
+            continue;
+        }
+        visited.push(layer.clone());
         let path = format!("{prefix}layers/{key}");
         let inner = layer.sublayers();
         if !inner.is_empty() {
-            h5_weights(&inner, &format!("{path}/"), out);
+            h5_weights(&inner, &format!("{path}/"), visited, out);
             continue;
         }
         let name = layer.name();
@@ -70,7 +76,7 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
     }
     let h5 = hdf5_pure::File::from_bytes(weights).map_err(|e| Error::data(path, format!("model.weights.h5 is not a valid HDF5 file: {e}")))?;
     let mut found = Vec::new();
-    h5_weights(model.layers(), "", &mut found);
+    h5_weights(&model.layers_in_keras_order(), "", &mut Vec::new(), &mut found);
     // Every value is read and checked before any weight is set.
     let mut values = Vec::new();
     for (at, name, w) in &found {
@@ -83,7 +89,7 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
         values.push(Tensor::new(dataset.read_f32().map_err(missing)?, &shape)?);
     }
     for ((_, _, w), v) in found.iter().zip(&values) {
-        w.backend().update(Update::Assign, w, &[], v);
+        w.backend().update(Update::Assign, w, &[], v)?;
     }
     Ok(model)
 }
@@ -121,7 +127,7 @@ pub fn write(model: &Model, path: &Path) -> Result<()> {
     root.at(&["layers"]);
     root.at(&["vars"]);
     let mut weights = Vec::new();
-    h5_weights(model.layers(), "", &mut weights);
+    h5_weights(&model.layers_in_keras_order(), "", &mut Vec::new(), &mut weights);
     for (at, _, w) in weights {
         let parts: Vec<&str> = at.split('/').collect();
         let (group, index) = parts.split_at(parts.len() - 1);

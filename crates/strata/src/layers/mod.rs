@@ -401,7 +401,9 @@ pub fn default_name(class_name: &str) -> String {
             let prev_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
-            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
+            let prev_digit = i > 0 && chars[i - 1].is_ascii_digit();
+            // Keras's to_snake_case: `_` before a capitalised word (`Block2Dense` -> `block2_dense`), and after a lower-case letter.
+            if i > 0 && (prev_lower || ((prev_upper || prev_digit) && next_lower)) {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());

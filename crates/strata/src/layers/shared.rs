@@ -50,6 +50,10 @@ impl LayerRef {
     pub fn lock(&self) -> LayerGuard<'_> {
         LayerGuard(self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
+    /// An id for the layer, the same for every handle to it.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
     /// Whether `self` and `other` are the same layer.
     pub fn same(&self, other: &LayerRef) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -38,6 +38,12 @@ impl Metric for Auc {
     fn name(&self) -> &str {
         "auc"
     }
+    fn config(&self) -> serde_json::Value {
+        match self.thresholds.len() {
+            200 => serde_json::Value::from("auc"),
+            n => serde_json::json!({ "module": "keras.metrics", "class_name": "AUC", "config": { "name": "auc", "num_thresholds": n }, "registered_name": null }),
+        }
+    }
     fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
         check_same_shape("auc", y_true, y_pred)?;
         let per_row = y_true.shape().last().copied().unwrap_or(1).max(1);

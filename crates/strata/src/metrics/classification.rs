@@ -27,6 +27,12 @@ impl Metric for TopKAccuracy {
     fn name(&self) -> &str {
         &self.name
     }
+    fn config(&self) -> serde_json::Value {
+        match self.k {
+            5 => serde_json::Value::from(self.name.as_str()),
+            k => serde_json::json!({ "module": "keras.metrics", "class_name": "TopKCategoricalAccuracy", "config": { "name": self.name, "k": k }, "registered_name": null }),
+        }
+    }
     fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
         let classes = *y_pred.shape().last().ok_or_else(|| Error::shape(&self.name, "y_pred must have a class axis"))?;
         let rows = y_pred.numel() / classes.max(1);

@@ -5,6 +5,7 @@ mod classification;
 
 use std::sync::Arc;
 
+use serde_json::Value;
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
 use crate::registry::Registry;
@@ -28,6 +29,27 @@ pub trait Metric: Send {
     fn result(&self) -> f64;
     /// Starts over (called at each epoch start).
     fn reset(&mut self);
+    /// How `compile_config` names this metric: its name, or Keras's class
+    /// and config when it has arguments (read back by [`from_config`]).
+    fn config(&self) -> Value {
+        Value::from(self.name())
+    }
+}
+
+/// A metric from its `compile_config` entry: a name (built-in or registered),
+/// or Keras's `{"class_name": ..., "config": {...}}` of one with arguments.
+pub fn from_config(v: &Value) -> Result<Box<dyn Metric>> {
+    let Value::Object(o) = v else {
+        return from_name(v.as_str().ok_or_else(|| Error::argument("metrics", format!("expected a metric name or config, got {v}")))?);
+    };
+    let class = o.get("class_name").and_then(|c| c.as_str()).unwrap_or("");
+    let cfg = o.get("config").unwrap_or(&Value::Null);
+    let count = |key: &str, default: u64| cfg.get(key).and_then(|k| k.as_u64()).unwrap_or(default) as usize;
+    Ok(match class {
+        "TopKCategoricalAccuracy" | "SparseTopKCategoricalAccuracy" => Box::new(TopKAccuracy::new(count("k", 5))),
+        "AUC" => Box::new(Auc::new(count("num_thresholds", 200))),
+        other => from_name(cfg.get("name").and_then(|n| n.as_str()).unwrap_or(other))?,
+    })
 }
 
 /// The user's own metrics, by name.

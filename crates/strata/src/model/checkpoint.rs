@@ -51,6 +51,9 @@ impl Callback for ModelCheckpoint {
             }
             self.best = Some(value);
         }
+        if self.path.ends_with(".keras") && epoch == 0 {
+            eprintln!("warning: ModelCheckpoint to '{}': a .keras file keeps the weights but no optimizer state or progress, so a run cannot resume from it (use .safetensors)", self.path);
+        }
         model.save(self.path.replace("{epoch}", &(epoch + 1).to_string()).as_ref())?;
         Ok(Control::Continue)
     }

@@ -57,29 +57,31 @@ impl IntoLoss for &str {
 /// with arguments, or the user's own), copied for each output it measures.
 #[derive(Clone)]
 enum MetricSpec {
-    Name(String),
-    Object { name: String, make: Arc<dyn Fn() -> Box<dyn Metric> + Send + Sync> },
+    /// A name, or Keras's class and config of a metric with arguments (from a `compile_config`).
+    Config(Value),
+    /// An object, with its `compile_config` entry.
+    Object { config: Value, make: Arc<dyn Fn() -> Box<dyn Metric> + Send + Sync> },
 }
 
 impl MetricSpec {
     fn object<M: Metric + Clone + Sync + 'static>(metric: M) -> MetricSpec {
-        MetricSpec::Object { name: metric.name().to_string(), make: Arc::new(move || Box::new(metric.clone())) }
+        MetricSpec::Object { config: metric.config(), make: Arc::new(move || Box::new(metric.clone())) }
     }
-    fn name(&self) -> &str {
+    fn config(&self) -> &Value {
         match self {
-            MetricSpec::Name(n) | MetricSpec::Object { name: n, .. } => n,
+            MetricSpec::Config(c) | MetricSpec::Object { config: c, .. } => c,
         }
     }
     fn make(&self) -> Result<Box<dyn Metric>> {
         match self {
-            MetricSpec::Name(n) => metrics::from_name(n),
+            MetricSpec::Config(c) => metrics::from_config(c),
             MetricSpec::Object { make, .. } => Ok(make()),
         }
     }
 }
 
 fn names(list: &[MetricSpec]) -> Value {
-    json!(list.iter().map(MetricSpec::name).collect::<Vec<_>>())
+    Value::Array(list.iter().map(|m| m.config().clone()).collect())
 }
 
 /// How losses were given: one for every output, or per output (by name or position).
@@ -150,7 +152,7 @@ impl Compile {
     }
     /// Metrics computed on every output, by Keras name.
     pub fn metrics(mut self, metrics: &[&str]) -> Compile {
-        self.metrics.extend(metrics.iter().map(|m| MetricSpec::Name(m.to_string())));
+        self.metrics.extend(metrics.iter().map(|m| MetricSpec::Config(Value::from(*m))));
         self
     }
     /// A metric object computed on every output: a built-in one with its
@@ -160,9 +162,18 @@ impl Compile {
         self.metrics.push(MetricSpec::object(metric));
         self
     }
+    /// Metrics from `compile_config` entries: names, or Keras's class and config.
+    pub(crate) fn metric_configs(mut self, output: Option<&str>, configs: &[Value]) -> Compile {
+        let specs: Vec<MetricSpec> = configs.iter().cloned().map(MetricSpec::Config).collect();
+        match output {
+            Some(name) => self.output_metrics.push((name.to_string(), specs)),
+            None => self.metrics.extend(specs),
+        }
+        self
+    }
     /// Metrics of the output named `output`, by Keras name.
     pub fn output_metrics(mut self, output: &str, metrics: &[&str]) -> Compile {
-        self.output_metrics.push((output.to_string(), metrics.iter().map(|m| MetricSpec::Name(m.to_string())).collect()));
+        self.output_metrics.push((output.to_string(), metrics.iter().map(|m| MetricSpec::Config(Value::from(*m))).collect()));
         self
     }
     /// A metric object of the output named `output` (see [`Compile::metric`]).
@@ -225,7 +236,7 @@ impl Compile {
                 let mut by_output = Map::new();
                 for (n, m) in &self.output_metrics {
                     let list = by_output.entry(n.clone()).or_insert_with(|| json!([]));
-                    list.as_array_mut().expect("a list").extend(m.iter().map(|m| json!(m.name())));
+                    list.as_array_mut().expect("a list").extend(m.iter().map(|m| m.config().clone()));
                 }
                 Value::Object(by_output)
             },

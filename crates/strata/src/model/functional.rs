@@ -53,7 +53,7 @@ use crate::optimizers::Optimizer;
 /// ```
 pub struct Model {
     /// The model's name (and, used as a layer, its declared input shape).
-    base: LayerBase,
+    pub(crate) base: LayerBase,
     /// A Sequential's layers form a chain built from the first input shape seen.
     pub(crate) sequential: bool,
     pub(crate) layers: Vec<LayerRef>,
@@ -189,6 +189,15 @@ impl Model {
     pub fn is_built(&self) -> bool {
         self.graph.is_some()
     }
+    /// The layers in the order Keras's `model.layers` lists them (a
+    /// Functional model's by depth from the outputs), which keys the weights
+    /// of `.keras` files.
+    pub(crate) fn layers_in_keras_order(&self) -> Vec<LayerRef> {
+        match (&self.graph, self.sequential) {
+            (Some(g), false) => g.keras_layer_order(),
+            _ => self.layers.clone(),
+        }
+    }
     /// The layers, in the order they run (Keras's `model.layers`, inputs left out).
     pub fn layers(&self) -> &[LayerRef] {
         &self.layers
@@ -297,7 +306,7 @@ impl Model {
             if w.shape() != value.shape() {
                 return Err(Error::argument("weights", format!("'{name}' has shape {}, got {}", fmt_shape(w.shape()), fmt_shape(value.shape()))));
             }
-            w.backend().update(Update::Assign, w, &[], value);
+            w.backend().update(Update::Assign, w, &[], value)?;
         }
         Ok(())
     }
@@ -375,7 +384,7 @@ impl Model {
     /// Keras's `model.get_config()` for a Sequential model (the layer list).
     pub fn config(&self) -> Value {
         let layers: Vec<Value> = self.layers.iter().map(|l| json!({ "module": "keras.layers", "class_name": l.class_name(), "config": l.config() })).collect();
-        json!({ "name": self.base.name, "trainable": true, "dtype": "float32", "layers": layers })
+        json!({ "name": self.base.name, "trainable": self.base.trainable, "dtype": "float32", "layers": layers })
     }
 }
 
@@ -431,7 +440,7 @@ impl crate::layers::Layer for ModelLayer {
         self.0.weights_by_path()
     }
     fn sublayers(&self) -> Vec<LayerRef> {
-        self.0.layers.clone()
+        self.0.layers_in_keras_order()
     }
     fn config(&self) -> Value {
         self.0.to_json()["config"].clone()
@@ -456,7 +465,7 @@ pub(crate) fn assign_in_order(owner: &str, weights: &[(String, Tensor)], values:
         return Err(Error::argument("set_weights", format!("weight '{name}' of '{owner}' has shape {}, got an array of shape {}", fmt_shape(w.shape()), fmt_shape(v.shape()))));
     }
     for ((_, w), v) in weights.iter().zip(values) {
-        w.backend().update(Update::Assign, w, &[], v);
+        w.backend().update(Update::Assign, w, &[], v)?;
     }
     Ok(())
 }

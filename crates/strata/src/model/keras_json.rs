@@ -59,7 +59,7 @@ impl Model {
         layers.extend(self.layers.iter().map(layer_entry));
         json!({
             "module": "keras", "class_name": "Sequential", "registered_name": null,
-            "config": { "name": self.name(), "trainable": true, "dtype": "float32", "layers": layers },
+            "config": { "name": self.name(), "trainable": self.base.trainable, "dtype": "float32", "layers": layers },
         })
     }
 
@@ -112,7 +112,7 @@ impl Model {
         };
         json!({
             "module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
-            "config": { "name": self.name(), "trainable": true, "layers": layers, "input_layers": ends(&g.inputs), "output_layers": ends(&g.outputs) },
+            "config": { "name": self.name(), "trainable": self.base.trainable, "layers": layers, "input_layers": ends(&g.inputs), "output_layers": ends(&g.outputs) },
         })
     }
 
@@ -256,7 +256,11 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
         }
         let layer = match class {
             // A nested model draws from a stream of its own, not the outer model's first ones.
-            "Sequential" | "Functional" => Model::from_json(entry, super::plan::layer_rng(seed, 1 << 20 | i).next_u64()).map_err(|e| e.in_layer(&name))?.into_layer_ref(),
+            "Sequential" | "Functional" => {
+                let nested = Model::from_json(entry, super::plan::layer_rng(seed, 1 << 20 | i).next_u64()).map_err(|e| e.in_layer(&name))?.into_layer_ref();
+                nested.set_trainable(cfg.get("trainable").and_then(|t| t.as_bool()).unwrap_or(true));
+                nested
+            }
             _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
         };
         let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;
@@ -317,18 +321,14 @@ pub fn compile_from_config(cc: &Value) -> Result<Compile> {
             compile = compile.loss_weight(name, w.as_f64().ok_or_else(|| bad(format!("loss weight of '{name}' is not a number: {w}")))? as f32);
         }
     }
-    let names = |v: &Value| -> Vec<String> { v.as_array().map(|m| m.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default() };
+    let entries = |v: &Value| -> Vec<Value> { v.as_array().cloned().unwrap_or_default() };
     match cc.get("metrics") {
         Some(Value::Object(by_name)) => {
             for (name, m) in by_name {
-                let list = names(m);
-                compile = compile.output_metrics(name, &list.iter().map(String::as_str).collect::<Vec<_>>());
+                compile = compile.metric_configs(Some(name), &entries(m));
             }
         }
-        Some(m) => {
-            let list = names(m);
-            compile = compile.metrics(&list.iter().map(String::as_str).collect::<Vec<_>>());
-        }
+        Some(m) => compile = compile.metric_configs(None, &entries(m)),
         None => {}
     }
     Ok(compile)

@@ -288,3 +288,57 @@ impl Graph {
         self.slot(t).map(|s| self.shapes[s].as_slice())
     }
 }
+
+impl Graph {
+    /// The layers in the order Keras's `Functional.layers` lists them: by
+    /// depth from the outputs, deepest first, ties in the order a depth-first
+    /// walk from the outputs first reaches them (Keras's `map_graph`). Keras
+    /// keys a saved model's weights by this order, so `.keras` files follow it.
+    pub(crate) fn keras_layer_order(&self) -> Vec<LayerRef> {
+        let key = |l: &LayerRef| l.address();
+        // A depth-first walk from the outputs: each layer's first visit, and the calls after their inputs.
+        let (mut first_visit, mut post_order, mut seen) = (Vec::<LayerRef>::new(), Vec::<Arc<Call>>::new(), std::collections::HashSet::new());
+        let mut stack: Vec<(Arc<Call>, bool)> = Vec::new();
+        let push_origin = |t: &SymbolicTensor, stack: &mut Vec<(Arc<Call>, bool)>| {
+            if let Origin::Call(call, _) = &t.0.origin {
+                stack.push((call.clone(), false));
+            }
+        };
+        for out in &self.outputs {
+            push_origin(out, &mut stack);
+            while let Some((call, expanded)) = stack.pop() {
+                if expanded {
+                    post_order.push(call);
+                    continue;
+                }
+                if !seen.insert(call_key(&call)) {
+                    continue;
+                }
+                if !first_visit.iter().any(|l| l.same(&call.layer)) {
+                    first_visit.push(call.layer.clone());
+                }
+                stack.push((call.clone(), true));
+                for input in call.inputs.iter().rev() {
+                    push_origin(input, &mut stack);
+                }
+            }
+        }
+        // Depths: a call is one deeper than the deepest call reading it; a layer, its deepest call.
+        let (mut call_depth, mut layer_depth) = (HashMap::<usize, usize>::new(), HashMap::<usize, usize>::new());
+        for call in post_order.iter().rev() {
+            let depth = call_depth.get(&call_key(call)).copied().unwrap_or(0).max(layer_depth.get(&key(&call.layer)).copied().unwrap_or(0));
+            layer_depth.insert(key(&call.layer), depth);
+            call_depth.insert(call_key(call), depth);
+            for input in &call.inputs {
+                if let Origin::Call(parent, _) = &input.0.origin {
+                    let d = call_depth.entry(call_key(parent)).or_insert(0);
+                    *d = (*d).max(depth + 1);
+                }
+            }
+        }
+        let mut order = first_visit;
+        // Stable sort: deepest first, ties keep the first-visit order.
+        order.sort_by_key(|l| std::cmp::Reverse(layer_depth.get(&key(l)).copied().unwrap_or(0)));
+        order
+    }
+}

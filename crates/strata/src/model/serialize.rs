@@ -64,9 +64,12 @@ impl Model {
     fn check_loadable(&self) -> Result<()> {
         let known = crate::layers::registry::supported();
         let register = "register it first (strata::layers::register_layer, strata::losses::register_loss, strata::metrics::register_metric)";
-        for layer in &self.layers {
+        let mut layers = self.layers.clone();
+        while let Some(layer) = layers.pop() {
             let class = layer.class_name();
-            if !known.iter().any(|k| k == class) && !matches!(class, "Sequential" | "Functional") {
+            if matches!(class, "Sequential" | "Functional") {
+                layers.extend(layer.sublayers());
+            } else if !known.iter().any(|k| k == class) {
                 return Err(Error::State(format!("cannot save model '{}': its layer '{}' is of class '{class}', which a load could not read back: {register}", self.name(), layer.name())));
             }
         }

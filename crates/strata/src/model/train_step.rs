@@ -140,6 +140,12 @@ impl Model {
             &staged
         };
         let compiled = self.compiled.as_mut().ok_or_else(|| Error::State("the model must be compiled before training".into()))?;
+        if params.is_empty() {
+            // Every layer frozen: nothing to update (Keras warns and trains on).
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| eprintln!("warning: model '{}' has no trainable weights (every layer frozen?): training changes nothing", self.base.name));
+            return Ok(());
+        }
         profile::scoped("optimizer", Phase::Update, || compiled.optimizer.apply(&params, grads))?;
         apply_constraints(&weights)
     }
@@ -223,7 +229,8 @@ impl Model {
 /// loss it trains on and reports), or `None` when no weight has one.
 pub(crate) fn regularization_penalty(weights: &[Weight]) -> Result<Option<Tensor>> {
     let mut total: Option<Tensor> = None;
-    for w in weights {
+    // As Keras: the penalties of trainable weights only (a frozen layer's do not count).
+    for w in weights.iter().filter(|w| w.trainable) {
         if let Some(r) = w.regularizer {
             let p = r.penalty(&w.tensor)?;
             total = Some(match total {
@@ -237,10 +244,10 @@ pub(crate) fn regularization_penalty(weights: &[Weight]) -> Result<Option<Tensor
 
 /// Projects every constrained weight after an optimizer update, as Keras does.
 fn apply_constraints(weights: &[Weight]) -> Result<()> {
-    for w in weights {
+    for w in weights.iter().filter(|w| w.trainable) {
         if let Some(c) = &w.constraint {
             let projected = c.project(&w.tensor)?;
-            w.tensor.backend().update(Update::Assign, &w.tensor, &[], &projected);
+            w.tensor.backend().update(Update::Assign, &w.tensor, &[], &projected)?;
         }
     }
     Ok(())

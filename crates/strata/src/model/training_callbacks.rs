@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use strata_core::{Error, Result, Tensor};
 
-use super::callbacks::{Callback, Control, Logs, TrainingModel};
+use super::callbacks::{Callback, Control, Logs, TrainInfo, TrainingModel};
 
 /// Whether a lower (`Min`) or higher (`Max`) monitored value is better;
 /// `Auto` picks `Max` for accuracies and `Min` otherwise, as Keras does.
@@ -123,6 +123,10 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    /// Starts over, as Keras does: a callback reused for a second `fit` does not inherit the first's state.
+    fn on_train_begin(&mut self, _info: &TrainInfo) {
+        (self.best, self.wait, self.best_weights, self.best_epoch, self.stopped_epoch) = (None, 0, None, 0, None);
+    }
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         let Some(value) = monitored(&self.monitor, logs, "EarlyStopping", &mut self.warned) else {
             return Ok(Control::Continue);
@@ -220,6 +224,10 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
+    /// Starts over, as Keras does.
+    fn on_train_begin(&mut self, _info: &TrainInfo) {
+        (self.best, self.wait, self.cooldown_counter) = (None, 0, 0);
+    }
     fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         let Some(value) = monitored(&self.monitor, logs, "ReduceLROnPlateau", &mut self.warned) else {
             return Ok(Control::Continue);

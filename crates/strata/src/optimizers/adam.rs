@@ -84,9 +84,9 @@ impl Optimizer for Adam {
         for p in params {
             let Some(g) = grads.get(p) else { continue };
             if let Some(wd) = self.weight_decay {
-                p.backend().update(Update::Decay { rate: wd * self.learning_rate }, p, &[], g);
+                p.backend().update(Update::Decay { rate: wd * self.learning_rate }, p, &[], g)?;
             }
-            p.backend().update(rule, p, self.slots.get(p, init), g);
+            p.backend().update(rule, p, self.slots.get(p, init), g)?;
         }
         self.iterations += 1;
         Ok(())

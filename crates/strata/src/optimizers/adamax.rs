@@ -46,7 +46,7 @@ impl Optimizer for Adamax {
         let rule = Update::Adamax { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, beta_1_power: b1_power };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g)?;
         }
         self.iterations += 1;
         Ok(())
@@ -114,7 +114,7 @@ impl Optimizer for Nadam {
         let rule = Update::Nadam { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, u_t, u_t1, u_prod, u_prod_next, beta_2_power: b2_power };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g)?;
         }
         self.iterations += 1;
         Ok(())

@@ -18,7 +18,7 @@ pub enum Clip {
 }
 
 impl Clip {
-    fn apply(self, params: &[Tensor], grads: &mut Gradients) {
+    fn apply(self, params: &[Tensor], grads: &mut Gradients) -> Result<()> {
         match self {
             Clip::Norm(c) => grads.map(|g| {
                 let norm = g.sum_of_squares().sqrt() as f32;
@@ -26,9 +26,7 @@ impl Clip {
             }),
             Clip::GlobalNorm(c) => {
                 let norm = grads.global_norm(params);
-                if norm > c {
-                    grads.map(|g| g.scale(c / norm));
-                }
+                if norm > c { grads.map(|g| g.scale(c / norm)) } else { Ok(()) }
             }
             Clip::Value(c) => grads.map(|g| g.clip(-c, c)),
         }
@@ -63,7 +61,7 @@ impl Optimizer for Clipped {
     }
     fn apply(&mut self, params: &[Tensor], grads: &Gradients) -> Result<()> {
         let mut grads = grads.clone();
-        self.clip.apply(params, &mut grads);
+        self.clip.apply(params, &mut grads)?;
         self.inner.apply(params, &grads)
     }
     super::delegate_rate!();

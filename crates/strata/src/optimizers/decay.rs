@@ -29,7 +29,7 @@ impl Optimizer for WeightDecayed {
         let rate = self.weight_decay * self.inner.learning_rate();
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(Update::Decay { rate }, p, &[], g);
+            p.backend().update(Update::Decay { rate }, p, &[], g)?;
         }
         self.inner.apply(params, grads)
     }

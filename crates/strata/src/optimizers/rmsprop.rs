@@ -55,7 +55,7 @@ impl Optimizer for RMSprop {
         let rule = Update::RmsProp { learning_rate: lr, rho, momentum: mu, epsilon: eps, centered };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0, 0.0]), g);
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0, 0.0]), g)?;
         }
         self.iterations += 1;
         Ok(())
@@ -101,7 +101,7 @@ impl Optimizer for Adagrad {
         let rule = Update::Adagrad { learning_rate: lr, epsilon: eps };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(rule, p, self.slots.get(p, &[init]), g);
+            p.backend().update(rule, p, self.slots.get(p, &[init]), g)?;
         }
         self.iterations += 1;
         Ok(())
@@ -148,7 +148,7 @@ impl Optimizer for Adadelta {
         let rule = Update::Adadelta { learning_rate: lr, rho, epsilon: eps };
         for p in params {
             let Some(g) = grads.get(p) else { continue };
-            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g);
+            p.backend().update(rule, p, self.slots.get(p, &[0.0, 0.0]), g)?;
         }
         self.iterations += 1;
         Ok(())

@@ -52,7 +52,7 @@ impl Optimizer for SGD {
         for p in params {
             let Some(g) = grads.get(p) else { continue };
             let slots = if mu == 0.0 { &[] } else { self.slots.get(p, &[0.0]) };
-            p.backend().update(rule, p, slots, g);
+            p.backend().update(rule, p, slots, g)?;
         }
         self.iterations += 1;
         Ok(())

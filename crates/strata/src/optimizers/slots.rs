@@ -8,10 +8,17 @@ use strata_core::{Result, Tensor};
 use super::check_slot;
 
 /// For every weight, one tensor shaped like it per slot name.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Slots {
     names: &'static [&'static str],
     by_weight: HashMap<usize, Vec<Tensor>>,
+}
+
+/// A copy of an optimizer has its own state, as before slots were tensors.
+impl Clone for Slots {
+    fn clone(&self) -> Self {
+        Slots { names: self.names, by_weight: self.by_weight.iter().map(|(&id, s)| (id, s.iter().map(Tensor::detach).collect())).collect() }
+    }
 }
 
 impl Slots {

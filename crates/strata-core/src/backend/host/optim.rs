@@ -2,12 +2,18 @@
 //! host loops of each [`Update`] rule, as Keras computes them.
 
 use crate::backend::Update;
+use crate::error::{fmt_shape, Error, Result};
 use crate::kernels::optim;
 use crate::tensor::Tensor;
 
 /// One step of `rule` on weight `w` with gradient `g` and the rule's slots.
-pub(crate) fn update(rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) {
-    let g = g.data();
+pub(crate) fn update(rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) -> Result<()> {
+    if let Some(t) = std::iter::once(g).chain(slots).find(|t| t.shape() != w.shape()) {
+        return Err(Error::shape("update", format!("{rule:?} got a tensor of shape {} for a weight of shape {}", fmt_shape(t.shape()), fmt_shape(w.shape()))));
+    }
+    // A value that is a view of the weight (or a slot) is read from a copy, not the storage being written.
+    let copy = (std::iter::once(w).chain(slots).any(|t| t.shares_storage(g))).then(|| g.detach());
+    let g = copy.as_ref().unwrap_or(g).data();
     let mut w = w.data_mut();
     let mut s: Vec<_> = slots.iter().map(|s| s.data_mut()).collect();
     match (rule, &mut s[..]) {
@@ -71,6 +77,7 @@ pub(crate) fn update(rule: Update, w: &Tensor, slots: &[Tensor], g: &Tensor) {
                 w[i] += lr * delta;
             }
         }
-        (rule, slots) => unreachable!("{rule:?} given {} slots: the optimizer's slot list and its rule disagree", slots.len()),
+        (rule, slots) => return Err(Error::argument("update", format!("{rule:?} takes other slots than the {} given", slots.len()))),
     }
+    Ok(())
 }

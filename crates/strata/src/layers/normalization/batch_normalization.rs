@@ -74,13 +74,14 @@ impl Layer for BatchNormalization {
         check_input(self, x, &b.input_shape)?;
         let c = *b.input_shape.last().expect("built with channels") as isize;
         let flat = x.reshape(&[-1, c])?;
-        let (mean, var) = if training {
+        // A frozen BatchNormalization runs in inference mode, as in Keras 3.
+        let (mean, var) = if training && self.base.trainable {
             let mean = flat.mean_axis(0, false)?;
             let var = flat.sub(&mean)?.square().mean_axis(0, false)?;
             // The one state update of a training call (see ARCHITECTURE.md).
             let average = Update::MovingAverage { momentum: self.momentum };
-            b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean);
-            b.moving_variance.backend().update(average, &b.moving_variance, &[], &var);
+            b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean)?;
+            b.moving_variance.backend().update(average, &b.moving_variance, &[], &var)?;
             (mean, var)
         } else {
             (b.moving_mean.clone(), b.moving_variance.clone())
