@@ -48,6 +48,7 @@ impl DType {
 }
 
 /// The elements of a storage, by type.
+#[derive(Clone)]
 pub(crate) enum Buffer {
     F32(Vec<f32>),
     I32(Vec<i32>),
@@ -394,12 +395,7 @@ impl Tensor {
     }
     /// A constant copy cut off from the graph.
     pub fn detach(&self) -> Tensor {
-        let data = self.0.data.0.read().unwrap_or_else(|e| e.into_inner());
-        let copy = match &*data {
-            Buffer::F32(v) => Buffer::F32(v.clone()),
-            Buffer::I32(v) => Buffer::I32(v.clone()),
-            Buffer::I64(v) => Buffer::I64(v.clone()),
-        };
+        let copy = self.0.data.0.read().unwrap_or_else(|e| e.into_inner()).clone();
         Tensor::on_storage(Storage::new(copy), self.shape().to_vec(), false, None, None, None)
     }
     /// Fails with the op's name unless the tensor has `rank` dimensions.

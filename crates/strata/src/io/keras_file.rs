@@ -14,7 +14,6 @@ use std::io::{Cursor, Read, Write};
 use std::path::Path;
 
 use serde_json::{json, Value};
-use strata_core::backend::Update;
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
 use crate::io::atomic;
@@ -88,9 +87,8 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
         }
         values.push(Tensor::new(dataset.read_f32().map_err(missing)?, &shape)?);
     }
-    for ((_, _, w), v) in found.iter().zip(&values) {
-        w.backend().update(Update::Assign, w, &[], v)?;
-    }
+    let weights: Vec<(String, Tensor)> = found.into_iter().map(|(_, name, w)| (name, w)).collect();
+    crate::model::functional::assign_in_order(model.name(), &weights, &values)?;
     Ok(model)
 }
 
@@ -121,8 +119,9 @@ impl Group {
     }
 }
 
-/// Writes `model` as a `.keras` file that Keras 3's `load_model` opens, atomically.
-pub fn write(model: &Model, path: &Path) -> Result<()> {
+/// Writes `model` (whose Keras config is `config`) as a `.keras` file that
+/// Keras 3's `load_model` opens, atomically.
+pub fn write(model: &Model, config: &Value, path: &Path) -> Result<()> {
     let mut root = Group::default();
     root.at(&["layers"]);
     root.at(&["vars"]);
@@ -141,7 +140,7 @@ pub fn write(model: &Model, path: &Path) -> Result<()> {
     let weights = file.finish().map_err(|e| failed("writing model.weights.h5", &e))?;
     let metadata = json!({ "keras_version": KERAS_VERSION, "date_saved": "", "saved_by": format!("strata {}", env!("CARGO_PKG_VERSION")) });
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, bytes) in [("metadata.json", metadata.to_string().into_bytes()), ("config.json", model.to_json().to_string().into_bytes()), ("model.weights.h5", weights)] {
+    for (name, bytes) in [("metadata.json", metadata.to_string().into_bytes()), ("config.json", config.to_string().into_bytes()), ("model.weights.h5", weights)] {
         zip.start_file(name, zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).map_err(|e| failed(name, &e))?;
         zip.write_all(&bytes).map_err(|e| failed(name, &e))?;
     }

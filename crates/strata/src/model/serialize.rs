@@ -28,9 +28,10 @@ impl Model {
         if !self.is_built() {
             return Err(Error::State(format!("cannot save model '{}' before it is built", self.name())));
         }
-        self.check_loadable()?;
+        let config = self.to_json();
+        self.check_loadable(&config)?;
         if path.extension().is_some_and(|e| e == "keras") {
-            return crate::io::keras_file::write(self, path);
+            return crate::io::keras_file::write(self, &config, path);
         }
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, t) in self.named_weights() {
@@ -52,7 +53,7 @@ impl Model {
         let metadata: hashbrown::HashMap<String, String> = [
             ("format".to_string(), "strata".to_string()),
             ("format_version".to_string(), FORMAT_VERSION.to_string()),
-            ("model_config".to_string(), self.to_json().to_string()),
+            ("model_config".to_string(), config.to_string()),
             ("training_state".to_string(), state.to_string()),
         ]
         .into();
@@ -61,7 +62,7 @@ impl Model {
 
     /// Fails, naming the class, when a load could not read back what `save`
     /// would write: a layer, loss or metric of the user's own that is not registered.
-    fn check_loadable(&self) -> Result<()> {
+    fn check_loadable(&self, config: &Value) -> Result<()> {
         let known = crate::layers::registry::supported();
         let register = "register it first (strata::layers::register_layer, strata::losses::register_loss, strata::metrics::register_metric)";
         let mut layers = self.layers.clone();
@@ -73,7 +74,7 @@ impl Model {
                 return Err(Error::State(format!("cannot save model '{}': its layer '{}' is of class '{class}', which a load could not read back: {register}", self.name(), layer.name())));
             }
         }
-        if let Some(cc) = self.to_json().get("compile_config") {
+        if let Some(cc) = config.get("compile_config") {
             let unreadable = |e: Error| Error::State(format!("cannot save model '{}': its compile_config could not be read back ({e}): {register}", self.name()));
             super::compile_from_config(cc).and_then(|c| c.resolve(&self.output_names())).map_err(unreadable)?;
         }
