@@ -12,6 +12,7 @@ The Rust tests read these files, so they need no Python.
 
 import json
 import os
+import re
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -68,8 +69,8 @@ def layer_case(name, layer, x, weights, training=False):
         "weights_after": [arr(w) for w in layer.get_weights()],
         "output": arr(out),
         "r": arr(r),
-        "grad_x": arr(grads[0]),
-        "grad_weights": [arr(g) for g in grads[1:]],
+        "grad_x": arr(grads[0]) if grads[0] is not None else None,
+        "grad_weights": [arr(g) if g is not None else None for g in grads[1:]],
         "params": int(layer.count_params()),
     }
 
@@ -634,13 +635,370 @@ def keras_files_fixture():
     return {"cases": cases}
 
 
+def _fixed_transform_vjp(make_layer, x, r):
+    """The exact r . d(output)/dx of an augmentation layer whose transform is fixed
+    (equal factor bounds). TF's registered gradient of ImageProjectiveTransformV3
+    (what the tape gives, "grad_x") instead warps r by the inverse transform with the
+    same interpolation and fill mode, which is not the adjoint of the sampling."""
+    b, h, w, c = x.shape
+    n = h * w * c
+    layer = make_layer()
+    base = np.asarray(layer(np.zeros((1, h, w, c), np.float32), training=True))[0]
+    cols = np.asarray(layer(np.eye(n, dtype=np.float32).reshape(n, h, w, c), training=True)) - base
+    return np.einsum("nhwc,bhwc->bn", cols.astype(np.float64), r.astype(np.float64)).reshape(b, h, w, c)
+
+
+def _vision_formulas():
+    """Short notes on the formulas, read from the Keras 3 and TF source (checked
+    against the values below), plus each layer's constructor defaults and
+    get_config() keys, read from Keras itself."""
+    import inspect
+    notes = {
+        "common": "BaseImagePreprocessingLayer.call(data, training=True): training DEFAULTS TO TRUE, so layer(x) outside fit/predict "
+                  "augments; fit passes training=True, predict/evaluate training=False. With training=False the random layers return the "
+                  "input cast to the compute dtype. Random values come from keras.random.uniform(shape, minval, maxval, seed=SeedGenerator) "
+                  "= minval + (maxval - minval) * u, so equal bounds give exactly minval. Images NHWC (channels_last).",
+        "affine_transform": "ops.image.affine_transform(images, transform[B,8] or [8]) = tf.raw_ops.ImageProjectiveTransformV3(output_shape=input HxW). "
+                            "For output pixel (x=col, y=row), k = c0*x + c1*y + 1 (k == 0 -> fill_value); x_in = (a0*x + a1*y + a2)/k, "
+                            "y_in = (b0*x + b1*y + b2)/k, pixel centres at integer coordinates. x_in/y_in are mapped by fill_mode "
+                            "(reflect: ...dcba|abcd|dcba..., about -0.5 and len-0.5; wrap: TF's own formula; nearest: clamp to [0, len-1]; constant: "
+                            "unchanged) and clamped to [0, len-1] (except constant). nearest interpolation: std::round (half away from zero); "
+                            "bilinear: floor/floor+1 neighbours, any neighbour outside [0,len) reads fill_value (so constant mode blends the "
+                            "fill value in at the border). fill_mode 'mirror' is rejected by the TF backend. Gradient w.r.t. images (TF): "
+                            "the upstream gradient warped by the INVERSE 3x3 matrix (normalised so [2][2]=1), same interpolation and "
+                            "fill_mode, fill_value 0 — not the exact adjoint.",
+        "RandomRotation": "factor f or (lo, hi) in [-1, 1], fraction of a full turn; single f -> (-|f|, |f|). Per image: angle_deg ~ U(lo*360, hi*360) "
+                          "(shape [B]); theta = angle_deg*pi/180. Centre cx = 0.5*(W-1), cy = 0.5*(H-1). transform = [cos, -sin, "
+                          "cx - cx*cos + cy*sin, sin, cos, cy - cx*sin - cy*cos, 0, 0] (maps output pixel to input pixel). "
+                          "fill_mode in reflect|wrap|constant|nearest (default reflect), interpolation nearest|bilinear (default bilinear).",
+        "RandomZoom": "height_factor, width_factor: f or (lo, hi), each in (-1, 1]; single f -> (-|f|, |f|). Per image zy ~ U(1+h_lo, 1+h_hi), "
+                      "zx ~ U(1+w_lo, 1+w_hi), or zx = zy (same draw) when width_factor is None. transform = [zx, 0, (W-1)/2*(1-zx), 0, zy, "
+                      "(H-1)/2*(1-zy), 0, 0]. Positive factor -> z > 1 -> zoom OUT; negative -> zoom in.",
+        "RandomTranslation": "height_factor, width_factor (both required): f or (lo, hi), each in [-1, 1]; single f -> (-|f|, |f|). Per image "
+                             "dy = U(h_lo, h_hi)*H, dx = U(w_lo, w_hi)*W (pixels, float). transform = [1, 0, -dx, 0, 1, -dy, 0, 0]: "
+                             "content moves right by dx and down by dy.",
+        "RandomContrast": "factor f or (lo, hi), bounds [0, 1]; single f -> (max(-f, 0), f) = (0, f) (!), tuple -> sorted. Per image (shape "
+                          "[B,1,1,1], shared by channels) c ~ U(1 - lo, 1 + hi), so RandomContrast(0.2) only draws c in [1, 1.2]. "
+                          "mean = per image, per channel mean over H and W. out = clip((x - mean)*c + mean, value_range[0], value_range[1]); "
+                          "value_range default (0, 255).",
+        "RandomBrightness": "factor f or (lo, hi) in [-1, 1]; single f -> (-|f|, |f|), tuple -> sorted. Per image (shape [B,1,1,1], shared by "
+                            "channels) delta = U(lo, hi) * (value_range[1] - value_range[0]); out = clip(x + delta, value_range[0], "
+                            "value_range[1]); value_range default (0, 255), stored sorted as a list.",
+        "GaussianNoise": "training and stddev > 0: out = x + N(0, stddev) elementwise (fresh per element); otherwise identity. call's "
+                         "training defaults to False. stddev must be in [0, 1].",
+        "GaussianDropout": "training and rate > 0: out = x * N(1, sqrt(rate/(1-rate))) elementwise; otherwise identity. call's training "
+                           "defaults to False. rate in [0, 1].",
+        "RandomFlip": "mode horizontal | vertical | horizontal_and_vertical (default). Per image u ~ U(0,1), flip iff u <= 0.5; in "
+                      "horizontal_and_vertical the SAME draw flips both axes (so an image is either unchanged or rotated 180 degrees).",
+        "RandomCrop": "training and H > height and W > width (both strict): h0 = int(U(0, H-height+1)), w0 = int(U(0, W-width+1)) (one "
+                      "pair per batch, not per image), out = x[:, h0:h0+height, w0:w0+width]. training otherwise: starts of a centred "
+                      "aspect-ratio crop (crop_h = max(min(H, int(W*height/width)), 1), crop_w = max(min(W, int(H*width/height)), 1), "
+                      "h0 = int((H-crop_h)/2), w0 = int((W-crop_w)/2)) but the slice is x[:, h0:h0+height, w0:w0+width] (target size, "
+                      "truncated at the edges, NOT crop_h x crop_w), then bilinear resize (tf.image.resize) to (height, width) if that "
+                      "slice is not already that size. training=False: returns the INPUT UNCHANGED (no crop, shape HxW) although "
+                      "compute_output_shape says (height, width).",
+        "CenterCrop": "Not random, same in training and inference. If H >= height and W >= width: x[:, (H-height)//2 : +height, (W-width)//2 : "
+                      "+width]. Otherwise smart_resize: centre crop to the target aspect ratio (as RandomCrop above) then bilinear resize.",
+        "Resizing": "tf.image.resize(method=interpolation, antialias=False): bilinear uses half-pixel centres, src = (dst+0.5)*in/out - 0.5, "
+                    "lo = max(floor(src), 0), hi = min(ceil(src), in-1), t = src - floor(src); nearest: src = min(floor((dst+0.5)*in/out), "
+                    "in-1). crop_to_aspect_ratio: centre crop as RandomCrop/smart_resize before resizing. pad_to_aspect_ratio: pad_h = "
+                    "max(H, int(W*height/width)), pad_w = max(W, int(H*width/height)); top/bottom each get int((pad_h-H)/2) rows of "
+                    "fill_value (left/right int((pad_w-W)/2) columns), then resize. Applied in training and inference.",
+        "UpSampling2D": "interpolation nearest: repeat rows/cols. bilinear (and others): ops.image.resize to (H*sh, W*sw), i.e. tf.image.resize "
+                        "bilinear with half-pixel centres, antialias off.",
+        "Rescaling": "out = cast(x) * scale + offset (scale/offset may be arrays, broadcast on the last axis).",
+        "Normalization": "axis (default -1) = kept axes; mean/variance broadcast onto them (scalar -> all). out = (x - mean) / max(sqrt(var), "
+                         "1e-7); invert=True: mean + x * max(sqrt(var), 1e-7). adapt(ndarray): mean = np.mean(data, reduced axes), variance = "
+                         "np.var (population, ddof 0); weights mean, variance, count (count stays 0). axis=None -> scalar mean/variance.",
+        "Conv2DTranspose": "kernel shape (kh, kw, filters, in_ch). Output size per dim (k' = (k-1)*d + 1): valid: (I-1)*s + k' + op, op None -> "
+                           "max(k', s) - k'; same: op None -> I*s, else (I-1)*s + k'%2 + op. op must be < s; strides > 1 with dilation > 1 "
+                           "rejected. Computed by tf.nn.conv_transpose with that output shape, i.e. the gradient of a forward conv from O to I "
+                           "with TF padding: valid 0, same pad_total = max((I-1)*s + k' - O, 0), pad_before = pad_total // 2. TF rejects "
+                           "same + even kernel + op 0 at call time (forward SAME from O no longer gives I).",
+    }
+    L = layers
+    samples = [L.RandomRotation(0.1), L.RandomZoom(0.1), L.RandomTranslation(0.1, 0.1), L.RandomContrast(0.1), L.RandomBrightness(0.1),
+               L.GaussianNoise(0.1), L.GaussianDropout(0.1), L.RandomFlip(), L.RandomCrop(2, 2, seed=1), L.CenterCrop(2, 2),
+               L.Resizing(2, 2), L.Rescaling(0.5), L.Normalization(), L.UpSampling2D(), L.Conv2DTranspose(1, 1), L.Conv1DTranspose(1, 1)]
+    api = {}
+    for layer in samples:
+        sig = inspect.signature(type(layer).__init__)
+        defaults = {k: (list(v.default) if isinstance(v.default, tuple) else v.default) for k, v in sig.parameters.items()
+                    if v.default is not inspect.Parameter.empty and k != "kwargs"}
+        required = [k for k, v in sig.parameters.items() if v.default is inspect.Parameter.empty and k not in ("self", "kwargs")]
+        api[type(layer).__name__] = {"required": required, "defaults": defaults, "config_keys": sorted(layer.get_config())}
+    return notes, api
+
+
+def vision_fixture():
+    """Transposed convolutions, resizing, cropping, rescaling, normalization and the
+    affine augmentation layers with fixed parameters (own RNG)."""
+    global rng
+    rng = np.random.default_rng(777)
+    L = layers
+    cases, rejected = [], []
+
+    def add(name, make, x, weights=(), training=False):
+        layer = make()
+        try:
+            case = layer_case(name, layer, x, list(weights), training=training)
+        except Exception as e:  # noqa: BLE001 -- record what Keras/TF refuse
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split("Arguments received")[0]
+            rejected.append({"name": name, "class_name": type(layer).__name__, "config": layer.get_config(), "x_shape": list(x.shape),
+                             "error": f"{type(e).__name__}: {' '.join(text.split())[:400]}"})
+            return None
+        cases.append(case)
+        return case
+
+    # Transposed convolutions: kernel (*k, filters, in_channels).
+    x2 = rand(2, 3, 4, 2)
+    for name, kw in [("convT2d_k33_s1_valid", dict(kernel_size=(3, 3))),
+                     ("convT2d_k33_s1_same", dict(kernel_size=(3, 3), padding="same")),
+                     ("convT2d_k33_s1_same_op0", dict(kernel_size=(3, 3), padding="same", output_padding=0)),
+                     ("convT2d_k33_s2_valid", dict(kernel_size=(3, 3), strides=2)),
+                     ("convT2d_k33_s2_valid_op1", dict(kernel_size=(3, 3), strides=2, output_padding=1)),
+                     ("convT2d_k33_s2_same", dict(kernel_size=(3, 3), strides=2, padding="same")),
+                     ("convT2d_k33_s2_same_op0", dict(kernel_size=(3, 3), strides=2, padding="same", output_padding=0)),
+                     ("convT2d_k33_s2_same_op1", dict(kernel_size=(3, 3), strides=2, padding="same", output_padding=1)),
+                     ("convT2d_k23_s1_valid", dict(kernel_size=(2, 3))),
+                     ("convT2d_k23_s1_same", dict(kernel_size=(2, 3), padding="same")),
+                     ("convT2d_k23_s1_same_op0", dict(kernel_size=(2, 3), padding="same", output_padding=0)),
+                     ("convT2d_k23_s2_valid", dict(kernel_size=(2, 3), strides=2)),
+                     ("convT2d_k23_s2_valid_op1", dict(kernel_size=(2, 3), strides=2, output_padding=1)),
+                     ("convT2d_k23_s2_same", dict(kernel_size=(2, 3), strides=2, padding="same")),
+                     ("convT2d_k23_s2_same_op0", dict(kernel_size=(2, 3), strides=2, padding="same", output_padding=0)),
+                     ("convT2d_k23_s2_same_op1", dict(kernel_size=(2, 3), strides=2, padding="same", output_padding=1)),
+                     ("convT2d_k23_s23_valid", dict(kernel_size=(2, 3), strides=(2, 3))),
+                     ("convT2d_k23_s23_valid_op12", dict(kernel_size=(2, 3), strides=(2, 3), output_padding=(1, 2))),
+                     ("convT2d_k23_s23_same", dict(kernel_size=(2, 3), strides=(2, 3), padding="same")),
+                     ("convT2d_k23_s23_same_op12", dict(kernel_size=(2, 3), strides=(2, 3), padding="same", output_padding=(1, 2))),
+                     ("convT2d_k33_s23_same_op10", dict(kernel_size=(3, 3), strides=(2, 3), padding="same", output_padding=(1, 0))),
+                     ("convT2d_k33_s2_same_relu", dict(kernel_size=(3, 3), strides=2, padding="same", activation="relu")),
+                     ("convT2d_k23_s2_valid_nobias", dict(kernel_size=(2, 3), strides=2, use_bias=False))]:
+        kh, kw_ = kw["kernel_size"]
+        weights = [rand(kh, kw_, 3, 2)] + ([] if kw.get("use_bias") is False else [rand(3)])
+        add(name, lambda kw=kw: L.Conv2DTranspose(3, **kw), x2, weights)
+    x1 = rand(2, 5, 2)
+    for name, kw in [("convT1d_k3_s1_valid", dict(kernel_size=3)),
+                     ("convT1d_k3_s1_same", dict(kernel_size=3, padding="same")),
+                     ("convT1d_k3_s2_valid", dict(kernel_size=3, strides=2)),
+                     ("convT1d_k3_s2_valid_op1", dict(kernel_size=3, strides=2, output_padding=1)),
+                     ("convT1d_k3_s2_same", dict(kernel_size=3, strides=2, padding="same")),
+                     ("convT1d_k3_s2_same_op0", dict(kernel_size=3, strides=2, padding="same", output_padding=0)),
+                     ("convT1d_k3_s2_same_op1", dict(kernel_size=3, strides=2, padding="same", output_padding=1)),
+                     ("convT1d_k2_s1_same", dict(kernel_size=2, padding="same")),
+                     ("convT1d_k2_s2_valid", dict(kernel_size=2, strides=2)),
+                     ("convT1d_k2_s2_valid_op1", dict(kernel_size=2, strides=2, output_padding=1)),
+                     ("convT1d_k2_s2_same", dict(kernel_size=2, strides=2, padding="same")),
+                     ("convT1d_k2_s2_same_op0", dict(kernel_size=2, strides=2, padding="same", output_padding=0)),
+                     ("convT1d_k2_s2_same_op1", dict(kernel_size=2, strides=2, padding="same", output_padding=1)),
+                     ("convT1d_k3_s3_valid", dict(kernel_size=3, strides=3)),
+                     ("convT1d_k3_s3_valid_op2", dict(kernel_size=3, strides=3, output_padding=2)),
+                     ("convT1d_k3_s3_same", dict(kernel_size=3, strides=3, padding="same")),
+                     ("convT1d_k3_s3_same_op2", dict(kernel_size=3, strides=3, padding="same", output_padding=2)),
+                     ("convT1d_k2_s3_valid", dict(kernel_size=2, strides=3)),
+                     ("convT1d_k2_s3_same", dict(kernel_size=2, strides=3, padding="same")),
+                     ("convT1d_k2_s3_same_op1", dict(kernel_size=2, strides=3, padding="same", output_padding=1)),
+                     ("convT1d_k3_s2_same_relu", dict(kernel_size=3, strides=2, padding="same", activation="relu")),
+                     ("convT1d_k2_s3_valid_nobias", dict(kernel_size=2, strides=3, use_bias=False))]:
+        weights = [rand(kw["kernel_size"], 3, 2)] + ([] if kw.get("use_bias") is False else [rand(3)])
+        add(name, lambda kw=kw: L.Conv1DTranspose(3, **kw), x1, weights)
+    # TF's CPU Conv2DBackpropInput refuses dilation > 1, so these values come from the
+    # same layer at dilation 1 with the zero-dilated kernel ((k-1)*d+1 taps), which is
+    # what dilation means; config, weights and gradients are the dilated layer's.
+    for name, cls, x, kernel_size, kw in [("convT2d_k33_d2_valid", L.Conv2DTranspose, x2, (3, 3), dict()),
+                                          ("convT2d_k23_d2_same", L.Conv2DTranspose, x2, (2, 3), dict(padding="same")),
+                                          ("convT1d_k3_d2_valid", L.Conv1DTranspose, x1, (3,), dict()),
+                                          ("convT1d_k3_d2_same", L.Conv1DTranspose, x1, (3,), dict(padding="same"))]:
+        d = 2
+        kernel, bias = rand(*kernel_size, 3, x.shape[-1]), rand(3)
+        wide = np.zeros(tuple((k - 1) * d + 1 for k in kernel_size) + kernel.shape[-2:], np.float32)
+        wide[tuple(slice(None, None, d) for _ in kernel_size)] = kernel
+        case = add(name, lambda cls=cls, kw=kw, wide=wide: cls(3, kernel_size=wide.shape[:-2], **kw), x, [wide, bias])
+        dilated = cls(3, kernel_size=kernel_size, dilation_rate=d, **kw)
+        dilated.build(x.shape)
+        gk = np.asarray(case["grad_weights"][0]["data"], np.float32).reshape(wide.shape)
+        case.update(config=dilated.get_config(), output_shape=list(dilated.compute_output_shape(x.shape)), weights=[arr(kernel), arr(bias)],
+                    weights_after=[arr(kernel), arr(bias)], grad_weights=[arr(gk[tuple(slice(None, None, d) for _ in kernel_size)]), case["grad_weights"][1]],
+                    params=int(dilated.count_params()),
+                    note="TF CPU refuses dilated transposed convolutions; computed at dilation 1 with the zero-dilated kernel")
+
+    # Upsampling, resizing, cropping, rescaling, normalization.
+    img = rand(2, 5, 6, 2)
+    add("upsample_bilinear_2", lambda: L.UpSampling2D(2, interpolation="bilinear"), img)
+    add("upsample_bilinear_23", lambda: L.UpSampling2D((2, 3), interpolation="bilinear"), img)
+    add("upsample_bilinear_32_from_3x5", lambda: L.UpSampling2D((3, 2), interpolation="bilinear"), rand(2, 3, 5, 2))
+    for interp in ["bilinear", "nearest"]:
+        for h, w in [(8, 4), (3, 9), (10, 12)]:
+            add(f"resize_{interp}_{h}x{w}", lambda interp=interp, h=h, w=w: L.Resizing(h, w, interpolation=interp), img)
+        for h, w in [(8, 4), (3, 9)]:
+            add(f"resize_{interp}_{h}x{w}_crop", lambda interp=interp, h=h, w=w: L.Resizing(h, w, interpolation=interp, crop_to_aspect_ratio=True), img)
+    add("resize_bilinear_8x4_pad", lambda: L.Resizing(8, 4, pad_to_aspect_ratio=True, fill_value=0.5), img)
+    add("resize_bilinear_3x9_pad", lambda: L.Resizing(3, 9, pad_to_aspect_ratio=True, fill_value=0.5), img)
+    for h, w in [(3, 4), (4, 5), (5, 6), (7, 4), (3, 8), (7, 8)]:
+        add(f"centercrop_{h}x{w}", lambda h=h, w=w: L.CenterCrop(h, w), img)
+    pixels = rng.uniform(0, 255, (2, 5, 6, 2)).astype(np.float32)
+    add("rescaling_1_255", lambda: L.Rescaling(1 / 255.0), pixels)
+    add("rescaling_2_minus1", lambda: L.Rescaling(2.0, offset=-1.0), rand(2, 5, 6, 2))
+    add("normalization_channel", lambda: L.Normalization(mean=[0.5, -0.2], variance=[4.0, 0.25]), img)
+    add("normalization_channel_invert", lambda: L.Normalization(mean=[0.5, -0.2], variance=[4.0, 0.25], invert=True), img)
+    add("normalization_scalar", lambda: L.Normalization(axis=None, mean=0.3, variance=2.0), img)
+
+    # Augmentation layers with equal factor bounds: training=True is deterministic.
+    aug = rng.uniform(0, 1, (2, 5, 6, 2)).astype(np.float32)
+
+    def augment(name, make, training=True, exact=True, x=aug):
+        case = add(name, make, x, training=training)
+        if case is None or not training:
+            return
+        out = np.asarray(case["output"]["data"], np.float32)
+        layer = make()
+        for _ in range(2):  # a fresh layer, called twice: the same values each time
+            again = np.asarray(layer(x, training=True), np.float32).reshape(-1)
+            assert np.array_equal(again, out), f"{name}: training=True output is not deterministic"
+        if exact:
+            r = np.asarray(case["r"]["data"], np.float32).reshape(case["r"]["shape"])
+            case["grad_x_exact"] = arr(_fixed_transform_vjp(make, x, r))
+
+    fills = [("reflect", 0.0), ("wrap", 0.0), ("constant", 0.5), ("nearest", 0.0)]
+    for fill, value in fills:
+        for interp in ["bilinear", "nearest"]:
+            augment(f"rotation_{fill}_{interp}", lambda fill=fill, value=value, interp=interp:
+                    L.RandomRotation((0.1, 0.1), fill_mode=fill, interpolation=interp, fill_value=value))
+    augment("rotation_neg_reflect_bilinear", lambda: L.RandomRotation((-0.05, -0.05)))
+    augment("rotation_inference", lambda: L.RandomRotation(0.1), training=False)
+    for fill, value in fills:
+        augment(f"zoom_hw_{fill}_bilinear", lambda fill=fill, value=value:
+                L.RandomZoom((-0.2, -0.2), (0.3, 0.3), fill_mode=fill, fill_value=value))
+    augment("zoom_hw_constant_nearest", lambda: L.RandomZoom((-0.2, -0.2), (0.3, 0.3), fill_mode="constant", fill_value=0.5, interpolation="nearest"))
+    for fill, value in [("reflect", 0.0), ("constant", 0.5)]:
+        augment(f"zoom_h_{fill}_bilinear", lambda fill=fill, value=value: L.RandomZoom((0.25, 0.25), fill_mode=fill, fill_value=value))
+    augment("zoom_inference", lambda: L.RandomZoom(0.2), training=False)
+    for fill, value in fills:
+        augment(f"translation_{fill}_bilinear", lambda fill=fill, value=value:
+                L.RandomTranslation((0.2, 0.2), (-0.3, -0.3), fill_mode=fill, fill_value=value))
+    augment("translation_reflect_nearest", lambda: L.RandomTranslation((0.2, 0.2), (-0.3, -0.3), interpolation="nearest"))
+    augment("translation_inference", lambda: L.RandomTranslation(0.2, 0.2), training=False)
+    for name, make in [("flip_inference", lambda: L.RandomFlip()),
+                       ("contrast_inference", lambda: L.RandomContrast(0.2)),
+                       ("brightness_inference", lambda: L.RandomBrightness(0.2)),
+                       ("gaussian_noise_inference", lambda: L.GaussianNoise(0.1)),
+                       ("gaussian_dropout_inference", lambda: L.GaussianDropout(0.3)),
+                       ("randomcrop_inference_returns_input", lambda: L.RandomCrop(3, 4, seed=7))]:
+        augment(name, make, training=False)
+    # Deterministic training=True cases of the colour and crop layers: (-0.3, 0.3)
+    # draws the contrast factor from U(1 + 0.3, 1 + 0.3); a crop that is not smaller
+    # in both dimensions takes the centred aspect-ratio path.
+    augment("contrast_train_fixed_1p3", lambda: L.RandomContrast((-0.3, 0.3), value_range=(0, 1)), exact=False)
+    # RandomBrightness does `images += delta`, which fails on the tf.Variable that
+    # layer_case feeds it; the subclass hands it a tensor instead.
+    class Brightness(L.RandomBrightness):
+        def call(self, data, training=True):
+            return super().call(tf.identity(data), training=training)
+
+    augment("brightness_train_fixed_0p1", lambda: Brightness((0.1, 0.1), value_range=(0, 1), name="random_brightness_fixed"), exact=False)
+    augment("brightness_train_fixed_neg_0p25_range_255", lambda: Brightness((-0.25, -0.25), name="random_brightness_fixed_255"),
+            exact=False, x=aug * 255.0)
+    augment("randomcrop_train_5x4_same_height", lambda: L.RandomCrop(5, 4, seed=7), exact=False)
+    augment("randomcrop_train_5x8_wider", lambda: L.RandomCrop(5, 8, seed=7), exact=False)
+    for case in cases:
+        if case["class_name"] == "Brightness":
+            case["class_name"] = "RandomBrightness"
+        if case["name"] == "randomcrop_inference_returns_input":
+            case["note"] = "Keras returns the input unchanged at inference; output_shape is compute_output_shape's (height, width)"
+
+    # ops.image.affine_transform on its own.
+    ax = rng.uniform(0, 1, (2, 6, 7, 2)).astype(np.float32)
+    h, w = 6, 7
+    th = np.deg2rad(20.0)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    c, s = np.cos(th), np.sin(th)
+    rot_shift = [c, -s, cx - cx * c + cy * s + 1.0, s, c, cy - cx * s - cy * c - 0.5, 0.0, 0.0]
+    zoom_shear = [1.2, 0.3, -1.0, 0.1, 0.8, 0.5, 0.0, 0.0]
+    transforms = {"affine": np.array([rot_shift, zoom_shear], np.float32),
+                  "projective": np.array([[0.9, 0.1, 0.5, -0.05, 1.1, -0.3, 0.02, -0.03],
+                                          [1.1, -0.2, 0.3, 0.15, 0.95, 0.2, -0.04, 0.05]], np.float32)}
+    affine, affine_rejected = [], []
+    for kind, t in transforms.items():
+        for fill in ["constant", "nearest", "wrap", "reflect", "mirror"]:
+            for interp in ["nearest", "bilinear"]:
+                try:
+                    out = keras.ops.image.affine_transform(ax, t, interpolation=interp, fill_mode=fill, fill_value=0.25)
+                except ValueError as e:
+                    if kind == "affine":
+                        affine_rejected.append({"fill_mode": fill, "interpolation": interp, "error": str(e)})
+                    continue
+                affine.append({"transforms_kind": kind, "fill_mode": fill, "interpolation": interp, "fill_value": 0.25,
+                               "x": arr(ax), "transform": arr(t), "output": arr(out)})
+
+    # Normalization.adapt on an array.
+    data = (rand(20, 4, 3) * np.array([1.0, 2.0, 0.5], np.float32) + np.array([-1.0, 0.5, 2.0], np.float32)).astype(np.float32)
+    new = (rand(2, 4, 3) + 0.5).astype(np.float32)
+    adapt = []
+    for axis in [-1, None]:
+        layer = L.Normalization(axis=axis)
+        layer.adapt(data)
+        adapt.append({"axis": axis, "data": arr(data), "mean": arr(layer.adapt_mean.numpy()), "variance": arr(layer.adapt_variance.numpy()),
+                      "count": int(layer.count.numpy()), "config": layer.get_config(), "x": arr(new), "output": arr(layer(new))})
+
+    notes, api = _vision_formulas()
+    return {"cases": cases, "rejected": rejected, "affine": affine, "affine_rejected": affine_rejected,
+            "normalization_adapt": adapt, "formulas": notes, "layer_api": api}
+
+
+def vision_model_fixture():
+    """A Sequential model with every augmentation and preprocessing layer and the
+    transposed convolution, as Keras writes it (to_json, weights as safetensors
+    keyed by variable path), an input batch and Keras's inference predictions:
+    `strata predict --config --weights` must give them, and `strata fit` must train it."""
+    from safetensors.numpy import save_file
+    global rng
+    rng = np.random.default_rng(778)
+    keras.utils.set_random_seed(9)
+    L = layers
+    adapted = L.Normalization(name="adapted")
+    model = keras.Sequential([
+        keras.Input((12, 12, 1)),
+        L.Rescaling(1.0 / 255.0),
+        L.RandomFlip("horizontal"), L.RandomRotation(0.05), L.RandomZoom(0.1), L.RandomTranslation(0.1, 0.1),
+        L.RandomContrast(0.2, value_range=(0, 1)), L.RandomBrightness(0.1, value_range=(0, 1)),
+        L.GaussianNoise(0.01),
+        L.Conv2D(4, 3, padding="same", activation="relu"),
+        L.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+        L.UpSampling2D(2, interpolation="bilinear"),
+        L.Resizing(16, 12), L.CenterCrop(14, 10),
+        L.Normalization(mean=0.2, variance=0.5), adapted,
+        L.GaussianDropout(0.1),
+        L.Reshape((14, 30)),
+        L.Conv1DTranspose(2, 3, strides=2, padding="same"),
+        L.Flatten(), L.Dense(3, activation="softmax"),
+    ], name="vision")
+    x = rng.uniform(0, 255, (6, 12, 12, 1)).astype(np.float32)
+    # Adapt on the activations that reach the layer, so its weights are real.
+    upto = keras.Model(model.inputs, model.get_layer("adapted").input)
+    adapted.adapt(upto.predict(x, verbose=0))
+    for v in model.weights:
+        if v.path.endswith("bias"):
+            v.assign(rand(*v.shape, scale=0.1))
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    with open(os.path.join(OUT, "vision_model_config.json"), "w") as f:
+        f.write(model.to_json())
+    save_file({v.path: np.asarray(v.numpy(), dtype=np.float32) for v in model.weights}, os.path.join(OUT, "vision_model.safetensors"))
+    np.save(os.path.join(OUT, "vision_model_x.npy"), x)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]
+    np.save(os.path.join(OUT, "vision_model_y.npy"), y)
+    return {"predictions": arr(model.predict(x, verbose=0)), "params": int(model.count_params()),
+            "weights": [v.path for v in model.weights]}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
     for name, make in [("layers", layers_fixture), ("activations", activations_fixture), ("losses", losses_fixture),
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
-                       ("files", keras_files_fixture)]:
+                       ("files", keras_files_fixture), ("vision", vision_fixture),
+                       ("vision_model", vision_model_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -342,6 +342,38 @@ fn fit_and_predict_a_functional_model_from_keras_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A Keras model with every augmentation and preprocessing layer, both
+/// transposed convolutions, bilinear upsampling and an adapted
+/// Normalization, from Keras's `to_json()` and weights: `strata predict`
+/// gives Keras's inference predictions (the augmentations pass images
+/// through), and `strata fit` trains it (augmenting) and saves it.
+#[test]
+fn a_keras_model_with_augmentation_predicts_and_fits() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures");
+    let f = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("strata-cli-vision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (config, weights, x) = (f("vision_model_config.json"), f("vision_model.safetensors"), f("vision_model_x.npy"));
+    let predictions = dir.join("p.npy");
+    let out = strata(&["predict", "--config", &config, "--weights", &weights, "--x", &x, "--out", predictions.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keras: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("keras_vision_model.json")).unwrap()).unwrap();
+    let p = strata::io::npy::read(&predictions).unwrap();
+    for (a, b) in p.to_vec().iter().zip(keras["predictions"]["data"].as_array().unwrap()) {
+        let b = b.as_f64().unwrap();
+        assert!((*a as f64 - b).abs() < 1e-5, "{a} vs Keras {b}");
+    }
+    let saved = dir.join("vision.safetensors");
+    let out = strata(&["fit", "--config", &config, "--weights", &weights, "--x", &x, "--y", &f("vision_model_y.npy"),
+        "--epochs", "2", "--batch-size", "4", "--save", saved.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(report["history"]["loss"][1].as_f64().unwrap().is_finite(), "{report}");
+    let out = strata(&["summary", "--model", saved.to_str().unwrap()]);
+    assert!(text(&out.stdout).contains("random_rotation") && text(&out.stdout).contains(&keras["params"].to_string()), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Flags that would be ignored, misread or found wrong only after training
 /// are refused at once, naming the flag.
 #[test]

@@ -457,3 +457,51 @@ fn take_by_integer_ids() {
     check("take axis 0", &[var(&mut r, &[5, 4], 0.0)], |t| t[0].take(&ids, 0).unwrap());
     check("take axis 1", &[var(&mut r, &[3, 5], 0.0)], |t| t[0].take(&ids, 1).unwrap());
 }
+
+#[test]
+fn conv2d_transpose_gradients_and_adjointness() {
+    let mut r = Rng::new(12);
+    for (h, w, k, s, padding, op) in [
+        (3, 4, (3, 3), (1, 1), Padding::Valid, None),
+        (3, 3, (3, 2), (2, 2), Padding::Same, None),
+        (2, 3, (2, 3), (2, 3), Padding::Valid, Some((1, 2))),
+        (3, 2, (4, 4), (2, 2), Padding::Same, Some((1, 1))),
+        (2, 2, (1, 1), (3, 2), Padding::Valid, None),
+    ] {
+        let (x, kernel, bias) = (var(&mut r, &[2, h, w, 3], 0.0), var(&mut r, &[k.0, k.1, 2, 3], 0.0), var(&mut r, &[2], 0.0));
+        check("conv2d_transpose", &[x.clone(), kernel.clone(), bias.clone()], |t| ops::conv2d_transpose(&t[0], &t[1], Some(&t[2]), s, padding, op).unwrap());
+        // It is the convolution's adjoint: <conv(y), x> = <y, conv_transpose(x)>.
+        let y = {
+            let _g = no_grad();
+            ops::conv2d_transpose(&x, &kernel, None, s, padding, op).unwrap()
+        };
+        let probe = Tensor::new((0..y.numel()).map(|_| r.normal()).collect(), y.shape()).unwrap();
+        let conv = ops::conv2d(&probe, &kernel, None, s, padding).unwrap();
+        assert_eq!(conv.shape(), x.shape(), "the convolution maps the output's shape back to the input's");
+        let lhs: f32 = conv.to_vec().iter().zip(x.to_vec()).map(|(a, b)| a * b).sum();
+        let rhs: f32 = probe.to_vec().iter().zip(y.to_vec()).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "adjoint: {lhs} vs {rhs}");
+    }
+    // Impossible geometry is an error, not a panic.
+    let (x, kernel) = (Tensor::zeros(&[1, 2, 2, 3]), Tensor::zeros(&[3, 3, 2, 4]));
+    assert!(ops::conv2d_transpose(&x, &kernel, None, (1, 1), Padding::Valid, None).unwrap_err().to_string().contains("kernel"));
+}
+
+#[test]
+fn resize_and_affine_transform() {
+    use strata_core::ops::{FillMode, Interpolation};
+    let mut r = Rng::new(13);
+    let x = var(&mut r, &[2, 4, 5, 2], 0.0);
+    for interpolation in [Interpolation::Bilinear, Interpolation::Nearest] {
+        for size in [(7, 3), (2, 9)] {
+            check("resize", &[x.clone()], |t| t[0].resize(size, interpolation).unwrap());
+        }
+        for fill in [FillMode::Constant, FillMode::Nearest, FillMode::Wrap, FillMode::Reflect] {
+            let t = [[0.9, -0.3, 0.7, 0.25, 1.1, -0.4, 0.0, 0.0], [1.2, 0.1, -1.3, 0.0, 0.8, 0.6, 0.01, -0.02]];
+            check("affine_transform", &[x.clone()], |v| v[0].affine_transform(&t, interpolation, fill, 0.5).unwrap());
+        }
+    }
+    let identity = x.affine_transform(&[[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]], Interpolation::Bilinear, FillMode::Reflect, 0.0).unwrap();
+    assert_eq!(identity.to_vec(), x.to_vec());
+    assert_eq!(x.resize((4, 5), Interpolation::Bilinear).unwrap().to_vec(), x.to_vec());
+}

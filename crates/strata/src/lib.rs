@@ -45,7 +45,7 @@ pub use strata_core::{no_grad, optimized_build, warn_if_unoptimized, DType, Erro
 pub mod prelude {
     pub use crate::activations::Activation::{self, Linear, Relu, Sigmoid, Softmax, Tanh};
     pub use crate::initializers::Initializer;
-    pub use crate::layers::{Add, Concatenate, Conv2D, Dense, Flatten, Layer, LayerOptions, LayerRef, MaxPooling2D};
+    pub use crate::layers::{Add, Concatenate, Conv2D, Conv2DTranspose, Dense, Flatten, Layer, LayerOptions, LayerRef, MaxPooling2D};
     pub use crate::losses::{CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy};
     pub use crate::metrics::{Accuracy, Metric};
     pub use crate::data::dataset::Batch;

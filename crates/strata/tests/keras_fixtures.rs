@@ -435,3 +435,72 @@ fn callbacks_decide_as_keras_does() {
         assert_close(&format!("{kind} {args} learning rates"), &rates, &floats(&case["learning_rates"]), TIGHT);
     }
 }
+
+/// Transposed convolutions, bilinear upsampling, resizing and cropping,
+/// rescaling, normalization and the augmentation layers (training with
+/// fixed factors, and inference) against Keras (`keras_vision.json`).
+///
+/// For the projective augmentations the input gradient is the exact
+/// vector-Jacobian product (`grad_x_exact`): TensorFlow's registered
+/// gradient of `ImageProjectiveTransformV3` warps the output gradient by the
+/// inverse transform instead, which is not the derivative.
+#[test]
+fn vision_layers_match_keras() {
+    let fx = fixture("keras_vision.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        if name == "randomcrop_inference_returns_input" {
+            // Keras 3.15 returns the uncropped input at inference (against its own
+            // output shape); Strata cuts the centre window, as Keras 2 did.
+            continue;
+        }
+        let mut case = case.clone();
+        if let Some(exact) = case.get("grad_x_exact").cloned() {
+            case["grad_x"] = exact;
+        }
+        check_layer_case(&case);
+    }
+    // What TensorFlow refuses, Strata refuses with an error naming the layer.
+    for case in fx["rejected"].as_array().unwrap() {
+        let class = case["class_name"].as_str().unwrap();
+        let mut layer = keras_config::layer_from_config(class, &case["config"]).unwrap();
+        let shape: Vec<usize> = case["x_shape"].as_array().unwrap()[1..].iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let err = layer.build(&shape, &mut Rng::new(0)).unwrap_err().to_string();
+        assert!(err.contains(case["config"]["name"].as_str().unwrap()) && err.contains("output_padding"), "{err}");
+    }
+}
+
+#[test]
+fn affine_transform_matches_keras() {
+    use strata::core::ops::{FillMode, Interpolation};
+    for case in fixture("keras_vision.json")["affine"].as_array().unwrap() {
+        let (fill, interpolation) = (case["fill_mode"].as_str().unwrap(), case["interpolation"].as_str().unwrap());
+        let t = floats(&case["transform"]["data"]);
+        let transforms: Vec<[f32; 8]> = t.chunks(8).map(|c| c.try_into().unwrap()).collect();
+        let out = tensor(&case["x"])
+            .affine_transform(&transforms, Interpolation::parse(interpolation).unwrap(), FillMode::parse(fill).unwrap(), case["fill_value"].as_f64().unwrap() as f32)
+            .unwrap();
+        assert_close(&format!("affine {fill} {interpolation} {}", case["transforms_kind"]), &out.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+    }
+}
+
+#[test]
+fn normalization_adapt_matches_keras() {
+    for case in fixture("keras_vision.json")["normalization_adapt"].as_array().unwrap() {
+        let mut layer = keras_config::layer_from_config("Normalization", &case["config"]).unwrap();
+        let data = tensor(&case["data"]);
+        layer.adapt(&data).unwrap();
+        let x = tensor(&case["x"]);
+        layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+        let weights = layer.weights();
+        assert_close("adapted mean", &weights[0].tensor.to_vec(), &floats(&case["mean"]["data"]), TIGHT);
+        assert_close("adapted variance", &weights[1].tensor.to_vec(), &floats(&case["variance"]["data"]), TIGHT);
+        assert_close("normalized", &layer.call(&x, false).unwrap().to_vec(), &floats(&case["output"]["data"]), TIGHT);
+        // Adapting again after build rewrites the weights in place.
+        layer.adapt(&data.scale(2.0)).unwrap();
+        assert_close("re-adapted mean", &weights[0].tensor.to_vec(), &floats(&case["mean"]["data"]).iter().map(|m| 2.0 * m).collect::<Vec<_>>(), TIGHT);
+    }
+    let mut empty = strata::layers::Normalization::new();
+    let err = strata::layers::Layer::adapt(&mut empty, &Tensor::zeros(&[0, 3])).unwrap_err().to_string();
+    assert!(err.contains("empty"), "{err}");
+}

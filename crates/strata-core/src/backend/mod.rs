@@ -327,6 +327,16 @@ pub trait Backend: Send + Sync {
         let y = self.conv2d(x, kernel, bias, g, true);
         self.max_pool2d(&y, pool)
     }
+    /// The transposed convolution of `x` `[n, g.oh, g.ow, in]` with kernel
+    /// `(kh, kw, f, in)`, plus `bias`: the input gradient of the convolution
+    /// `g` of `[n, g.h, g.w, f]` images, so `[n, g.h, g.w, f]`.
+    fn conv2d_transpose(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window) -> Tensor {
+        host::conv::transpose::run(g, x, kernel, bias)
+    }
+    /// NHWC images resampled: each output pixel the weighted sum of its taps.
+    fn resample(&self, x: &Tensor, r: &crate::ops::image::Resample) -> Tensor {
+        host::image::resample(x, r)
+    }
     /// Max over the windows `g`.
     fn max_pool2d(&self, x: &Tensor, g: Window) -> Tensor {
         host::pool::max_pool2d(x, g)

@@ -33,6 +33,61 @@ pub fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, 
     Ok(x.backend().conv2d_relu_max_pool(x, kernel, bias, g, pooled))
 }
 
+/// The transposed convolution (Keras's `Conv2DTranspose`) of `x` `[n, h, w, in]`
+/// with `kernel` `(kh, kw, filters, in)` (dilation already expanded into it),
+/// plus `bias` `[filters]`. The output size per axis is Keras's: with no
+/// `output_padding`, `in * s + max(k - s, 0)` (`valid`) or `in * s` (`same`);
+/// with one, `(in - 1) * s + k - 2 * pad + output_padding`, `pad = k / 2` for `same`.
+pub fn conv2d_transpose(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding, output_padding: Option<(usize, usize)>) -> Result<Tensor> {
+    let mut operands = vec![x, kernel];
+    operands.extend(bias);
+    same_device("conv2d_transpose", &operands)?;
+    let (xs, ks) = (x.shape(), kernel.shape());
+    if xs.len() != 4 || ks.len() != 4 || ks[3] != xs[3] || ks[0] == 0 || ks[1] == 0 || ks[2] == 0 || xs[3] == 0 {
+        return Err(Error::shape(
+            "conv2d_transpose",
+            format!("kernel {} does not fit input {}: need input [batch, height, width, channels] and kernel [kh, kw, filters, {}]", fmt_shape(ks), fmt_shape(xs), xs.get(3).copied().unwrap_or(0)),
+        ));
+    }
+    let f = ks[2];
+    if let Some(b) = bias.filter(|b| b.shape() != [f]) {
+        return Err(Error::shape("conv2d_transpose", format!("bias must have shape ({f},), got {}", fmt_shape(b.shape()))));
+    }
+    if strides.0 == 0 || strides.1 == 0 {
+        return Err(Error::shape("conv2d_transpose", format!("strides must be positive, got {strides:?}")));
+    }
+    conv2d_transpose_window([xs[0], xs[1], xs[2]], (ks[0], ks[1], f), strides, padding, output_padding)
+        .map(|g| x.backend().conv2d_transpose(x, kernel, bias, g))
+        .ok_or_else(|| {
+            Error::shape(
+                "conv2d_transpose",
+                format!("output_padding {output_padding:?} with strides {strides:?}, a {}x{} kernel and '{}' padding gives no output for input {}", ks[0], ks[1], padding.name(), fmt_shape(xs)),
+            )
+        })
+}
+
+/// The convolution that maps a transposed convolution's output `[n, oh, ow, f]`
+/// back to its input `[n, h, w, _]`, or `None` when Keras's output size
+/// ([`transpose_output_len`]) does not map back (TensorFlow refuses those too:
+/// `same` padding, an even kernel and no output padding at stride 1, say).
+pub fn conv2d_transpose_window([n, h, w]: [usize; 3], (kh, kw, f): (usize, usize, usize), strides: (usize, usize), padding: Padding, output_padding: Option<(usize, usize)>) -> Option<Window> {
+    let oh = transpose_output_len(h, kh, strides.0, padding, output_padding.map(|p| p.0));
+    let ow = transpose_output_len(w, kw, strides.1, padding, output_padding.map(|p| p.1));
+    Window::new([n, oh, ow, f], (kh, kw), strides, padding).filter(|g| oh > 0 && ow > 0 && (g.oh, g.ow) == (h, w))
+}
+
+/// Keras's transposed-convolution output length along one axis.
+pub fn transpose_output_len(input: usize, k: usize, s: usize, padding: Padding, output_padding: Option<usize>) -> usize {
+    match (output_padding, padding) {
+        (None, Padding::Valid) => input * s + k.saturating_sub(s),
+        (None, Padding::Same) => input * s,
+        (Some(op), _) => {
+            let pad = if padding == Padding::Same { k / 2 } else { 0 };
+            ((input.max(1) - 1) * s + k + op).saturating_sub(2 * pad)
+        }
+    }
+}
+
 /// Validates the operands and returns the window geometry.
 fn geometry(x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, strides: (usize, usize), padding: Padding) -> Result<Window> {
     let mut operands = vec![x, kernel];

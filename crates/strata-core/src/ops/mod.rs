@@ -6,6 +6,7 @@
 mod activation;
 mod arith;
 mod conv;
+pub mod image;
 mod index;
 mod layout;
 mod loss;
@@ -15,7 +16,8 @@ mod reduce;
 mod shape;
 mod softmax;
 
-pub use conv::{conv2d, conv2d_fused, conv2d_relu_max_pool};
+pub use conv::{conv2d, conv2d_fused, conv2d_relu_max_pool, conv2d_transpose, conv2d_transpose_window, transpose_output_len};
+pub use image::{FillMode, Interpolation, Resample};
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use matmul::linear;
 pub use pool::{avg_pool2d, max_pool2d};

@@ -3,10 +3,12 @@
 //! and read on a background thread while the current batch trains.
 
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
+
+use crate::layers::Layer;
 
 /// Where samples come from: any sample by index, in any order.
 pub trait Source: Send + Sync {
@@ -202,13 +204,43 @@ pub struct Dataset {
     prefetch: usize,
     /// Whether `fit`/`evaluate` already checked every input and target (arrays they were given).
     checked: bool,
+    /// Layers applied to the first input of each training batch on the reading thread.
+    augment: Option<Arc<Augment>>,
+}
+
+/// Augmentation layers run by the dataset, and the seed of their streams.
+struct Augment {
+    layers: Mutex<Vec<Box<dyn Layer>>>,
+    seed: u64,
+}
+
+impl Augment {
+    /// Restarts every layer's stream for `epoch`, so an epoch's draws depend
+    /// on the seed and the epoch alone (a resumed run draws the same).
+    fn start_epoch(&self, epoch: usize) -> Result<()> {
+        let layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, layer) in layers.iter().enumerate() {
+            let state = Rng::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((i as u64) << 48)).state();
+            if !layer.random_streams().is_empty() {
+                layer.set_random_streams(&[("seed_generator".to_string(), state)])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The layers applied in order, in training mode, without recording gradients.
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let _g = strata_core::no_grad();
+        let layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
+        layers.iter().try_fold(x.clone(), |x, layer| layer.call(&x, true))
+    }
 }
 
 impl Dataset {
     /// All samples of `source`; batches of 32, shuffled each epoch, two batches read ahead.
     pub fn new(source: impl Source + 'static) -> Dataset {
         let indices = (0..source.len()).collect();
-        Dataset { source: Arc::new(source), sample_weight: None, indices, batch_size: 32, shuffle: true, prefetch: 2, checked: false }
+        Dataset { source: Arc::new(source), sample_weight: None, indices, batch_size: 32, shuffle: true, prefetch: 2, checked: false, augment: None }
     }
     /// In-memory inputs and targets.
     pub fn from_arrays(x: Tensor, y: Tensor) -> Result<Dataset> {
@@ -247,6 +279,27 @@ impl Dataset {
     pub fn prefetch(mut self, batches: usize) -> Dataset {
         self.prefetch = batches;
         self
+    }
+    /// Runs `layers` (augmentations such as `RandomFlip` or `RandomRotation`,
+    /// or any other layers) over the first input of every training batch,
+    /// in training mode, on the dataset's reading thread, so augmenting
+    /// takes no time from the training step where a core is free. Their
+    /// streams restart each epoch from `seed` and the epoch's number, so a
+    /// run, and a resumed run, draws the same. Only `fit`'s training batches
+    /// are augmented (not validation, `evaluate` or `predict`).
+    pub fn augment(mut self, layers: Vec<Box<dyn Layer>>, seed: u64) -> Result<Dataset> {
+        let mut layers = layers;
+        let mut shape = self.source.input_shape();
+        let mut rng = Rng::new(seed);
+        for layer in layers.iter_mut() {
+            layer.base().check()?;
+            shape = layer.build(&shape, &mut rng)?;
+        }
+        if shape != self.source.input_shape() {
+            return Err(Error::shape("augment", format!("the layers turn inputs of shape {} into {}; a dataset's augmentation must keep the shape (resize in the model instead)", fmt_shape(&self.source.input_shape()), fmt_shape(&shape))));
+        }
+        self.augment = Some(Arc::new(Augment { layers: Mutex::new(layers), seed }));
+        Ok(self)
     }
     /// The first `n` samples (all if there are fewer).
     pub fn take(mut self, n: usize) -> Dataset {
@@ -303,6 +356,7 @@ impl Dataset {
         }
         let n_train = self.len() - (self.len() as f64 * fraction as f64).floor() as usize;
         let mut validation = self.clone().shuffle(false);
+        validation.augment = None;
         validation.indices = self.indices[n_train..].to_vec();
         let mut train = self;
         train.indices.truncate(n_train);
@@ -321,12 +375,27 @@ impl Dataset {
 
     /// The batches of one epoch visiting positions `order` (see [`Dataset::epoch_order`]).
     pub fn batches(&self, order: Vec<usize>) -> Result<Batches> {
+        self.read(order, None)
+    }
+
+    /// [`Dataset::batches`] for training epoch `epoch`: augmented when the
+    /// dataset has an augmentation ([`Dataset::augment`]).
+    pub fn training_batches(&self, order: Vec<usize>, epoch: usize) -> Result<Batches> {
+        let augment = self.augment.clone();
+        if let Some(a) = &augment {
+            a.start_epoch(epoch)?;
+        }
+        self.read(order, augment)
+    }
+
+    fn read(&self, order: Vec<usize>, augment: Option<Arc<Augment>>) -> Result<Batches> {
         if self.batch_size == 0 {
             return Err(Error::argument("batch_size", "must be at least 1, got 0"));
         }
         let samples: Vec<usize> = order.iter().map(|&p| self.indices[p]).collect();
-        let reader = BatchReader { source: self.source.clone(), weights: self.sample_weight.clone(), samples, batch_size: self.batch_size, next: 0 };
-        if self.prefetch == 0 || self.source.in_memory() {
+        let reader = BatchReader { source: self.source.clone(), weights: self.sample_weight.clone(), samples, batch_size: self.batch_size, next: 0, augment: augment.clone() };
+        // Augmenting is work worth a thread even for data in memory.
+        if self.prefetch == 0 || (self.source.in_memory() && augment.is_none()) {
             return Ok(Batches::Inline(reader));
         }
         let (send, receive) = sync_channel(self.prefetch);
@@ -351,6 +420,7 @@ pub struct BatchReader {
     samples: Vec<usize>,
     batch_size: usize,
     next: usize,
+    augment: Option<Arc<Augment>>,
 }
 
 impl Iterator for BatchReader {
@@ -363,7 +433,10 @@ impl Iterator for BatchReader {
         let end = (self.next + self.batch_size).min(self.samples.len());
         let batch = &self.samples[self.next..end];
         self.next = end;
-        let read = self.source.read_batch(batch).and_then(|(inputs, targets)| {
+        let read = self.source.read_batch(batch).and_then(|(mut inputs, targets)| {
+            if let Some(a) = &self.augment {
+                inputs[0] = a.apply(&inputs[0])?;
+            }
             let sample_weight = match &self.weights {
                 Some(w) => Some(Tensor::new(batch.iter().map(|&i| w[i]).collect(), &[batch.len()])?),
                 None => None,

@@ -12,6 +12,8 @@ pub mod core;
 pub mod merging;
 pub mod normalization;
 pub mod pooling;
+pub mod preprocessing;
+mod random;
 pub mod regularization;
 pub mod registry;
 pub use registry::register_layer;
@@ -23,14 +25,15 @@ use strata_core::{fmt_shape, Error, Padding, Result, Rng, Tensor};
 
 use crate::regularizers::{Constraint, Regularizer};
 
-pub use self::convolutional::{Conv1D, Conv2D, Padding1D};
+pub use self::convolutional::{Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Padding1D};
 pub use self::core::Dense;
 pub use self::merging::{Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract};
 pub use self::shared::{LayerGuard, LayerRef};
 pub use self::activations::{Activation, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
-pub use self::regularization::Dropout;
+pub use self::preprocessing::{CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing};
+pub use self::regularization::{Dropout, GaussianDropout, GaussianNoise};
 pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D};
 
 /// A named weight of a layer (`kernel`, `bias`).
@@ -332,6 +335,12 @@ pub trait Layer: Send {
             Some((name, _)) => Err(Error::layer(self.name(), format!("has no random stream '{name}'"))),
         }
     }
+    /// Computes the layer's statistics from `data` (Keras's `adapt`:
+    /// `Normalization`'s mean and variance); other layers refuse.
+    fn adapt(&mut self, data: &Tensor) -> Result<()> {
+        let _ = data;
+        Err(Error::layer(self.name(), format!("{} has no adapt (only preprocessing layers with statistics do)", self.class_name())))
+    }
     /// For a `MaxPooling2D` whose windows tile its input (strides = pool
     /// size, `valid` padding): the pool size, which the layer before may fuse.
     fn tiling_max_pool(&self) -> Option<(usize, usize)> {
@@ -379,7 +388,12 @@ pub const MAX_WEIGHT_VALUES: usize = 1 << 28;
 
 /// Creates a `kernel` of `shape` and, with `use_bias`, a bias as long as its last axis.
 pub(crate) fn make_kernel_and_bias(layer: &str, shape: &[usize], options: &KernelOptions, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
-    let units = *shape.last().expect("a kernel has an output axis");
+    make_kernel_and_bias_of(layer, shape, *shape.last().expect("a kernel has an output axis"), options, rng)
+}
+
+/// [`make_kernel_and_bias`] with a bias of `units` values (a transposed
+/// convolution's kernel ends with its input channels, not its filters).
+pub(crate) fn make_kernel_and_bias_of(layer: &str, shape: &[usize], units: usize, options: &KernelOptions, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
     if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_WEIGHT_VALUES) {
         return Err(Error::layer(layer, format!("a kernel of shape {} would hold more than {MAX_WEIGHT_VALUES} values (1 GiB), the most one weight may", fmt_shape(shape))));
     }

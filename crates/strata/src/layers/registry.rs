@@ -10,9 +10,11 @@ use strata_core::{Error, Result};
 use crate::registry::Registry;
 
 use super::config::{declared_input_shape, require};
-use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Cropping2D, Dense, Dot, Dropout, Flatten, Layer};
+use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping2D, Dense, Dot, Dropout, Flatten, Layer};
 use super::{Add, Average, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D};
 use super::{Maximum, Minimum, Multiply, Permute, ReLU, Reshape, Subtract, UpSampling2D, ZeroPadding2D};
+use super::preprocessing::{CenterCrop, Normalization, RandomAffine, RandomColor, RandomCrop, Rescaling, Resizing};
+use super::regularization::Gaussian;
 
 /// Reads a layer from its Keras config; the first argument names the layer in errors.
 pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
@@ -21,6 +23,8 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dense", Dense::from_config),
     ("Conv1D", Conv1D::from_config),
     ("Conv2D", Conv2D::from_config),
+    ("Conv1DTranspose", Conv1DTranspose::from_config),
+    ("Conv2DTranspose", Conv2DTranspose::from_config),
     ("MaxPooling1D", MaxPooling1D::from_config),
     ("MaxPooling2D", MaxPooling2D::from_config),
     ("AveragePooling1D", AveragePooling1D::from_config),
@@ -39,6 +43,19 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("ReLU", ReLU::from_config),
     ("LeakyReLU", ReLU::leaky_from_config),
     ("Dropout", Dropout::from_config),
+    ("GaussianNoise", Gaussian::noise_from_config),
+    ("GaussianDropout", Gaussian::dropout_from_config),
+    ("Rescaling", Rescaling::from_config),
+    ("Normalization", Normalization::from_config),
+    ("Resizing", Resizing::from_config),
+    ("CenterCrop", CenterCrop::from_config),
+    ("RandomCrop", RandomCrop::from_config),
+    ("RandomFlip", RandomAffine::flip_from_config),
+    ("RandomRotation", RandomAffine::rotation_from_config),
+    ("RandomZoom", RandomAffine::zoom_from_config),
+    ("RandomTranslation", RandomAffine::translation_from_config),
+    ("RandomContrast", RandomColor::contrast_from_config),
+    ("RandomBrightness", RandomColor::brightness_from_config),
     ("BatchNormalization", BatchNormalization::from_config),
     ("LayerNormalization", LayerNormalization::from_config),
     ("Add", Add::from_config),

@@ -277,7 +277,7 @@ impl Model {
             let mut step_logs = StepLogs::default();
             let mut nan_stop = false;
             self.reset_metrics();
-            for (step, batch) in train.batches(order)?.enumerate() {
+            for (step, batch) in train.training_batches(order, epoch)?.enumerate() {
                 let mut batch = batch?;
                 if let Some(cw) = &class_weight {
                     batch.sample_weight = Some(class_weights(batch.y(), cw)?);

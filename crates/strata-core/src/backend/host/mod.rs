@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 pub(crate) mod arith;
 pub(crate) mod conv;
+pub(crate) mod image;
 pub(crate) mod index;
 pub(crate) mod layout;
 pub(crate) mod linear;

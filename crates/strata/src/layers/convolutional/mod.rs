@@ -2,9 +2,11 @@
 
 mod conv1d;
 mod conv2d;
+mod conv_transpose;
 
 pub use conv1d::{Conv1D, Padding1D};
 pub use conv2d::Conv2D;
+pub use conv_transpose::{Conv1DTranspose, Conv2DTranspose};
 
 use strata_core::{Error, Result};
 

@@ -18,7 +18,7 @@ use super::Conv;
 /// Images per work item: enough rows for an efficient matrix product, few
 /// enough that one item's im2col block stays in cache. Fixed by the shapes
 /// alone (not the thread count), so results never depend on the threads.
-fn images_per_chunk(g: &Window, k: usize) -> usize {
+pub(super) fn images_per_chunk(g: &Window, k: usize) -> usize {
     let cache_sized = (1 << 16) / (g.out_pixels() * k).max(1);
     // At least 8 items per batch where possible, so two to four threads share the work evenly.
     cache_sized.min(g.n.div_ceil(8)).max(1)
@@ -82,11 +82,11 @@ pub(crate) fn run(g: Window, relu: bool, x: &Tensor, kernel: &Tensor, bias: Opti
 
 /// Kernel gradients are summed over this many fixed blocks of the batch, so
 /// the sum's order (and so its rounding) never depends on the thread count.
-const KERNEL_GRAD_BLOCKS: usize = 8;
+pub(super) const KERNEL_GRAD_BLOCKS: usize = 8;
 
 /// Runs `part(block, partial)` for `blocks` blocks in parallel, each on its
 /// own partial sum, and adds the partials up in order.
-fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+pub(super) fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let partials: Vec<Vec<f32>> = (0..blocks)
         .into_par_iter()
         .map(|b| {
@@ -99,7 +99,7 @@ fn sum_partials(blocks: usize, len: usize, part: impl Fn(usize, &mut [f32]) + Sy
 }
 
 /// The input gradient, image block by image block: `dcols = dY · Kᵀ`, then col2im.
-fn input_grad(g: &Window, f: usize, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn input_grad(g: &Window, f: usize, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, k) = (g.out_pixels(), g.kh * g.kw * g.c);
     let per_chunk = images_per_chunk(g, k);
     let mut dx = buffer::take(g.n * g.image_len());
