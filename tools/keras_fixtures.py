@@ -943,7 +943,25 @@ def vision_fixture():
 
     notes, api = _vision_formulas()
     return {"cases": cases, "rejected": rejected, "affine": affine, "affine_rejected": affine_rejected,
-            "normalization_adapt": adapt, "formulas": notes, "layer_api": api}
+            "normalization_adapt": adapt, "formulas": notes, "layer_api": api, "embedding": embedding_case()}
+
+
+def embedding_case():
+    """Embedding(7, 3) on int32 ids: the rows looked up, and the table's
+    gradient for sum(out * r) (repeated ids add up)."""
+    local = np.random.default_rng(779)
+    layer = layers.Embedding(7, 3)
+    ids = np.array([[0, 6, 2, 2], [5, 1, 0, 2]], dtype=np.int32)
+    layer.build(ids.shape)
+    table = local.standard_normal((7, 3)).astype(np.float32)
+    layer.set_weights([table])
+    with tf.GradientTape() as tape:
+        out = layer(ids)
+        r = tf.constant(local.standard_normal(out.shape).astype(np.float32))
+        obj = tf.reduce_sum(out * r)
+    grad = tape.gradient(obj, layer.trainable_variables)[0]
+    return {"config": layer.get_config(), "ids": ids.tolist(), "table": arr(table), "output": arr(out), "r": arr(r),
+            "grad_table": arr(tf.convert_to_tensor(grad))}
 
 
 def vision_model_fixture():
@@ -985,6 +1003,7 @@ def vision_model_fixture():
         f.write(model.to_json())
     save_file({v.path: np.asarray(v.numpy(), dtype=np.float32) for v in model.weights}, os.path.join(OUT, "vision_model.safetensors"))
     np.save(os.path.join(OUT, "vision_model_x.npy"), x)
+    model.save(os.path.join(OUT, "keras_vision_model.keras"))
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]
     np.save(os.path.join(OUT, "vision_model_y.npy"), y)
     return {"predictions": arr(model.predict(x, verbose=0)), "params": int(model.count_params()),

@@ -45,6 +45,10 @@ impl DType {
             DType::I64 => "int64",
         }
     }
+    /// Reads one of those names (`None` for other types).
+    pub fn parse(name: &str) -> Option<DType> {
+        [DType::F32, DType::I32, DType::I64].into_iter().find(|d| d.name() == name)
+    }
 }
 
 /// The elements of a storage, by type.

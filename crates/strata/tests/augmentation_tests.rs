@@ -187,3 +187,35 @@ fn an_adapted_normalization_saves_its_statistics() {
     let stats: Vec<String> = back.named_weights().into_iter().map(|(n, _)| n).collect();
     assert!(stats.contains(&"normalization/mean".to_string()) && stats.contains(&"normalization/count".to_string()), "{stats:?}");
 }
+
+#[test]
+fn whole_pixel_moves_are_exact() {
+    // A 4x5 image shifted one row down and two columns left (fixed factors), nearest and bilinear alike.
+    let x = Tensor::new((0..40).map(|v| v as f32).collect(), &[2, 4, 5, 1]).unwrap();
+    for interpolation in ["nearest", "bilinear"] {
+        let mut layer = RandomTranslation::new((0.25, 0.25), (-0.4, -0.4)).fill_mode("constant").fill_value(-1.0).interpolation(interpolation);
+        layer.build(&[4, 5, 1], &mut Rng::new(1)).unwrap();
+        let y = layer.call(&x, true).unwrap().to_vec();
+        for b in 0..2 {
+            for r in 0..4 {
+                for c in 0..5 {
+                    let expected = if r >= 1 && c + 2 < 5 { (b * 20 + (r - 1) * 5 + c + 2) as f32 } else { -1.0 };
+                    assert_eq!(y[b * 20 + r * 5 + c], expected, "{interpolation}: image {b}, row {r}, column {c}");
+                }
+            }
+        }
+    }
+    // A flip reverses the columns exactly.
+    let mut flip = RandomFlip::new("horizontal");
+    flip.build(&[4, 5, 1], &mut Rng::new(2)).unwrap();
+    let xs = x.to_vec();
+    for _ in 0..4 {
+        let y = flip.call(&x, true).unwrap().to_vec();
+        for b in 0..2 {
+            let image = &y[b * 20..(b + 1) * 20];
+            let same = image == &xs[b * 20..(b + 1) * 20];
+            let flipped = (0..20).all(|i| image[i] == xs[b * 20 + (i / 5) * 5 + 4 - i % 5]);
+            assert!(same || flipped, "image {b}: {image:?}");
+        }
+    }
+}

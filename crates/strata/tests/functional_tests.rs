@@ -277,3 +277,24 @@ fn merges_of_ranks_zero_samples_shared_nesting_and_early_compile() {
     let history = seq.fit(Tensor::zeros(&[4, 3]), Tensor::new(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[4, 2]).unwrap(), FitOptions { verbose: 0, ..Default::default() }).unwrap();
     assert!(history.get("accuracy").is_some());
 }
+
+/// An `int32` input (Keras's `Input(shape=(1,), dtype="int32")`), as a
+/// conditional generator's class label: written to and read from the config,
+/// and what the model is given (floats from a `.npy`, say) is cast to it.
+#[test]
+fn an_int32_input_round_trips_and_casts() {
+    let (z, label) = (Input::named([4], "noise"), Input::typed([1], "label", strata::DType::I32));
+    let embedded = Flatten::new().apply(&strata::layers::Embedding::new(3, 2).apply(&label).unwrap()).unwrap();
+    let out = Dense::new(2).apply(&Concatenate::new().apply([&z, &embedded]).unwrap()).unwrap();
+    let mut model = Model::with_seed(&[z, label], &[out], 3).unwrap();
+    let json = model.to_json();
+    let dtypes: Vec<&str> = json["config"]["layers"].as_array().unwrap().iter().filter(|l| l["class_name"] == "InputLayer").map(|l| l["config"]["dtype"].as_str().unwrap()).collect();
+    assert_eq!(dtypes, ["float32", "int32"]);
+    let mut back = Model::from_json(&json, 0).unwrap();
+    assert_eq!(back.to_json()["config"], json["config"]);
+    back.set_weights(&model.get_weights()).unwrap();
+    let noise = Tensor::new((0..12).map(|i| i as f32 / 10.0).collect(), &[3, 4]).unwrap();
+    let as_floats = model.predict_many(vec![noise.clone(), Tensor::new(vec![0.0, 2.0, 1.0], &[3, 1]).unwrap()], 8).unwrap();
+    let as_ints = back.predict_many(vec![noise, Tensor::from_i32(vec![0, 2, 1], &[3, 1]).unwrap()], 8).unwrap();
+    assert_eq!(as_floats[0].to_vec(), as_ints[0].to_vec());
+}

@@ -47,3 +47,20 @@ fn broken_keras_files_are_named() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Keras's own `.keras` file of a model with every augmentation and
+/// preprocessing layer, transposed convolutions and an adapted
+/// Normalization (its `count` weight an int64): it opens and predicts as
+/// Keras does, and Strata's `.keras` of it opens again the same.
+#[test]
+fn a_keras_file_with_augmentation_layers_opens_and_predicts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut model = Model::load(dir.join("keras_vision_model.keras")).unwrap();
+    let x = strata::io::npy::read(&dir.join("vision_model_x.npy")).unwrap();
+    let p = model.predict(&x, 8).unwrap();
+    assert_close("augmented model predictions", &p.to_vec(), &tensor(&fixture("keras_vision_model.json")["predictions"]).to_vec(), TIGHT);
+    let out = std::env::temp_dir().join(format!("strata-vision-{}.keras", std::process::id()));
+    model.save(&out).unwrap();
+    assert_eq!(Model::load(&out).unwrap().predict(&x, 8).unwrap().to_vec(), p.to_vec());
+    std::fs::remove_file(&out).unwrap();
+}

@@ -504,3 +504,27 @@ fn normalization_adapt_matches_keras() {
     let err = strata::layers::Layer::adapt(&mut empty, &Tensor::zeros(&[0, 3])).unwrap_err().to_string();
     assert!(err.contains("empty"), "{err}");
 }
+
+#[test]
+fn embedding_matches_keras() {
+    let case = &fixture("keras_vision.json")["embedding"];
+    let mut layer = keras_config::layer_from_config("Embedding", &case["config"]).unwrap();
+    let ids: Vec<i32> = case["ids"].as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32)).collect();
+    let ids = Tensor::from_i32(ids, &[2, 4]).unwrap();
+    assert_eq!(layer.build(&[4], &mut Rng::new(0)).unwrap(), [4, 3]);
+    let table = &layer.weights()[0];
+    assert_eq!(table.name, "embeddings");
+    table.tensor.data_mut().copy_from_slice(&floats(&case["table"]["data"]));
+    let out = layer.call(&ids, false).unwrap();
+    assert_close("embedding output", &out.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+    let grads = out.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
+    assert_close("embedding table gradient", &grads.get(&table.tensor).unwrap().to_vec(), &floats(&case["grad_table"]["data"]), TIGHT);
+    // The same ids as floats (what a .npy of labels often holds) look up the same rows.
+    assert_eq!(layer.call(&ids.cast(strata::DType::F32), false).unwrap().to_vec(), out.to_vec());
+    // An id past the table is named with its position.
+    let bad = Tensor::from_i32(vec![0, 1, 7, 2, 3, 4, 5, 6], &[2, 4]).unwrap();
+    let err = layer.call(&bad, false).unwrap_err().to_string();
+    assert!(err.contains("id 7 at position 2") && err.contains("input_dim=7"), "{err}");
+    let again = keras_config::layer_from_config("Embedding", &layer.config()).unwrap();
+    assert_eq!(again.config(), layer.config());
+}

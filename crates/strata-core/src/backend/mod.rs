@@ -319,7 +319,10 @@ pub trait Backend: Send + Sync {
     /// A convolution of NHWC images `x` with kernel `(kh, kw, c, f)` over
     /// window `g`, plus `bias`, then relu when `relu`.
     fn conv2d(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, relu: bool) -> Tensor {
-        host::conv::im2col::run(g, relu, x, kernel, bias)
+        match kernel.shape()[3] <= host::conv::thin::MAX_FILTERS {
+            true => host::conv::thin::run(g, relu, x, kernel, bias),
+            false => host::conv::im2col::run(g, relu, x, kernel, bias),
+        }
     }
     /// `max_pool(relu(conv2d(x) + bias))` where the pooling windows `pool`
     /// tile the convolution's output.

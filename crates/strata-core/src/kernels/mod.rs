@@ -14,4 +14,5 @@ pub mod matmul;
 pub mod optim;
 pub mod pool;
 pub mod pool_tiles;
+pub mod thin;
 pub mod tile;

@@ -157,39 +157,6 @@ fn grey([r, g, b]: [u8; 3], format: Format) -> f32 {
     }
 }
 
-/// Bilinear resize of `h x w x c` values to `out_h x out_w x c`, with
-/// TensorFlow's half-pixel centres (`tf.image.resize(..., "bilinear")`).
-pub fn resize_bilinear(src: &[f32], (h, w, c): (usize, usize, usize), (out_h, out_w): (usize, usize)) -> Vec<f32> {
-    let weights = |out: usize, size: usize| -> Vec<(usize, usize, f32)> {
-        let scale = size as f32 / out as f32;
-        (0..out)
-            .map(|i| {
-                let at = (i as f32 + 0.5) * scale - 0.5;
-                let floor = at.floor();
-                let lower = (floor.max(0.0) as usize).min(size - 1);
-                let upper = (at.ceil().max(0.0) as usize).min(size - 1);
-                (lower, upper, at - floor)
-            })
-            .collect()
-    };
-    if h == 0 || w == 0 {
-        return vec![0.0; out_h * out_w * c];
-    }
-    let (ys, xs) = (weights(out_h, h), weights(out_w, w));
-    let mut out = Vec::with_capacity(out_h * out_w * c);
-    let at = |y: usize, x: usize, k: usize| src[(y * w + x) * c + k];
-    for &(y0, y1, fy) in &ys {
-        for &(x0, x1, fx) in &xs {
-            for k in 0..c {
-                let top = at(y0, x0, k) + (at(y0, x1, k) - at(y0, x0, k)) * fx;
-                let bottom = at(y1, x0, k) + (at(y1, x1, k) - at(y1, x0, k)) * fx;
-                out.push(top + (bottom - top) * fy);
-            }
-        }
-    }
-    out
-}
-
 /// How images are turned into model inputs.
 #[derive(Clone, Copy, Debug)]
 pub struct ImageOptions {
@@ -221,7 +188,9 @@ pub fn load_image(path: &Path, options: &ImageOptions) -> Result<Tensor> {
             if size.0 == 0 || size.1 == 0 {
                 return Err(Error::argument("image_size", format!("must be at least 1x1, got {}x{}", size.0, size.1)));
             }
-            values = resize_bilinear(&values, (image.height, image.width, c), size);
+            // TensorFlow's bilinear resize (half-pixel centres), as `image_dataset_from_directory`.
+            let _g = strata_core::no_grad();
+            values = Tensor::new(values, &[1, image.height, image.width, c])?.resize(size, strata_core::ops::Interpolation::Bilinear)?.to_vec();
             size
         }
         None => (image.height, image.width),
@@ -310,4 +279,41 @@ impl ImageFolder {
         shape.extend(first.map(|f| f.0).unwrap_or_default());
         Ok((Tensor::new(values, &shape)?, self.labels.clone()))
     }
+}
+
+/// Writes images `[n, h, w, 1 or 3]` as one PNG grid of `columns` columns
+/// (one pixel of gap between images), mapping `range` (low, high) to black
+/// and white: for generated digits, sample sheets and the README. The file
+/// is replaced atomically.
+pub fn write_grid(path: &Path, images: &Tensor, columns: usize, (low, high): (f32, f32)) -> Result<()> {
+    let &[n, h, w, c] = images.shape() else {
+        return Err(Error::shape("write_grid", format!("expects images [n, height, width, channels], got {}", strata_core::fmt_shape(images.shape()))));
+    };
+    if n == 0 || columns == 0 || !(c == 1 || c == 3) || !(high > low) {
+        return Err(Error::argument("write_grid", format!("needs images with 1 or 3 channels, at least one column and low < high, got {n} images of {c} channels, {columns} columns, range ({low}, {high})")));
+    }
+    let rows = n.div_ceil(columns);
+    let (gh, gw) = (rows * (h + 1) + 1, columns.min(n) * (w + 1) + 1);
+    let mut pixels = vec![0u8; gh * gw * c];
+    let values = images.to_vec();
+    for (i, image) in values.chunks_exact(h * w * c).enumerate() {
+        let (top, left) = ((i / columns) * (h + 1) + 1, (i % columns) * (w + 1) + 1);
+        for y in 0..h {
+            for x in 0..w {
+                for k in 0..c {
+                    let v = (image[(y * w + x) * c + k] - low) / (high - low);
+                    pixels[((top + y) * gw + left + x) * c + k] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, gw as u32, gh as u32);
+        encoder.set_color(if c == 1 { png::ColorType::Grayscale } else { png::ColorType::Rgb });
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+        writer.write_image_data(&pixels).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    }
+    crate::io::atomic::write(path, &bytes)
 }

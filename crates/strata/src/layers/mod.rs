@@ -26,10 +26,10 @@ use strata_core::{fmt_shape, Error, Padding, Result, Rng, Tensor};
 use crate::regularizers::{Constraint, Regularizer};
 
 pub use self::convolutional::{Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Padding1D};
-pub use self::core::Dense;
+pub use self::core::{Dense, Embedding};
 pub use self::merging::{Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract};
 pub use self::shared::{LayerGuard, LayerRef};
-pub use self::activations::{Activation, ReLU};
+pub use self::activations::{Activation, LeakyReLU, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
 pub use self::preprocessing::{CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing};

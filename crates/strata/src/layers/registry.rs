@@ -10,7 +10,7 @@ use strata_core::{Error, Result};
 use crate::registry::Registry;
 
 use super::config::{declared_input_shape, require};
-use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping2D, Dense, Dot, Dropout, Flatten, Layer};
+use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping2D, Dense, Dot, Embedding, Dropout, Flatten, Layer};
 use super::{Add, Average, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D};
 use super::{Maximum, Minimum, Multiply, Permute, ReLU, Reshape, Subtract, UpSampling2D, ZeroPadding2D};
 use super::preprocessing::{CenterCrop, Normalization, RandomAffine, RandomColor, RandomCrop, Rescaling, Resizing};
@@ -21,6 +21,7 @@ pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
 
 const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dense", Dense::from_config),
+    ("Embedding", Embedding::from_config),
     ("Conv1D", Conv1D::from_config),
     ("Conv2D", Conv2D::from_config),
     ("Conv1DTranspose", Conv1DTranspose::from_config),

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use strata_core::{Error, Result};
+use strata_core::{DType, Error, Result};
 
 use crate::layers::{Layer, LayerRef};
 
@@ -29,6 +29,8 @@ pub(crate) enum Origin {
 pub struct InputSpec {
     pub name: String,
     pub shape: Vec<usize>,
+    /// The type the model casts this input to (Keras's `Input(dtype=)`).
+    pub dtype: DType,
 }
 
 /// One call of a layer on symbolic tensors.
@@ -86,7 +88,12 @@ impl Input {
     }
     /// An input with its own name (the key of its array in `.npz` files and in `fit`'s named inputs).
     pub fn named(shape: impl Into<Vec<usize>>, name: &str) -> SymbolicTensor {
-        let spec = InputSpec { name: name.to_string(), shape: shape.into() };
+        Input::typed(shape, name, DType::F32)
+    }
+    /// An input of another type than `float32` (Keras's `Input(dtype="int32")`):
+    /// class ids or token ids. The model casts what it is given to `dtype`.
+    pub fn typed(shape: impl Into<Vec<usize>>, name: &str, dtype: DType) -> SymbolicTensor {
+        let spec = InputSpec { name: name.to_string(), shape: shape.into(), dtype };
         SymbolicTensor(Arc::new(Symbol { origin: Origin::Input(Arc::new(spec)) }))
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use strata_core::{Error, Result};
+use strata_core::{DType, Error, Result};
 
 use super::compile::Compile;
 use super::functional::Model;
@@ -25,10 +25,10 @@ fn batch_shape(shape: &[usize]) -> Value {
     Value::Array(std::iter::once(Value::Null).chain(shape.iter().map(|&d| Value::from(d))).collect())
 }
 
-fn input_layer(name: &str, shape: &[usize]) -> Value {
+fn input_layer(name: &str, shape: &[usize], dtype: &str) -> Value {
     json!({
         "module": "keras.layers", "class_name": "InputLayer", "registered_name": null,
-        "config": { "batch_shape": batch_shape(shape), "dtype": "float32", "sparse": false, "name": name },
+        "config": { "batch_shape": batch_shape(shape), "dtype": dtype, "sparse": false, "name": name },
     })
 }
 
@@ -54,7 +54,7 @@ impl Model {
     fn sequential_json(&self) -> Value {
         let mut layers = Vec::new();
         if let Some(shape) = self.input_shape() {
-            layers.push(input_layer("input_layer", shape));
+            layers.push(input_layer("input_layer", shape, "float32"));
         }
         layers.extend(self.layers.iter().map(layer_entry));
         json!({
@@ -77,8 +77,9 @@ impl Model {
             .input_names
             .iter()
             .zip(self.input_shapes())
-            .map(|(n, s)| {
-                let mut entry = input_layer(n, &s);
+            .zip(&g.input_dtypes)
+            .map(|((n, s), dtype)| {
+                let mut entry = input_layer(n, &s, dtype.name());
                 entry["name"] = json!(n);
                 entry["inbound_nodes"] = json!([]);
                 entry
@@ -251,7 +252,11 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
         }
         if class == "InputLayer" {
             let shape = keras_config::declared_input_shape(&name, cfg)?.ok_or_else(|| bad(format!("input '{name}' has no batch_shape")))?;
-            inputs.insert(name.clone(), Input::named(shape, &name));
+            let dtype = match cfg.get("dtype") {
+                Some(Value::String(d)) => DType::parse(d).ok_or_else(|| bad(format!("input '{name}' has dtype '{d}'; Strata's inputs are float32, int32 or int64")))?,
+                _ => DType::F32,
+            };
+            inputs.insert(name.clone(), Input::typed(shape, &name, dtype));
             continue;
         }
         let layer = match class {

@@ -33,6 +33,8 @@ pub(crate) struct Graph {
     pub outputs: Vec<SymbolicTensor>,
     /// Unique names of the inputs (Keras's input layer names) and of the outputs (their layers').
     pub input_names: Vec<String>,
+    /// The type each input is cast to.
+    pub input_dtypes: Vec<strata_core::DType>,
     pub output_names: Vec<String>,
     /// Every layer call in run order, as defined (before fusion): for the summary and the config.
     pub calls: Vec<Arc<Call>>,
@@ -142,6 +144,7 @@ impl Graph {
             inputs: inputs.to_vec(),
             outputs: outputs.to_vec(),
             input_names,
+            input_dtypes: specs.iter().map(|s| s.dtype).collect(),
             output_names: Vec::new(),
             calls: calls.clone(),
             call_slots: HashMap::new(),
@@ -253,8 +256,8 @@ impl Graph {
             return Err(Error::argument("inputs", format!("the model takes {} inputs ({}), got {}", self.input_names.len(), self.input_names.join(", "), inputs.len())));
         }
         let mut values: Vec<Option<Tensor>> = vec![None; self.shapes.len()];
-        for (slot, x) in inputs.iter().enumerate() {
-            values[slot] = Some(x.clone());
+        for ((slot, x), &dtype) in inputs.iter().enumerate().zip(&self.input_dtypes) {
+            values[slot] = Some(if x.dtype() == dtype { x.clone() } else { x.cast(dtype) });
         }
         for (k, step) in self.steps.iter().enumerate() {
             let args: Vec<Tensor> = step.inputs.iter().map(|&s| values[s].clone().expect("a step runs after the steps it reads")).collect();

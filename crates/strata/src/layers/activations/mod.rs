@@ -4,4 +4,4 @@ mod activation;
 mod relu;
 
 pub use activation::Activation;
-pub use relu::ReLU;
+pub use relu::{LeakyReLU, ReLU};

@@ -17,6 +17,17 @@ pub struct ReLU {
     built: Option<Vec<usize>>,
 }
 
+/// Keras's `LeakyReLU`: `x` for `x >= 0`, `negative_slope * x` below (a [`ReLU`] with a slope).
+pub struct LeakyReLU;
+
+impl LeakyReLU {
+    /// `LeakyReLU(negative_slope)`; Keras's default slope is 0.3.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(negative_slope: f32) -> ReLU {
+        ReLU::leaky(negative_slope)
+    }
+}
+
 impl ReLU {
     /// Plain relu, `max(x, 0)`: Keras's defaults (no max value, slope 0, threshold 0).
     pub fn new() -> Self {

@@ -9,6 +9,7 @@
 pub(crate) mod direct;
 pub(crate) mod im2col;
 pub(crate) mod pooled;
+pub(crate) mod thin;
 pub(crate) mod transpose;
 
 use crate::autodiff::{self, GradFn, HostGrads};

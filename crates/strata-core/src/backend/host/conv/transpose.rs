@@ -10,14 +10,15 @@
 
 use rayon::prelude::*;
 
-use crate::buffer::{self, Recycled};
+use crate::buffer;
 use crate::kernels::conv::im2col;
 use crate::kernels::matmul::Gemm;
 use crate::kernels::window::Window;
 use crate::tensor::Tensor;
 
 use super::super::linear::with_bias_grad;
-use super::im2col::{images_per_chunk, input_grad, sum_partials, KERNEL_GRAD_BLOCKS};
+use super::add_in_order;
+use super::im2col::{input_grad, KERNEL_GRAD_BLOCKS};
 
 /// `x` `[n, g.oh, g.ow, in]` transposed-convolved with `kernel` `(kh, kw, f, in)`,
 /// plus `bias` `[f]`: `[n, g.h, g.w, f]`.
@@ -36,32 +37,36 @@ pub(crate) fn run(g: Window, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>)
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let (x, kernel) = (&inputs[0], &inputs[1]);
         let (p, k) = (g.out_pixels(), g.kh * g.kw * g.c);
-        let m = g.n * p;
-        let cols = Recycled({
-            let mut cols = buffer::take(m * k);
-            im2col(dy, &g, &mut cols);
-            cols
-        });
-        let dx = x.requires_grad().then(|| {
-            // dX = im2col(dY) · K: the convolution of the output gradient.
-            let mut dx = buffer::take(m * c);
-            let per_chunk = images_per_chunk(&g, k) * p;
-            let kd = kernel.data();
-            dx.par_chunks_mut(per_chunk * c).zip(cols.par_chunks(per_chunk * k)).for_each(|(rows, cols)| {
-                Gemm { m: rows.len() / c, k, n: c, trans_a: false, trans_b: false }.run_serial(cols, &kd, rows, false);
+        // Block by block of images: the im2col rows of the output gradient, then
+        // dX = rows · K (the convolution) and this block's share of dK = rowsᵀ · X.
+        let block = g.n.div_ceil(KERNEL_GRAD_BLOCKS).max(1);
+        let (kd, xd) = (kernel.data(), x.data());
+        let (want_dx, want_dk) = (x.requires_grad(), kernel.requires_grad());
+        let run_block = |b: usize, dx: &mut [f32]| -> Option<Vec<f32>> {
+            let images = block.min(g.n - b * block);
+            let rows = images * p;
+            let mut cols = buffer::take(rows * k);
+            im2col(&dy[b * block * g.image_len()..(b * block + images) * g.image_len()], &Window { n: images, ..g }, &mut cols);
+            if want_dx {
+                Gemm { m: rows, k, n: c, trans_a: false, trans_b: false }.run_serial(&cols, &kd, dx, false);
+            }
+            let dk = want_dk.then(|| {
+                let mut part = buffer::take(k * c);
+                let start = b * block * p * c;
+                Gemm { m: k, k: rows, n: c, trans_a: true, trans_b: false }.run_serial(&cols, &xd[start..start + rows * c], &mut part, false);
+                part
             });
-            dx
-        });
-        let dk = kernel.requires_grad().then(|| {
-            // dK = im2col(dY)ᵀ · X, summed over fixed row blocks in a fixed order.
-            let xd = x.data();
-            let block = m.div_ceil(KERNEL_GRAD_BLOCKS).max(1);
-            sum_partials(m.div_ceil(block), k * c, |b, part| {
-                let rows = b * block..((b + 1) * block).min(m);
-                Gemm { m: k, k: rows.len(), n: c, trans_a: true, trans_b: false }.run_serial(&cols[rows.start * k..rows.end * k], &xd[rows.start * c..rows.end * c], part, false);
-            })
-        });
-        with_bias_grad(vec![dx, dk], inputs, dy, None, f)
+            buffer::give(cols);
+            dk
+        };
+        let mut dx = buffer::take(if want_dx { g.n * p * c } else { 0 });
+        let parts: Vec<Option<Vec<f32>>> = match want_dx {
+            true => dx.par_chunks_mut(block * p * c).enumerate().map(|(b, dx)| run_block(b, dx)).collect(),
+            false => (0..g.n.div_ceil(block)).into_par_iter().map(|b| run_block(b, &mut [])).collect(),
+        };
+        // Partial kernel gradients added in block order: the same sum on any number of threads.
+        let dk = want_dk.then(|| add_in_order(parts.into_iter().flatten(), k * c));
+        with_bias_grad(vec![want_dx.then_some(dx), dk], inputs, dy, None, f)
     };
     super::node("conv2d_transpose", out, shape, x, kernel, bias, backward)
 }
