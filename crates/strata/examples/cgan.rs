@@ -1,6 +1,6 @@
 //! A conditional GAN on 28x28 digits: the generator draws the digit it is
-//! asked for, and the discriminator sees the label too, so it rejects a
-//! good "3" offered as a "7".
+//! asked for, and the discriminator sees the label too (a projection
+//! discriminator), so it rejects a good "3" offered as a "7".
 //!
 //!     cargo run --release -p strata --example cgan -- --epochs 30 --save G.safetensors
 //!
@@ -13,19 +13,20 @@
 //! `--judge classifier.safetensors` (a digit classifier, e.g. from
 //! `strata train --save`) labels 1,000 generated digits, 100 per class, and
 //! reports how often it agrees with the class asked for, and how varied the
-//! digits of each class are.
+//! digits of each class are (`--generator G.safetensors` judges a saved
+//! generator without training).
 
 mod gan;
 
 use std::sync::{Arc, Mutex};
 
 use gan::{Args, GanStep, SampleGrid};
-use strata::layers::{Dropout, Embedding, LeakyReLU, Reshape};
+use strata::layers::{Dot, Dropout, Embedding, LeakyReLU, Reshape};
 use strata::losses::BinaryCrossentropy;
 use strata::prelude::*;
 use strata::{DType, Rng};
 
-const USAGE: &str = "cgan [--data MNIST_DIR] [--epochs N] [--batch-size 64] [--latent-dim 128] [--learning-rate 2e-4] [--out DIR] [--save G.safetensors] [--judge CLASSIFIER.safetensors] [--seed S] [--limit N] [--bench STEPS]";
+const USAGE: &str = "cgan [--data MNIST_DIR] [--epochs N] [--batch-size 64] [--latent-dim 128] [--learning-rate 2e-4] [--out DIR] [--save G.safetensors] [--judge CLASSIFIER.safetensors [--generator G.safetensors]] [--seed S] [--limit N] [--bench STEPS]";
 const CLASSES: usize = 10;
 
 fn generator(latent: usize, seed: u64) -> strata::Result<Model> {
@@ -42,16 +43,20 @@ fn generator(latent: usize, seed: u64) -> strata::Result<Model> {
     Model::with_seed(&[z, label], &[image], seed)
 }
 
+/// A projection discriminator (Miyato and Koyama, 2018): the image's
+/// features `h` give `Dense(1)(h) + <embed(label), h>`, so the label decides
+/// which direction in feature space reads as "real".
 fn discriminator(seed: u64) -> strata::Result<Model> {
     let (image, label) = (Input::named([28, 28, 1], "image"), Input::typed([1], "label", DType::I32));
-    let plane = Reshape::new([28, 28, 1]).apply(&Dense::new(28 * 28).apply(&Flatten::new().apply(&Embedding::new(CLASSES, 50).apply(&label)?)?)?)?;
-    let mut x = Concatenate::new().apply([&image, &plane])?;
+    let mut x = image.clone();
     for filters in [64, 128] {
         x = Conv2D::new(filters, 4).strides(2).padding("same").apply(&x)?;
         x = LeakyReLU::new(0.2).apply(&x)?;
     }
-    x = Dropout::new(0.2).apply(&Flatten::new().apply(&x)?)?;
-    let logit = Dense::new(1).apply(&x)?;
+    let features = Dropout::new(0.2).apply(&Flatten::new().apply(&x)?)?;
+    let class_direction = Flatten::new().apply(&Embedding::new(CLASSES, 7 * 7 * 128).apply(&label)?)?;
+    let projection = Dot::new(1).apply([&features, &class_direction])?;
+    let logit = Add::new().apply([&Dense::new(1).apply(&features)?, &projection])?;
     Model::with_seed(&[image, label], &[logit], seed)
 }
 
@@ -94,7 +99,9 @@ fn judge(generator: &Model, classifier: &std::path::Path, latent: usize, real: &
         let truth: Vec<Vec<f32>> = labels.iter().enumerate().filter(|(_, &l)| l == k).take(per_class).map(|(i, _)| one(&real_pixels, i)).collect();
         let (s_fake, s_real) = (spread(&fake), spread(&truth));
         ratios.push(s_fake / s_real);
-        report.push(serde_json::json!({ "class": k, "accuracy": right as f64 / per_class as f64, "spread": s_fake, "real_spread": s_real }));
+        let mut named = [0usize; CLASSES];
+        asked.iter().for_each(|&i| named[predicted[i]] += 1);
+        report.push(serde_json::json!({ "class": k, "accuracy": right as f64 / per_class as f64, "named_as": named, "spread": s_fake, "real_spread": s_real }));
     }
     let summary = serde_json::json!({
         "accuracy": hits as f64 / (CLASSES * per_class) as f64,
@@ -130,6 +137,10 @@ fn main() -> strata::Result<()> {
     strata::warn_if_unoptimized();
     let args = Args::parse(USAGE, 30, "cgan-samples");
     let (images, labels) = gan::digits(&args)?;
+    if let (Some(saved), Some(classifier)) = (&args.generator, &args.judge) {
+        // Judge a generator saved earlier, without training.
+        return judge(&Model::load(saved)?, classifier, args.latent, &images, &labels);
+    }
     let ids = Tensor::new(labels.iter().map(|&l| l as f32).collect(), &[labels.len(), 1])?;
     let generator = Arc::new(Mutex::new(generator(args.latent, args.seed)?));
     let mut discriminator = discriminator(args.seed + 1)?;

@@ -25,12 +25,13 @@ pub struct Args {
     pub bench: Option<usize>,
     pub limit: Option<usize>,
     pub judge: Option<PathBuf>,
+    pub generator: Option<PathBuf>,
 }
 
 impl Args {
     /// Reads `--flag value` pairs; `usage` is printed for `--help` or a bad flag.
     pub fn parse(usage: &str, epochs: usize, out: &str) -> Args {
-        let mut a = Args { data: None, epochs, batch_size: 64, latent: 128, learning_rate: 2e-4, out: out.into(), save: None, seed: 1, bench: None, limit: None, judge: None };
+        let mut a = Args { data: None, epochs, batch_size: 64, latent: 128, learning_rate: 2e-4, out: out.into(), save: None, seed: 1, bench: None, limit: None, judge: None, generator: None };
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let fail = |msg: String| -> ! {
             eprintln!("error: {msg}\n\n{usage}");
@@ -56,6 +57,7 @@ impl Args {
                 "--bench" => a.bench = Some(number(value)),
                 "--limit" => a.limit = Some(number(value)),
                 "--judge" => a.judge = Some(value.into()),
+                "--generator" => a.generator = Some(value.into()),
                 _ => fail(format!("unknown flag {flag}")),
             }
         }
