@@ -40,8 +40,9 @@ impl Transpose {
     }
 
     /// Checks the arguments against `(h, w, c)` and creates the weights
-    /// (`kernel_shape`: Keras's layout); returns the output `(height, width)`.
-    fn build(&mut self, class: &str, (h, w, c): (usize, usize, usize), kernel_shape: &[usize], rng: &mut Rng) -> Result<(usize, usize)> {
+    /// (`kernel_shape`: Keras's layout) for inputs of `input_shape`; returns
+    /// the output `(height, width)`.
+    fn build(&mut self, class: &str, input_shape: &[usize], (h, w, c): (usize, usize, usize), kernel_shape: &[usize], rng: &mut Rng) -> Result<(usize, usize)> {
         let ((kh, kw), (sh, sw), (dh, dw)) = (self.kernel_size, self.strides, self.dilation_rate);
         let name = &self.base.name;
         if self.filters == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 {
@@ -63,7 +64,7 @@ impl Transpose {
         };
         let out = (g.h, g.w);
         let (kernel, bias) = make_kernel_and_bias_of(name, kernel_shape, self.filters, &self.options, rng)?;
-        self.built = Some((vec![], kernel, bias));
+        self.built = Some((input_shape.to_vec(), kernel, bias));
         Ok(out)
     }
 
@@ -200,8 +201,7 @@ impl Layer for Conv2DTranspose {
             return Err(Error::layer(&self.0.base.name, format!("Conv2DTranspose expects inputs of shape (height, width, channels), received input_shape={}", fmt_shape(input_shape))));
         };
         let (kh, kw) = self.0.kernel_size;
-        let (oh, ow) = self.0.build("Conv2DTranspose", (h, w, c), &[kh, kw, self.0.filters, c], rng)?;
-        self.0.built.as_mut().expect("just built").0 = input_shape.to_vec();
+        let (oh, ow) = self.0.build("Conv2DTranspose", input_shape, (h, w, c), &[kh, kw, self.0.filters, c], rng)?;
         Ok(vec![oh, ow, self.0.filters])
     }
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
@@ -254,8 +254,7 @@ impl Layer for Conv1DTranspose {
         let &[steps, c] = input_shape else {
             return Err(Error::layer(&self.0.base.name, format!("Conv1DTranspose expects inputs of shape (steps, channels), received input_shape={}", fmt_shape(input_shape))));
         };
-        let (_, out) = self.0.build("Conv1DTranspose", (1, steps, c), &[self.0.kernel_size.1, self.0.filters, c], rng)?;
-        self.0.built.as_mut().expect("just built").0 = input_shape.to_vec();
+        let (_, out) = self.0.build("Conv1DTranspose", input_shape, (1, steps, c), &[self.0.kernel_size.1, self.0.filters, c], rng)?;
         Ok(vec![out, self.0.filters])
     }
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {

@@ -47,6 +47,16 @@ fn smart_resize(x: &Tensor, size: (usize, usize)) -> Result<Tensor> {
     crop_to_aspect(x, size)?.resize(size, Interpolation::Bilinear)
 }
 
+/// Keras's `CenterCrop` of `h x w` images `x` to `size`: the centre window,
+/// or, for an image smaller than that in either dimension, [`smart_resize`].
+fn centre_crop(x: &Tensor, (h, w): (usize, usize), size: (usize, usize)) -> Result<Tensor> {
+    let (th, tw) = size;
+    match h >= th && w >= tw {
+        true => x.narrow(1, (h - th) / 2, th)?.narrow(2, (w - tw) / 2, tw),
+        false => smart_resize(x, size),
+    }
+}
+
 /// Checks a target size, naming the layer.
 fn check_size(layer: &str, class: &str, (h, w): (usize, usize)) -> Result<()> {
     match h > 0 && w > 0 {
@@ -183,11 +193,7 @@ impl Layer for CenterCrop {
     fn call(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
         let shape = self.built.as_ref().ok_or_else(|| not_built(self))?;
         check_input(self, x, shape)?;
-        let ((h, w), (th, tw)) = ((shape[0], shape[1]), self.size);
-        match h >= th && w >= tw {
-            true => x.narrow(1, (h - th) / 2, th)?.narrow(2, (w - tw) / 2, tw),
-            false => smart_resize(x, self.size),
-        }
+        centre_crop(x, (shape[0], shape[1]), self.size)
     }
     fn own_config(&self) -> Value {
         json!({ "height": self.size.0, "width": self.size.1, "data_format": "channels_last" })
@@ -246,10 +252,7 @@ impl Layer for RandomCrop {
         check_input(self, x, shape)?;
         let ((h, w), (th, tw)) = ((shape[0], shape[1]), self.size);
         if !training {
-            return match h >= th && w >= tw {
-                true => x.narrow(1, (h - th) / 2, th)?.narrow(2, (w - tw) / 2, tw),
-                false => smart_resize(x, self.size),
-            };
+            return centre_crop(x, (h, w), self.size);
         }
         if !(h > th && w > tw) {
             // Keras 3: the aspect window's corner, but a window of the target
