@@ -3,7 +3,10 @@
 mod bench;
 mod checks;
 mod convert;
+mod dashboard;
+mod explain;
 mod fit;
+mod plot;
 mod predict;
 mod profile;
 mod train;
@@ -43,6 +46,13 @@ enum Command {
     },
     /// Measure training and inference speed of the benchmark models, with a per-layer profile.
     Bench(bench::BenchArgs),
+    /// Draw a picture of a model's training: `strata plot history M.safetensors --out curves.png`.
+    #[command(subcommand)]
+    Plot(plot::PlotCommand),
+    /// Show what a saved model looks at in an image (saliency, integrated-gradients, gradcam), a layer's activations or the first layer's filters.
+    Explain(explain::ExplainArgs),
+    /// Serve the live dashboard for the runs logged in a folder (--logdir of `strata train`, CSVLogger files) and Keras RemoteMonitor posts.
+    Dashboard(dashboard::DashboardArgs),
     /// Convert a model between a Keras JSON config with safetensors weights and a Strata model file.
     Convert(convert::ConvertArgs),
 }
@@ -73,6 +83,9 @@ fn main() {
         Command::Inspect { model } => predict::inspect(model),
         Command::Summary { config, model } => summary(config, model),
         Command::Convert(args) => convert::run(args),
+        Command::Plot(command) => plot::run(command),
+        Command::Explain(args) => explain::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

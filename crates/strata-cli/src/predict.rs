@@ -129,6 +129,18 @@ pub struct EvaluateArgs {
     batch_size: u64,
     #[arg(long)]
     json: bool,
+    /// Also draw the confusion matrix, with per-class precision and recall, to this .png or .svg file.
+    #[arg(long)]
+    confusion_matrix: Option<PathBuf>,
+    /// Also draw a grid of misclassified examples (true and predicted labels) to this .png or .svg file.
+    #[arg(long)]
+    misclassified: Option<PathBuf>,
+    /// How many misclassified examples the grid shows (the first ones).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..))]
+    misclassified_count: u64,
+    /// Class names in label order, comma-separated, for the plots (default: the class ids).
+    #[arg(long, value_delimiter = ',')]
+    class_names: Vec<String>,
 }
 
 /// Targets for the test split in the form the model's loss expects.
@@ -139,6 +151,11 @@ fn idx_targets(model: &Model, labels: &strata::data::mnist::Split) -> Result<Ten
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
+    for (flag, path) in [("--confusion-matrix", &args.confusion_matrix), ("--misclassified", &args.misclassified)] {
+        if let Some(path) = path {
+            crate::checks::writable(flag, path)?;
+        }
+    }
     let mut model = Model::load(&args.model)?;
     if model.optimizer().is_none() {
         return Err(Error::argument("--model", "the model has no compile_config (loss), so it cannot be evaluated"));
@@ -155,6 +172,17 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
         (None, None, None, None) => test_split(strata::datasets::mnist_sample()?, "bundled mnist-10k sample")?,
     };
     let logs = model.evaluate(&x, &y, args.batch_size as usize)?;
+    if args.confusion_matrix.is_some() || args.misclassified.is_some() {
+        let scores = model.predict(&x, args.batch_size as usize)?;
+        if let Some(path) = &args.confusion_matrix {
+            crate::plot::confusion_matrix(&scores, &y, &args.class_names, path)?;
+            eprintln!("Wrote the confusion matrix to {}", path.display());
+        }
+        if let Some(path) = &args.misclassified {
+            let wrong = crate::plot::misclassified(&x, &scores, &y, &args.class_names, args.misclassified_count as usize, path)?;
+            eprintln!("Wrote {} of {wrong} misclassified examples to {}", wrong.min(args.misclassified_count as usize), path.display());
+        }
+    }
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = logs.0.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         println!("{}", serde_json::Value::Object(map));

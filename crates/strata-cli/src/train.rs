@@ -61,6 +61,40 @@ pub struct TrainArgs {
     /// Time every layer's forward and backward pass and print where the time goes.
     #[arg(long)]
     profile: bool,
+    /// Watch training live on a web page served at this address (default 127.0.0.1:6070; port 0 picks a free one).
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:6070")]
+    dashboard: Option<String>,
+    /// Also append each epoch's logs to `DIR/<run name>.jsonl` (`strata dashboard --logdir DIR` shows them).
+    #[arg(long)]
+    logdir: Option<std::path::PathBuf>,
+    /// The run's name on the dashboard and in --logdir (default: `run-<unix time>`).
+    #[arg(long)]
+    run_name: Option<String>,
+}
+
+/// The `--dashboard`/`--logdir` callback, showing predictions on the first test images.
+fn dashboard(args: &TrainArgs, test: &Dataset) -> Result<Option<strata::dashboard::Dashboard>> {
+    let mut d = match (&args.dashboard, &args.logdir) {
+        (Some(addr), _) => strata::dashboard::Dashboard::serve(addr)?,
+        (None, Some(_)) => strata::dashboard::Dashboard::on_board(strata::dashboard::Board::new()),
+        (None, None) => return Ok(None),
+    };
+    if let Some(name) = &args.run_name {
+        d = d.run_name(name);
+    }
+    if let Some(dir) = &args.logdir {
+        d = d.logdir(dir)?;
+    }
+    if let Some(batch) = test.batches((0..test.len().min(16)).collect())?.next() {
+        let batch = batch?;
+        let n = batch.x().shape()[0];
+        let labels = strata::plot::class_ids(batch.y(), n, 10)?;
+        d = d.preview(batch.x(), &labels)?;
+    }
+    if let Some(url) = d.url() {
+        eprintln!("Dashboard: {url}");
+    }
+    Ok(Some(d))
 }
 
 /// Sizes the thread pool from `--threads`, else `STRATA_THREADS`, else the core count.
@@ -154,6 +188,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(path) = &args.checkpoint {
         callbacks.push(Box::new(ModelCheckpoint::new(path)));
     }
+    if let Some(d) = dashboard(&args, &test)? {
+        callbacks.push(Box::new(d));
+    }
     let options = FitOptions {
         epochs: args.epochs,
         batch_size: args.batch_size as usize,
@@ -170,6 +207,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let profile = args.profile.then(|| Profile::new(&strata::core::profile::take(), &layers, steps.max(1)));
     if let Some(p) = &profile {
         eprint!("\nPer-layer profile (milliseconds per training step):\n{}", p.table());
+    }
+    let ran = initial_epoch + history.epoch.len();
+    if ran < args.epochs {
+        eprintln!("Training stopped after epoch {ran} of {}", args.epochs);
     }
     if let Some(path) = &args.save {
         model.save(path)?;

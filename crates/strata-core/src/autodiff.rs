@@ -255,6 +255,13 @@ impl Tensor {
     /// Backpropagates from this one-element tensor (usually a loss) and
     /// returns the gradients of every trainable leaf it depends on.
     pub fn backward(&self) -> Result<Gradients> {
+        self.backward_keeping(&[])
+    }
+
+    /// As [`Tensor::backward`], and also keeps the gradients of the
+    /// intermediate tensors `keep` (a layer's activations, for Grad-CAM;
+    /// PyTorch's `retain_grad`): `gradients.get(&activation)`.
+    pub fn backward_keeping(&self, keep: &[Tensor]) -> Result<Gradients> {
         if self.numel() != 1 {
             return Err(Error::shape("backward", format!("needs a one-element (scalar) tensor, got shape {}", fmt_shape(self.shape()))));
         }
@@ -279,6 +286,9 @@ impl Tensor {
                 Vertex::Tensor(t) => t,
             };
             let Some(grad) = pending.remove(&t.id()) else { continue };
+            if keep.iter().any(|k| k.id() == t.id()) {
+                result.by_id.insert(t.id(), grad.clone());
+            }
             if let Some((op, index)) = &t.0.part {
                 parts.entry(op.id).or_insert_with(|| (0..op.outputs).map(|_| None).collect())[*index] = Some(grad);
                 continue;

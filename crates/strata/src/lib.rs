@@ -26,8 +26,10 @@
 
 pub mod activations;
 pub mod applications;
+pub mod dashboard;
 pub mod data;
 pub mod datasets;
+pub mod explain;
 pub mod initializers;
 pub mod io;
 pub mod layers;
@@ -35,6 +37,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod plot;
 pub mod regularizers;
 mod registry;
 

@@ -307,13 +307,31 @@ pub fn write_grid(path: &Path, images: &Tensor, columns: usize, (low, high): (f3
             }
         }
     }
-    let mut bytes = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut bytes, gw as u32, gh as u32);
-        encoder.set_color(if c == 1 { png::ColorType::Grayscale } else { png::ColorType::Rgb });
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-        writer.write_image_data(&pixels).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    }
+    write_png(path, gw, gh, c, &pixels)
+}
+
+/// Writes 8-bit pixels `[height, width, channels]` (1: grey, 3: RGB) as a
+/// PNG file, replaced atomically.
+pub fn write_png(path: &Path, width: usize, height: usize, channels: usize, pixels: &[u8]) -> Result<()> {
+    let bytes = encode_png(width, height, channels, pixels).map_err(|e| match e {
+        Error::Io { source, .. } => Error::io(path, source),
+        other => other,
+    })?;
     crate::io::atomic::write(path, &bytes)
+}
+
+/// 8-bit pixels `[height, width, channels]` (1: grey, 3: RGB) as PNG bytes.
+pub fn encode_png(width: usize, height: usize, channels: usize, pixels: &[u8]) -> Result<Vec<u8>> {
+    if !(channels == 1 || channels == 3) || pixels.len() != width * height * channels {
+        return Err(Error::argument("encode_png", format!("{} bytes are not a {width}x{height} image of {channels} channels (1 or 3)", pixels.len())));
+    }
+    let mut bytes = Vec::new();
+    let failed = |e: png::EncodingError| Error::io("PNG", std::io::Error::other(e));
+    let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+    encoder.set_color(if channels == 1 { png::ColorType::Grayscale } else { png::ColorType::Rgb });
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(pixels).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+    Ok(bytes)
 }

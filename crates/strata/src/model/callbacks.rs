@@ -119,6 +119,13 @@ pub trait Callback {
     fn stops_on_nan(&self) -> bool {
         false
     }
+    /// Whether training should end now, after the current batch (Keras's
+    /// `model.stop_training = True` in `on_train_batch_end`: a stop button).
+    /// Asked after each batch; the epoch then ends as usual (validation,
+    /// `on_epoch_end`, the history) and no other epoch starts.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// A callback kept by the caller too (`Arc::new(Mutex::new(EarlyStopping::new(..)))`,
@@ -142,6 +149,9 @@ impl<C: Callback> Callback for std::sync::Arc<std::sync::Mutex<C>> {
     }
     fn stops_on_nan(&self) -> bool {
         self.lock().unwrap_or_else(|e| e.into_inner()).stops_on_nan()
+    }
+    fn stop_requested(&self) -> bool {
+        self.lock().unwrap_or_else(|e| e.into_inner()).stop_requested()
     }
 }
 

@@ -275,7 +275,7 @@ impl Model {
             // Each epoch's order depends on the RNG state alone, so a resumed run matches.
             let order = train.epoch_order(&mut self.shuffle_rng);
             let mut step_logs = StepLogs::default();
-            let mut nan_stop = false;
+            let (mut nan_stop, mut requested_stop) = (false, false);
             self.reset_metrics();
             for (step, batch) in train.training_batches(order, epoch)?.enumerate() {
                 let mut batch = batch?;
@@ -300,6 +300,10 @@ impl Model {
                     nan_stop = true;
                     break;
                 }
+                if callbacks.iter().any(|c| c.stop_requested()) {
+                    requested_stop = true;
+                    break;
+                }
             }
             let seconds = started.elapsed().as_secs_f64();
             let mut logs = step_logs.logs();
@@ -311,7 +315,7 @@ impl Model {
             }
             // The model's own record first, so a checkpoint saved by a callback holds this epoch.
             self.history.record(epoch, &logs, seconds);
-            let mut stop = nan_stop;
+            let mut stop = nan_stop || requested_stop;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(epoch, &mut logs, self)? == Control::Stop;
             }
