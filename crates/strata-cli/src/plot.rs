@@ -55,18 +55,17 @@ pub fn misclassified(x: &Tensor, scores: &Tensor, targets: &Tensor, names: &[Str
     let (&[n, h, w, c], &[_, classes]) = (x.shape(), scores.shape()) else {
         return Err(Error::argument("--misclassified", format!("needs images [n, height, width, channels] and class scores, got inputs {}", strata::core::fmt_shape(x.shape()))));
     };
-    let truth = ConfusionMatrix::from_scores(scores, targets)?;
     let predicted = strata::plot::argmax(scores)?;
     let actual = strata::plot::class_ids(targets, n, classes)?;
     let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
     let values = x.to_vec();
     let range = plot::value_range(&values);
     let wrong: Vec<usize> = (0..n).filter(|&i| predicted[i] != actual[i]).collect();
-    let mut grid = ImageGrid::new(8).title(format!("{} of {n} misclassified (accuracy {:.2}%): true as predicted", wrong.len(), truth.accuracy() * 100.0));
+    let accuracy = 1.0 - wrong.len() as f64 / n.max(1) as f64;
+    let mut grid = ImageGrid::new(8).title(format!("{} of {n} misclassified (accuracy {:.2}%): true as predicted", wrong.len(), accuracy * 100.0));
+    let scale = (64 / h.max(w)).max(1);
     for &i in wrong.iter().take(count) {
-        let image = Tensor::new(values[i * h * w * c..(i + 1) * h * w * c].to_vec(), &[h, w, c])?;
-        let scale = (64 / h.max(w)).max(1);
-        grid.push(Picture::from_image(&image, range)?.scaled(scale), format!("{} as {}", name(actual[i]), name(predicted[i])), true);
+        grid.push(Picture::from_batch(&values, (h, w, c), i, range)?.scaled(scale), format!("{} as {}", name(actual[i]), name(predicted[i])), true);
     }
     if grid.is_empty() {
         return Err(Error::argument("--misclassified", "every sample was classified right: there is nothing to show"));

@@ -138,8 +138,7 @@ impl Dashboard {
         let right = predicted.iter().zip(labels).filter(|(p, t)| p == t).count();
         let mut grid = ImageGrid::new(8).title(format!("epoch {}: {right} of {n} right", self.epoch + 1));
         for (i, (&p, &t)) in predicted.iter().zip(labels).enumerate() {
-            let image = Tensor::new(values[i * h * w * c..(i + 1) * h * w * c].to_vec(), &[h, w, c])?;
-            grid.push(Picture::from_image(&image, range)?.scaled((56 / h.max(w)).max(1)), format!("{p} (true {t})"), p != t);
+            grid.push(Picture::from_batch(&values, (h, w, c), i, range)?.scaled((56 / h.max(w)).max(1)), format!("{p} (true {t})"), p != t);
         }
         let (width, height, pixels, _) = plot::render_rgb(&grid)?;
         self.board.predictions(&self.name, crate::data::images::encode_png(width as usize, height as usize, 3, &pixels)?);

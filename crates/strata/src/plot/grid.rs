@@ -48,6 +48,16 @@ impl Picture {
         Ok(Picture { width, height, pixels })
     }
 
+    /// Image `index` of a batch of `[height, width, channels]` images given
+    /// as their values, one after another, drawn as [`Picture::from_image`].
+    pub fn from_batch(values: &[f32], (height, width, channels): (usize, usize, usize), index: usize, range: (f32, f32)) -> Result<Picture> {
+        let size = height * width * channels;
+        let Some(image) = values.get(index * size..(index + 1) * size) else {
+            return Err(Error::argument("Picture", format!("there is no image {index} in {} values of {height}x{width}x{channels} images", values.len())));
+        };
+        Picture::from_image(&Tensor::new(image.to_vec(), &[height, width, channels])?, range)
+    }
+
     /// A map `[height, width]` of values coloured dark to bright, scaled so
     /// that its smallest value is dark and its largest bright (or by
     /// `range` when given).
