@@ -3,8 +3,8 @@
 //! `STRATA_THREADS` environment variable. Idle workers sleep rather than spin,
 //! so Strata stays fast on a machine that is busy with other work.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -47,56 +47,130 @@ pub fn num_threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// Whether other programs keep the cores busy, judged from the number of
-/// runnable tasks the kernel reports (`procs_running` in `/proc/stat`),
-/// averaged over recent checks. Linux only; elsewhere never.
+/// Whether other programs keep the cores busy. It is judged from CPU time:
+/// what the cores this process may run on spent busy (`/proc/stat`'s per-CPU
+/// lines) less what this process itself used (`/proc/self/stat`), averaged
+/// over about [`WINDOW_SECS`]. Counting time, not runnable tasks, keeps this
+/// process's own threads (a dashboard's server, a dataset's reading thread)
+/// and the brief wake-ups of other programs (a browser drawing a chart) from
+/// reading as contention. Linux only; elsewhere never busy.
 struct Contention {
-    /// Exponential average of other runnable tasks, in hundredths.
-    others: AtomicUsize,
-    busy: AtomicBool,
+    last: Option<Sample>,
+    /// Other programs' use of the allowed cores, in cores, averaged.
+    others: f64,
+    /// Whether `others` holds a measurement yet.
+    primed: bool,
+    busy: bool,
 }
 
-static CONTENTION: Contention = Contention { others: AtomicUsize::new(0), busy: AtomicBool::new(false) };
+/// Cumulative CPU ticks at one instant.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    /// Busy ticks of the allowed cores (nice time only when this process is niced).
+    busy: u64,
+    /// This process's user and system ticks.
+    own: u64,
+}
+
+static CONTENTION: Mutex<Contention> = Mutex::new(Contention { last: None, others: 0.0, primed: false, busy: false });
+static BUSY: AtomicBool = AtomicBool::new(false);
 static ADAPTIVE: AtomicBool = AtomicBool::new(true);
 static SINGLE: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+static ALLOWED: OnceLock<Option<Vec<usize>>> = OnceLock::new();
 
 /// Turns the busy-machine fallback on or off (on by default; `STRATA_ADAPTIVE_THREADS=0` turns it off).
 pub fn set_adaptive(on: bool) {
     ADAPTIVE.store(on, Ordering::Relaxed);
 }
 
-fn procs_running() -> Option<usize> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines().find_map(|l| l.strip_prefix("procs_running ")).and_then(|n| n.trim().parse().ok())
+/// How often the two files are read: reading them costs ~20-40 µs, and the
+/// kernel counts in ticks of 10 ms, so shorter intervals only add noise.
+const SAMPLE_SECS: f64 = 0.1;
+/// The span other programs' use is averaged over: long enough that a page
+/// redrawing or a burst of connections does not flip the mode, short enough
+/// that a program that takes a core is noticed within half a second.
+const WINDOW_SECS: f64 = 0.4;
+/// Kernel ticks per second (`USER_HZ`, 100 on every Linux architecture Strata runs on).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// The CPUs this process may run on, from `Cpus_allowed_list` (`0-3,8`).
+fn allowed_cpus() -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+        cpus.extend(a..=b);
+    }
+    Some(cpus)
 }
 
-/// Samples the machine's load; call between steps, when Strata's own workers are idle.
-/// Reading `/proc/stat` costs ~10-25 µs: look at most this often, so short
-/// steps of small models do not pay it every time.
-const SAMPLE_INTERVAL_NANOS: u64 = 5_000_000;
-static LAST_SAMPLE: AtomicU64 = AtomicU64::new(0);
-static START: OnceLock<Instant> = OnceLock::new();
+fn sample() -> Option<Sample> {
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may itself hold spaces: state is
+    // field 3, utime and stime 14 and 15, nice 19.
+    let fields: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<i64>().ok());
+    let own_ticks = (field(14)? + field(15)?) as u64;
+    let niced = field(19)? > 0;
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let allowed = ALLOWED.get_or_init(allowed_cpus).as_deref();
+    let mut busy = 0;
+    for line in stat.lines().take_while(|l| l.starts_with("cpu")) {
+        let mut parts = line.split_whitespace();
+        let Some(cpu) = parts.next().and_then(|name| name.strip_prefix("cpu")) else { continue };
+        let counted = match (cpu.parse::<usize>(), allowed) {
+            (Ok(n), Some(allowed)) => allowed.contains(&n),
+            (Ok(_), None) => false,
+            (Err(_), allowed) => allowed.is_none(),
+        };
+        if !counted {
+            continue;
+        }
+        let t: Vec<u64> = parts.map(|p| p.parse().unwrap_or(0)).collect();
+        // user nice system idle iowait irq softirq steal
+        let tick = |i: usize| t.get(i).copied().unwrap_or(0);
+        busy += tick(0) + tick(2) + tick(5) + tick(6) + tick(7) + if niced { tick(1) } else { 0 };
+    }
+    Some(Sample { at: Instant::now(), busy, own: own_ticks })
+}
+
+impl Contention {
+    /// Folds in a new sample when the last is at least [`SAMPLE_SECS`] old.
+    fn update(&mut self, threads: usize) {
+        if self.last.is_some_and(|s| s.at.elapsed().as_secs_f64() < SAMPLE_SECS) {
+            return;
+        }
+        let Some(now) = sample() else { return };
+        let Some(last) = self.last.replace(now) else { return };
+        let secs = now.at.duration_since(last.at).as_secs_f64();
+        let busy = now.busy.saturating_sub(last.busy) as f64;
+        let own = now.own.saturating_sub(last.own) as f64;
+        let others = ((busy - own) / TICKS_PER_SEC / secs).max(0.0);
+        // The first interval stands alone, so a run that starts beside a
+        // busy program reacts after one interval.
+        let weight = if self.primed { (secs / WINDOW_SECS).min(1.0) } else { 1.0 };
+        self.primed = true;
+        self.others += weight * (others - self.others);
+        // With other work on the cores a second worker mostly waits for a
+        // preempted sibling at every join; one worker is faster. One other
+        // busy program on two cores takes about two thirds of a core beside
+        // two workers and a whole one beside one; hysteresis keeps a single
+        // burst from flipping the mode.
+        let spare = threads.saturating_sub(1) as f64;
+        self.busy = if self.busy { self.others > 0.3 * spare } else { self.others >= 0.5 * spare };
+    }
+}
 
 fn update_contention() -> bool {
-    let now = START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + SAMPLE_INTERVAL_NANOS;
-    if now - LAST_SAMPLE.load(Ordering::Relaxed) < SAMPLE_INTERVAL_NANOS {
-        return CONTENTION.busy.load(Ordering::Relaxed);
+    // The training loop is the one caller; never wait for a lock here.
+    if let Ok(mut c) = CONTENTION.try_lock() {
+        c.update(num_threads());
+        BUSY.store(c.busy, Ordering::Relaxed);
     }
-    LAST_SAMPLE.store(now, Ordering::Relaxed);
-    let Some(running) = procs_running() else { return false };
-    // The calling thread is one of the running tasks.
-    let others = running.saturating_sub(1) * 100;
-    let avg = CONTENTION.others.load(Ordering::Relaxed);
-    let avg = (avg * 7 + others) / 8;
-    CONTENTION.others.store(avg, Ordering::Relaxed);
-    // With other work on the cores, a second worker mostly waits for a
-    // preempted sibling at every join; one worker is faster. Hysteresis
-    // keeps a single spike from flipping the mode.
-    let spare = num_threads().saturating_sub(1) * 100;
-    let busy = CONTENTION.busy.load(Ordering::Relaxed);
-    let now_busy = if busy { avg > spare.saturating_sub(50).max(40) } else { avg >= spare.max(60) };
-    CONTENTION.busy.store(now_busy, Ordering::Relaxed);
-    now_busy
+    BUSY.load(Ordering::Relaxed)
 }
 
 /// Runs one unit of work (a training step) on all threads, or, while other
@@ -114,5 +188,53 @@ pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// Whether the last step ran on a single worker because the machine was busy.
 pub fn is_contended() -> bool {
-    CONTENTION.busy.load(Ordering::Relaxed)
+    BUSY.load(Ordering::Relaxed)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Feeds samples for `secs` while `load` runs, returning the averaged
+    /// use of others and the verdict for a two-worker pool.
+    fn watch(secs: f64) -> Contention {
+        let mut c = Contention { last: None, others: 0.0, primed: false, busy: false };
+        let start = Instant::now();
+        while start.elapsed().as_secs_f64() < secs {
+            c.update(2);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c
+    }
+
+    #[test]
+    fn counts_other_programs_not_this_one() {
+        assert!(sample().is_some(), "/proc/stat and /proc/self/stat should be readable on Linux");
+        // A thread of this process spinning on a core is this process's own work.
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let spin = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let own = watch(1.5);
+        stop.store(true, Ordering::Relaxed);
+        spin.join().unwrap();
+        assert!(!own.busy, "this process's own busy thread read as another program ({:.2} cores)", own.others);
+        // Another program spinning on a core is contention.
+        let Ok(mut hog) = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn() else {
+            eprintln!("skipped the other-program half: no sh to spin");
+            return;
+        };
+        let other = watch(1.5);
+        hog.kill().ok();
+        hog.wait().ok();
+        eprintln!("others' use: {:.2} cores with a thread of this process spinning, {:.2} with another program spinning", own.others, other.others);
+        assert!(other.busy, "a program spinning on a core was not noticed ({:.2} cores)", other.others);
+        assert!(other.others > 0.5 && other.others < 1.6, "others {:.2} cores", other.others);
+    }
 }

@@ -9,10 +9,12 @@
 //! ratios, how long the clients ran, and the training process's threads and
 //! memory before and after (nothing may be left behind).
 //!
-//! cargo run --release -p strata --example dashboard_load -- [--rounds 20] [--samples 4000] [--clients 50] [--hold-ms 300] [--pause-ms 50] [--nice-clients]
+//! cargo run --release -p strata --example dashboard_load -- [--rounds 20] [--samples 4000] [--clients 50] [--hold-ms 300] [--pause-ms 50] [--nice-clients] [--control]
 //!
 //! Each client holds a connection for up to `--hold-ms` and pauses up to
-//! `--pause-ms` before the next one.
+//! `--pause-ms` before the next one. With `--control` the page and the
+//! clients talk to a server in their own process instead: the ratios then
+//! measure what the same traffic costs the machine, without Strata's server.
 
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -28,6 +30,22 @@ use strata::{Result, Rng, Tensor};
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The names of this process's threads, counted (`strata-dashboar x2, ...`; Linux).
+fn thread_names() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok()).map(|n| n.trim().to_string()).collect())
+        .unwrap_or_default();
+    names.sort();
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for n in names {
+        match counted.last_mut() {
+            Some((last, k)) if *last == n => *k += 1,
+            _ => counted.push((n, 1)),
+        }
+    }
+    counted.iter().map(|(n, k)| if *k > 1 { format!("{n} x{k}") } else { n.clone() }).collect::<Vec<_>>().join(", ")
 }
 
 /// `(threads, resident MB)` of this process (Linux).
@@ -121,6 +139,10 @@ fn viewer(addr: SocketAddr, active: Arc<Gate>, done: Arc<AtomicBool>) {
 /// The browsers' process: a page and `clients` churning clients, switched
 /// on and off by lines on standard input (`page 1`, `churn 0`, `quit`).
 fn client_process(addr: SocketAddr, clients: usize, timing: (u64, u64)) {
+    // `--control`: the clients talk to a server of their own process, so the
+    // training process does no server work: what is left is the machine's.
+    let own = std::env::args().any(|a| a == "--control").then(|| Server::start("127.0.0.1:0", Board::new()).expect("a server for the control run"));
+    let addr = own.as_ref().map_or(addr, |s| s.addr());
     let (done, page, churning) = (Arc::new(AtomicBool::new(false)), Arc::new(Gate::default()), Arc::new(Gate::default()));
     let mut threads = Vec::new();
     let (p, d) = (page.clone(), done.clone());
@@ -177,6 +199,7 @@ fn main() -> Result<()> {
     let board = Board::new();
     let server = Server::start("127.0.0.1:0", board.clone())?;
     let before = process_state();
+    let names_before = thread_names();
     let exe = std::env::current_exe().map_err(|e| strata::Error::io("current_exe", e))?;
     // `--nice-clients`: the clients' process at the lowest priority, to tell
     // the dashboard's own cost from that of the clients' CPU.
@@ -188,6 +211,7 @@ fn main() -> Result<()> {
     let mut browsers = command
         .args(["--client-process", &server.addr().to_string(), "--clients", &clients.to_string()])
         .args(["--hold-ms", &timing.0.to_string(), "--pause-ms", &timing.1.to_string()])
+        .args(std::env::args().filter(|a| a == "--control"))
         .stdin(Stdio::piped())
         .spawn()
         .map_err(|e| strata::Error::io("the clients' process", e))?;
@@ -241,6 +265,7 @@ fn main() -> Result<()> {
         println!("CPU seconds per epoch, {name}: training process {own:.2}, clients' process {theirs:.2}");
     }
     println!("training process: {} threads and {:.1} MB before the clients, {} threads and {:.1} MB after they left ({lingering} connections still open)", before.0, before.1, after.0, after.1);
+    println!("threads before: {names_before}; after: {}", thread_names());
     drop(server);
     Ok(())
 }
