@@ -134,6 +134,10 @@ pub fn run(args: FitArgs) -> Result<()> {
         ..FitOptions::default()
     };
     let history = model.fit(x, y, options)?;
+    // Under mpirun, rank 0 saves and prints; the others trained alongside it.
+    if !strata::distributed::is_primary() {
+        return Ok(());
+    }
     model.save(&args.save)?;
     if args.json {
         println!("{}", json!({ "epochs": args.epochs, "train_samples": samples, "history": history.history, "epoch_seconds": history.epoch_seconds, "saved": args.save }));

@@ -74,6 +74,11 @@ fn summary(config: Option<std::path::PathBuf>, model: Option<std::path::PathBuf>
 fn main() {
     let cli = Cli::parse();
     strata::warn_if_unoptimized();
+    #[cfg(feature = "mpi")]
+    if let Err(e) = strata::distributed::mpi::init() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
@@ -88,7 +93,16 @@ fn main() {
         Command::Dashboard(args) => dashboard::run(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        match strata::distributed::default_group() {
+            // One rank failing ends every rank now, rather than leaving them waiting for it.
+            Some(group) if group.size() > 1 => {
+                eprintln!("error on rank {} of {}: {e}", group.rank(), group.size());
+                group.abort(1);
+            }
+            _ => eprintln!("error: {e}"),
+        }
         std::process::exit(1);
     }
+    #[cfg(feature = "mpi")]
+    strata::distributed::mpi::finalize();
 }

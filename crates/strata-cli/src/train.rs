@@ -97,11 +97,19 @@ fn dashboard(args: &TrainArgs, test: &Dataset) -> Result<Option<strata::dashboar
     Ok(Some(d))
 }
 
-/// Sizes the thread pool from `--threads`, else `STRATA_THREADS`, else the core count.
+/// Sizes the thread pool from `--threads`, else `STRATA_THREADS`, else the
+/// core count (under `mpirun`, the cores shared among the ranks on this machine).
 pub fn set_threads(threads: Option<u64>) -> Result<()> {
     match threads {
         Some(n) => strata::core::threads::set_num_threads(n as usize),
-        None => strata::core::threads::init_from_env(),
+        None => {
+            strata::core::threads::init_from_env()?;
+            #[cfg(feature = "mpi")]
+            if let (None, Some(n)) = (std::env::var_os("STRATA_THREADS"), strata::distributed::mpi::threads_per_rank()) {
+                strata::core::threads::set_num_threads(n)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -177,19 +185,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let initial_epoch = model.epochs_trained();
     checks::epochs(args.epochs, initial_epoch)?;
-    if !args.json {
+    // Under mpirun, rank 0 prints, saves and serves; the others train alongside it.
+    let primary = strata::distributed::is_primary();
+    let ranks = strata::distributed::size();
+    if !args.json && primary {
         model.summary()?;
     }
-    match &args.resume {
-        Some(path) => eprintln!("Resuming {} after epoch {initial_epoch} of {}; training on {} samples", path.display(), args.epochs, train.len()),
-        None => eprintln!("Training on {} samples from {source} ({} threads)", train.len(), strata::core::threads::num_threads()),
+    let on = if ranks > 1 { format!(" on each of {ranks} ranks") } else { String::new() };
+    match (&args.resume, primary) {
+        (_, false) => {}
+        (Some(path), true) => eprintln!("Resuming {} after epoch {initial_epoch} of {}; training on {} samples", path.display(), args.epochs, train.len()),
+        (None, true) => eprintln!("Training on {} samples from {source} ({} threads{on})", train.len(), strata::core::threads::num_threads()),
     }
     let mut callbacks: Vec<Box<dyn strata::model::Callback>> = Vec::new();
     if let Some(path) = &args.checkpoint {
         callbacks.push(Box::new(ModelCheckpoint::new(path)));
     }
-    if let Some(d) = dashboard(&args, &test)? {
-        callbacks.push(Box::new(d));
+    if primary {
+        if let Some(d) = dashboard(&args, &test)? {
+            callbacks.push(Box::new(d));
+        }
     }
     let options = FitOptions {
         epochs: args.epochs,
@@ -209,10 +224,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprint!("\nPer-layer profile (milliseconds per training step):\n{}", p.table());
     }
     let ran = initial_epoch + history.epoch.len();
-    if ran < args.epochs {
+    if ran < args.epochs && primary {
         eprintln!("Training stopped after epoch {ran} of {}", args.epochs);
     }
-    if let Some(path) = &args.save {
+    if let (Some(path), true) = (&args.save, primary) {
         model.save(path)?;
         eprintln!("Saved {}", path.display());
     }
@@ -223,6 +238,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (test_loss, test_accuracy) = (test.get("loss").unwrap_or(f64::NAN), test.get("accuracy").unwrap_or(f64::NAN));
     let n_train = (train.len() as f64 * (1.0 - args.validation_split as f64)).ceil();
     let samples_per_second = n_train / median(&history.epoch_seconds).max(1e-9);
+    let (reduce_seconds, reduce_steps) = strata::distributed::gradient_reduce_time();
+    if !primary {
+        return Ok(());
+    }
     if args.json {
         let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
         let result = json!({
@@ -234,6 +253,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "batch_size": args.batch_size,
             "seed": args.seed,
             "threads": strata::core::threads::num_threads(),
+            "ranks": ranks,
+            "gradient_reduce_ms_per_step": (reduce_steps > 0).then(|| round(reduce_seconds * 1e3 / reduce_steps as f64, 3)),
             "train_samples": n_train as usize,
             "test_samples": test_samples,
             "test_loss": round(test_loss, 5),

@@ -324,6 +324,15 @@ impl Tensor {
         Tensor::from_op_with_logits(data, shape, grad_fn, None)
     }
 
+    /// The output of an op defined outside this crate: `value` (shaped
+    /// `shape`) computed by the caller from `inputs`, and `backward(inputs,
+    /// output, output gradient)` giving each input's gradient. Used for ops
+    /// whose work is not a kernel, such as a sum across processes.
+    pub fn custom_op(name: &'static str, inputs: &[Tensor], value: Vec<f32>, shape: &[usize], backward: autodiff::BackwardFn) -> Result<Tensor> {
+        check_len(name, value.len(), shape)?;
+        Ok(Tensor::from_op(value, shape.to_vec(), GradFn::new(name, inputs.to_vec(), backward)))
+    }
+
     /// Like [`Tensor::from_op`]; a softmax also remembers the logits it came from.
     pub(crate) fn from_op_with_logits(data: Vec<f32>, shape: Vec<usize>, grad_fn: GradFn, logits: Option<Tensor>) -> Tensor {
         let track = autodiff::is_enabled() && grad_fn.inputs.iter().any(|t| t.requires_grad());

@@ -29,6 +29,7 @@ pub mod applications;
 pub mod dashboard;
 pub mod data;
 pub mod datasets;
+pub mod distributed;
 pub mod explain;
 pub mod initializers;
 pub mod io;

@@ -159,6 +159,9 @@ pub(crate) fn resident_mb() -> Option<f64> {
 }
 
 impl Callback for Dashboard {
+    fn primary_only(&self) -> bool {
+        true
+    }
     fn on_train_begin(&mut self, info: &TrainInfo) {
         self.info = Some(info.clone());
         self.step = (info.initial_epoch * info.steps) as u64;

@@ -29,6 +29,27 @@ impl RandomStream {
         Ok(draw(rng))
     }
 
+    /// `per_row` draws for each of `rows` rows of a batch. On one rank of
+    /// several, when `rows` is this rank's share, the stream draws for the
+    /// whole global batch and keeps this rank's rows, so the ranks together
+    /// draw what one process would.
+    pub(crate) fn draw_rows<T>(&self, layer: &str, rows: usize, per_row: usize, mut one: impl FnMut(&mut Rng) -> T) -> Result<Vec<T>> {
+        let (skip, global) = match crate::distributed::current() {
+            Some(s) if s.rows == rows => (s.offset, s.global_rows),
+            _ => (0, rows),
+        };
+        self.draw(layer, |rng| {
+            let mut kept = Vec::with_capacity(rows * per_row);
+            for i in 0..global * per_row {
+                let v = one(rng);
+                if i >= skip * per_row && i < (skip + rows) * per_row {
+                    kept.push(v);
+                }
+            }
+            kept
+        })
+    }
+
     /// The stream's state for a checkpoint.
     pub(crate) fn states(&self) -> Vec<(String, [u64; 4])> {
         let rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());

@@ -114,6 +114,13 @@ pub trait Callback {
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut dyn TrainingModel) -> Result<()> {
         Ok(())
     }
+    /// Whether, in data-parallel training, only rank 0 runs this callback
+    /// (it writes files or serves pages); the others drop it. Default false:
+    /// callbacks that change training (early stopping, learning-rate
+    /// schedules) run on every rank and, seeing the same logs, decide alike.
+    fn primary_only(&self) -> bool {
+        false
+    }
     /// Whether a NaN or infinite loss should end training quietly after its
     /// epoch (see [`TerminateOnNaN`]) instead of failing `fit` with an error.
     fn stops_on_nan(&self) -> bool {

@@ -35,6 +35,9 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
+    fn primary_only(&self) -> bool {
+        true
+    }
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, model: &mut dyn TrainingModel) -> Result<Control> {
         if self.save_best_only {
             let Some(value) = logs.get(&self.monitor) else {

@@ -259,6 +259,15 @@ impl Model {
             self.build_chain(&train.input_shape())?;
         }
         let steps = train.len().div_ceil(train.get_batch_size().max(1));
+        let parallel = crate::distributed::DataParallel::for_model(self);
+        if let Some(p) = &parallel {
+            p.start(self, &train, (initial_epoch, epochs))?;
+            if p.rank() != 0 {
+                // Rank 0 prints and writes; the others train alongside it.
+                callbacks.retain(|c| !c.primary_only());
+            }
+        }
+        let verbose = if parallel.as_ref().is_some_and(|p| p.rank() != 0) { 0 } else { verbose };
         if verbose > 0 {
             let bar = if verbose == 1 { ProgressBar::new() } else { ProgressBar::with_terminal(false) };
             callbacks.insert(0, Box::new(bar));
@@ -288,7 +297,14 @@ impl Model {
                     }
                     self.check_targets(&batch.targets)?;
                 }
-                strata_core::threads::run_step(|| self.run_train_step(&batch, &mut step_logs))?;
+                match &parallel {
+                    // No busy-machine fallback: a step waits for the other ranks, which are not contention.
+                    Some(p) => {
+                        let (mine, shard) = p.shard(&batch)?;
+                        crate::distributed::with_shard(shard, || self.run_train_step(&mine, &mut step_logs))?;
+                    }
+                    None => strata_core::threads::run_step(|| self.run_train_step(&batch, &mut step_logs))?,
+                }
                 let loss = step_logs.get("loss").unwrap_or(0.0);
                 if !loss.is_finite() && !callbacks.iter().any(|c| c.stops_on_nan()) {
                     return Err(Error::NotFinite { what: format!("the loss at epoch {}, batch {}", epoch + 1, step + 1) });
@@ -300,7 +316,8 @@ impl Model {
                     nan_stop = true;
                     break;
                 }
-                if callbacks.iter().any(|c| c.stop_requested()) {
+                let asked = callbacks.iter().any(|c| c.stop_requested());
+                if parallel.as_ref().map_or(Ok(asked), |p| p.any(asked))? {
                     requested_stop = true;
                     break;
                 }
@@ -318,6 +335,10 @@ impl Model {
             let mut stop = nan_stop || requested_stop;
             for c in callbacks.iter_mut() {
                 stop |= c.on_epoch_end(epoch, &mut logs, self)? == Control::Stop;
+            }
+            if let Some(p) = &parallel {
+                // A stop asked on rank 0 alone (a page's stop button) stops every rank.
+                stop = p.any(stop)?;
             }
             // Values the callbacks added are kept (Keras's History is the last callback).
             history.record(epoch, &logs, seconds);

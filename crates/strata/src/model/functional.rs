@@ -68,6 +68,8 @@ pub struct Model {
     pub(crate) train_step: Option<Box<dyn TrainStep>>,
     /// Run on the gradients before the optimizer (see [`GradientStage`]).
     pub(crate) gradient_stages: Vec<Box<dyn GradientStage>>,
+    /// The ranks this model trains with (default: `distributed::default_group`).
+    pub(crate) collective: Option<std::sync::Arc<dyn crate::distributed::Collective>>,
 }
 
 impl std::fmt::Debug for Model {
@@ -110,6 +112,7 @@ impl Model {
             history: History::default(),
             train_step: None,
             gradient_stages: Vec::new(),
+            collective: None,
         }
     }
 
@@ -352,6 +355,12 @@ impl Model {
     /// The compiled loss of the first output, if compiled.
     pub fn loss(&self) -> Option<&dyn crate::losses::Loss> {
         self.compiled.as_ref().and_then(|c| c.loss(0))
+    }
+    /// Trains data-parallel with `group` (one rank of several: `fit` then
+    /// trains this rank's share of each batch; see [`crate::distributed`]).
+    /// Without one, the default group is used when set (under `mpirun`).
+    pub fn set_collective(&mut self, group: std::sync::Arc<dyn crate::distributed::Collective>) {
+        self.collective = Some(group);
     }
     /// The optimizer chosen by `compile`.
     pub fn optimizer(&self) -> Option<&dyn Optimizer> {

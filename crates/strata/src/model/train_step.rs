@@ -130,10 +130,16 @@ impl Model {
         let weights = self.all_weights();
         let params: Vec<Tensor> = weights.iter().filter(|w| w.trainable).map(|w| w.tensor.clone()).collect();
         let mut staged;
-        let grads = if self.gradient_stages.is_empty() {
+        let shard = crate::distributed::current();
+        let grads = if self.gradient_stages.is_empty() && shard.is_none() {
             grads
         } else {
             staged = grads.clone();
+            // One rank of several: the global batch's gradient first, so that
+            // the stages (clipping) see what one process would.
+            if let Some(shard) = &shard {
+                shard.all_reduce_gradients(&params, &mut staged)?;
+            }
             for stage in self.gradient_stages.iter_mut() {
                 stage.process(&params, &mut staged)?;
             }
@@ -191,8 +197,20 @@ impl Model {
         let loss = profile::scoped("loss", Phase::Forward, || self.compute_loss(&batch.targets, &predictions, batch.sample_weight.as_ref()))?;
         let grads = loss.total.backward()?;
         self.apply_gradients(&grads)?;
-        self.update_metrics(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
-        self.log_losses(&loss, batch.len(), logs)?;
+        match crate::distributed::current() {
+            // One rank of several: metrics and losses of the global batch, as one process logs them.
+            Some(shard) => {
+                let gather = |ts: &[Tensor]| ts.iter().map(|t| shard.gather_rows(t)).collect::<Result<Vec<_>>>();
+                let (targets, predictions) = (gather(&batch.targets)?, gather(&predictions)?);
+                let weights = batch.sample_weight.as_ref().map(|w| shard.gather_rows(w)).transpose()?;
+                self.update_metrics(&targets, &predictions, weights.as_ref())?;
+                self.log_global_losses(&loss, &shard, logs)?;
+            }
+            None => {
+                self.update_metrics(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
+                self.log_losses(&loss, batch.len(), logs)?;
+            }
+        }
         for (name, value) in self.metric_results() {
             logs.set(&name, value);
         }
@@ -206,6 +224,20 @@ impl Model {
             for (name, value) in self.output_names().iter().zip(&loss.per_output) {
                 if let Some(v) = value {
                     logs.mean(&format!("{name}_loss"), v.item()? as f64, batch as f64);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the global batch's losses to the running means, on one rank of several.
+    fn log_global_losses(&self, loss: &LossParts, shard: &crate::distributed::Shard, logs: &mut StepLogs) -> Result<()> {
+        let rows = shard.global_rows as f64;
+        logs.mean("loss", shard.global_mean(loss.total.item()? as f64)?, rows);
+        if loss.per_output.len() > 1 {
+            for (name, value) in self.output_names().iter().zip(&loss.per_output) {
+                if let Some(v) = value {
+                    logs.mean(&format!("{name}_loss"), shard.global_mean(v.item()? as f64)?, rows);
                 }
             }
         }

@@ -307,6 +307,9 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
+    fn primary_only(&self) -> bool {
+        true
+    }
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _model: &mut dyn TrainingModel) -> Result<Control> {
         let first = self.columns.is_none();
         let columns = self.columns.get_or_insert_with(|| logs.0.iter().map(|(n, _)| n.clone()).collect());

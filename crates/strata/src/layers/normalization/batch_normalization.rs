@@ -76,8 +76,19 @@ impl Layer for BatchNormalization {
         let flat = x.reshape(&[-1, c])?;
         // A frozen BatchNormalization runs in inference mode, as in Keras 3.
         let (mean, var) = if training && self.base.trainable {
-            let mean = flat.mean_axis(0, false)?;
-            let var = flat.sub(&mean)?.square().mean_axis(0, false)?;
+            let (mean, var) = match crate::distributed::current() {
+                // One rank of several: the global batch's statistics (Keras's synchronized=True).
+                Some(shard) if shard.rows == x.shape()[0] => {
+                    let count = (flat.shape()[0] / shard.rows.max(1) * shard.global_rows) as f32;
+                    let mean = shard.sum_across(&flat.sum_axis(0, false)?)?.scale(1.0 / count);
+                    let var = shard.sum_across(&flat.sub(&mean)?.square().sum_axis(0, false)?)?.scale(1.0 / count);
+                    (mean, var)
+                }
+                _ => {
+                    let mean = flat.mean_axis(0, false)?;
+                    (mean.clone(), flat.sub(&mean)?.square().mean_axis(0, false)?)
+                }
+            };
             // The one state update of a training call (see ARCHITECTURE.md).
             let average = Update::MovingAverage { momentum: self.momentum };
             b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean)?;

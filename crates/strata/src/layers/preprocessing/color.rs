@@ -98,12 +98,12 @@ impl Layer for RandomColor {
         let (lo, hi) = self.value_range;
         let out = match self.kind {
             Kind::Contrast => {
-                let f = self.stream.draw(&self.base.name, |rng| (0..n).map(|_| rng.uniform_range(1.0 - self.factor.0, 1.0 + self.factor.1)).collect::<Vec<_>>())?;
+                let f = self.stream.draw_rows(&self.base.name, n, 1, |rng| rng.uniform_range(1.0 - self.factor.0, 1.0 + self.factor.1))?;
                 let mean = x.mean_axis(1, true)?.mean_axis(2, true)?;
                 x.sub(&mean)?.mul(&Tensor::new(f, &[n, 1, 1, 1])?)?.add(&mean)?
             }
             Kind::Brightness => {
-                let d = self.stream.draw(&self.base.name, |rng| (0..n).map(|_| rng.uniform_range(self.factor.0, self.factor.1) * (hi - lo)).collect::<Vec<_>>())?;
+                let d = self.stream.draw_rows(&self.base.name, n, 1, |rng| rng.uniform_range(self.factor.0, self.factor.1) * (hi - lo))?;
                 x.add(&Tensor::new(d, &[n, 1, 1, 1])?)?
             }
         };

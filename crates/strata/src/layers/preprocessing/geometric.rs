@@ -208,7 +208,7 @@ impl Layer for RandomAffine {
             return Ok(x.clone());
         }
         let size = (shape[0] as f32, shape[1] as f32);
-        let transforms: Vec<[f32; 8]> = self.stream.draw(&self.base.name, |rng| (0..x.shape()[0]).map(|_| self.draw(rng, size)).collect())?;
+        let transforms: Vec<[f32; 8]> = self.stream.draw_rows(&self.base.name, x.shape()[0], 1, |rng| self.draw(rng, size))?;
         if transforms.is_empty() {
             return Ok(x.clone());
         }

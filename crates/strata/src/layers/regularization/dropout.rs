@@ -54,7 +54,8 @@ impl Layer for Dropout {
             return Ok(x.clone());
         }
         let keep = 1.0 - self.rate;
-        let mask: Vec<f32> = self.stream.draw(&self.base.name, |rng| (0..x.numel()).map(|_| if rng.uniform() < self.rate { 0.0 } else { 1.0 / keep }).collect())?;
+        let rows = x.shape()[0];
+        let mask = self.stream.draw_rows(&self.base.name, rows, x.numel() / rows.max(1), |rng| if rng.uniform() < self.rate { 0.0 } else { 1.0 / keep })?;
         x.mul(&Tensor::new(mask, x.shape())?)
     }
     random_stream_methods!();

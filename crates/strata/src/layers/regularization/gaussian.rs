@@ -89,7 +89,8 @@ impl Layer for Gaussian {
             Kind::Noise => (0.0, self.amount),
             Kind::Dropout => (1.0, (self.amount / (1.0 - self.amount)).sqrt()),
         };
-        let noise = Tensor::new(self.stream.draw(&self.base.name, |rng| (0..x.numel()).map(|_| mean + stddev * rng.normal()).collect())?, x.shape())?;
+        let rows = x.shape()[0];
+        let noise = Tensor::new(self.stream.draw_rows(&self.base.name, rows, x.numel() / rows.max(1), |rng| mean + stddev * rng.normal())?, x.shape())?;
         match self.kind {
             Kind::Noise => x.add(&noise),
             Kind::Dropout => x.mul(&noise),
