@@ -1010,6 +1010,33 @@ def vision_model_fixture():
             "weights": [v.path for v in model.weights]}
 
 
+def recurrent_fixture():
+    """LSTM cases through the layer harness, and one with initial and returned states."""
+    cases = []
+    x = rand(2, 5, 3)
+    units = 4
+    weights = lambda bias=True: [rand(3, 4 * units, scale=0.5), rand(units, 4 * units, scale=0.5)] + ([rand(4 * units, scale=0.5)] if bias else [])
+    for name, kw in [("lstm_last", {}), ("lstm_sequences", {"return_sequences": True}),
+                     ("lstm_backwards_sequences", {"go_backwards": True, "return_sequences": True}),
+                     ("lstm_backwards_no_bias", {"go_backwards": True, "use_bias": False})]:
+        cases.append(layer_case(name, layers.LSTM(units, **kw), x, weights(kw.get("use_bias", True))))
+    layer = layers.LSTM(units, return_sequences=True, return_state=True)
+    layer.build(x.shape)
+    w = weights()
+    layer.set_weights(w)
+    h0, c0 = rand(2, units, scale=0.5), rand(2, units, scale=0.5)
+    xv, hv, cv = tf.Variable(x), tf.Variable(h0), tf.Variable(c0)
+    with tf.GradientTape() as tape:
+        out, h, c = layer(xv, initial_state=[hv, cv])
+        rs = [tf.constant(rand(*t.shape)) for t in (out, h, c)]
+        obj = sum(tf.reduce_sum(t * r) for t, r in zip((out, h, c), rs))
+    grads = tape.gradient(obj, [xv, hv, cv] + list(layer.trainable_variables))
+    states = {"config": layer.get_config(), "x": arr(x), "h0": arr(h0), "c0": arr(c0), "weights": [arr(v) for v in w],
+              "weight_paths": [v.path for v in layer.weights],
+              "outputs": [arr(t) for t in (out, h, c)], "r": [arr(r) for r in rs], "grads": [arr(g) for g in grads]}
+    return {"cases": cases, "states": states}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1017,7 +1044,7 @@ def main():
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
                        ("files", keras_files_fixture), ("vision", vision_fixture),
-                       ("vision_model", vision_model_fixture)]:
+                       ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -505,3 +505,23 @@ fn resize_and_affine_transform() {
     assert_eq!(identity.to_vec(), x.to_vec());
     assert_eq!(x.resize((4, 5), Interpolation::Bilinear).unwrap().to_vec(), x.to_vec());
 }
+
+#[test]
+fn lstm_through_time() {
+    let mut r = Rng::new(7);
+    let (b, t, d, h) = (2, 4, 3, 5);
+    let scaled = |r: &mut Rng, shape: &[usize], s: f32| {
+        let v = var(r, shape, 0.0);
+        let data: Vec<f32> = v.to_vec().iter().map(|x| x * s).collect();
+        Tensor::variable(data, shape).unwrap()
+    };
+    let inputs = [
+        scaled(&mut r, &[b, t, d], 1.0),
+        scaled(&mut r, &[d, 4 * h], 0.5),
+        scaled(&mut r, &[h, 4 * h], 0.5),
+        scaled(&mut r, &[4 * h], 0.5),
+        scaled(&mut r, &[b, h], 0.5),
+        scaled(&mut r, &[b, h], 0.5),
+    ];
+    check("lstm", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5]).unwrap());
+}

@@ -268,6 +268,12 @@ pub trait Backend: Send + Sync {
         crate::kernels::elementwise::all_finite(&x.data())
     }
 
+    /// An LSTM over a whole sequence (see [`Tensor::lstm`]), for checked
+    /// shapes `(batch, time, features, units)`.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::recurrent::lstm(x, kernel, recurrent, bias, h0, c0, dims)
+    }
     /// Softmax (or log-softmax when `log`) along `axis`.
     fn softmax(&self, x: &Tensor, axis: usize, log: bool) -> Tensor {
         host::softmax::softmax(x, axis, log)

@@ -12,6 +12,7 @@ mod layout;
 mod loss;
 mod matmul;
 mod pool;
+mod recurrent;
 mod reduce;
 mod shape;
 mod softmax;

@@ -21,6 +21,7 @@ pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
 
 const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dense", Dense::from_config),
+    ("LSTM", super::LSTM::from_config),
     ("Embedding", Embedding::from_config),
     ("Conv1D", Conv1D::from_config),
     ("Conv2D", Conv2D::from_config),

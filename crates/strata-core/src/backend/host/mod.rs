@@ -13,5 +13,6 @@ pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod pool;
+pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod softmax;

@@ -1,0 +1,129 @@
+//! Recurrent cells over whole sequences: the input projection of every time
+//! step as one matrix product, then a fused cell per step (rows shared among
+//! threads); the backward pass runs back through time over the gates kept
+//! from the forward pass, and each weight's gradient is again one product.
+//! Everything per step is kept step-major (`[time, batch, ...]`), so a step's
+//! rows are contiguous.
+
+use rayon::prelude::*;
+
+use crate::autodiff::GradFn;
+use crate::kernels::matmul::Gemm;
+use crate::tensor::Tensor;
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `x · kernel + bias` for every step, rows in `(batch, time)` order: `[b·t, g·h]`.
+fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
+    let mut out: Vec<f32> = bias.iter().copied().cycle().take(rows * width).collect();
+    Gemm { m: rows, k: d, n: width, trans_a: false, trans_b: false }.run(x, kernel, &mut out, true);
+    out
+}
+
+/// The gradients of the input, kernel, recurrent kernel and bias from the
+/// pre-activation gradients `dz [b·t, g·h]` and the states each step read
+/// (`h_prev [b·t, h]`), each one product.
+fn weight_grads(x: &[f32], kernel: &[f32], dz: &[f32], h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 4] {
+    let mut dx = vec![0.0; rows * d];
+    Gemm { m: rows, k: width, n: d, trans_a: false, trans_b: true }.run(dz, kernel, &mut dx, false);
+    let mut dk = vec![0.0; d * width];
+    Gemm { m: d, k: rows, n: width, trans_a: true, trans_b: false }.run(x, dz, &mut dk, false);
+    let mut du = vec![0.0; h * width];
+    Gemm { m: h, k: rows, n: width, trans_a: true, trans_b: false }.run(h_prev, dz, &mut du, false);
+    let mut db = vec![0.0; width];
+    for row in dz.chunks_exact(width) {
+        db.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+    }
+    [dx, dk, du, db]
+}
+
+/// `[a, b, rest]` rows to `[b, a, rest]` rows.
+fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    for i in 0..a {
+        for j in 0..b {
+            out[(j * a + i) * rest..(j * a + i + 1) * rest].copy_from_slice(&x[(i * b + j) * rest..(i * b + j + 1) * rest]);
+        }
+    }
+    out
+}
+
+/// Rows per task when the cells of one step are shared among threads.
+const ROWS_PER_TASK: usize = 8;
+
+/// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
+pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+    let w = 4 * h;
+    // Everything per step is kept step-major (`[time, batch, ...]`), so a
+    // step's rows are contiguous: one product and one parallel pass each.
+    let x = swap_leading(&input.data(), b, t, d);
+    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, w);
+    let u = recurrent.to_vec();
+    // Kept for the backward pass: the gates after their activations, and
+    // the states each step started from and ended with.
+    let mut gates = vec![0.0f32; t * b * w];
+    let mut states = vec![0.0f32; (t + 1) * b * 2 * h];
+    for (row, s) in states[..b * 2 * h].chunks_exact_mut(2 * h).enumerate() {
+        s[..h].copy_from_slice(&h0.data()[row * h..(row + 1) * h]);
+        s[h..].copy_from_slice(&c0.data()[row * h..(row + 1) * h]);
+    }
+    let mut z = vec![0.0f32; b * w];
+    let mut h_prev = vec![0.0f32; b * h];
+    for step in 0..t {
+        z.copy_from_slice(&xw[step * b * w..(step + 1) * b * w]);
+        let (before, after) = states.split_at_mut((step + 1) * b * 2 * h);
+        let prev = &before[step * b * 2 * h..];
+        for (row, s) in prev.chunks_exact(2 * h).enumerate() {
+            h_prev[row * h..(row + 1) * h].copy_from_slice(&s[..h]);
+        }
+        Gemm { m: b, k: h, n: w, trans_a: false, trans_b: false }.run(&h_prev, &u, &mut z, true);
+        let next = &mut after[..b * 2 * h];
+        let g = &mut gates[step * b * w..(step + 1) * b * w];
+        z.par_chunks(w).zip(g.par_chunks_mut(w)).zip(prev.par_chunks(2 * h)).zip(next.par_chunks_mut(2 * h)).with_min_len(ROWS_PER_TASK).for_each(|(((zr, g), prev), next)| {
+            for j in 0..h {
+                let (i, f, c_hat, o) = (sigmoid(zr[j]), sigmoid(zr[h + j]), zr[2 * h + j].tanh(), sigmoid(zr[3 * h + j]));
+                let c = f * prev[h + j] + i * c_hat;
+                (g[j], g[h + j], g[2 * h + j], g[3 * h + j]) = (i, f, c_hat, o);
+                (next[j], next[h + j]) = (o * c.tanh(), c);
+            }
+        });
+    }
+    let out = swap_leading(&states[b * 2 * h..], t, b, 2 * h);
+    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
+    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
+        let dy = swap_leading(dy, b, t, 2 * h);
+        let mut dz = vec![0.0f32; t * b * w];
+        let (mut dh_next, mut dc_next) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
+        for step in (0..t).rev() {
+            let (g, prev, now) = (&gates[step * b * w..(step + 1) * b * w], &states[step * b * 2 * h..(step + 1) * b * 2 * h], &states[(step + 1) * b * 2 * h..(step + 2) * b * 2 * h]);
+            let dy_step = &dy[step * b * 2 * h..(step + 1) * b * 2 * h];
+            let dz_step = &mut dz[step * b * w..(step + 1) * b * w];
+            dz_step
+                .par_chunks_mut(w)
+                .zip(dc_next.par_chunks_mut(h))
+                .zip(dh_next.par_chunks(h))
+                .zip(g.par_chunks(w).zip(prev.par_chunks(2 * h)).zip(now.par_chunks(2 * h)).zip(dy_step.par_chunks(2 * h)))
+                .with_min_len(ROWS_PER_TASK)
+                .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| {
+                    for j in 0..h {
+                        let (i, f, c_hat, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
+                        let tc = now[h + j].tanh();
+                        let dh = dyr[j] + dh_next[j];
+                        let dc = dyr[h + j] + dc_next[j] + dh * o * (1.0 - tc * tc);
+                        dzr[j] = dc * c_hat * i * (1.0 - i);
+                        dzr[h + j] = dc * prev[h + j] * f * (1.0 - f);
+                        dzr[2 * h + j] = dc * i * (1.0 - c_hat * c_hat);
+                        dzr[3 * h + j] = dh * tc * o * (1.0 - o);
+                        dc_next[j] = dc * f;
+                    }
+                });
+            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: true }.run(dz_step, &u, &mut dh_next, false);
+        }
+        let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();
+        let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &dz, &h_prev, (t * b, d, h, w));
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next), Some(dc_next)]
+    };
+    Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
+}

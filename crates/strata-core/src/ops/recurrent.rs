@@ -1,0 +1,47 @@
+//! Recurrent cells over whole sequences, each one op (the kernels are the
+//! backend's: `backend/host/recurrent.rs`).
+//!
+//! Keras's layout: kernels `[features, gates·units]`, recurrent kernels
+//! `[units, gates·units]`, gates side by side (LSTM: i, f, c, o), sigmoid
+//! gates and tanh activations.
+
+use crate::error::{fmt_shape, Error, Result};
+use crate::tensor::Tensor;
+
+/// Checks `x [batch, time, features]`, `kernel [features, g·units]`,
+/// `recurrent [units, g·units]`, `bias [g·units]` and the states `[batch, units]`.
+fn check(op: &str, gates: usize, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, states: &[&Tensor]) -> Result<(usize, usize, usize, usize)> {
+    let bad = |what: &str, t: &Tensor, want: String| Err(Error::shape(op, format!("{what} has shape {}, expected {want}", fmt_shape(t.shape()), )));
+    let [b, t, d] = x.shape() else { return bad("the input", x, "(batch, time, features)".into()) };
+    let (b, t, d) = (*b, *t, *d);
+    let h = recurrent.shape().first().copied().unwrap_or(0);
+    if kernel.shape() != [d, gates * h] {
+        return bad("the kernel", kernel, fmt_shape(&[d, gates * h]));
+    }
+    if recurrent.shape() != [h, gates * h] {
+        return bad("the recurrent kernel", recurrent, fmt_shape(&[h, gates * h]));
+    }
+    if bias.shape() != [gates * h] {
+        return bad("the bias", bias, fmt_shape(&[gates * h]));
+    }
+    for s in states {
+        if s.shape() != [b, h] {
+            return bad("an initial state", s, fmt_shape(&[b, h]));
+        }
+    }
+    if t == 0 {
+        return Err(Error::shape(op, "the input has no time steps"));
+    }
+    Ok((b, t, d, h))
+}
+
+impl Tensor {
+    /// An LSTM over a whole sequence (Keras's `LSTM` with tanh and sigmoid):
+    /// `x [batch, time, features]`, gates i, f, c, o. Returns `[batch, time,
+    /// 2·units]`: each step's hidden state `h` then its cell state `c`.
+    pub fn lstm(&self, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<Tensor> {
+        let dims = check("lstm", 4, self, kernel, recurrent, bias, &[h0, c0])?;
+        super::same_device("lstm", &[self, kernel, recurrent, bias, h0, c0])?;
+        Ok(self.backend().lstm(self, kernel, recurrent, bias, h0, c0, dims))
+    }
+}

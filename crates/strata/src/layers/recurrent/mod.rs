@@ -1,0 +1,90 @@
+//! Recurrent layers, as Keras's: each runs its whole sequence as one op of
+//! `strata_core` (the input projection of every step as one product, a
+//! fused cell per step, back through time in the backward pass).
+
+mod lstm;
+
+pub use lstm::LSTM;
+
+use serde_json::Value;
+use strata_core::{Error, Result, Tensor};
+
+use crate::layers::config as cfg;
+
+/// What every recurrent layer of Keras takes besides its cell's own options.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Sequence {
+    /// Return every step's output (`[batch, time, units]`), not only the last.
+    pub(crate) return_sequences: bool,
+    /// Also return the final states.
+    pub(crate) return_state: bool,
+    /// Read the sequence from its last step to its first.
+    pub(crate) go_backwards: bool,
+}
+
+impl Sequence {
+    pub(crate) fn from_config(l: &str, config: &Value) -> Result<Sequence> {
+        // What Strata's recurrent layers do not do yet is refused, not ignored.
+        for (name, ok) in [("stateful", Value::Bool(false)), ("unroll", Value::Bool(false))] {
+            if config.get(name).is_some_and(|v| v != &ok) {
+                return Err(cfg::bad(l, name, &format!("{ok} (Strata supports no other yet)"), &config[name]));
+            }
+        }
+        for name in ["dropout", "recurrent_dropout"] {
+            if config.get(name).and_then(Value::as_f64).is_some_and(|v| v != 0.0) {
+                return Err(cfg::bad(l, name, "0 (Strata supports no other yet)", &config[name]));
+            }
+        }
+        Ok(Sequence {
+            return_sequences: cfg::bool_field(l, config, "return_sequences", false)?,
+            return_state: cfg::bool_field(l, config, "return_state", false)?,
+            go_backwards: cfg::bool_field(l, config, "go_backwards", false)?,
+        })
+    }
+
+    pub(crate) fn write_config(&self, config: &mut Value) {
+        for (name, v) in [("return_sequences", self.return_sequences), ("return_state", self.return_state), ("go_backwards", self.go_backwards), ("stateful", false), ("unroll", false)] {
+            config[name] = Value::Bool(v);
+        }
+        config["dropout"] = Value::from(0.0);
+        config["recurrent_dropout"] = Value::from(0.0);
+    }
+
+    /// The input in the order the cell reads it.
+    pub(crate) fn ordered(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.go_backwards {
+            return Ok(x.clone());
+        }
+        let steps = x.shape()[1];
+        x.gather(1, &(0..steps).rev().collect::<Vec<_>>())
+    }
+
+    /// The layer's outputs from every step's output `[batch, time, units]`
+    /// and the final states.
+    pub(crate) fn outputs(&self, every_step: &Tensor, states: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        let last = every_step.select(1, every_step.shape()[1] - 1)?;
+        let output = if self.return_sequences { every_step.clone() } else { last };
+        let mut out = vec![output];
+        if self.return_state {
+            out.extend(states);
+        }
+        Ok(out)
+    }
+
+    /// The output shapes for an input of `[time, features]`.
+    pub(crate) fn output_shapes(&self, time: usize, units: usize, states: usize) -> Vec<Vec<usize>> {
+        let mut shapes = vec![if self.return_sequences { vec![time, units] } else { vec![units] }];
+        if self.return_state {
+            shapes.extend((0..states).map(|_| vec![units]));
+        }
+        shapes
+    }
+}
+
+/// Checks a recurrent layer's input shape `[time, features]` (batch excluded).
+pub(crate) fn check_sequence_shape(layer: &str, shape: &[usize]) -> Result<(usize, usize)> {
+    match shape {
+        [t, d] if *t > 0 => Ok((*t, *d)),
+        _ => Err(Error::layer(layer, format!("expects inputs of shape (batch, time, features) with at least one step, got {}", crate::layers::batch_shape(shape)))),
+    }
+}
