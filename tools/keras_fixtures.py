@@ -1010,6 +1010,22 @@ def vision_model_fixture():
             "weights": [v.path for v in model.weights]}
 
 
+def states_case(layer, x, weights, initial):
+    """A recurrent layer given its initial states and returning its final ones: values and gradients of all."""
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    xv, sv = tf.Variable(x), [tf.Variable(s) for s in initial]
+    with tf.GradientTape() as tape:
+        outs = layer(xv, initial_state=sv)
+        rs = [tf.constant(rand(*t.shape)) for t in outs]
+        obj = sum(tf.reduce_sum(t * r) for t, r in zip(outs, rs))
+    grads = tape.gradient(obj, [xv] + sv + list(layer.trainable_variables))
+    case = {"config": layer.get_config(), "x": arr(x), "weights": [arr(v) for v in weights], "weight_paths": [v.path for v in layer.weights],
+            "outputs": [arr(t) for t in outs], "r": [arr(r) for r in rs], "grads": [arr(g) for g in grads]}
+    case.update({name: arr(v) for name, v in zip(["h0", "c0"], initial)})
+    return case
+
+
 def recurrent_fixture():
     """LSTM cases through the layer harness, and one with initial and returned states."""
     cases = []
@@ -1020,21 +1036,27 @@ def recurrent_fixture():
                      ("lstm_backwards_sequences", {"go_backwards": True, "return_sequences": True}),
                      ("lstm_backwards_no_bias", {"go_backwards": True, "use_bias": False})]:
         cases.append(layer_case(name, layers.LSTM(units, **kw), x, weights(kw.get("use_bias", True))))
-    layer = layers.LSTM(units, return_sequences=True, return_state=True)
-    layer.build(x.shape)
-    w = weights()
-    layer.set_weights(w)
     h0, c0 = rand(2, units, scale=0.5), rand(2, units, scale=0.5)
-    xv, hv, cv = tf.Variable(x), tf.Variable(h0), tf.Variable(c0)
-    with tf.GradientTape() as tape:
-        out, h, c = layer(xv, initial_state=[hv, cv])
-        rs = [tf.constant(rand(*t.shape)) for t in (out, h, c)]
-        obj = sum(tf.reduce_sum(t * r) for t, r in zip((out, h, c), rs))
-    grads = tape.gradient(obj, [xv, hv, cv] + list(layer.trainable_variables))
-    states = {"config": layer.get_config(), "x": arr(x), "h0": arr(h0), "c0": arr(c0), "weights": [arr(v) for v in w],
-              "weight_paths": [v.path for v in layer.weights],
-              "outputs": [arr(t) for t in (out, h, c)], "r": [arr(r) for r in rs], "grads": [arr(g) for g in grads]}
-    return {"cases": cases, "states": states}
+    states = states_case(layers.LSTM(units, return_sequences=True, return_state=True), x, weights(), [h0, c0])
+    gru_weights = lambda bias=True: [rand(3, 3 * units, scale=0.5), rand(units, 3 * units, scale=0.5)] + ([rand(2, 3 * units, scale=0.5)] if bias else [])
+    for name, kw in [("gru_last", {}), ("gru_backwards_sequences", {"go_backwards": True, "return_sequences": True}),
+                     ("gru_no_bias", {"use_bias": False, "return_sequences": True})]:
+        cases.append(layer_case(name, layers.GRU(units, **kw), x, gru_weights(kw.get("use_bias", True))))
+    gru_states = states_case(layers.GRU(units, return_sequences=True, return_state=True), x, gru_weights(), [h0])
+    rnn_weights = lambda bias=True: [rand(3, units, scale=0.5), rand(units, units, scale=0.5)] + ([rand(units, scale=0.5)] if bias else [])
+    for name, kw in [("simple_rnn_last", {}), ("simple_rnn_backwards_sequences", {"go_backwards": True, "return_sequences": True}),
+                     ("simple_rnn_no_bias", {"use_bias": False})]:
+        cases.append(layer_case(name, layers.SimpleRNN(units, **kw), x, rnn_weights(kw.get("use_bias", True))))
+    rnn_states = states_case(layers.SimpleRNN(units, return_sequences=True, return_state=True), x, rnn_weights(), [h0])
+    # One short fit of each layer, read by Strata from the models' own to_json().
+    xs = rand(16, 5, 3)
+    ys = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 16)]
+    stacked = keras.Sequential([keras.Input((5, 3)), layers.LSTM(4, return_sequences=True), layers.GRU(3, go_backwards=True), layers.Dense(2, activation="softmax")])
+    stacked.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    simple = keras.Sequential([keras.Input((5, 3)), layers.SimpleRNN(4, return_sequences=True), layers.LSTM(2, go_backwards=True), layers.Dense(1)])
+    simple.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    fits = [fit_json_case("lstm_gru_adam", stacked, xs, ys, epochs=2), fit_json_case("simple_rnn_lstm_sgd", simple, xs, ys[:, :1], epochs=2)]
+    return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "fits": fits}
 
 
 def main():

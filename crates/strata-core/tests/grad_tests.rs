@@ -506,15 +506,16 @@ fn resize_and_affine_transform() {
     assert_eq!(x.resize((4, 5), Interpolation::Bilinear).unwrap().to_vec(), x.to_vec());
 }
 
+/// A variable of normal values times `s` (recurrent weights small enough that the gates do not saturate).
+fn scaled(r: &mut Rng, shape: &[usize], s: f32) -> Tensor {
+    let v = var(r, shape, 0.0);
+    Tensor::variable(v.to_vec().iter().map(|x| x * s).collect(), shape).unwrap()
+}
+
 #[test]
 fn lstm_through_time() {
     let mut r = Rng::new(7);
     let (b, t, d, h) = (2, 4, 3, 5);
-    let scaled = |r: &mut Rng, shape: &[usize], s: f32| {
-        let v = var(r, shape, 0.0);
-        let data: Vec<f32> = v.to_vec().iter().map(|x| x * s).collect();
-        Tensor::variable(data, shape).unwrap()
-    };
     let inputs = [
         scaled(&mut r, &[b, t, d], 1.0),
         scaled(&mut r, &[d, 4 * h], 0.5),
@@ -524,4 +525,27 @@ fn lstm_through_time() {
         scaled(&mut r, &[b, h], 0.5),
     ];
     check("lstm", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5]).unwrap());
+}
+
+#[test]
+fn gru_through_time() {
+    let mut r = Rng::new(8);
+    let (b, t, d, h) = (2, 4, 3, 5);
+    let inputs = [
+        scaled(&mut r, &[b, t, d], 1.0),
+        scaled(&mut r, &[d, 3 * h], 0.5),
+        scaled(&mut r, &[h, 3 * h], 0.5),
+        scaled(&mut r, &[3 * h], 0.5),
+        scaled(&mut r, &[3 * h], 0.5),
+        scaled(&mut r, &[b, h], 0.5),
+    ];
+    check("gru", &inputs, |i| i[0].gru(&i[1], &i[2], &i[3], &i[4], &i[5]).unwrap());
+}
+
+#[test]
+fn simple_rnn_through_time() {
+    let mut r = Rng::new(9);
+    let (b, t, d, h) = (2, 4, 3, 5);
+    let inputs = [scaled(&mut r, &[b, t, d], 1.0), scaled(&mut r, &[d, h], 0.5), scaled(&mut r, &[h, h], 0.5), scaled(&mut r, &[h], 0.5), scaled(&mut r, &[b, h], 0.5)];
+    check("simple_rnn", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4]).unwrap());
 }

@@ -5,9 +5,11 @@
 //! second over two epochs after a warm-up one. `tools/bench/keras_lstm_speed.py`
 //! is the same run in Keras.
 //!
-//!     cargo run --release -p strata --example lstm_speed
+//!     cargo run --release -p strata --example lstm_speed [-- gru]
+//!
+//! With `gru`, the same with `GRU(256)` in place of the LSTM.
 
-use strata::layers::{Embedding, LSTM};
+use strata::layers::{Embedding, GRU, LSTM};
 use strata::prelude::*;
 use strata::Rng;
 
@@ -25,7 +27,12 @@ fn main() -> strata::Result<()> {
     let (x, y) = (Tensor::new(x, &[windows, t])?, Tensor::new(onehot, &[windows, t, vocab])?);
     let mut m = Sequential::with_seed(0);
     m.add(Embedding::new(vocab, 64).input_shape([t]))?;
-    m.add(LSTM::new(256).return_sequences(true))?;
+    let gru = std::env::args().any(|a| a == "gru");
+    if gru {
+        m.add(GRU::new(256).return_sequences(true))?;
+    } else {
+        m.add(LSTM::new(256).return_sequences(true))?;
+    }
     m.add(Dense::new(vocab).activation(Softmax))?;
     m.compile(strata::optimizers::Adam::new(2e-3)?, "categorical_crossentropy", &[])?;
     let opts = |e| FitOptions { epochs: e, batch_size: 64, verbose: 0, ..Default::default() };
@@ -33,6 +40,7 @@ fn main() -> strata::Result<()> {
     let start = std::time::Instant::now();
     let h = m.fit(&x, &y, opts(2))?;
     let secs = start.elapsed().as_secs_f64();
-    println!("{:.0} characters/s (loss {:?})", (windows * t) as f64 * 2.0 / secs, h.history["loss"]);
+    let layer = if gru { "GRU" } else { "LSTM" };
+    println!("strata {layer} {:.0} characters/s (loss {:?})", (windows * t) as f64 * 2.0 / secs, h.history["loss"]);
     Ok(())
 }

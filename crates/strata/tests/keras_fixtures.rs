@@ -311,33 +311,38 @@ fn initializers_match_keras_distributions() {
 fn fits_from_keras_json_match_keras() {
     let fx = fixture("keras_fit_extra.json");
     for case in fx["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let mut model = Sequential::from_json_str(case["model_json"].as_str().unwrap(), 0).unwrap_or_else(|e| panic!("{name}: {e}"));
-        model.build_from_declared().unwrap();
-        assert_eq!(model.count_params() as u64, case["params"].as_u64().unwrap(), "{name}: parameter count");
-        let summary = model.summary_string().unwrap();
-        let total = summary.lines().find_map(|l| l.trim().strip_prefix("Total params: ")).and_then(|t| t.split_whitespace().next()).unwrap_or_default().replace(',', "");
-        assert_eq!(total, case["params"].to_string(), "{name}: summary {summary}");
-        for ((_, w), k) in model.named_weights().iter().zip(case["initial_weights"].as_array().unwrap()) {
-            w.data_mut().copy_from_slice(&tensor(k).data());
-        }
-        let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
-        let batch_size = case["batch_size"].as_u64().unwrap() as usize;
-        let class_weight = case["class_weight"].as_object().map(|m| m.iter().map(|(k, v)| (k.parse().unwrap(), v.as_f64().unwrap() as f32)).collect());
-        let sample_weight = case.get("sample_weight").map(tensor);
-        let options = FitOptions { epochs: case["epochs"].as_u64().unwrap() as usize, batch_size, shuffle: false, verbose: 0, class_weight, sample_weight, ..Default::default() };
-        let history = model.fit(&x, &y, options).unwrap();
-        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-        assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), TIGHT);
-        for ((wname, w), k) in model.named_weights().iter().zip(case["final_weights"].as_array().unwrap()) {
-            assert_close(&format!("{name} final {wname}"), &w.to_vec(), &floats(&k["data"]), TIGHT);
-        }
-        let evaluated = model.evaluate(&x, &y, batch_size).unwrap().get("loss").unwrap() as f32;
-        assert_close(&format!("{name} evaluate loss"), &[evaluated], &[case["evaluate_loss"].as_f64().unwrap() as f32], TIGHT);
-        // The config Strata writes back (regularizers and constraints included) builds the same model.
-        let again = Sequential::from_json(&model.to_json(), 0).unwrap();
-        assert_eq!(again.to_json()["config"], model.to_json()["config"], "{name}: config round trip");
+        check_fit_case(case);
     }
+}
+
+/// A short fit of a model read from Keras's `to_json()`, against Keras's.
+fn check_fit_case(case: &serde_json::Value) {
+    let name = case["name"].as_str().unwrap();
+    let mut model = Sequential::from_json_str(case["model_json"].as_str().unwrap(), 0).unwrap_or_else(|e| panic!("{name}: {e}"));
+    model.build_from_declared().unwrap();
+    assert_eq!(model.count_params() as u64, case["params"].as_u64().unwrap(), "{name}: parameter count");
+    let summary = model.summary_string().unwrap();
+    let total = summary.lines().find_map(|l| l.trim().strip_prefix("Total params: ")).and_then(|t| t.split_whitespace().next()).unwrap_or_default().replace(',', "");
+    assert_eq!(total, case["params"].to_string(), "{name}: summary {summary}");
+    for ((_, w), k) in model.named_weights().iter().zip(case["initial_weights"].as_array().unwrap()) {
+        w.data_mut().copy_from_slice(&tensor(k).data());
+    }
+    let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
+    let batch_size = case["batch_size"].as_u64().unwrap() as usize;
+    let class_weight = case["class_weight"].as_object().map(|m| m.iter().map(|(k, v)| (k.parse().unwrap(), v.as_f64().unwrap() as f32)).collect());
+    let sample_weight = case.get("sample_weight").map(tensor);
+    let options = FitOptions { epochs: case["epochs"].as_u64().unwrap() as usize, batch_size, shuffle: false, verbose: 0, class_weight, sample_weight, ..Default::default() };
+    let history = model.fit(&x, &y, options).unwrap();
+    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_close(&format!("{name} history loss"), &as_f32(history.get("loss").unwrap()), &floats(&case["history_loss"]), TIGHT);
+    for ((wname, w), k) in model.named_weights().iter().zip(case["final_weights"].as_array().unwrap()) {
+        assert_close(&format!("{name} final {wname}"), &w.to_vec(), &floats(&k["data"]), TIGHT);
+    }
+    let evaluated = model.evaluate(&x, &y, batch_size).unwrap().get("loss").unwrap() as f32;
+    assert_close(&format!("{name} evaluate loss"), &[evaluated], &[case["evaluate_loss"].as_f64().unwrap() as f32], TIGHT);
+    // The config Strata writes back (regularizers and constraints included) builds the same model.
+    let again = Sequential::from_json(&model.to_json(), 0).unwrap();
+    assert_eq!(again.to_json()["config"], model.to_json()["config"], "{name}: config round trip");
 }
 
 #[test]
@@ -535,38 +540,49 @@ fn recurrent_layers_match_keras() {
     for case in fx["cases"].as_array().unwrap() {
         check_layer_case(case);
     }
-    // Initial states in, final states out (`return_state`), gradients through all three.
-    let st = &fx["states"];
+    check_states_case("LSTM", &fx["states"], &["h0", "c0"]);
+    check_states_case("GRU", &fx["gru_states"], &["h0"]);
+    check_states_case("SimpleRNN", &fx["simple_rnn_states"], &["h0"]);
+    for case in fx["fits"].as_array().unwrap() {
+        check_fit_case(case);
+    }
+    // What the fused layers do not do yet is refused, naming the field.
+    for (class, field, value) in [("LSTM", "dropout", serde_json::json!(0.2)), ("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "reset_after", serde_json::json!(false))] {
+        let key = if class == "LSTM" { "states" } else { "gru_states" };
+        let mut config = fx[key]["config"].clone();
+        config[field] = value;
+        let e = keras_config::layer_from_config(class, &config).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains(field), "{class} {field}: {e}");
+    }
+}
+
+/// Initial states in (the inputs after the sequence), final states out
+/// (`return_state`), gradients through all of them.
+fn check_states_case(class: &str, st: &serde_json::Value, states: &[&str]) {
     let var = |v: &serde_json::Value| {
         let t = tensor(v);
         Tensor::variable(t.to_vec(), t.shape()).unwrap()
     };
-    let (x, h0, c0) = (var(&st["x"]), var(&st["h0"]), var(&st["c0"]));
-    let mut layer = keras_config::layer_from_config("LSTM", &st["config"]).unwrap();
-    layer.build_many(&[x.shape()[1..].to_vec(), vec![4], vec![4]], &mut Rng::new(0)).unwrap();
+    let inputs: Vec<Tensor> = std::iter::once(var(&st["x"])).chain(states.iter().map(|s| var(&st[*s]))).collect();
+    let mut layer = keras_config::layer_from_config(class, &st["config"]).unwrap();
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape()[1..].to_vec()).collect();
+    layer.build_many(&shapes, &mut Rng::new(0)).unwrap();
     let weights = layer.weights();
     for ((w, k), path) in weights.iter().zip(st["weights"].as_array().unwrap()).zip(st["weight_paths"].as_array().unwrap()) {
         // Keras 3's variable paths: `lstm/lstm_cell/kernel`.
         assert!(path.as_str().unwrap().ends_with(&format!("/{}", w.name)), "{} against {path}", w.name);
         w.tensor.data_mut().copy_from_slice(&tensor(k).data());
     }
-    let outs = layer.call_many(&[x.clone(), h0.clone(), c0.clone()], false).unwrap();
-    assert_eq!(outs.len(), 3);
+    let outs = layer.call_many(&inputs, false).unwrap();
+    assert_eq!(outs.len(), 1 + states.len());
     let mut objective = Tensor::scalar(0.0);
     for (i, (out, (want, r))) in outs.iter().zip(st["outputs"].as_array().unwrap().iter().zip(st["r"].as_array().unwrap())).enumerate() {
-        assert_close(&format!("lstm with states: output {i}"), &out.to_vec(), &floats(&want["data"]), TIGHT);
+        assert_close(&format!("{class} with states: output {i}"), &out.to_vec(), &floats(&want["data"]), TIGHT);
         objective = objective.add(&out.mul(&tensor(r)).unwrap().sum()).unwrap();
     }
     let grads = objective.backward().unwrap();
-    // What the fused LSTM does not do yet is refused, naming the field.
-    for (field, value) in [("dropout", serde_json::json!(0.2)), ("activation", serde_json::json!("relu")), ("stateful", serde_json::json!(true))] {
-        let mut config = st["config"].clone();
-        config[field] = value;
-        let e = keras_config::layer_from_config("LSTM", &config).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains(field), "{field}: {e}");
-    }
-    let wanted: Vec<Tensor> = [x, h0, c0].into_iter().chain(weights.iter().map(|w| w.tensor.clone())).collect();
+    let wanted: Vec<Tensor> = inputs.into_iter().chain(weights.iter().map(|w| w.tensor.clone())).collect();
     for (i, (t, want)) in wanted.iter().zip(st["grads"].as_array().unwrap()).enumerate() {
-        assert_close(&format!("lstm with states: gradient {i}"), &grads.get(t).unwrap().to_vec(), &floats(&want["data"]), TIGHT);
+        assert_close(&format!("{class} with states: gradient {i}"), &grads.get(t).unwrap().to_vec(), &floats(&want["data"]), TIGHT);
     }
 }

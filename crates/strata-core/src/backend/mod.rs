@@ -274,6 +274,17 @@ pub trait Backend: Send + Sync {
     fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
         host::recurrent::lstm(x, kernel, recurrent, bias, h0, c0, dims)
     }
+    /// A simple recurrent layer (tanh) over a whole sequence (see
+    /// [`Tensor::simple_rnn`]), for checked shapes `(batch, time, features, units)`.
+    fn simple_rnn(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::recurrent::simple_rnn(x, kernel, recurrent, bias, h0, dims)
+    }
+    /// A GRU (`reset_after`) over a whole sequence (see [`Tensor::gru`]),
+    /// for checked shapes `(batch, time, features, units)`.
+    #[allow(clippy::too_many_arguments)]
+    fn gru(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::gru::gru(x, kernel, recurrent, input_bias, recurrent_bias, h0, dims)
+    }
     /// Softmax (or log-softmax when `log`) along `axis`.
     fn softmax(&self, x: &Tensor, axis: usize, log: bool) -> Tensor {
         host::softmax::softmax(x, axis, log)

@@ -44,4 +44,24 @@ impl Tensor {
         super::same_device("lstm", &[self, kernel, recurrent, bias, h0, c0])?;
         Ok(self.backend().lstm(self, kernel, recurrent, bias, h0, c0, dims))
     }
+
+    /// A simple recurrent layer over a whole sequence (Keras's `SimpleRNN`
+    /// with tanh): `h_t = tanh(x_t · kernel + h_(t-1) · recurrent + bias)`.
+    /// Returns every step's state, `[batch, time, units]`.
+    pub fn simple_rnn(&self, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor) -> Result<Tensor> {
+        let dims = check("simple_rnn", 1, self, kernel, recurrent, bias, &[h0])?;
+        super::same_device("simple_rnn", &[self, kernel, recurrent, bias, h0])?;
+        Ok(self.backend().simple_rnn(self, kernel, recurrent, bias, h0, dims))
+    }
+
+    /// A GRU over a whole sequence (Keras's `GRU` with `reset_after=True`,
+    /// tanh and sigmoid): `x [batch, time, features]`, gates z, r, h; the
+    /// input side's bias and the recurrent side's, `[3·units]` each. Returns
+    /// every step's state, `[batch, time, units]`.
+    pub fn gru(&self, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor) -> Result<Tensor> {
+        let dims = check("gru", 3, self, kernel, recurrent, input_bias, &[h0])?;
+        check("gru", 3, self, kernel, recurrent, recurrent_bias, &[h0])?;
+        super::same_device("gru", &[self, kernel, recurrent, input_bias, recurrent_bias, h0])?;
+        Ok(self.backend().gru(self, kernel, recurrent, input_bias, recurrent_bias, h0, dims))
+    }
 }

@@ -21,6 +21,8 @@ pub type FromConfig = fn(&str, &Value) -> Result<Box<dyn Layer>>;
 
 const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Dense", Dense::from_config),
+    ("GRU", super::GRU::from_config),
+    ("SimpleRNN", super::SimpleRNN::from_config),
     ("LSTM", super::LSTM::from_config),
     ("Embedding", Embedding::from_config),
     ("Conv1D", Conv1D::from_config),

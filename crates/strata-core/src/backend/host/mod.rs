@@ -12,6 +12,7 @@ pub(crate) mod linear;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
+pub(crate) mod gru;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;

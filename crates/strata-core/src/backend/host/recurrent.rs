@@ -11,12 +11,12 @@ use crate::autodiff::GradFn;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
 
-fn sigmoid(x: f32) -> f32 {
+pub(super) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
 /// `x · kernel + bias` for every step, rows in `(batch, time)` order: `[b·t, g·h]`.
-fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
+pub(super) fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
     let mut out: Vec<f32> = bias.iter().copied().cycle().take(rows * width).collect();
     Gemm { m: rows, k: d, n: width, trans_a: false, trans_b: false }.run(x, kernel, &mut out, true);
     out
@@ -25,7 +25,7 @@ fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width
 /// The gradients of the input, kernel, recurrent kernel and bias from the
 /// pre-activation gradients `dz [b·t, g·h]` and the states each step read
 /// (`h_prev [b·t, h]`), each one product.
-fn weight_grads(x: &[f32], kernel: &[f32], dz: &[f32], h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 4] {
+pub(super) fn weight_grads(x: &[f32], kernel: &[f32], dz: &[f32], h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 4] {
     let mut dx = vec![0.0; rows * d];
     Gemm { m: rows, k: width, n: d, trans_a: false, trans_b: true }.run(dz, kernel, &mut dx, false);
     let mut dk = vec![0.0; d * width];
@@ -40,7 +40,7 @@ fn weight_grads(x: &[f32], kernel: &[f32], dz: &[f32], h_prev: &[f32], (rows, d,
 }
 
 /// `[a, b, rest]` rows to `[b, a, rest]` rows.
-fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f32> {
+pub(super) fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     for i in 0..a {
         for j in 0..b {
@@ -51,7 +51,7 @@ fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f32> {
 }
 
 /// Rows per task when the cells of one step are shared among threads.
-const ROWS_PER_TASK: usize = 8;
+pub(super) const ROWS_PER_TASK: usize = 8;
 
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
@@ -126,4 +126,42 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next), Some(dc_next)]
     };
     Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
+}
+
+/// [`Tensor::simple_rnn`] on the host, for checked shapes `(batch, time, features, units)`.
+pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+    let x = swap_leading(&input.data(), b, t, d);
+    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, h);
+    let u = recurrent.to_vec();
+    // Every step's state, from the initial one: `[time + 1, batch, units]`.
+    let mut states = vec![0.0f32; (t + 1) * b * h];
+    states[..b * h].copy_from_slice(&h0.data());
+    for step in 0..t {
+        let (before, after) = states.split_at_mut((step + 1) * b * h);
+        let next = &mut after[..b * h];
+        next.copy_from_slice(&xw[step * b * h..(step + 1) * b * h]);
+        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&before[step * b * h..], &u, next, true);
+        next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(|row| row.iter_mut().for_each(|v| *v = v.tanh()));
+    }
+    let out = swap_leading(&states[b * h..], t, b, h);
+    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
+    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
+        let dy = swap_leading(dy, b, t, h);
+        let mut da = vec![0.0f32; t * b * h];
+        let mut dh_next = vec![0.0f32; b * h];
+        for step in (0..t).rev() {
+            let rows = step * b * h..(step + 1) * b * h;
+            let now = &states[(step + 1) * b * h..(step + 2) * b * h];
+            let da_step = &mut da[rows.clone()];
+            da_step.par_chunks_mut(h).zip(now.par_chunks(h).zip(dy[rows].par_chunks(h))).zip(dh_next.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|((da, (now, dyr)), dh_next)| {
+                for j in 0..h {
+                    da[j] = (dyr[j] + dh_next[j]) * (1.0 - now[j] * now[j]);
+                }
+            });
+            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: true }.run(da_step, &u, &mut dh_next, false);
+        }
+        let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &da, &states[..t * b * h], (t * b, d, h, h));
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next)]
+    };
+    Tensor::from_op(out, vec![b, t, h], GradFn::host("simple_rnn", inputs, backward))
 }

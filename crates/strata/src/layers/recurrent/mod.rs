@@ -2,9 +2,15 @@
 //! `strata_core` (the input projection of every step as one product, a
 //! fused cell per step, back through time in the backward pass).
 
+mod gru;
+mod layer;
 mod lstm;
+mod simple_rnn;
 
+pub use gru::GRU;
 pub use lstm::LSTM;
+pub use simple_rnn::SimpleRNN;
+
 
 use serde_json::Value;
 use strata_core::{Error, Result, Tensor};

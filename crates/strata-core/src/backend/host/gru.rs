@@ -1,0 +1,99 @@
+//! The GRU over a whole sequence, as `recurrent.rs` runs the LSTM (Keras 3's
+//! default `reset_after=True`: the reset gate scales the recurrent part of
+//! the candidate after its product, and the recurrent side has its own bias).
+
+use rayon::prelude::*;
+
+use super::recurrent::{project, sigmoid, swap_leading, ROWS_PER_TASK};
+use crate::autodiff::GradFn;
+use crate::kernels::matmul::Gemm;
+use crate::tensor::Tensor;
+
+/// Column sums of `rows x width` values.
+fn column_sums(x: &[f32], width: usize) -> Vec<f32> {
+    let mut s = vec![0.0; width];
+    for row in x.chunks_exact(width) {
+        s.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+    }
+    s
+}
+
+/// [`Tensor::gru`] on the host, for checked shapes `(batch, time, features, units)`.
+pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+    let w = 3 * h;
+    let x = swap_leading(&input.data(), b, t, d);
+    let xw = project(&x, &kernel.data(), &input_bias.data(), b * t, d, w);
+    let u = recurrent.to_vec();
+    let rb = recurrent_bias.to_vec();
+    // Kept for the backward pass: z, r and the candidate per row, the
+    // recurrent part of the candidate before the reset gate, and the states.
+    let mut gates = vec![0.0f32; t * b * w];
+    let mut rec_h = vec![0.0f32; t * b * h];
+    let mut states = vec![0.0f32; (t + 1) * b * h];
+    states[..b * h].copy_from_slice(&h0.data());
+    let mut rz = vec![0.0f32; b * w];
+    for step in 0..t {
+        rz.iter_mut().zip(rb.iter().cycle()).for_each(|(v, bias)| *v = *bias);
+        let (before, after) = states.split_at_mut((step + 1) * b * h);
+        let prev = &before[step * b * h..];
+        Gemm { m: b, k: h, n: w, trans_a: false, trans_b: false }.run(prev, &u, &mut rz, true);
+        let xs = &xw[step * b * w..(step + 1) * b * w];
+        let g = &mut gates[step * b * w..(step + 1) * b * w];
+        let kept = &mut rec_h[step * b * h..(step + 1) * b * h];
+        xs.par_chunks(w)
+            .zip(rz.par_chunks(w))
+            .zip(g.par_chunks_mut(w).zip(kept.par_chunks_mut(h)))
+            .zip(prev.par_chunks(h).zip(after[..b * h].par_chunks_mut(h)))
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(((xr, rr), (g, kept)), (prev, next))| {
+                for j in 0..h {
+                    let z = sigmoid(xr[j] + rr[j]);
+                    let r = sigmoid(xr[h + j] + rr[h + j]);
+                    let cand = (xr[2 * h + j] + r * rr[2 * h + j]).tanh();
+                    (g[j], g[h + j], g[2 * h + j], kept[j]) = (z, r, cand, rr[2 * h + j]);
+                    next[j] = z * prev[j] + (1.0 - z) * cand;
+                }
+            });
+    }
+    let out = swap_leading(&states[b * h..], t, b, h);
+    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
+    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
+        let dy = swap_leading(dy, b, t, h);
+        // Pre-activation gradients of the input side and of the recurrent side.
+        let (mut dzx, mut dzr) = (vec![0.0f32; t * b * w], vec![0.0f32; t * b * w]);
+        let mut dh_next = vec![0.0f32; b * h];
+        for step in (0..t).rev() {
+            let rows = step * b * w..(step + 1) * b * w;
+            let (g, prev, kept, dys) = (&gates[rows.clone()], &states[step * b * h..(step + 1) * b * h], &rec_h[step * b * h..(step + 1) * b * h], &dy[step * b * h..(step + 1) * b * h]);
+            let (dzx_step, dzr_step) = (&mut dzx[rows.clone()], &mut dzr[rows]);
+            dzx_step
+                .par_chunks_mut(w)
+                .zip(dzr_step.par_chunks_mut(w))
+                .zip(dh_next.par_chunks_mut(h))
+                .zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(kept.par_chunks(h).zip(dys.par_chunks(h))))
+                .with_min_len(ROWS_PER_TASK)
+                .for_each(|(((dx, dr), dh_next), ((g, prev), (kept, dyr)))| {
+                    for j in 0..h {
+                        let (z, r, cand) = (g[j], g[h + j], g[2 * h + j]);
+                        let dh = dyr[j] + dh_next[j];
+                        let da_h = dh * (1.0 - z) * (1.0 - cand * cand);
+                        let da_z = dh * (prev[j] - cand) * z * (1.0 - z);
+                        let da_r = da_h * kept[j] * r * (1.0 - r);
+                        (dx[j], dx[h + j], dx[2 * h + j]) = (da_z, da_r, da_h);
+                        (dr[j], dr[h + j], dr[2 * h + j]) = (da_z, da_r, da_h * r);
+                        dh_next[j] = dh * z;
+                    }
+                });
+            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: true }.run(&dzr[step * b * w..(step + 1) * b * w], &u, &mut dh_next, true);
+        }
+        let rows = t * b;
+        let mut dxs = vec![0.0f32; rows * d];
+        Gemm { m: rows, k: w, n: d, trans_a: false, trans_b: true }.run(&dzx, &inputs[1].data(), &mut dxs, false);
+        let mut dk = vec![0.0f32; d * w];
+        Gemm { m: d, k: rows, n: w, trans_a: true, trans_b: false }.run(&x, &dzx, &mut dk, false);
+        let mut du = vec![0.0f32; h * w];
+        Gemm { m: h, k: rows, n: w, trans_a: true, trans_b: false }.run(&states[..rows * h], &dzr, &mut du, false);
+        vec![Some(swap_leading(&dxs, t, b, d)), Some(dk), Some(du), Some(column_sums(&dzx, w)), Some(column_sums(&dzr, w)), Some(dh_next)]
+    };
+    Tensor::from_op(out, vec![b, t, h], GradFn::host("gru", inputs, backward))
+}

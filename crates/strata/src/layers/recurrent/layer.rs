@@ -1,0 +1,290 @@
+//! What the recurrent layers share: one layer over a sequence whose cell
+//! (SimpleRNN, LSTM or GRU) decides the weights' widths, the states and the
+//! op; `LSTM`, `GRU` and `SimpleRNN` are this layer under Keras's names.
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result, Rng, Tensor};
+
+use super::{check_sequence_shape, Sequence};
+use crate::initializers::Initializer;
+use crate::layers::config as cfg;
+use crate::layers::{check_input, not_built, Layer, LayerBase, Weight};
+
+/// The recurrent cell a layer runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cell {
+    SimpleRnn,
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Keras's class name.
+    pub(crate) fn class_name(self) -> &'static str {
+        match self {
+            Cell::SimpleRnn => "SimpleRNN",
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+        }
+    }
+    /// The prefix of its weights' names (Keras 3's cell attribute).
+    fn prefix(self) -> &'static str {
+        match self {
+            Cell::SimpleRnn => "simple_rnn_cell",
+            Cell::Lstm => "lstm_cell",
+            Cell::Gru => "gru_cell",
+        }
+    }
+    /// Gates side by side in the kernels.
+    fn gates(self) -> usize {
+        match self {
+            Cell::SimpleRnn => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+    /// States carried from step to step (`h`, and `c` for the LSTM).
+    fn states(self) -> usize {
+        if self == Cell::Lstm { 2 } else { 1 }
+    }
+    /// The bias's shape (the GRU's input and recurrent sides have one each).
+    fn bias_shape(self, units: usize) -> Vec<usize> {
+        match self {
+            Cell::Gru => vec![2, 3 * units],
+            _ => vec![self.gates() * units],
+        }
+    }
+}
+
+/// A recurrent layer: the cell, its size and options, and its weights once built.
+pub(crate) struct Recurrent {
+    pub(crate) base: LayerBase,
+    cell: Cell,
+    units: usize,
+    pub(crate) sequence: Sequence,
+    pub(crate) use_bias: bool,
+    /// LSTM only: the forget gate's bias starts at 1 (Keras's `unit_forget_bias`).
+    unit_forget_bias: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    built: Option<Built>,
+}
+
+struct Built {
+    input_shape: Vec<usize>,
+    kernel: Tensor,
+    recurrent: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Recurrent {
+    /// Keras's defaults: glorot-uniform kernel, orthogonal recurrent kernel, zero bias.
+    pub(crate) fn new(cell: Cell, units: usize) -> Self {
+        Recurrent {
+            base: LayerBase::new(cell.class_name()),
+            cell,
+            units,
+            sequence: Sequence::default(),
+            use_bias: true,
+            unit_forget_bias: cell == Cell::Lstm,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::Orthogonal { gain: 1.0 },
+            bias_initializer: Initializer::Zeros,
+            built: None,
+        }
+    }
+
+    pub(crate) fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<Vec<usize>>> {
+        let (name, class, cell, h) = (self.base.name.clone(), self.cell.class_name(), self.cell, self.units);
+        if h == 0 {
+            return Err(Error::layer(&name, format!("{class} needs units >= 1, received units=0")));
+        }
+        let (time, features) = check_sequence_shape(&name, &input_shapes[0])?;
+        let states = cell.states();
+        if input_shapes.len() != 1 && input_shapes.len() != 1 + states {
+            return Err(Error::layer(&name, format!("takes a sequence and optionally its {states} initial state(s): 1 or {} inputs, got {}", 1 + states, input_shapes.len())));
+        }
+        if let Some(bad) = input_shapes[1..].iter().find(|s| s[..] != [h]) {
+            return Err(Error::layer(&name, format!("initial states must be (batch, {h}), got {}", crate::layers::batch_shape(bad))));
+        }
+        let width = cell.gates() * h;
+        let kernel = Tensor::variable(self.kernel_initializer.sample(&[features, width], rng), &[features, width])?;
+        let recurrent = Tensor::variable(self.recurrent_initializer.sample(&[h, width], rng), &[h, width])?;
+        let bias = match self.use_bias {
+            true => {
+                let shape = cell.bias_shape(h);
+                let mut b = self.bias_initializer.sample(&shape, rng);
+                if self.unit_forget_bias {
+                    b[h..2 * h].fill(1.0);
+                }
+                Some(Tensor::variable(b, &shape)?)
+            }
+            false => None,
+        };
+        self.built = Some(Built { input_shape: input_shapes[0].clone(), kernel, recurrent, bias });
+        Ok(self.sequence.output_shapes(time, h, states))
+    }
+
+    pub(crate) fn call_many(&self, layer: &dyn Layer, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(layer))?;
+        let x = &inputs[0];
+        check_input(layer, x, &b.input_shape)?;
+        let (batch, h, cell) = (x.shape()[0], self.units, self.cell);
+        let initial: Vec<Tensor> = match inputs.len() - 1 {
+            0 => (0..cell.states()).map(|_| Tensor::zeros(&[batch, h])).collect(),
+            n if n == cell.states() => inputs[1..].to_vec(),
+            n => return Err(Error::layer(&self.base.name, format!("takes the sequence and {} initial state(s), got {n}", cell.states()))),
+        };
+        let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h)));
+        let x = self.sequence.ordered(x)?;
+        let named = |e: Error| Error::layer(&self.base.name, e.to_string());
+        let (every, states) = match cell {
+            Cell::SimpleRnn => {
+                let every = x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?;
+                (every.clone(), vec![every])
+            }
+            Cell::Gru => {
+                let every = x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]).map_err(named)?;
+                (every.clone(), vec![every])
+            }
+            Cell::Lstm => {
+                let y = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1]).map_err(named)?;
+                let every = y.narrow(2, 0, h)?;
+                (every.clone(), vec![every, y.narrow(2, h, h)?])
+            }
+        };
+        let last = every.shape()[1] - 1;
+        let finals = states.iter().map(|s| s.select(1, last)).collect::<Result<Vec<_>>>()?;
+        self.sequence.outputs(&every, finals)
+    }
+
+    pub(crate) fn num_outputs(&self) -> usize {
+        if self.sequence.return_state { 1 + self.cell.states() } else { 1 }
+    }
+
+    pub(crate) fn weights(&self) -> Vec<Weight> {
+        let Some(b) = &self.built else { return Vec::new() };
+        let p = self.cell.prefix();
+        let mut w = vec![Weight::new(&format!("{p}/kernel"), b.kernel.clone(), true), Weight::new(&format!("{p}/recurrent_kernel"), b.recurrent.clone(), true)];
+        if let Some(bias) = &b.bias {
+            w.push(Weight::new(&format!("{p}/bias"), bias.clone(), true));
+        }
+        w
+    }
+
+    pub(crate) fn own_config(&self) -> Value {
+        let mut config = json!({
+            "units": self.units,
+            "activation": "tanh",
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.config(),
+            "recurrent_initializer": self.recurrent_initializer.config(),
+            "bias_initializer": self.bias_initializer.config(),
+            "seed": null,
+        });
+        if self.cell != Cell::SimpleRnn {
+            config["recurrent_activation"] = json!("sigmoid");
+        }
+        match self.cell {
+            Cell::Lstm => config["unit_forget_bias"] = json!(self.unit_forget_bias),
+            Cell::Gru => config["reset_after"] = json!(true),
+            Cell::SimpleRnn => {}
+        }
+        self.sequence.write_config(&mut config);
+        config
+    }
+
+    /// Reads Keras's config of a `cell` layer; `l` names it in errors.
+    pub(crate) fn from_config(cell: Cell, l: &str, config: &Value) -> Result<Recurrent> {
+        let mut only = vec![("activation", "tanh")];
+        if cell != Cell::SimpleRnn {
+            only.push(("recurrent_activation", "sigmoid"));
+        }
+        for (name, value) in only {
+            if config.get(name).is_some_and(|v| v.as_str() != Some(value)) {
+                return Err(cfg::bad(l, name, &format!("\"{value}\" (Strata's fused {} supports no other yet)", cell.class_name()), &config[name]));
+            }
+        }
+        if cell == Cell::Gru && !cfg::bool_field(l, config, "reset_after", true)? {
+            return Err(cfg::bad(l, "reset_after", "true, Keras 3's default (Strata supports no other yet)", &config["reset_after"]));
+        }
+        let mut layer = Recurrent::new(cell, cfg::usize_field(l, config, "units")?);
+        layer.sequence = Sequence::from_config(l, config)?;
+        layer.use_bias = cfg::bool_field(l, config, "use_bias", true)?;
+        if cell == Cell::Lstm {
+            layer.unit_forget_bias = cfg::bool_field(l, config, "unit_forget_bias", true)?;
+        }
+        layer.kernel_initializer = cfg::initializer_field(l, config, "kernel_initializer", Initializer::GlorotUniform)?;
+        layer.recurrent_initializer = cfg::initializer_field(l, config, "recurrent_initializer", Initializer::Orthogonal { gain: 1.0 })?;
+        layer.bias_initializer = cfg::initializer_field(l, config, "bias_initializer", Initializer::Zeros)?;
+        Ok(layer)
+    }
+}
+
+/// Builder methods and the `Layer` implementation of a recurrent layer
+/// type `$t` that wraps a [`Recurrent`] of cell `$cell`.
+macro_rules! recurrent_layer {
+    ($t:ident, $cell:expr) => {
+        impl $t {
+            /// Return every step's output, not only the last (default false).
+            pub fn return_sequences(mut self, on: bool) -> Self {
+                self.0.sequence.return_sequences = on;
+                self
+            }
+            /// Also return the final states (default false).
+            pub fn return_state(mut self, on: bool) -> Self {
+                self.0.sequence.return_state = on;
+                self
+            }
+            /// Read the sequence backwards (default false).
+            pub fn go_backwards(mut self, on: bool) -> Self {
+                self.0.sequence.go_backwards = on;
+                self
+            }
+            /// Whether the gates have biases (default true).
+            pub fn use_bias(mut self, on: bool) -> Self {
+                self.0.use_bias = on;
+                self
+            }
+            /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
+            pub(crate) fn from_config(l: &str, config: &serde_json::Value) -> strata_core::Result<Box<dyn $crate::layers::Layer>> {
+                Ok(Box::new($t($crate::layers::recurrent::layer::Recurrent::from_config($cell, l, config)?)))
+            }
+        }
+
+        impl $crate::layers::Layer for $t {
+            fn class_name(&self) -> &'static str {
+                $cell.class_name()
+            }
+            fn base(&self) -> &$crate::layers::LayerBase {
+                &self.0.base
+            }
+            fn base_mut(&mut self) -> &mut $crate::layers::LayerBase {
+                &mut self.0.base
+            }
+            fn build(&mut self, input_shape: &[usize], rng: &mut strata_core::Rng) -> strata_core::Result<Vec<usize>> {
+                Ok(self.0.build_many(&[input_shape.to_vec()], rng)?.remove(0))
+            }
+            fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut strata_core::Rng) -> strata_core::Result<Vec<Vec<usize>>> {
+                self.0.build_many(input_shapes, rng)
+            }
+            fn call(&self, x: &strata_core::Tensor, training: bool) -> strata_core::Result<strata_core::Tensor> {
+                Ok(self.call_many(std::slice::from_ref(x), training)?.remove(0))
+            }
+            fn call_many(&self, inputs: &[strata_core::Tensor], _training: bool) -> strata_core::Result<Vec<strata_core::Tensor>> {
+                self.0.call_many(self, inputs)
+            }
+            fn num_outputs(&self) -> usize {
+                self.0.num_outputs()
+            }
+            fn weights(&self) -> Vec<$crate::layers::Weight> {
+                self.0.weights()
+            }
+            fn own_config(&self) -> serde_json::Value {
+                self.0.own_config()
+            }
+        }
+    };
+}
+pub(crate) use recurrent_layer;
