@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::recurrent::{project, sigmoid, swap_leading, ROWS_PER_TASK};
+use super::recurrent::{project, sigmoid, swap_leading, transposed, ROWS_PER_TASK};
 use crate::autodiff::GradFn;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
@@ -59,6 +59,7 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
+        let u_t = transposed(&u, h, w);
         // Pre-activation gradients of the input side and of the recurrent side.
         let (mut dzx, mut dzr) = (vec![0.0f32; t * b * w], vec![0.0f32; t * b * w]);
         let mut dh_next = vec![0.0f32; b * h];
@@ -84,7 +85,7 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
                         dh_next[j] = dh * z;
                     }
                 });
-            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: true }.run(&dzr[step * b * w..(step + 1) * b * w], &u, &mut dh_next, true);
+            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(&dzr[step * b * w..(step + 1) * b * w], &u_t, &mut dh_next, true);
         }
         let rows = t * b;
         let mut dxs = vec![0.0f32; rows * d];

@@ -50,6 +50,15 @@ pub(super) fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f3
     out
 }
 
+/// `[rows, cols]` as `[cols, rows]`: a recurrent kernel transposed once for
+/// the backward pass's per-step product with it (a transposed right operand
+/// would be transposed again at every step).
+pub(super) fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    crate::kernels::matmul::transpose(x, rows, cols, &mut out);
+    out
+}
+
 /// Rows per task when the cells of one step are shared among threads.
 pub(super) const ROWS_PER_TASK: usize = 8;
 
@@ -94,6 +103,7 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, 2 * h);
+        let u_t = transposed(&u, h, w);
         let mut dz = vec![0.0f32; t * b * w];
         let (mut dh_next, mut dc_next) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
         for step in (0..t).rev() {
@@ -119,7 +129,7 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
                         dc_next[j] = dc * f;
                     }
                 });
-            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: true }.run(dz_step, &u, &mut dh_next, false);
+            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(dz_step, &u_t, &mut dh_next, false);
         }
         let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();
         let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &dz, &h_prev, (t * b, d, h, w));
@@ -147,6 +157,7 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
+        let u_t = transposed(&u, h, h);
         let mut da = vec![0.0f32; t * b * h];
         let mut dh_next = vec![0.0f32; b * h];
         for step in (0..t).rev() {
@@ -158,7 +169,7 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
                     da[j] = (dyr[j] + dh_next[j]) * (1.0 - now[j] * now[j]);
                 }
             });
-            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: true }.run(da_step, &u, &mut dh_next, false);
+            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(da_step, &u_t, &mut dh_next, false);
         }
         let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &da, &states[..t * b * h], (t * b, d, h, h));
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next)]
