@@ -1056,7 +1056,16 @@ def recurrent_fixture():
     simple = keras.Sequential([keras.Input((5, 3)), layers.SimpleRNN(4, return_sequences=True), layers.LSTM(2, go_backwards=True), layers.Dense(1)])
     simple.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
     fits = [fit_json_case("lstm_gru_adam", stacked, xs, ys, epochs=2), fit_json_case("simple_rnn_lstm_sgd", simple, xs, ys[:, :1], epochs=2)]
-    return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "fits": fits}
+    # Sparse cross-entropy with a class per step (a language model's loss), from probabilities and from logits.
+    logits = rand(2, 3, 4)
+    labels = rng.integers(0, 4, (2, 3)).astype(np.float32)
+    sequence_loss = []
+    for from_logits in (False, True):
+        pred = tf.Variable(logits if from_logits else tf.nn.softmax(logits).numpy())
+        with tf.GradientTape() as tape:
+            value = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, pred)
+        sequence_loss.append({"from_logits": from_logits, "y_pred": arr(pred.numpy()), "y_true": arr(labels), "loss": float(value), "grad": arr(tape.gradient(value, pred))})
+    return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "fits": fits, "sequence_loss": sequence_loss}
 
 
 def main():

@@ -546,6 +546,16 @@ fn recurrent_layers_match_keras() {
     for case in fx["fits"].as_array().unwrap() {
         check_fit_case(case);
     }
+    // A class per step: Keras's sparse cross-entropy over (batch, steps, classes), value and gradient.
+    for case in fx["sequence_loss"].as_array().unwrap() {
+        let p = tensor(&case["y_pred"]);
+        let p = Tensor::variable(p.to_vec(), p.shape()).unwrap();
+        let loss = losses::SparseCategoricalCrossentropy::new(case["from_logits"].as_bool().unwrap());
+        let value = loss.call(&tensor(&case["y_true"]), &p).unwrap();
+        assert_close("sequence sparse cross-entropy", &value.to_vec(), &[case["loss"].as_f64().unwrap() as f32], TIGHT);
+        let grad = value.backward().unwrap().get(&p).unwrap().to_vec();
+        assert_close("sequence sparse cross-entropy gradient", &grad, &floats(&case["grad"]["data"]), TIGHT);
+    }
     // What the fused layers do not do yet is refused, naming the field.
     for (class, field, value) in [("LSTM", "dropout", serde_json::json!(0.2)), ("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "reset_after", serde_json::json!(false))] {
         let key = if class == "LSTM" { "states" } else { "gru_states" };

@@ -284,6 +284,27 @@ impl SparseCategoricalCrossentropy {
     pub fn new(from_logits: bool) -> Self {
         SparseCategoricalCrossentropy { from_logits }
     }
+
+    /// Per-row losses of `[rows, classes]` predictions (and their logits, when a softmax made them).
+    fn rows(&self, y_pred: &Tensor, logits: Option<&Tensor>, labels: &[usize]) -> Result<Tensor> {
+        if let Some(logits) = logits.filter(|_| !self.from_logits) {
+            return ops::sparse_softmax_cross_entropy(logits, labels);
+        }
+        if self.from_logits {
+            return ops::sparse_softmax_cross_entropy(y_pred, labels);
+        }
+        // Keras: clip the probabilities, take logs, then the logits form.
+        ops::sparse_softmax_cross_entropy(&y_pred.clip(EPSILON, 1.0 - EPSILON).log(), labels)
+    }
+}
+
+/// Class ids from a `[batch, steps]` (or `[batch, steps, 1]`) tensor, one per step, in row order.
+fn sequence_class_ids(y_true: &Tensor, batch: usize, steps: usize, classes: usize) -> Result<Vec<usize>> {
+    let s = y_true.shape();
+    if !(s == [batch, steps] || s == [batch, steps, 1]) {
+        return Err(Error::shape("sparse labels", format!("expected shape ({batch}, {steps}): a class id per step, got {}", fmt_shape(s))));
+    }
+    class_ids(&y_true.reshape(&[-1])?, batch * steps, classes)
 }
 
 /// Integer class ids from a `[batch]` or `[batch, 1]` tensor, checked to be
@@ -311,24 +332,26 @@ impl Loss for SparseCategoricalCrossentropy {
         "sparse_categorical_crossentropy"
     }
     fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        if y_pred.rank() != 2 {
-            return Err(Error::shape(self.name(), format!("y_pred must be [batch, classes], got {}", fmt_shape(y_pred.shape()))));
+        match *y_pred.shape() {
+            [batch, classes] => self.rows(y_pred, y_pred.softmax_logits(), &class_ids(y_true, batch, classes)?),
+            // A class per step of a sequence (a language model): each step's
+            // loss, averaged over the steps of each sample, as Keras reduces it.
+            [batch, steps, classes] => {
+                let labels = sequence_class_ids(y_true, batch, steps, classes)?;
+                let flat = |t: &Tensor| t.reshape(&[-1, classes as isize]);
+                let logits = y_pred.softmax_logits().map(flat).transpose()?;
+                self.rows(&flat(y_pred)?, logits.as_ref(), &labels)?.reshape(&[batch as isize, steps as isize])?.mean_axis(1, false)
+            }
+            _ => Err(Error::shape(self.name(), format!("y_pred must be [batch, classes] or [batch, steps, classes], got {}", fmt_shape(y_pred.shape())))),
         }
-        let labels = class_ids(y_true, y_pred.shape()[0], y_pred.shape()[1])?;
-        if let Some(logits) = y_pred.softmax_logits().filter(|_| !self.from_logits) {
-            return ops::sparse_softmax_cross_entropy(logits, &labels);
-        }
-        if self.from_logits {
-            return ops::sparse_softmax_cross_entropy(y_pred, &labels);
-        }
-        // Keras: clip the probabilities, take logs, then the logits form.
-        ops::sparse_softmax_cross_entropy(&y_pred.clip(EPSILON, 1.0 - EPSILON).log(), &labels)
     }
     fn check_targets(&self, y_true: &Tensor, output_shape: &[usize]) -> Result<()> {
-        let &[classes] = output_shape else {
-            return Err(Error::shape(self.name(), format!("the model must output (batch, classes), it outputs (None, {:?})", output_shape)));
-        };
-        class_ids(y_true, y_true.shape().first().copied().unwrap_or(0), classes).map(|_| ())
+        let n = y_true.shape().first().copied().unwrap_or(0);
+        match *output_shape {
+            [classes] => class_ids(y_true, n, classes).map(|_| ()),
+            [steps, classes] => sequence_class_ids(y_true, n, steps, classes).map(|_| ()),
+            _ => Err(Error::shape(self.name(), format!("the model must output (batch, classes) or (batch, steps, classes), it outputs (None, {:?})", output_shape))),
+        }
     }
     fn config(&self) -> Value {
         json!({ "name": "sparse_categorical_crossentropy", "reduction": "sum_over_batch_size", "from_logits": self.from_logits, "ignore_class": null })
