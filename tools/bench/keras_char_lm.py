@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""The Keras twin of `cargo run --release -p strata --example char_lm`: the
+same model (Embedding(vocab, 64) -> LSTM(256, return_sequences) ->
+Dense(vocab) logits), the same vocabulary (the sorted characters of
+train.txt and valid.txt), batches of 64 random windows of 100 characters,
+Adam 2e-3, the same number of steps, 2 threads; then the validation loss
+(nats per character) over the same 200 consecutive windows of valid.txt.
+
+    python3 tools/bench/keras_char_lm.py --data ../shared/data/shakespeare --steps 1000
+"""
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+p = argparse.ArgumentParser()
+p.add_argument("--data", default="../shared/data/shakespeare")
+p.add_argument("--steps", type=int, default=500)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--valid-windows", type=int, default=200)
+a = p.parse_args()
+tf.config.threading.set_intra_op_parallelism_threads(2)
+tf.config.threading.set_inter_op_parallelism_threads(2)
+keras.utils.set_random_seed(a.seed)
+
+WINDOW, BATCH = 100, 64
+train = open(os.path.join(a.data, "train.txt"), encoding="utf-8").read()
+valid = open(os.path.join(a.data, "valid.txt"), encoding="utf-8").read()
+vocab = sorted(set(train) | set(valid))
+index = {c: i for i, c in enumerate(vocab)}
+train_ids = np.array([index[c] for c in train], dtype=np.int32)
+valid_ids = np.array([index[c] for c in valid], dtype=np.int32)
+
+model = keras.Sequential([keras.Input((WINDOW,)), keras.layers.Embedding(len(vocab), 64),
+                          keras.layers.LSTM(256, return_sequences=True), keras.layers.Dense(len(vocab))])
+model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+def windows(ids, starts):
+    return np.stack([ids[s:s + WINDOW] for s in starts]), np.stack([ids[s + 1:s + WINDOW + 1] for s in starts])
+
+
+rng = np.random.default_rng(a.seed)
+started, recent = time.time(), 0.0
+for step in range(1, a.steps + 1):
+    x, y = windows(train_ids, rng.integers(0, len(train_ids) - WINDOW - 1, BATCH))
+    recent += float(model.train_on_batch(x, y))
+    if step % 100 == 0:
+        print(f"step {step}/{a.steps}: training loss {recent / 100:.4f} ({step * BATCH * WINDOW / (time.time() - started):.0f} characters/s)", flush=True)
+        recent = 0.0
+starts = [k * WINDOW for k in range(a.valid_windows) if k * WINDOW + WINDOW < len(valid_ids)]
+vx, vy = windows(valid_ids, starts)
+loss = model.evaluate(vx, vy, batch_size=BATCH, verbose=0)
+print(f"keras validation loss {loss:.4f} nats per character over {len(starts)} windows of {WINDOW}")
