@@ -4,19 +4,11 @@
 
 use rayon::prelude::*;
 
-use super::recurrent::{project, sigmoid, swap_leading, transposed, ROWS_PER_TASK};
+use super::recurrent::{project, sigmoid, swap_leading, transposed, weight_grads, ROWS_PER_TASK};
+use crate::kernels::elementwise::sum_rows;
 use crate::autodiff::GradFn;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
-
-/// Column sums of `rows x width` values.
-fn column_sums(x: &[f32], width: usize) -> Vec<f32> {
-    let mut s = vec![0.0; width];
-    for row in x.chunks_exact(width) {
-        s.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-    }
-    s
-}
 
 /// [`Tensor::gru`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
@@ -87,14 +79,8 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
                 });
             Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(&dzr[step * b * w..(step + 1) * b * w], &u_t, &mut dh_next, true);
         }
-        let rows = t * b;
-        let mut dxs = vec![0.0f32; rows * d];
-        Gemm { m: rows, k: w, n: d, trans_a: false, trans_b: true }.run(&dzx, &inputs[1].data(), &mut dxs, false);
-        let mut dk = vec![0.0f32; d * w];
-        Gemm { m: d, k: rows, n: w, trans_a: true, trans_b: false }.run(&x, &dzx, &mut dk, false);
-        let mut du = vec![0.0f32; h * w];
-        Gemm { m: h, k: rows, n: w, trans_a: true, trans_b: false }.run(&states[..rows * h], &dzr, &mut du, false);
-        vec![Some(swap_leading(&dxs, t, b, d)), Some(dk), Some(du), Some(column_sums(&dzx, w)), Some(column_sums(&dzr, w)), Some(dh_next)]
+        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (t * b, d, h, w));
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dzx, w)), Some(sum_rows(&dzr, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru", inputs, backward))
 }

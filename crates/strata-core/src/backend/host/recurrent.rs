@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
+use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
 
@@ -22,21 +23,19 @@ pub(super) fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: u
     out
 }
 
-/// The gradients of the input, kernel, recurrent kernel and bias from the
-/// pre-activation gradients `dz [b·t, g·h]` and the states each step read
-/// (`h_prev [b·t, h]`), each one product.
-pub(super) fn weight_grads(x: &[f32], kernel: &[f32], dz: &[f32], h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 4] {
+/// The gradients of the input, kernel and recurrent kernel, each one
+/// product: from the pre-activation gradients of the input side `dz [b·t,
+/// g·h]` and of the recurrent side `dz_rec` (the same for all but the GRU,
+/// whose reset gate scales the recurrent part of its candidate), and the
+/// states each step read (`h_prev [b·t, h]`).
+pub(super) fn weight_grads(x: &[f32], kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 3] {
     let mut dx = vec![0.0; rows * d];
     Gemm { m: rows, k: width, n: d, trans_a: false, trans_b: true }.run(dz, kernel, &mut dx, false);
     let mut dk = vec![0.0; d * width];
     Gemm { m: d, k: rows, n: width, trans_a: true, trans_b: false }.run(x, dz, &mut dk, false);
     let mut du = vec![0.0; h * width];
-    Gemm { m: h, k: rows, n: width, trans_a: true, trans_b: false }.run(h_prev, dz, &mut du, false);
-    let mut db = vec![0.0; width];
-    for row in dz.chunks_exact(width) {
-        db.iter_mut().zip(row).for_each(|(s, v)| *s += v);
-    }
-    [dx, dk, du, db]
+    Gemm { m: h, k: rows, n: width, trans_a: true, trans_b: false }.run(h_prev, dz_rec, &mut du, false);
+    [dx, dk, du]
 }
 
 /// `[a, b, rest]` rows to `[b, a, rest]` rows.
@@ -132,8 +131,8 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
             Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(dz_step, &u_t, &mut dh_next, false);
         }
         let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();
-        let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &dz, &h_prev, (t * b, d, h, w));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next), Some(dc_next)]
+        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&dz, &dz), &h_prev, (t * b, d, h, w));
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next), Some(dc_next)]
     };
     Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
 }
@@ -171,8 +170,8 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
             });
             Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(da_step, &u_t, &mut dh_next, false);
         }
-        let [dx, dk, du, db] = weight_grads(&x, &inputs[1].data(), &da, &states[..t * b * h], (t * b, d, h, h));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(db), Some(dh_next)]
+        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&da, &da), &states[..t * b * h], (t * b, d, h, h));
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&da, h)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("simple_rnn", inputs, backward))
 }
