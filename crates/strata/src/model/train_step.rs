@@ -219,25 +219,21 @@ impl Model {
 
     /// Adds a batch's losses to the running means.
     pub(crate) fn log_losses(&self, loss: &LossParts, batch: usize, logs: &mut StepLogs) -> Result<()> {
-        logs.mean("loss", loss.total.item()? as f64, batch as f64);
-        if loss.per_output.len() > 1 {
-            for (name, value) in self.output_names().iter().zip(&loss.per_output) {
-                if let Some(v) = value {
-                    logs.mean(&format!("{name}_loss"), v.item()? as f64, batch as f64);
-                }
-            }
-        }
-        Ok(())
+        self.log_losses_as(loss, batch, logs, Ok)
     }
 
     /// Adds the global batch's losses to the running means, on one rank of several.
     fn log_global_losses(&self, loss: &LossParts, shard: &crate::distributed::Shard, logs: &mut StepLogs) -> Result<()> {
-        let rows = shard.global_rows as f64;
-        logs.mean("loss", shard.global_mean(loss.total.item()? as f64)?, rows);
+        self.log_losses_as(loss, shard.global_rows, logs, |v| shard.global_mean(v))
+    }
+
+    /// Adds `value(loss)` of each loss, over `batch` samples, to the running means.
+    fn log_losses_as(&self, loss: &LossParts, batch: usize, logs: &mut StepLogs, value: impl Fn(f64) -> Result<f64>) -> Result<()> {
+        logs.mean("loss", value(loss.total.item()? as f64)?, batch as f64);
         if loss.per_output.len() > 1 {
-            for (name, value) in self.output_names().iter().zip(&loss.per_output) {
-                if let Some(v) = value {
-                    logs.mean(&format!("{name}_loss"), shard.global_mean(v.item()? as f64)?, rows);
+            for (name, part) in self.output_names().iter().zip(&loss.per_output) {
+                if let Some(v) = part {
+                    logs.mean(&format!("{name}_loss"), value(v.item()? as f64)?, batch as f64);
                 }
             }
         }
