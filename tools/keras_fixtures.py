@@ -6,7 +6,7 @@ forward values, gradients (for the objective sum(output * r) with a fixed r),
 optimizer steps and short fit() runs, as JSON in crates/strata/tests/fixtures/.
 The Rust tests read these files, so they need no Python.
 
-    python3 -m pip install tensorflow-cpu keras safetensors   # or ../shared/reference/setup.sh, plus safetensors
+    python3 -m pip install tensorflow-cpu keras safetensors scipy   # scipy for STFTSpectrogram; or ../shared/reference/setup.sh, plus safetensors
     python3 tools/keras_fixtures.py               # rewrites the fixtures
 """
 
@@ -1068,6 +1068,42 @@ def recurrent_fixture():
     return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "fits": fits, "sequence_loss": sequence_loss}
 
 
+def audio_fixture():
+    """STFTSpectrogram (every mode; its kernels as Keras initialises them) and
+    MelSpectrogram through the layer harness, and short fits of models that
+    start with each, from their to_json()."""
+    cases = []
+    x = rand(2, 40, 2, scale=0.5)
+    for name, kw in [("stft_log", {"frame_length": 16}),
+                     ("stft_magnitude_hamming_same", {"mode": "magnitude", "frame_length": 12, "frame_step": 5, "fft_length": 32, "window": "hamming", "periodic": True, "padding": "same"}),
+                     ("stft_psd_blackman_spectrum", {"mode": "psd", "frame_length": 10, "window": "blackman", "scaling": "spectrum"}),
+                     ("stft_real_boxcar_expand", {"mode": "real", "frame_length": 8, "window": None, "scaling": None, "expand_dims": True}),
+                     ("stft_imag_same", {"mode": "imag", "frame_length": 9, "frame_step": 7, "padding": "same"}),
+                     ("stft_both_periodic", {"mode": "stft", "frame_length": 16, "frame_step": 4, "periodic": True})]:
+        probe = layers.STFTSpectrogram(**kw)
+        probe.build(x.shape)
+        cases.append(layer_case(name, layers.STFTSpectrogram(**kw), x, probe.get_weights()))
+    signal = rand(2, 300, scale=0.3)
+    signal[1, 150:] = 0.0  # silence: decibels clipped at top_db below the batch's largest value
+    for name, kw in [("mel_db", {"fft_length": 64, "sequence_stride": 16, "sampling_rate": 8000, "num_mel_bins": 12}),
+                     ("mel_power_hamming", {"fft_length": 64, "sequence_stride": 20, "sequence_length": 40, "window": "hamming", "sampling_rate": 8000, "num_mel_bins": 10, "min_freq": 100.0, "max_freq": 3000, "power_to_db": False}),
+                     ("mel_magnitude_no_window", {"fft_length": 32, "sequence_stride": 8, "window": None, "sampling_rate": 16000, "num_mel_bins": 8, "mag_exp": 1.0, "ref_power": 2.0, "top_db": 20.0}),
+                     ("mel_top_db", {"fft_length": 64, "sequence_stride": 32, "sampling_rate": 8000, "num_mel_bins": 16, "top_db": 30.0})]:
+        cases.append(layer_case(name, layers.MelSpectrogram(**kw), signal, []))
+    # Short fits: a mel front end before a small convolutional classifier, and a trainable STFT.
+    waves = rand(24, 400, scale=0.3)
+    labels = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
+    mel = keras.Sequential([keras.Input((400,)), layers.MelSpectrogram(fft_length=64, sequence_stride=32, sampling_rate=8000, num_mel_bins=16),
+                            layers.Rescaling(0.05), layers.Permute((2, 1)), layers.Conv1D(4, 3, activation="relu"), layers.GlobalAveragePooling1D(),
+                            layers.Dense(3, activation="softmax")])
+    mel.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    stft = keras.Sequential([keras.Input((400, 1)), layers.STFTSpectrogram(frame_length=32, frame_step=16, mode="magnitude"),
+                             layers.GlobalAveragePooling1D(), layers.Dense(3, activation="softmax")])
+    stft.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy", metrics=["accuracy"])
+    fits = [fit_json_case("mel_conv1d_adam", mel, waves, labels, epochs=2), fit_json_case("stft_trainable_sgd", stft, waves[..., None], labels, epochs=2)]
+    return {"cases": cases, "fits": fits}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1075,7 +1111,7 @@ def main():
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
                        ("files", keras_files_fixture), ("vision", vision_fixture),
-                       ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture)]:
+                       ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -22,6 +22,8 @@ p.add_argument("--data", default="../shared/data/shakespeare")
 p.add_argument("--steps", type=int, default=500)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--valid-windows", type=int, default=200)
+p.add_argument("--trace", default="", help="start from DIR/init.safetensors and train on the windows of DIR/starts.npy, written by the Strata example's --trace DIR")
+p.add_argument("--log-every", type=int, default=100)
 a = p.parse_args()
 tf.config.threading.set_intra_op_parallelism_threads(2)
 tf.config.threading.set_inter_op_parallelism_threads(2)
@@ -45,12 +47,19 @@ def windows(ids, starts):
 
 
 rng = np.random.default_rng(a.seed)
+batches = [rng.integers(0, len(train_ids) - WINDOW - 1, BATCH) for _ in range(a.steps)]
+if a.trace:
+    from safetensors.numpy import load_file
+    init = load_file(os.path.join(a.trace, "init.safetensors"))
+    for v in model.weights:
+        v.assign(init[v.path])
+    batches = np.load(os.path.join(a.trace, "starts.npy")).astype(np.int64)[: a.steps]
 started, recent = time.time(), 0.0
-for step in range(1, a.steps + 1):
-    x, y = windows(train_ids, rng.integers(0, len(train_ids) - WINDOW - 1, BATCH))
+for step, starts in zip(range(1, a.steps + 1), batches):
+    x, y = windows(train_ids, starts)
     recent += float(model.train_on_batch(x, y))
-    if step % 100 == 0:
-        print(f"step {step}/{a.steps}: training loss {recent / 100:.4f} ({step * BATCH * WINDOW / (time.time() - started):.0f} characters/s)", flush=True)
+    if step % a.log_every == 0:
+        print(f"step {step}/{a.steps}: training loss {recent / a.log_every:.4f} ({step * BATCH * WINDOW / (time.time() - started):.0f} characters/s)", flush=True)
         recent = 0.0
 starts = [k * WINDOW for k in range(a.valid_windows) if k * WINDOW + WINDOW < len(valid_ids)]
 vx, vy = windows(valid_ids, starts)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
+use strata::data::audio;
 use strata::data::images::{self, ColorMode, ImageOptions};
 use strata::io::npy;
 use strata::model::Model;
@@ -31,7 +32,7 @@ pub struct PredictArgs {
     /// Multiplies image pixels (0-255) before the model sees them; Strata's MNIST loaders use 1/255.
     #[arg(long, default_value_t = 1.0 / 255.0)]
     scale: f32,
-    /// How many of the most likely classes to print per image.
+    /// How many of the most likely classes to print per file.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     top: u64,
     /// Class names in label order, comma-separated (default: the class ids).
@@ -39,8 +40,12 @@ pub struct PredictArgs {
     class_names: Vec<String>,
     #[arg(long)]
     json: bool,
-    /// Image files (PNG, JPEG), resized and converted to the model's input shape.
-    images: Vec<PathBuf>,
+    /// For WAV files: the rate to resample them to (default: the model's MelSpectrogram's `sampling_rate`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    sample_rate: Option<u64>,
+    /// Image files (PNG, JPEG), resized and converted to the model's input shape; or WAV
+    /// recordings, as one channel at the model's rate, cut or zero-padded to its input length.
+    files: Vec<PathBuf>,
 }
 
 /// The model of `--model`, or of `--config` with `--weights`.
@@ -57,11 +62,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         crate::checks::writable("--out", out)?;
     }
     let mut model = model_of(&args)?;
-    if !args.images.is_empty() {
-        return predict_images(&mut model, &args);
+    if !args.files.is_empty() {
+        return predict_files(&mut model, &args);
     }
     let (Some(x), Some(out)) = (&args.x, &args.out) else {
-        return Err(Error::argument("--x/--out", "predict needs --x X.npy (or .npz) and --out P.npy (or .npz), or image files"));
+        return Err(Error::argument("--x/--out", "predict needs --x X.npy (or .npz) and --out P.npy (or .npz), or image or WAV files"));
     };
     let outputs = model.predict_many(crate::fit::feed(x)?, args.batch_size as usize)?;
     let names = model.output_names();
@@ -75,27 +80,81 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// Prints the most likely classes of each image file.
-fn predict_images(model: &mut Model, args: &PredictArgs) -> Result<()> {
+/// Image files as a batch of the model's input shape.
+fn image_batch(model: &Model, args: &PredictArgs) -> Result<Tensor> {
     let shape = model.input_shape().map(|s| s.to_vec()).unwrap_or_default();
     let [h, w, c] = shape[..] else {
         return Err(Error::argument("IMAGE", format!("model '{}' takes inputs of shape {shape:?}, not images (height, width, channels)", model.name())));
     };
     let options = ImageOptions { image_size: Some((h, w)), color_mode: ColorMode::from_channels(c)?, scale: args.scale };
     let mut values = Vec::new();
-    for path in &args.images {
+    for path in &args.files {
         values.extend(images::load_image(path, &options)?.to_vec());
     }
-    let p = model.predict(&Tensor::new(values, &[args.images.len(), h, w, c])?, args.batch_size as usize)?.to_vec();
-    let classes = p.len() / args.images.len();
+    Tensor::new(values, &[args.files.len(), h, w, c])
+}
+
+/// The sample rate a model's `MelSpectrogram` layer declares, if it has one (and it is 1 Hz to 1 MHz).
+fn model_sample_rate(model: &Model) -> Option<u32> {
+    fn find(v: &serde_json::Value) -> Option<f64> {
+        match v {
+            serde_json::Value::Object(m) if m.get("class_name").and_then(|c| c.as_str()) == Some("MelSpectrogram") => m.get("config")?.get("sampling_rate")?.as_f64(),
+            serde_json::Value::Object(m) => m.values().find_map(find),
+            serde_json::Value::Array(a) => a.iter().find_map(find),
+            _ => None,
+        }
+    }
+    find(&model.to_json()).map(|r| r.round() as u32).filter(|&r| (1..=1_000_000).contains(&r))
+}
+
+/// WAV files as a batch of the model's input: one channel at the model's
+/// rate (`--sample-rate`, else its `MelSpectrogram`'s), cut or zero-padded
+/// to its input length.
+fn recording_batch(model: &Model, args: &PredictArgs) -> Result<Tensor> {
+    let shape = model.input_shape().map(|s| s.to_vec()).unwrap_or_default();
+    let [length] = shape[..] else {
+        return Err(Error::argument("WAV", format!("model '{}' takes inputs of shape {shape:?}, not raw audio (samples,)", model.name())));
+    };
+    let rate = args.sample_rate.map(|r| r as u32).or_else(|| model_sample_rate(model)).ok_or_else(|| {
+        Error::argument("--sample-rate", format!("model '{}' has no MelSpectrogram layer with a rate from 1 Hz to 1 MHz to tell its sample rate: give --sample-rate", model.name()))
+    })?;
+    let mut values = Vec::new();
+    let total = args.files.len().checked_mul(length).filter(|&n| values.try_reserve_exact(n).is_ok());
+    if total.is_none() {
+        return Err(Error::argument("WAV", format!("{} recordings of the model's {length} samples do not fit in memory", args.files.len())));
+    }
+    for path in &args.files {
+        let (samples, _) = audio::load_mono(path, Some(rate), Some(length + 1))?;
+        if samples.len() > length {
+            eprintln!("{}: longer than the model's {length} samples at {rate} Hz: it hears the first {length}", path.display());
+        }
+        values.extend(audio::fit_length(samples, length));
+    }
+    Tensor::new(values, &[args.files.len(), length])
+}
+
+/// Prints the most likely classes of each file (image or recording).
+fn predict_files(model: &mut Model, args: &PredictArgs) -> Result<()> {
+    let is_wav = |p: &PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    let x = match (args.files.iter().all(is_wav), args.files.iter().any(is_wav)) {
+        (true, _) => recording_batch(model, args)?,
+        (false, false) => image_batch(model, args)?,
+        (false, true) => return Err(Error::argument("FILES", "give images or WAV recordings, not both in one call")),
+    };
+    let p = model.predict(&x, args.batch_size as usize)?.to_vec();
+    let classes = p.len() / args.files.len();
+    if classes == 0 {
+        return Err(Error::argument("--model", format!("model '{}' outputs no class scores", model.name())));
+    }
     let name = |k: usize| args.class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
     let mut report = Vec::new();
-    for (path, row) in args.images.iter().zip(p.chunks(classes)) {
+    for (path, row) in args.files.iter().zip(p.chunks(classes)) {
         let mut order: Vec<usize> = (0..classes).collect();
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
         let top: Vec<(String, f32)> = order.iter().take(args.top as usize).map(|&k| (name(k), row[k])).collect();
         if args.json {
-            report.push(json!({ "file": path.display().to_string(), "top": top.iter().map(|(k, p)| json!({ "class": k, "probability": p })).collect::<Vec<_>>() }));
+            let top_json: Vec<_> = top.iter().map(|(k, p)| json!({ "class": k, "probability": p })).collect();
+            report.push(json!({ "file": path.display().to_string(), "label": top[0].0, "probability": top[0].1, "top": top_json }));
         } else {
             let text: Vec<String> = top.iter().map(|(k, p)| format!("{k} {p:.4}")).collect();
             println!("{}: {}", path.display(), text.join(", "));

@@ -440,3 +440,72 @@ fn convert_between_keras_json_and_strata_models() {
     assert!(!out.status.success() && text(&out.stderr).contains("--weights"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn predict_names_the_class_of_wav_recordings() {
+    use strata::data::wav;
+    use strata::layers::{MelSpectrogram, Rescaling};
+    use strata::prelude::*;
+    let dir = std::env::temp_dir().join(format!("strata-cli-wav-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // Three classes of tone (300 Hz, 1 kHz, 2.5 kHz), at random phases and loudness, 0.1 s at 8 kHz.
+    let tone = |freq: f32, rate: u32, n: usize, phase: f32, gain: f32| -> Vec<f32> { (0..n).map(|i| gain * (std::f32::consts::TAU * freq * i as f32 / rate as f32 + phase).sin()).collect() };
+    let freqs = [300.0, 1000.0, 2500.0];
+    let mut rng = strata::Rng::new(3);
+    let (mut x, mut ids) = (Vec::new(), Vec::new());
+    for k in 0..60 {
+        x.extend(tone(freqs[k % 3], 8000, 800, rng.uniform() * 6.0, rng.uniform_range(0.1, 0.9)));
+        ids.push(k % 3);
+    }
+    let mut model = Sequential::with_seed(0);
+    model.add(MelSpectrogram::new(8000).fft_length(64).sequence_stride(32).num_mel_bins(8).input_shape([800])).unwrap();
+    model.add(Rescaling::new(0.05)).unwrap();
+    model.add(Flatten::new()).unwrap();
+    model.add(Dense::new(3).activation(Softmax)).unwrap();
+    model.compile(Adam::new(0.01).unwrap(), CategoricalCrossentropy::new(false), &["accuracy"]).unwrap();
+    let (x, y) = (Tensor::new(x, &[60, 800]).unwrap(), Tensor::one_hot(&ids, 3).unwrap());
+    model.fit(&x, &y, FitOptions { epochs: 30, batch_size: 10, verbose: 0, ..Default::default() }).unwrap();
+    let m = dir.join("tones.safetensors");
+    model.save(&m).unwrap();
+
+    // Recordings at other rates, lengths and channel counts are resampled, mixed to one channel and cut or padded.
+    let files = [
+        (dir.join("low.wav"), tone(300.0, 16000, 1000, 0.3, 0.5), 1, 16000),
+        (dir.join("mid.wav"), tone(1000.0, 8000, 2000, 1.0, 0.3), 1, 8000),
+        (dir.join("high.wav"), tone(2500.0, 8000, 600, 2.0, 0.7).iter().flat_map(|v| [*v, *v]).collect(), 2, 8000),
+    ];
+    for (path, samples, channels, rate) in &files {
+        wav::write_pcm16(path, samples, *channels, *rate).unwrap();
+    }
+    let paths: Vec<String> = files.iter().map(|f| s(&f.0)).collect();
+    let mut args = vec!["predict", "--model", m.to_str().unwrap(), "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = strata(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let labels: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["0", "1", "2"], "{v}");
+    assert!(v[0]["file"].as_str().unwrap().ends_with("low.wav"));
+    assert!(text(&out.stderr).contains("mid.wav: longer than the model's 800 samples at 8000 Hz"), "{}", text(&out.stderr));
+
+    // Errors name what is wrong: a corrupt file, images mixed with recordings, a model without a rate.
+    let bad = dir.join("bad.wav");
+    std::fs::write(&bad, b"RIFF\x24\0\0\0WAVEfmt ").unwrap();
+    let out = strata(&["predict", "--model", &s(&m), &s(&bad)]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("bad.wav") && err.contains("truncated"), "{err}");
+    let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/images/folder/ankle/0.png");
+    let out = strata(&["predict", "--model", &s(&m), &paths[0], &s(&png)]);
+    assert!(!out.status.success() && text(&out.stderr).contains("not both"), "{}", text(&out.stderr));
+    let mut plain = Sequential::with_seed(0);
+    plain.add(Dense::new(2).input_shape([800])).unwrap();
+    plain.build_from_declared().unwrap();
+    let p = dir.join("plain.safetensors");
+    plain.save(&p).unwrap();
+    let out = strata(&["predict", "--model", &s(&p), &paths[0]]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--sample-rate"), "{}", text(&out.stderr));
+    let out = strata(&["predict", "--model", &s(&p), &paths[0], "--sample-rate", "8000"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,6 +10,10 @@
 //! Options: `--train 2000 --epochs 20 --seeds 3`. Prints one JSON line per
 //! run and a summary: test accuracy (mean and spread) and training samples/s.
 
+mod flags;
+
+use flags::flag;
+
 use std::time::Instant;
 
 use strata::data::dataset::Dataset;
@@ -55,11 +59,6 @@ fn model(seed: u64, augment: bool) -> strata::Result<Sequential> {
     m.add(Dense::new(10).activation(Softmax))?;
     m.compile("adam", "categorical_crossentropy", &["accuracy"])?;
     Ok(m)
-}
-
-fn flag(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
 }
 
 fn main() -> strata::Result<()> {

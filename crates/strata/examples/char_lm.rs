@@ -11,6 +11,10 @@
 //! Options: `--steps 500 --seed 0 --prompt "ROMEO:" --length 400
 //! --temperature 0.8 --valid-windows 200`.
 
+mod flags;
+
+use flags::{flag, number};
+
 use std::path::PathBuf;
 
 use strata::layers::{Embedding, LSTM};
@@ -21,16 +25,6 @@ use strata::{Error, Result, Rng};
 
 const WINDOW: usize = 100;
 const BATCH: usize = 64;
-
-fn flag(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
-}
-
-fn number<T: std::str::FromStr>(name: &str, default: &str) -> Result<T> {
-    let v = flag(name, default);
-    v.parse().map_err(|_| Error::argument(name, format!("expected a number, got {v:?}")))
-}
 
 fn read(path: PathBuf) -> Result<Vec<char>> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -66,14 +60,25 @@ fn main() -> Result<()> {
     model.compile(Adam::new(2e-3)?, SparseCategoricalCrossentropy::new(true), &[])?;
 
     let mut rng = Rng::new(seed ^ 0x5eed);
+    let batches: Vec<Vec<usize>> = (0..steps).map(|_| (0..BATCH).map(|_| rng.below(train_ids.len() - WINDOW - 1)).collect()).collect();
+    // --trace DIR: the initial weights (keyed as Keras names them) and every batch's window starts,
+    // so that `tools/bench/keras_char_lm.py --trace DIR` trains the same model on the same windows.
+    let trace = flag("--trace", "");
+    if !trace.is_empty() {
+        let dir = PathBuf::from(&trace);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        model.save_weights(&dir.join("init.safetensors"))?;
+        let starts: Vec<f32> = batches.iter().flatten().map(|&s| s as f32).collect();
+        strata::io::npy::write(&dir.join("starts.npy"), &Tensor::new(starts, &[steps, BATCH])?)?;
+    }
+    let every: usize = number("--log-every", "100")?;
     let started = std::time::Instant::now();
     let mut recent = 0.0;
-    for step in 1..=steps {
-        let starts: Vec<usize> = (0..BATCH).map(|_| rng.below(train_ids.len() - WINDOW - 1)).collect();
-        let (x, y) = windows(&train_ids, &starts)?;
+    for (step, starts) in (1..=steps).zip(&batches) {
+        let (x, y) = windows(&train_ids, starts)?;
         recent += model.train_on_batch(&x, &y)? as f64;
-        if step % 100 == 0 || step == steps {
-            let k = if step % 100 == 0 { 100 } else { step % 100 };
+        if step % every == 0 || step == steps {
+            let k = if step % every == 0 { every } else { step % every };
             eprintln!("step {step}/{steps}: training loss {:.4} ({:.0} characters/s)", recent / k as f64, (step * BATCH * WINDOW) as f64 / started.elapsed().as_secs_f64());
             recent = 0.0;
         }

@@ -5,3 +5,5 @@ pub mod idx;
 pub mod stream;
 pub mod images;
 pub mod mnist;
+pub mod audio;
+pub mod wav;

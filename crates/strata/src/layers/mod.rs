@@ -33,7 +33,7 @@ pub use self::shared::{LayerGuard, LayerRef};
 pub use self::activations::{Activation, LeakyReLU, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
-pub use self::preprocessing::{CenterCrop, Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing};
+pub use self::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing};
 pub use self::recurrent::{SimpleRNN, GRU, LSTM};
 pub use self::regularization::{Dropout, GaussianDropout, GaussianNoise};
 pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D};

@@ -156,7 +156,9 @@ pub(crate) fn map_unary(
 ) -> Tensor {
     let out = map(&x.data(), f);
     let backward = move |inputs: &[Tensor], y: &[f32], g: &[f32]| {
-        vec![Some(zip3_map(g, &inputs[0].data(), y, |g, x, y| g * df(x, y)))]
+        // A zero upstream gradient passes zero, as TensorFlow's sqrt gradient
+        // does, rather than 0 * inf = NaN where the derivative is infinite.
+        vec![Some(zip3_map(g, &inputs[0].data(), y, |g, x, y| if g == 0.0 { 0.0 } else { g * df(x, y) }))]
     };
     Tensor::from_op(out, x.shape().to_vec(), GradFn::host(name, vec![x.clone()], backward))
 }

@@ -6,15 +6,20 @@
 //! `Normalization`) act the same in both. Any of them also runs on a
 //! dataset's reading thread ([`crate::data::dataset::Dataset::augment`]).
 
+mod audio;
 mod color;
 mod crop;
 mod geometric;
+mod mel;
 mod normalization;
+mod stft;
 
 pub use color::{RandomBrightness, RandomColor, RandomContrast};
 pub use crop::{CenterCrop, RandomCrop, Resizing};
 pub use geometric::{RandomAffine, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
+pub use mel::{mel_weight_matrix, MelSpectrogram};
 pub use normalization::{Normalization, Rescaling};
+pub use stft::STFTSpectrogram;
 
 use serde_json::Value;
 use strata_core::ops::{FillMode, Interpolation};
