@@ -10,6 +10,7 @@ pub mod direct;
 pub mod window;
 pub mod winograd;
 pub mod elementwise;
+pub mod fastmath;
 pub mod matmul;
 pub mod optim;
 pub mod pool;

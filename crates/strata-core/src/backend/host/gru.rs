@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::recurrent::{project, sigmoid, swap_leading, transposed, weight_grads, ROWS_PER_TASK};
+use super::recurrent::{project, sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
 use crate::kernels::elementwise::sum_rows;
 use crate::autodiff::GradFn;
 use crate::kernels::matmul::Gemm;
@@ -41,7 +41,7 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
                 for j in 0..h {
                     let z = sigmoid(xr[j] + rr[j]);
                     let r = sigmoid(xr[h + j] + rr[h + j]);
-                    let cand = (xr[2 * h + j] + r * rr[2 * h + j]).tanh();
+                    let cand = tanh(xr[2 * h + j] + r * rr[2 * h + j]);
                     (g[j], g[h + j], g[2 * h + j], kept[j]) = (z, r, cand, rr[2 * h + j]);
                     next[j] = z * prev[j] + (1.0 - z) * cand;
                 }

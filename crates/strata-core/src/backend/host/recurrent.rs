@@ -12,9 +12,8 @@ use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
 
-pub(super) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
+pub(super) use crate::kernels::fastmath::{sigmoid, tanh};
+use crate::kernels::fastmath;
 
 /// `x · kernel + bias` for every step, rows in `(batch, time)` order: `[b·t, g·h]`.
 pub(super) fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
@@ -89,14 +88,12 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
         Gemm { m: b, k: h, n: w, trans_a: false, trans_b: false }.run(&h_prev, &u, &mut z, true);
         let next = &mut after[..b * 2 * h];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
-        z.par_chunks(w).zip(g.par_chunks_mut(w)).zip(prev.par_chunks(2 * h)).zip(next.par_chunks_mut(2 * h)).with_min_len(ROWS_PER_TASK).for_each(|(((zr, g), prev), next)| {
-            for j in 0..h {
-                let (i, f, c_hat, o) = (sigmoid(zr[j]), sigmoid(zr[h + j]), zr[2 * h + j].tanh(), sigmoid(zr[3 * h + j]));
-                let c = f * prev[h + j] + i * c_hat;
-                (g[j], g[h + j], g[2 * h + j], g[3 * h + j]) = (i, f, c_hat, o);
-                (next[j], next[h + j]) = (o * c.tanh(), c);
-            }
-        });
+        z.par_chunks(w)
+            .zip(g.par_chunks_mut(w))
+            .zip(prev.par_chunks(2 * h))
+            .zip(next.par_chunks_mut(2 * h))
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(((zr, g), prev), next)| fastmath::lstm_cells(zr, g, prev, next));
     }
     let out = swap_leading(&states[b * 2 * h..], t, b, 2 * h);
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
@@ -116,9 +113,11 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
                 .zip(g.par_chunks(w).zip(prev.par_chunks(2 * h)).zip(now.par_chunks(2 * h)).zip(dy_step.par_chunks(2 * h)))
                 .with_min_len(ROWS_PER_TASK)
                 .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| {
+                    let mut tc_row = vec![0.0f32; h];
+                    fastmath::tanh_of(&now[h..], &mut tc_row);
                     for j in 0..h {
                         let (i, f, c_hat, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                        let tc = now[h + j].tanh();
+                        let tc = tc_row[j];
                         let dh = dyr[j] + dh_next[j];
                         let dc = dyr[h + j] + dc_next[j] + dh * o * (1.0 - tc * tc);
                         dzr[j] = dc * c_hat * i * (1.0 - i);
@@ -150,7 +149,7 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
         let next = &mut after[..b * h];
         next.copy_from_slice(&xw[step * b * h..(step + 1) * b * h]);
         Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&before[step * b * h..], &u, next, true);
-        next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(|row| row.iter_mut().for_each(|v| *v = v.tanh()));
+        next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(fastmath::tanh_in_place);
     }
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
