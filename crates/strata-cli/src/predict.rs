@@ -112,8 +112,8 @@ fn model_sample_rate(model: &Model) -> Option<u32> {
 /// to its input length.
 fn recording_batch(model: &Model, args: &PredictArgs) -> Result<Tensor> {
     let shape = model.input_shape().map(|s| s.to_vec()).unwrap_or_default();
-    let [length] = shape[..] else {
-        return Err(Error::argument("WAV", format!("model '{}' takes inputs of shape {shape:?}, not raw audio (samples,)", model.name())));
+    let (&[length] | &[length, 1]) = &shape[..] else {
+        return Err(Error::argument("WAV", format!("model '{}' takes inputs of shape {shape:?}, not raw audio (samples,) or (samples, 1)", model.name())));
     };
     let rate = args.sample_rate.map(|r| r as u32).or_else(|| model_sample_rate(model)).ok_or_else(|| {
         Error::argument("--sample-rate", format!("model '{}' has no MelSpectrogram layer with a rate from 1 Hz to 1 MHz to tell its sample rate: give --sample-rate", model.name()))
@@ -130,7 +130,8 @@ fn recording_batch(model: &Model, args: &PredictArgs) -> Result<Tensor> {
         }
         values.extend(audio::fit_length(samples, length));
     }
-    Tensor::new(values, &[args.files.len(), length])
+    let batch_shape: Vec<usize> = std::iter::once(args.files.len()).chain(shape).collect();
+    Tensor::new(values, &batch_shape)
 }
 
 /// Prints the most likely classes of each file (image or recording).

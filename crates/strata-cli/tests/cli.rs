@@ -507,5 +507,16 @@ fn predict_names_the_class_of_wav_recordings() {
     assert!(!out.status.success() && text(&out.stderr).contains("--sample-rate"), "{}", text(&out.stderr));
     let out = strata(&["predict", "--model", &s(&p), &paths[0], "--sample-rate", "8000"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A model on (samples, 1), as STFTSpectrogram takes signals, reads recordings too.
+    let mut stft = Sequential::with_seed(0);
+    stft.add(strata::layers::STFTSpectrogram::new(64).input_shape([800, 1])).unwrap();
+    stft.add(Flatten::new()).unwrap();
+    stft.add(Dense::new(3).activation(Softmax)).unwrap();
+    stft.build_from_declared().unwrap();
+    let q = dir.join("stft.safetensors");
+    stft.save(&q).unwrap();
+    let out = strata(&["predict", "--model", &s(&q), &paths[1], "--sample-rate", "8000", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(text(&out.stdout).trim()).unwrap()[0]["top"].as_array().unwrap().len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -238,7 +238,11 @@ fn spectrogram_layers_refuse_bad_arguments_by_name() {
     expect("STFTSpectrogram", serde_json::json!({"name": "spec", "frame_length": 16, "fft_length": 8}), &["fft_length=8"]);
     expect("STFTSpectrogram", serde_json::json!({"name": "spec", "frame_length": 16, "scaling": "peak"}), &["scaling='peak'"]);
     expect("MelSpectrogram", serde_json::json!({"name": "mel", "fft_length": 64, "sequence_length": 128}), &["mel", "sequence_length=128"]);
-    expect("MelSpectrogram", serde_json::json!({"name": "mel", "sampling_rate": 8000, "max_freq": 6000}), &["max_freq=6000"]);
+    expect("MelSpectrogram", serde_json::json!({"name": "mel", "sampling_rate": 8000, "min_freq": 6000, "max_freq": 5000}), &["min_freq=6000", "max_freq=5000"]);
+    // Keras reads 0 as the default, and lets filters reach past the Nyquist frequency.
+    let mel = keras_config::layer_from_config("MelSpectrogram", &serde_json::json!({"name": "mel", "sampling_rate": 8000, "max_freq": 0, "sequence_length": 0})).unwrap();
+    assert_eq!((mel.config()["max_freq"].clone(), mel.config()["sequence_length"].clone()), (serde_json::json!(4000.0), serde_json::json!(2048)));
+    assert!(keras_config::layer_from_config("MelSpectrogram", &serde_json::json!({"name": "mel", "sampling_rate": 8000, "max_freq": 6000})).is_ok());
     expect("MelSpectrogram", serde_json::json!({"name": "mel", "window": "kaiser"}), &["window='kaiser'"]);
     expect("MelSpectrogram", serde_json::json!({"name": "mel", "fft_length": 1u64 << 40}), &["mel", "up to 8192"]);
     expect("STFTSpectrogram", serde_json::json!({"name": "spec", "frame_length": 100000}), &["spec", "up to 8192"]);

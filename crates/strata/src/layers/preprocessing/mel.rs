@@ -148,8 +148,9 @@ impl MelSpectrogram {
         if self.fft_length > MAX_FFT_LENGTH || self.num_mel_bins > MAX_FFT_LENGTH {
             return fail(format!("computes its transform as a matrix product and takes fft_length and num_mel_bins up to {MAX_FFT_LENGTH}, received fft_length={}, num_mel_bins={}", self.fft_length, self.num_mel_bins));
         }
-        if !(self.sampling_rate > 0.0) || !(0.0..self.high()).contains(&self.min_freq) || self.high() > self.sampling_rate / 2.0 {
-            return fail(format!("needs 0 <= min_freq < max_freq <= sampling_rate / 2, received min_freq={}, max_freq={}, sampling_rate={}", self.min_freq, self.high(), self.sampling_rate));
+        // As Keras, filters may reach past the Nyquist frequency (their upper part is then empty).
+        if !(self.sampling_rate > 0.0 && self.sampling_rate <= 1e7) || !(0.0..self.high()).contains(&self.min_freq) {
+            return fail(format!("needs a sampling_rate up to 10 MHz and 0 <= min_freq < max_freq, received min_freq={}, max_freq={}, sampling_rate={}", self.min_freq, self.high(), self.sampling_rate));
         }
         if let Some(w) = self.window.as_deref().filter(|w| !["hann", "hamming"].contains(w)) {
             return fail(format!("window must be 'hann', 'hamming' or None, received window='{w}'"));
@@ -252,7 +253,8 @@ impl MelSpectrogram {
         let mut layer = MelSpectrogram::new(16000);
         layer.fft_length = count("fft_length", 2048)?;
         layer.sequence_stride = count("sequence_stride", 512)?;
-        layer.sequence_length = optional_number("sequence_length")?.map(|_| cfg::usize_field(l, config, "sequence_length")).transpose()?;
+        // Keras reads 0 (like null) as "the default" for both.
+        layer.sequence_length = optional_number("sequence_length")?.filter(|&v| v != 0.0).map(|_| cfg::usize_field(l, config, "sequence_length")).transpose()?;
         layer.window = match config.get("window") {
             None => Some("hann".into()),
             Some(Value::Null) => None,
@@ -262,7 +264,7 @@ impl MelSpectrogram {
         layer.sampling_rate = number("sampling_rate", 16000.0)?;
         layer.num_mel_bins = count("num_mel_bins", 128)?;
         layer.min_freq = number("min_freq", 20.0)?;
-        layer.max_freq = optional_number("max_freq")?;
+        layer.max_freq = optional_number("max_freq")?.filter(|&v| v != 0.0);
         layer.power_to_db = cfg::bool_field(l, config, "power_to_db", true)?;
         layer.top_db = if config.get("top_db").is_some() { optional_number("top_db")?.map(|v| v as f32) } else { Some(80.0) };
         layer.mag_exp = number("mag_exp", 2.0)? as f32;
