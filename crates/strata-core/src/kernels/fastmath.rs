@@ -68,16 +68,35 @@ multiversion! {
 }
 
 multiversion! {
-    /// `tanh` of every value, in place.
-    pub fn tanh_in_place(v: &mut [f32]) {
-        v.iter_mut().for_each(|x| *x = tanh(*x));
+    /// One row of the LSTM cells' step backward: from the gates kept by
+    /// [`lstm_cells`], the row's `[h, c]` before (`prev`) and after (`now`)
+    /// the step, the gradient reaching that `[h, c]` from the output (`dy`)
+    /// and from the next step (`dh_next`, `dc_next`), writes the gradient of
+    /// the pre-activations to `dz` and replaces `dc_next` with the gradient
+    /// of the cell state before the step.
+    pub fn lstm_cells_backward(gates: &[f32], prev: &[f32], now: &[f32], dy: &[f32], dh_next: &[f32], dc_next: &mut [f32], dz: &mut [f32]) {
+        let h = dh_next.len();
+        // tanh(c) first, in its own loop (it vectorises there), held in the
+        // output gate's slot of `dz` until that slot's gradient replaces it.
+        dz[3 * h..].iter_mut().zip(&now[h..]).for_each(|(t, &c)| *t = tanh(c));
+        for j in 0..h {
+            let (i, f, c_hat, o) = (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
+            let tc = dz[3 * h + j];
+            let dh = dy[j] + dh_next[j];
+            let dc = dy[h + j] + dc_next[j] + dh * o * (1.0 - tc * tc);
+            dz[j] = dc * c_hat * i * (1.0 - i);
+            dz[h + j] = dc * prev[h + j] * f * (1.0 - f);
+            dz[2 * h + j] = dc * i * (1.0 - c_hat * c_hat);
+            dz[3 * h + j] = dh * tc * o * (1.0 - o);
+            dc_next[j] = dc * f;
+        }
     }
 }
 
 multiversion! {
-    /// `tanh` of every value of `x` into `out`.
-    pub fn tanh_of(x: &[f32], out: &mut [f32]) {
-        out.iter_mut().zip(x).for_each(|(o, &x)| *o = tanh(x));
+    /// `tanh` of every value, in place.
+    pub fn tanh_in_place(v: &mut [f32]) {
+        v.iter_mut().for_each(|x| *x = tanh(*x));
     }
 }
 

@@ -156,16 +156,8 @@ pub struct AudioFolder {
 }
 
 fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
+    let is_wav = |p: &PathBuf| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    Ok(super::sorted_entries(dir)?.into_iter().filter(is_wav).collect())
 }
 
 impl AudioFolder {
@@ -174,8 +166,7 @@ impl AudioFolder {
         if !dir.is_dir() {
             return Err(Error::data(dir, "audio folder not found"));
         }
-        let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
-        class_dirs.sort();
+        let class_dirs = super::sorted_entries(dir)?.into_iter().filter(|p| p.is_dir());
         let mut folder = AudioFolder { class_names: Vec::new(), files: Vec::new(), labels: Vec::new() };
         for class_dir in class_dirs {
             let files = wav_files(&class_dir)?;

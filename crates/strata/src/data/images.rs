@@ -214,13 +214,6 @@ pub struct ImageFolder {
     pub labels: Vec<usize>,
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut paths = entries.map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e))).collect::<Result<Vec<_>>>()?;
-    paths.sort();
-    Ok(paths)
-}
-
 impl ImageFolder {
     /// Lists `dir`: fails if it has no class sub-folders or no images.
     pub fn open(dir: &Path) -> Result<ImageFolder> {
@@ -228,10 +221,10 @@ impl ImageFolder {
             return Err(Error::data(dir, "image folder not found"));
         }
         let mut folder = ImageFolder { class_names: Vec::new(), files: Vec::new(), labels: Vec::new() };
-        for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
+        for class_dir in super::sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
             let label = folder.class_names.len();
             folder.class_names.push(class_dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
-            for file in sorted_entries(&class_dir)? {
+            for file in super::sorted_entries(&class_dir)? {
                 let ext = file.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
                 if file.is_file() && EXTENSIONS.contains(&ext.as_str()) {
                     folder.files.push(file);

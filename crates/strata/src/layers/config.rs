@@ -151,6 +151,21 @@ pub fn declared_input_shape(layer: &str, config: &Value) -> Result<Option<Vec<us
     dims.iter().skip(skip).map(|d| d.as_u64().map(|n| n as usize).ok_or_else(|| bad(layer, key, "known sizes after the batch axis", v))).collect::<Result<Vec<_>>>().map(Some)
 }
 
+/// A non-negative integer field that may be absent or null (`None`).
+pub(crate) fn optional_usize_field(layer: &str, config: &Value, name: &str) -> Result<Option<usize>> {
+    config.get(name).filter(|v| !v.is_null()).map(|_| usize_field(layer, config, name)).transpose()
+}
+
+/// A string field: `default` when absent, `None` when null.
+pub(crate) fn optional_text_field(layer: &str, config: &Value, name: &str, default: Option<&str>) -> Result<Option<String>> {
+    match config.get(name) {
+        None => Ok(default.map(str::to_string)),
+        Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(bad(layer, name, "a string or null", v)),
+    }
+}
+
 /// A number field, or `default` when absent.
 pub(crate) fn num_field(layer: &str, config: &Value, name: &str, default: f32) -> Result<f32> {
     match config.get(name) {

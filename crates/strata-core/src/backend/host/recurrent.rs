@@ -112,21 +112,7 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
                 .zip(dh_next.par_chunks(h))
                 .zip(g.par_chunks(w).zip(prev.par_chunks(2 * h)).zip(now.par_chunks(2 * h)).zip(dy_step.par_chunks(2 * h)))
                 .with_min_len(ROWS_PER_TASK)
-                .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| {
-                    let mut tc_row = vec![0.0f32; h];
-                    fastmath::tanh_of(&now[h..], &mut tc_row);
-                    for j in 0..h {
-                        let (i, f, c_hat, o) = (g[j], g[h + j], g[2 * h + j], g[3 * h + j]);
-                        let tc = tc_row[j];
-                        let dh = dyr[j] + dh_next[j];
-                        let dc = dyr[h + j] + dc_next[j] + dh * o * (1.0 - tc * tc);
-                        dzr[j] = dc * c_hat * i * (1.0 - i);
-                        dzr[h + j] = dc * prev[h + j] * f * (1.0 - f);
-                        dzr[2 * h + j] = dc * i * (1.0 - c_hat * c_hat);
-                        dzr[3 * h + j] = dh * tc * o * (1.0 - o);
-                        dc_next[j] = dc * f;
-                    }
-                });
+                .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| fastmath::lstm_cells_backward(g, prev, now, dyr, dh_next, dc_next, dzr));
             Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(dz_step, &u_t, &mut dh_next, false);
         }
         let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();

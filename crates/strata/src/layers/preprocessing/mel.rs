@@ -249,18 +249,13 @@ impl MelSpectrogram {
             }
         };
         let optional_number = |name: &str| -> Result<Option<f64>> { config.get(name).filter(|v| !v.is_null()).map(|v| v.as_f64().ok_or_else(|| cfg::bad(l, name, "a number or null", v))).transpose() };
-        let count = |name: &str, default: usize| -> Result<usize> { if config.get(name).is_some_and(|v| !v.is_null()) { cfg::usize_field(l, config, name) } else { Ok(default) } };
+        let count = |name: &str, default: usize| -> Result<usize> { Ok(cfg::optional_usize_field(l, config, name)?.unwrap_or(default)) };
         let mut layer = MelSpectrogram::new(16000);
         layer.fft_length = count("fft_length", 2048)?;
         layer.sequence_stride = count("sequence_stride", 512)?;
         // Keras reads 0 (like null) as "the default" for both.
         layer.sequence_length = optional_number("sequence_length")?.filter(|&v| v != 0.0).map(|_| cfg::usize_field(l, config, "sequence_length")).transpose()?;
-        layer.window = match config.get("window") {
-            None => Some("hann".into()),
-            Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(v) => return Err(cfg::bad(l, "window", "'hann', 'hamming' or null", v)),
-        };
+        layer.window = cfg::optional_text_field(l, config, "window", Some("hann"))?;
         layer.sampling_rate = number("sampling_rate", 16000.0)?;
         layer.num_mel_bins = count("num_mel_bins", 128)?;
         layer.min_freq = number("min_freq", 20.0)?;

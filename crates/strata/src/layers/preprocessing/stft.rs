@@ -232,21 +232,13 @@ impl Layer for STFTSpectrogram {
 impl STFTSpectrogram {
     /// Reads Keras's config of this layer; `l` names it in errors.
     pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
-        let text = |name: &str| -> Result<Option<String>> {
-            match config.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(v) => Err(cfg::bad(l, name, "a string or null", v)),
-            }
-        };
-        let optional = |name: &str| -> Result<Option<usize>> { config.get(name).filter(|v| !v.is_null()).map(|_| cfg::usize_field(l, config, name)).transpose() };
-        let mut layer = STFTSpectrogram::new(optional("frame_length")?.unwrap_or(256));
-        layer.mode = text("mode")?.unwrap_or_else(|| "log".into());
-        layer.frame_step = optional("frame_step")?;
-        layer.fft_length = optional("fft_length")?;
-        layer.window = if config.get("window").is_some() { text("window")? } else { Some("hann".into()) };
+        let mut layer = STFTSpectrogram::new(cfg::optional_usize_field(l, config, "frame_length")?.unwrap_or(256));
+        layer.mode = cfg::optional_text_field(l, config, "mode", None)?.unwrap_or_else(|| "log".into());
+        layer.frame_step = cfg::optional_usize_field(l, config, "frame_step")?;
+        layer.fft_length = cfg::optional_usize_field(l, config, "fft_length")?;
+        layer.window = cfg::optional_text_field(l, config, "window", Some("hann"))?;
         layer.periodic = cfg::bool_field(l, config, "periodic", false)?;
-        layer.scaling = if config.get("scaling").is_some() { text("scaling")? } else { Some("density".into()) };
+        layer.scaling = cfg::optional_text_field(l, config, "scaling", Some("density"))?;
         layer.padding = cfg::padding_field(l, config)?;
         layer.expand_dims = cfg::bool_field(l, config, "expand_dims", false)?;
         layer.base.name = l.to_string();
