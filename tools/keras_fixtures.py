@@ -1104,6 +1104,82 @@ def audio_fixture():
     return {"cases": cases, "fits": fits}
 
 
+TEXT_CORPUS = [
+    "The cat sat on the mat. The cat, the DOG!",
+    "A dog? A dog; and a cat... and [UNK] twice [UNK]",
+    "Caf\u00e9 \u00c9T\u00c9 stra\u00dfe  na\u00efve\tTAB\nnew-line",
+    "  leading and   trailing   spaces  ",
+    "nbsp\u00a0inside em\u2003space 12 12 3.5 don't",
+    "emoji \U0001f600 and \u4e2d\u6587 characters zz yy xx ww",
+    "",
+    "!!! ... ???",
+]
+TEXT_PROBES = ["the cat and the unseen word", "", "A DOG, a cat; \u00c9T\u00c9", "zz zz zz xx qq", "!!!", "emoji \U0001f600 \u4e2d"]
+
+
+def text_case(name, kw, adapt=True, probes=TEXT_PROBES):
+    """A TextVectorization layer: its config before adapt, the vocabulary (and
+    idf weights) adapt learns from TEXT_CORPUS, and its outputs on TEXT_PROBES."""
+    layer = layers.TextVectorization(**kw)
+    config = layer.get_config()
+    if adapt:
+        layer.adapt(tf.constant(TEXT_CORPUS))
+    # Unsplit strings are one token each: Keras wants them as a column, (batch, 1).
+    out = layer(tf.constant([[p] for p in probes] if "split" in kw and kw["split"] is None else probes))
+    out = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    case = {"name": name, "config": config, "adapted": adapt, "vocabulary": [str(t) for t in layer.get_vocabulary()],
+            "vocabulary_size": int(layer.vocabulary_size()), "probes": probes,
+            "output": {"shape": list(out.shape), "data": [float(v) for v in out.reshape(-1)]}}
+    if kw.get("output_mode") in ("tf_idf", "tf-idf"):
+        case["idf_weights"] = [float(v) for v in layer._lookup_layer.idf_weights.numpy()]
+    return case
+
+
+def text_fixture():
+    """TextVectorization as Keras 3 computes it: adapt's vocabulary (by count,
+    ties in reverse byte order, max_tokens counting the special tokens),
+    standardize (ASCII lower-casing, ASCII punctuation), split (whitespace,
+    characters, none), ngrams, every output_mode and pad_to_max_tokens; and
+    layers given a vocabulary (with or without the special tokens)."""
+    cases = [
+        text_case("default", {}),
+        text_case("int_max_tokens_length", {"max_tokens": 8, "output_sequence_length": 6}),
+        text_case("characters_lower", {"standardize": "lower", "split": "character", "output_sequence_length": 12}),
+        text_case("characters_raw", {"standardize": None, "split": "character"}),
+        text_case("bigrams_multi_hot", {"standardize": None, "ngrams": 2, "output_mode": "multi_hot"}),
+        text_case("count_padded", {"max_tokens": 10, "output_mode": "count", "pad_to_max_tokens": True}),
+        text_case("tf_idf_ngrams", {"ngrams": (1, 3), "output_mode": "tf_idf"}),
+        text_case("tf_idf_padded", {"max_tokens": 30, "output_mode": "tf_idf", "pad_to_max_tokens": True}),
+        text_case("strip_only_unsplit", {"standardize": "strip_punctuation", "split": None, "output_mode": "multi_hot"}),
+        text_case("unsplit_int", {"standardize": "lower", "split": None, "output_sequence_length": 1}),
+        text_case("given_vocabulary", {"vocabulary": ["cat", "the", "dog", "a"], "output_sequence_length": 5}, adapt=False),
+        text_case("given_with_specials", {"vocabulary": ["", "[UNK]", "zz", "xx"]}, adapt=False),
+        text_case("given_specials_multi_hot", {"vocabulary": ["[UNK]", "zz", "xx"], "output_mode": "multi_hot"}, adapt=False),
+        text_case("given_idf", {"vocabulary": ["cat", "the", "dog"], "idf_weights": [0.5, 0.25, 2.0], "output_mode": "tf_idf"}, adapt=False),
+    ]
+    # Models that take strings: a Sequential saved as .keras (the adapted vocabulary
+    # travels in its assets, tf-idf weights in model.weights.h5), and a functional
+    # one as to_json(), which leaves an adapted vocabulary out.
+    keras.utils.set_random_seed(9)
+    models = []
+    for name, vec, head in [("int", layers.TextVectorization(max_tokens=30, output_sequence_length=6), [layers.Embedding(30, 4), layers.GlobalAveragePooling1D()]),
+                            ("tf_idf", layers.TextVectorization(max_tokens=25, output_mode="tf_idf"), [])]:
+        vec.adapt(tf.constant(TEXT_CORPUS))
+        model = keras.Sequential([keras.Input((1,), dtype="string"), vec, *head, layers.Dense(3, activation="softmax")], name=f"text_{name}")
+        file = f"keras_text_{name}.keras"
+        model.save(os.path.join(OUT, file))
+        models.append({"name": name, "file": file, "probes": TEXT_PROBES, "predictions": arr(model.predict(tf.constant([[p] for p in TEXT_PROBES]), verbose=0))})
+    x = keras.Input((), dtype="string", name="text")
+    vec = layers.TextVectorization(max_tokens=30, output_sequence_length=5, name="words")
+    vec.adapt(tf.constant(TEXT_CORPUS))
+    ids = vec(tf.constant(TEXT_PROBES))
+    functional = keras.Model(x, layers.Dense(2)(layers.Flatten()(layers.Embedding(30, 3)(vec(x)))))
+    weights = {v.path: arr(v.numpy()) for v in functional.weights}
+    models.append({"name": "functional_json", "json": functional.to_json(), "weights": weights, "ids": arr(ids.numpy()),
+                   "predictions": arr(functional.predict(tf.constant(TEXT_PROBES), verbose=0))})
+    return {"cases": cases, "corpus": TEXT_CORPUS, "models": models}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1111,7 +1187,8 @@ def main():
                        ("optimizers", optimizers_fixture), ("fit", fit_fixture), ("metrics", metrics_fixture), ("headline", keras_model_fixture),
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
                        ("files", keras_files_fixture), ("vision", vision_fixture),
-                       ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture)]:
+                       ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture),
+                       ("text", text_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

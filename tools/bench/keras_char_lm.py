@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The Keras twin of `cargo run --release -p strata --example char_lm`: the
 same model (Embedding(vocab, 64) -> LSTM(256, return_sequences) ->
-Dense(vocab) logits), the same vocabulary (the sorted characters of
-train.txt and valid.txt), batches of 64 random windows of 100 characters,
+Dense(vocab) logits), the same vocabulary (TextVectorization(standardize=None,
+split="character") adapted to train.txt: 0 pads, 1 is [UNK]), batches of 64 random windows of 100 characters,
 Adam 2e-3, the same number of steps, 2 threads; then the validation loss
 (nats per character) over the same 200 consecutive windows of valid.txt.
 
@@ -35,10 +35,12 @@ keras.utils.set_random_seed(a.seed)
 WINDOW, BATCH = 100, 64
 train = open(os.path.join(a.data, "train.txt"), encoding="utf-8").read()
 valid = open(os.path.join(a.data, "valid.txt"), encoding="utf-8").read()
-vocab = sorted(set(train) | set(valid))
-index = {c: i for i, c in enumerate(vocab)}
-train_ids = np.array([index[c] for c in train], dtype=np.int32)
-valid_ids = np.array([index[c] for c in valid], dtype=np.int32)
+chars = keras.layers.TextVectorization(standardize=None, split="character")
+chars.adapt([train])
+vocab = chars.get_vocabulary()
+index = {c: i for i, c in enumerate(vocab) if i >= 2}
+train_ids = np.array([index.get(c, 1) for c in train], dtype=np.int32)
+valid_ids = np.array([index.get(c, 1) for c in valid], dtype=np.int32)
 
 model = keras.Sequential([keras.Input((WINDOW,)), keras.layers.Embedding(len(vocab), 64),
                           keras.layers.LSTM(256, return_sequences=True), keras.layers.Dense(len(vocab))])

@@ -9,6 +9,7 @@ mod fit;
 mod plot;
 mod predict;
 mod profile;
+mod text;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -37,8 +38,10 @@ enum Command {
     Fit(fit::FitArgs),
     /// Write a saved model's predictions for an .npy array.
     Predict(predict::PredictArgs),
-    /// Loss and metrics of a saved model on an IDX folder's test split or .npy arrays.
+    /// Loss and metrics of a saved model on an IDX folder's test split or .npy arrays; a language model's loss on a text file (--text).
     Evaluate(predict::EvaluateArgs),
+    /// Continue a prompt with a saved language model (one whose first layer is a TextVectorization).
+    Generate(text::GenerateArgs),
     /// Print a saved model's summary and training state.
     Inspect {
         /// The model file.
@@ -85,6 +88,7 @@ fn main() {
         Command::Fit(args) => fit::run(args),
         Command::Predict(args) => predict::predict(args),
         Command::Evaluate(args) => predict::evaluate(args),
+        Command::Generate(args) => text::generate(args),
         Command::Inspect { model } => predict::inspect(model),
         Command::Summary { config, model } => summary(config, model),
         Command::Convert(args) => convert::run(args),

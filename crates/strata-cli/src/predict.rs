@@ -43,8 +43,9 @@ pub struct PredictArgs {
     /// For WAV files: the rate to resample them to (default: the model's MelSpectrogram's `sampling_rate`).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     sample_rate: Option<u64>,
-    /// Image files (PNG, JPEG), resized and converted to the model's input shape; or WAV
-    /// recordings, as one channel at the model's rate, cut or zero-padded to its input length.
+    /// Image files (PNG, JPEG), resized and converted to the model's input shape; WAV
+    /// recordings, as one channel at the model's rate, cut or zero-padded to its input length;
+    /// or .txt files, one text each, for a model whose first layer is a TextVectorization.
     files: Vec<PathBuf>,
 }
 
@@ -136,11 +137,12 @@ fn recording_batch(model: &Model, args: &PredictArgs) -> Result<Tensor> {
 
 /// Prints the most likely classes of each file (image or recording).
 fn predict_files(model: &mut Model, args: &PredictArgs) -> Result<()> {
-    let is_wav = |p: &PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
-    let x = match (args.files.iter().all(is_wav), args.files.iter().any(is_wav)) {
-        (true, _) => recording_batch(model, args)?,
-        (false, false) => image_batch(model, args)?,
-        (false, true) => return Err(Error::argument("FILES", "give images or WAV recordings, not both in one call")),
+    let kind = |p: &PathBuf| ["wav", "txt"].into_iter().find(|k| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(k))).unwrap_or("image");
+    let x = match args.files.iter().map(kind).reduce(|a, b| if a == b { a } else { "mixed" }) {
+        Some("wav") => recording_batch(model, args)?,
+        Some("txt") => model.vectorize(&args.files.iter().map(|f| strata::data::text::read_text(f)).collect::<Result<Vec<_>>>()?)?,
+        Some("mixed") => return Err(Error::argument("FILES", "give images, WAV recordings or .txt files, one kind in one call")),
+        _ => image_batch(model, args)?,
     };
     let p = model.predict(&x, args.batch_size as usize)?.to_vec();
     let classes = p.len() / args.files.len();
@@ -185,6 +187,10 @@ pub struct EvaluateArgs {
     /// Targets (.npy).
     #[arg(long)]
     y: Option<PathBuf>,
+    /// A UTF-8 text file, for a language model (its first layer a TextVectorization):
+    /// the mean loss of each next token, in nats (`loss`; per character for a character model).
+    #[arg(long, conflicts_with_all = ["data", "dataset", "x", "y", "confusion_matrix", "misclassified"])]
+    text: Option<PathBuf>,
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
     #[arg(long)]
@@ -211,6 +217,9 @@ fn idx_targets(model: &Model, labels: &strata::data::mnist::Split) -> Result<Ten
 }
 
 pub fn evaluate(args: EvaluateArgs) -> Result<()> {
+    if let Some(file) = &args.text {
+        return crate::text::evaluate_text(&args.model, file, args.batch_size as usize, args.json);
+    }
     for (flag, path) in [("--confusion-matrix", &args.confusion_matrix), ("--misclassified", &args.misclassified)] {
         if let Some(path) = path {
             crate::checks::writable(flag, path)?;

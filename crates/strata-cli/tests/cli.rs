@@ -497,7 +497,7 @@ fn predict_names_the_class_of_wav_recordings() {
     assert!(!out.status.success() && err.contains("bad.wav") && err.contains("truncated"), "{err}");
     let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/images/folder/ankle/0.png");
     let out = strata(&["predict", "--model", &s(&m), &paths[0], &s(&png)]);
-    assert!(!out.status.success() && text(&out.stderr).contains("not both"), "{}", text(&out.stderr));
+    assert!(!out.status.success() && text(&out.stderr).contains("one kind in one call"), "{}", text(&out.stderr));
     let mut plain = Sequential::with_seed(0);
     plain.add(Dense::new(2).input_shape([800])).unwrap();
     plain.build_from_declared().unwrap();

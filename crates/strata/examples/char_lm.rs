@@ -1,10 +1,13 @@
 //! A character language model on Shakespeare's plays (`train.txt`,
-//! `valid.txt` of `../shared/data/shakespeare/`): Embedding(vocab, 64) ->
+//! `valid.txt` of `../shared/data/shakespeare/`): TextVectorization
+//! (characters, adapted to `train.txt`) -> Embedding(vocab, 64) ->
 //! LSTM(256, return_sequences) -> Dense(vocab), trained on batches of 64
 //! random windows of 100 characters with the loss at every position, Adam
 //! 2e-3. Prints the training loss as it goes, the validation loss (nats per
 //! character, over consecutive windows of `valid.txt`) and a sample
-//! generated from a prompt.
+//! generated from a prompt. The saved model carries its vocabulary:
+//! `strata generate --model lm.safetensors --prompt "ROMEO:"` samples from it
+//! and `strata evaluate --model lm.safetensors --text FILE` scores a text.
 //!
 //!     cargo run --release -p strata --example char_lm -- --data ../shared/data/shakespeare --steps 2000 [--save lm.safetensors]
 //!
@@ -17,7 +20,8 @@ use flags::{flag, number};
 
 use std::path::PathBuf;
 
-use strata::layers::{Embedding, LSTM};
+use strata::layers::preprocessing::{Split, Standardize};
+use strata::layers::{Embedding, TextVectorization, LSTM};
 use strata::losses::SparseCategoricalCrossentropy;
 use strata::optimizers::Adam;
 use strata::prelude::*;
@@ -26,19 +30,19 @@ use strata::{Error, Result, Rng};
 const WINDOW: usize = 100;
 const BATCH: usize = 64;
 
-fn read(path: PathBuf) -> Result<Vec<char>> {
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+fn read(path: PathBuf) -> Result<String> {
+    let text = strata::data::text::read_text(&path)?;
     if text.chars().count() <= WINDOW {
         return Err(Error::data(&path, format!("needs more than {WINDOW} characters")));
     }
-    Ok(text.chars().collect())
+    Ok(text)
 }
 
 /// Inputs and next-character targets for windows starting at `starts`.
 fn windows(ids: &[usize], starts: &[usize]) -> Result<(Tensor, Tensor)> {
-    let x: Vec<f32> = starts.iter().flat_map(|&s| ids[s..s + WINDOW].iter().map(|&c| c as f32)).collect();
-    let y: Vec<f32> = starts.iter().flat_map(|&s| ids[s + 1..s + WINDOW + 1].iter().map(|&c| c as f32)).collect();
-    Ok((Tensor::new(x, &[starts.len(), WINDOW])?, Tensor::new(y, &[starts.len(), WINDOW])?))
+    let x: Vec<i32> = starts.iter().flat_map(|&s| ids[s..s + WINDOW].iter().map(|&c| c as i32)).collect();
+    let y: Vec<i32> = starts.iter().flat_map(|&s| ids[s + 1..s + WINDOW + 1].iter().map(|&c| c as i32)).collect();
+    Ok((Tensor::from_i32(x, &[starts.len(), WINDOW])?, Tensor::from_i32(y, &[starts.len(), WINDOW])?))
 }
 
 fn main() -> Result<()> {
@@ -46,17 +50,19 @@ fn main() -> Result<()> {
     let dir = PathBuf::from(flag("--data", "../shared/data/shakespeare"));
     let (steps, seed): (usize, u64) = (number("--steps", "500")?, number("--seed", "0")?);
     let (train, valid) = (read(dir.join("train.txt"))?, read(dir.join("valid.txt"))?);
-    let mut vocab: Vec<char> = train.iter().chain(&valid).copied().collect();
-    vocab.sort_unstable();
-    vocab.dedup();
-    let id = |c: &char| vocab.binary_search(c).expect("in the vocabulary");
-    let (train_ids, valid_ids): (Vec<usize>, Vec<usize>) = (train.iter().map(id).collect(), valid.iter().map(id).collect());
-    eprintln!("{} training and {} validation characters, {} distinct", train.len(), valid.len(), vocab.len());
+    // Characters to ids as Keras's TextVectorization(standardize=None, split="character") adapted to the training text:
+    // 0 pads, 1 is [UNK], then the characters, most frequent first.
+    let mut text_layer = TextVectorization::new().standardize(Standardize::None).split(Split::Character).output_sequence_length(WINDOW);
+    text_layer.adapt_texts(&[&train])?;
+    let (train_ids, valid_ids) = (text_layer.ids(&train), text_layer.ids(&valid));
+    let vocab = text_layer.vocabulary_size();
+    eprintln!("{} training and {} validation characters, {} vocabulary entries", train_ids.len(), valid_ids.len(), vocab);
 
     let mut model = Sequential::with_seed(seed);
-    model.add(Embedding::new(vocab.len(), 64).input_shape([WINDOW]))?;
+    model.add(text_layer.input_shape([WINDOW]))?;
+    model.add(Embedding::new(vocab, 64))?;
     model.add(LSTM::new(256).return_sequences(true))?;
-    model.add(Dense::new(vocab.len()))?;
+    model.add(Dense::new(vocab))?;
     model.compile(Adam::new(2e-3)?, SparseCategoricalCrossentropy::new(true), &[])?;
 
     let mut rng = Rng::new(seed ^ 0x5eed);
@@ -89,26 +95,8 @@ fn main() -> Result<()> {
     let loss = model.evaluate(&vx, &vy, BATCH)?.get("loss").unwrap_or(f64::NAN);
     println!("validation loss {loss:.4} nats per character over {} windows of {WINDOW} ({:.3} bits)", starts.len(), loss / std::f64::consts::LN_2);
 
-    // Sampling: the last 100 characters (the prompt, padded with newlines) predict the next.
     let temperature: f32 = number("--temperature", "0.8")?;
-    let prompt = flag("--prompt", "ROMEO:");
-    let mut context: Vec<usize> = std::iter::repeat_n(id(&'\n'), WINDOW).chain(prompt.chars().filter(|c| vocab.binary_search(c).is_ok()).map(|c| id(&c))).collect();
-    let mut text = prompt.clone();
-    for _ in 0..number::<usize>("--length", "400")? {
-        let x = Tensor::new(context[context.len() - WINDOW..].iter().map(|&c| c as f32).collect(), &[1, WINDOW])?;
-        let logits = model.predict(&x, 1)?.to_vec();
-        let last = &logits[(WINDOW - 1) * vocab.len()..];
-        let top = last.iter().fold(f32::MIN, |m, &v| m.max(v));
-        let weights: Vec<f32> = last.iter().map(|&v| ((v - top) / temperature).exp()).collect();
-        let mut pick = rng.uniform() * weights.iter().sum::<f32>();
-        let next = weights.iter().position(|&w| {
-            pick -= w;
-            pick <= 0.0
-        });
-        let next = next.unwrap_or(vocab.len() - 1);
-        context.push(next);
-        text.push(vocab[next]);
-    }
+    let text = model.generate_text(&flag("--prompt", "ROMEO:"), number("--length", "400")?, temperature, &mut rng)?;
     println!("--- sample (temperature {temperature}) ---\n{text}");
     let save = flag("--save", "");
     if !save.is_empty() {

@@ -156,7 +156,7 @@ pub struct AudioFolder {
 }
 
 fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let is_wav = |p: &PathBuf| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    let is_wav = |p: &PathBuf| p.is_file() && super::has_extension(p, "wav");
     Ok(super::sorted_entries(dir)?.into_iter().filter(is_wav).collect())
 }
 
@@ -166,17 +166,8 @@ impl AudioFolder {
         if !dir.is_dir() {
             return Err(Error::data(dir, "audio folder not found"));
         }
-        let class_dirs = super::sorted_entries(dir)?.into_iter().filter(|p| p.is_dir());
-        let mut folder = AudioFolder { class_names: Vec::new(), files: Vec::new(), labels: Vec::new() };
-        for class_dir in class_dirs {
-            let files = wav_files(&class_dir)?;
-            if files.is_empty() {
-                continue;
-            }
-            folder.labels.extend(std::iter::repeat_n(folder.class_names.len(), files.len()));
-            folder.class_names.push(class_dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
-            folder.files.extend(files);
-        }
+        let (class_names, files, labels) = super::class_folders(dir, |p| super::has_extension(p, "wav"))?;
+        let mut folder = AudioFolder { class_names, files, labels };
         if folder.files.is_empty() {
             folder.files = wav_files(dir)?;
             let names: Vec<String> = folder.files.iter().map(|f| file_label(f)).collect::<Result<_>>()?;

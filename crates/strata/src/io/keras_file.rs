@@ -67,13 +67,14 @@ fn entry(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, path: &Path) 
 /// A model from a `.keras` file's bytes; `path` names them in errors.
 pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| Error::data(path, format!("not a valid .keras (zip) file: {e}")))?;
-    let config: Value = serde_json::from_slice(&entry(&mut archive, "config.json", path)?).map_err(|e| Error::data(path, format!("config.json is not valid JSON: {e}")))?;
+    let mut config: Value = serde_json::from_slice(&entry(&mut archive, "config.json", path)?).map_err(|e| Error::data(path, format!("config.json is not valid JSON: {e}")))?;
     let weights = entry(&mut archive, "model.weights.h5", path)?;
+    let h5 = hdf5_pure::File::from_bytes(weights).map_err(|e| Error::data(path, format!("model.weights.h5 is not a valid HDF5 file: {e}")))?;
+    vocabularies_from_assets(&mut config, &mut archive, &h5, path)?;
     let mut model = Model::from_json(&config, 0).map_err(|e| Error::data(path, e.to_string()))?;
     if !model.is_built() {
         model.build_from_declared().map_err(|e| Error::data(path, e.to_string()))?;
     }
-    let h5 = hdf5_pure::File::from_bytes(weights).map_err(|e| Error::data(path, format!("model.weights.h5 is not a valid HDF5 file: {e}")))?;
     let mut found = Vec::new();
     h5_weights(&model.layers_in_keras_order(), "", &mut Vec::new(), &mut found);
     // Every value is read and checked before any weight is set.
@@ -90,6 +91,39 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
     let weights: Vec<(String, Tensor)> = found.into_iter().map(|(_, name, w)| (name, w)).collect();
     crate::model::functional::assign_in_order(model.name(), &weights, &values)?;
     Ok(model)
+}
+
+/// Puts into the config of each of the model's own `TextVectorization`
+/// layers the vocabulary Keras saved beside it (`assets/layers/NAME/vocabulary.txt`,
+/// one token a line, the special tokens first) and, in `tf_idf` mode, its
+/// `idf_weights` (in `model.weights.h5`), as Keras's `load_assets` does.
+fn vocabularies_from_assets(config: &mut Value, archive: &mut zip::ZipArchive<Cursor<&[u8]>>, h5: &hdf5_pure::File, path: &Path) -> Result<()> {
+    let Some(layers) = config.pointer_mut("/config/layers").and_then(Value::as_array_mut) else { return Ok(()) };
+    // Keras keys a layer's files by its class and its number among its siblings of that class, as h5_weights does.
+    let mut used: HashMap<String, usize> = HashMap::new();
+    for layer in layers.iter_mut().filter(|l| l["class_name"] != "InputLayer") {
+        let class = default_name(layer["class_name"].as_str().unwrap_or_default());
+        let seen = used.entry(class.clone()).or_insert(0);
+        let name = if *seen == 0 { class } else { format!("{class}_{seen}") };
+        *seen += 1;
+        if layer["class_name"] != "TextVectorization" || !layer["config"]["vocabulary"].is_null() {
+            continue;
+        }
+        let asset = format!("assets/layers/{name}/vocabulary.txt");
+        if archive.by_name(&asset).is_err() {
+            continue;
+        }
+        let text = crate::data::text::text_of(entry(archive, &asset, path)?, &path.join(&asset))?;
+        let tokens: Vec<&str> = text.split('\n').collect();
+        if layer["config"]["output_mode"] == "tf_idf" {
+            let at = format!("layers/{name}/vars/idf_weights");
+            let mut idf = h5.dataset(&at).and_then(|d| d.read_f32()).map_err(|e| Error::data(path, format!("model.weights.h5 has no '{at}' for the tf-idf TextVectorization '{name}': {e}")))?;
+            idf.truncate(tokens.len()); // pad_to_max_tokens pads it with zeros
+            layer["config"]["idf_weights"] = Value::from(idf);
+        }
+        layer["config"]["vocabulary"] = Value::from(tokens);
+    }
+    Ok(())
 }
 
 /// A group of `model.weights.h5` being assembled: sub-groups and datasets.

@@ -33,7 +33,7 @@ pub use self::shared::{LayerGuard, LayerRef};
 pub use self::activations::{Activation, LeakyReLU, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
-pub use self::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing};
+pub use self::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing, TextVectorization};
 pub use self::recurrent::{SimpleRNN, GRU, LSTM};
 pub use self::regularization::{Dropout, GaussianDropout, GaussianNoise};
 pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D};
@@ -346,6 +346,10 @@ pub trait Layer: Send {
     /// For a `MaxPooling2D` whose windows tile its input (strides = pool
     /// size, `valid` padding): the pool size, which the layer before may fuse.
     fn tiling_max_pool(&self) -> Option<(usize, usize)> {
+        None
+    }
+    /// The layer as a `TextVectorization`, if it is one (the way text enters a model).
+    fn text_vectorization(&self) -> Option<&preprocessing::TextVectorization> {
         None
     }
     /// Whether [`Layer::call_max_pooled`] runs (a relu `Conv2D`).

@@ -13,7 +13,7 @@ use super::config::{declared_input_shape, require};
 use super::{Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping2D, Dense, Dot, Embedding, Dropout, Flatten, Layer};
 use super::{Add, Average, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D};
 use super::{Maximum, Minimum, Multiply, Permute, ReLU, Reshape, Subtract, UpSampling2D, ZeroPadding2D};
-use super::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomAffine, RandomColor, RandomCrop, Rescaling, Resizing};
+use super::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomAffine, RandomColor, RandomCrop, Rescaling, Resizing, TextVectorization};
 use super::regularization::Gaussian;
 
 /// Reads a layer from its Keras config; the first argument names the layer in errors.
@@ -53,6 +53,7 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("Normalization", Normalization::from_config),
     ("MelSpectrogram", MelSpectrogram::from_config),
     ("STFTSpectrogram", STFTSpectrogram::from_config),
+    ("TextVectorization", TextVectorization::from_config),
     ("Resizing", Resizing::from_config),
     ("CenterCrop", CenterCrop::from_config),
     ("RandomCrop", RandomCrop::from_config),

@@ -13,7 +13,7 @@ use super::functional::Model;
 use super::graph::{Apply, Input, SymbolicTensor};
 use super::sequential::Sequential;
 use crate::io::keras_config;
-use crate::layers::LayerRef;
+use crate::layers::{Layer, LayerRef};
 use crate::{losses, optimizers};
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -53,8 +53,12 @@ impl Model {
 
     fn sequential_json(&self) -> Value {
         let mut layers = Vec::new();
-        if let Some(shape) = self.input_shape() {
-            layers.push(input_layer("input_layer", shape, "float32"));
+        // A model that reads text through a TextVectorization takes strings in Keras (one per sample).
+        let text = self.text_layer().is_some_and(|l| l.lock().text_vectorization().and_then(|v| v.text_input_shape()).as_deref() == self.input_shape());
+        match (self.input_shape(), text) {
+            (Some(_), true) => layers.push(input_layer("input_layer", &[1], "string")),
+            (Some(shape), false) => layers.push(input_layer("input_layer", shape, "float32")),
+            (None, _) => {}
         }
         layers.extend(self.layers.iter().map(layer_entry));
         json!({
@@ -156,15 +160,19 @@ impl Sequential {
         if let Some(name) = config.get("name").and_then(|n| n.as_str()) {
             model.set_name(name);
         }
-        let mut pending_shape = None;
+        let (mut pending_shape, mut text_input) = (None, false);
         for (i, entry) in layers.iter().enumerate() {
             let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| bad(format!("layer {i} has no 'class_name'")))?;
             let cfg = entry.get("config").unwrap_or(&Value::Null);
             if class == "InputLayer" {
                 pending_shape = keras_config::declared_input_shape("input_layer", cfg)?;
+                text_input = cfg.get("dtype").and_then(|d| d.as_str()) == Some("string");
                 continue;
             }
             let mut layer = keras_config::layer_from_config(class, cfg)?;
+            if std::mem::take(&mut text_input) {
+                pending_shape = Some(text_input_shape(layer.as_ref())?);
+            }
             if let Some(shape) = pending_shape.take() {
                 layer.base_mut().input_shape = Some(shape);
             }
@@ -238,6 +246,25 @@ fn node_inputs(node: &Value) -> Result<Vec<Reference>> {
     Ok(refs)
 }
 
+/// What a model takes in place of Keras's string input into `layer`, a
+/// `TextVectorization`: the tensors it makes from text.
+fn text_input_shape(layer: &dyn Layer) -> Result<Vec<usize>> {
+    let v = layer.text_vectorization().ok_or_else(|| bad(format!("a string input goes into layer '{}' ({}); Strata takes text only into a TextVectorization", layer.name(), layer.class_name())))?;
+    v.text_input_shape().ok_or_else(|| bad(format!("TextVectorization '{}' has no output_sequence_length, so its token ids have no fixed length for a model input", layer.name())))
+}
+
+/// The shape and dtype of a functional model's string input `name`: those
+/// of what the `TextVectorization` that reads it makes (int32 ids, or float32 vectors).
+fn string_input(name: &str, entries: &[Value]) -> Result<(Vec<usize>, DType)> {
+    let reads_it = |e: &&Value| e.get("inbound_nodes").is_some_and(|n| n.to_string().contains(&format!("\"keras_history\":[\"{name}\"")));
+    let entry = entries.iter().find(reads_it).ok_or_else(|| bad(format!("no layer reads the string input '{name}'")))?;
+    let class = entry.get("class_name").and_then(|c| c.as_str()).unwrap_or_default();
+    let layer = keras_config::layer_from_config(class, entry.get("config").unwrap_or(&Value::Null))?;
+    let shape = text_input_shape(layer.as_ref())?;
+    let int = layer.text_vectorization().is_some_and(|v| v.own_config()["output_mode"] == "int");
+    Ok((shape, if int { DType::I32 } else { DType::F32 }))
+}
+
 fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
     let config = json.get("config").unwrap_or(json);
     let entries = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| bad("missing the 'layers' list"))?;
@@ -252,9 +279,10 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
         }
         if class == "InputLayer" {
             let shape = keras_config::declared_input_shape(&name, cfg)?.ok_or_else(|| bad(format!("input '{name}' has no batch_shape")))?;
-            let dtype = match cfg.get("dtype") {
-                Some(Value::String(d)) => DType::parse(d).ok_or_else(|| bad(format!("input '{name}' has dtype '{d}'; Strata's inputs are float32, int32 or int64")))?,
-                _ => DType::F32,
+            let (shape, dtype) = match cfg.get("dtype") {
+                Some(Value::String(d)) if d == "string" => string_input(&name, entries)?,
+                Some(Value::String(d)) => (shape, DType::parse(d).ok_or_else(|| bad(format!("input '{name}' has dtype '{d}'; Strata's inputs are float32, int32, int64 or strings into a TextVectorization")))?),
+                _ => (shape, DType::F32),
             };
             inputs.insert(name.clone(), Input::typed(shape, &name, dtype));
             continue;

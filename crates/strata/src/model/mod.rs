@@ -15,6 +15,7 @@ mod progress;
 mod sequential;
 mod serialize;
 mod summary;
+mod text;
 mod train_step;
 mod training_callbacks;
 

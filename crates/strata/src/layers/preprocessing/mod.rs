@@ -5,6 +5,8 @@
 //! The preprocessing layers (`Rescaling`, `Resizing`, `CenterCrop`,
 //! `Normalization`) act the same in both. Any of them also runs on a
 //! dataset's reading thread ([`crate::data::dataset::Dataset::augment`]).
+//! Audio (`STFTSpectrogram`, `MelSpectrogram`) and text
+//! (`TextVectorization`) come in through layers of their own.
 
 mod audio;
 mod color;
@@ -13,6 +15,8 @@ mod geometric;
 mod mel;
 mod normalization;
 mod stft;
+mod text_vectorization;
+mod tokenize;
 
 pub use color::{RandomBrightness, RandomColor, RandomContrast};
 pub use crop::{CenterCrop, RandomCrop, Resizing};
@@ -20,6 +24,8 @@ pub use geometric::{RandomAffine, RandomFlip, RandomRotation, RandomTranslation,
 pub use mel::{mel_weight_matrix, MelSpectrogram};
 pub use normalization::{Normalization, Rescaling};
 pub use stft::STFTSpectrogram;
+pub use text_vectorization::{TextVectorization, OOV};
+pub use tokenize::{Split, Standardize, TextOutput};
 
 use serde_json::Value;
 use strata_core::ops::{FillMode, Interpolation};
