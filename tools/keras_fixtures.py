@@ -1180,6 +1180,51 @@ def text_fixture():
     return {"cases": cases, "corpus": TEXT_CORPUS, "models": models}
 
 
+def multi_case(name, layer, x, initial=None):
+    """A layer with several outputs (or initial states): values, and the
+    gradients of sum(output_i * r_i) over all outputs with respect to the
+    input, the states and every trainable weight."""
+    layer(x, initial_state=initial) if initial is not None else layer(x)  # builds it
+    xv, sv = tf.Variable(x), [tf.Variable(s) for s in (initial or [])]
+    with tf.GradientTape() as tape:
+        outs = layer(xv, initial_state=sv) if initial is not None else layer(xv)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        rs = [tf.constant(rand(*t.shape)) for t in outs]
+        obj = sum(tf.reduce_sum(t * r) for t, r in zip(outs, rs))
+    grads = tape.gradient(obj, [xv] + sv + list(layer.trainable_variables))
+    return {"name": name, "class_name": type(layer).__name__, "config": layer.get_config(), "x": arr(x), "initial": [arr(v) for v in (initial or [])],
+            "weights": [arr(v) for v in layer.get_weights()], "weight_paths": [v.path for v in layer.weights],
+            "outputs": [arr(t) for t in outs], "r": [arr(r) for r in rs], "grads": [arr(g) for g in grads]}
+
+
+def wrappers_fixture():
+    """Bidirectional (every merge mode, LSTM, GRU and SimpleRNN, returned and
+    initial states) and TimeDistributed, and short fits of models with them
+    read from their to_json()."""
+    keras.utils.set_random_seed(11)
+    x = rand(2, 5, 3)
+    states = lambda n: [rand(2, 4, scale=0.5) for _ in range(n)]
+    cases = [
+        multi_case("bi_lstm_concat_sequences", layers.Bidirectional(layers.LSTM(4, return_sequences=True)), x),
+        multi_case("bi_gru_sum_last", layers.Bidirectional(layers.GRU(4), merge_mode="sum"), x),
+        multi_case("bi_rnn_ave_sequences", layers.Bidirectional(layers.SimpleRNN(4, return_sequences=True), merge_mode="ave"), x),
+        multi_case("bi_lstm_mul_last", layers.Bidirectional(layers.LSTM(4), merge_mode="mul"), x),
+        multi_case("bi_gru_none_states", layers.Bidirectional(layers.GRU(4, return_sequences=True, return_state=True), merge_mode=None), x),
+        multi_case("bi_lstm_initial_states", layers.Bidirectional(layers.LSTM(4, return_state=True)), x, states(4)),
+        multi_case("bi_given_backward", layers.Bidirectional(layers.GRU(4, return_sequences=True), backward_layer=layers.SimpleRNN(4, return_sequences=True, go_backwards=True)), x),
+        multi_case("time_distributed_dense", layers.TimeDistributed(layers.Dense(3, activation="relu")), x),
+        multi_case("time_distributed_conv1d", layers.TimeDistributed(layers.Conv1D(2, 3, activation="tanh")), rand(2, 4, 6, 3)),
+    ]
+    xs = rand(16, 5, 3)
+    ys = np.eye(2, dtype=np.float32)[rng.integers(0, 2, (16, 5))]
+    tagger = keras.Sequential([keras.Input((5, 3)), layers.Bidirectional(layers.LSTM(4, return_sequences=True)), layers.TimeDistributed(layers.Dense(2, activation="softmax"))])
+    tagger.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    pooled = keras.Sequential([keras.Input((5, 3)), layers.Bidirectional(layers.GRU(3), merge_mode="sum"), layers.Dense(1)])
+    pooled.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    fits = [fit_json_case("bi_lstm_time_distributed_adam", tagger, xs, ys, epochs=2), fit_json_case("bi_gru_sum_sgd", pooled, xs, ys[:, 0, :1], epochs=2)]
+    return {"cases": cases, "fits": fits}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1188,7 +1233,7 @@ def main():
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
                        ("files", keras_files_fixture), ("vision", vision_fixture),
                        ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture),
-                       ("text", text_fixture)]:
+                       ("text", text_fixture), ("wrappers", wrappers_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

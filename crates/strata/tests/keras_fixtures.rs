@@ -593,30 +593,53 @@ fn audio_layers_match_keras() {
 /// Initial states in (the inputs after the sequence), final states out
 /// (`return_state`), gradients through all of them.
 fn check_states_case(class: &str, st: &serde_json::Value, states: &[&str]) {
-    let var = |v: &serde_json::Value| {
-        let t = tensor(v);
-        Tensor::variable(t.to_vec(), t.shape()).unwrap()
-    };
-    let inputs: Vec<Tensor> = std::iter::once(var(&st["x"])).chain(states.iter().map(|s| var(&st[*s]))).collect();
-    let mut layer = keras_config::layer_from_config(class, &st["config"]).unwrap();
+    let inputs: Vec<Tensor> = std::iter::once(variable(&st["x"])).chain(states.iter().map(|s| variable(&st[*s]))).collect();
+    check_outputs_and_gradients(&format!("{class} with states"), class, st, inputs);
+}
+
+fn variable(v: &serde_json::Value) -> Tensor {
+    let t = tensor(v);
+    Tensor::variable(t.to_vec(), t.shape()).unwrap()
+}
+
+/// A layer of `class` from `case["config"]` built for `inputs`, given Keras's
+/// weights (checked against their variable paths): its outputs, and the
+/// gradients of sum(output_i * r_i) for the inputs and then the weights.
+fn check_outputs_and_gradients(what: &str, class: &str, case: &serde_json::Value, inputs: Vec<Tensor>) {
+    let mut layer = keras_config::layer_from_config(class, &case["config"]).unwrap();
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape()[1..].to_vec()).collect();
     layer.build_many(&shapes, &mut Rng::new(0)).unwrap();
     let weights = layer.weights();
-    for ((w, k), path) in weights.iter().zip(st["weights"].as_array().unwrap()).zip(st["weight_paths"].as_array().unwrap()) {
-        // Keras 3's variable paths: `lstm/lstm_cell/kernel`.
-        assert!(path.as_str().unwrap().ends_with(&format!("/{}", w.name)), "{} against {path}", w.name);
+    assert_eq!(weights.len(), case["weights"].as_array().unwrap().len(), "{what}: weight count");
+    for ((w, k), path) in weights.iter().zip(case["weights"].as_array().unwrap()).zip(case["weight_paths"].as_array().unwrap()) {
+        // Keras 3's variable paths: `lstm/lstm_cell/kernel`, `bidirectional/forward_lstm/lstm_cell/kernel`.
+        assert!(path.as_str().unwrap().ends_with(&format!("/{}", w.name)), "{what}: {} against {path}", w.name);
         w.tensor.data_mut().copy_from_slice(&tensor(k).data());
     }
     let outs = layer.call_many(&inputs, false).unwrap();
-    assert_eq!(outs.len(), 1 + states.len());
+    assert_eq!(outs.len(), case["outputs"].as_array().unwrap().len(), "{what}: number of outputs");
+    assert_eq!(outs.len(), layer.num_outputs(), "{what}: num_outputs");
     let mut objective = Tensor::scalar(0.0);
-    for (i, (out, (want, r))) in outs.iter().zip(st["outputs"].as_array().unwrap().iter().zip(st["r"].as_array().unwrap())).enumerate() {
-        assert_close(&format!("{class} with states: output {i}"), &out.to_vec(), &floats(&want["data"]), TIGHT);
+    for (i, (out, (want, r))) in outs.iter().zip(case["outputs"].as_array().unwrap().iter().zip(case["r"].as_array().unwrap())).enumerate() {
+        assert_eq!(out.shape(), tensor(want).shape(), "{what}: output {i} shape");
+        assert_close(&format!("{what}: output {i}"), &out.to_vec(), &floats(&want["data"]), TIGHT);
         objective = objective.add(&out.mul(&tensor(r)).unwrap().sum()).unwrap();
     }
     let grads = objective.backward().unwrap();
     let wanted: Vec<Tensor> = inputs.into_iter().chain(weights.iter().map(|w| w.tensor.clone())).collect();
-    for (i, (t, want)) in wanted.iter().zip(st["grads"].as_array().unwrap()).enumerate() {
-        assert_close(&format!("{class} with states: gradient {i}"), &grads.get(t).unwrap().to_vec(), &floats(&want["data"]), TIGHT);
+    for (i, (t, want)) in wanted.iter().zip(case["grads"].as_array().unwrap()).enumerate() {
+        assert_close(&format!("{what}: gradient {i}"), &grads.get(t).unwrap().to_vec(), &floats(&want["data"]), TIGHT);
+    }
+}
+
+#[test]
+fn bidirectional_and_time_distributed_match_keras() {
+    let fx = fixture("keras_wrappers.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let inputs: Vec<Tensor> = std::iter::once(variable(&case["x"])).chain(case["initial"].as_array().unwrap().iter().map(variable)).collect();
+        check_outputs_and_gradients(case["name"].as_str().unwrap(), case["class_name"].as_str().unwrap(), case, inputs);
+    }
+    for case in fx["fits"].as_array().unwrap() {
+        check_fit_case(case);
     }
 }

@@ -275,3 +275,28 @@ fn batch_norm_statistics_change_only_when_training() {
     m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
     assert_ne!(stats(&m), before);
 }
+
+#[test]
+fn wrappers_refuse_what_they_cannot_wrap() {
+    use strata::layers::{Bidirectional, MergeMode, TimeDistributed, GRU, LSTM};
+    let add_error = |layer: Box<dyn FnOnce(&mut Sequential) -> strata::Result<()>>| {
+        let mut m = Sequential::new();
+        layer(&mut m).and_then(|_| m.build_from_declared()).unwrap_err().to_string()
+    };
+    let e = add_error(Box::new(|m| m.add(Bidirectional::new(Dense::new(3)).input_shape([5, 2]))));
+    assert!(e.contains("Bidirectional wraps a recurrent layer") && e.contains("Dense"), "{e}");
+    let e = add_error(Box::new(|m| m.add(Bidirectional::new(LSTM::new(3)).backward_layer(GRU::new(3)).input_shape([5, 2]))));
+    assert!(e.contains("must differ in go_backwards"), "{e}");
+    let e = add_error(Box::new(|m| m.add(Bidirectional::new(GRU::new(3).return_sequences(true)).backward_layer(GRU::new(3).go_backwards(true)).input_shape([5, 2]))));
+    assert!(e.contains("must agree on return_sequences"), "{e}");
+    let e = add_error(Box::new(|m| m.add(TimeDistributed::new(Dense::new(3)).input_shape([5]))));
+    assert!(e.contains("time_distributed") && e.contains("at least 3D"), "{e}");
+    let e = strata::io::keras_config::layer_from_config("Bidirectional", &serde_json::json!({"merge_mode": "max", "layer": {"class_name": "LSTM", "config": {"units": 2}}})).err().unwrap().to_string();
+    assert!(e.contains("unknown merge_mode \"max\""), "{e}");
+    let e = strata::io::keras_config::layer_from_config("TimeDistributed", &serde_json::json!({"name": "td"})).err().unwrap().to_string();
+    assert!(e.contains("td") && e.contains("no 'layer'"), "{e}");
+    // Initial states: both directions' or none.
+    let mut bi = Bidirectional::new(LSTM::new(3)).merge_mode(MergeMode::Sum);
+    let e = strata::layers::Layer::build_many(&mut bi, &[vec![5, 2], vec![3], vec![3]], &mut strata::Rng::new(0)).unwrap_err().to_string();
+    assert!(e.contains("4 initial states"), "{e}");
+}

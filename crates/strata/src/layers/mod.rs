@@ -34,7 +34,7 @@ pub use self::activations::{Activation, LeakyReLU, ReLU};
 pub use self::normalization::{BatchNormalization, LayerNormalization};
 pub use self::pooling::{AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D};
 pub use self::preprocessing::{CenterCrop, MelSpectrogram, Normalization, STFTSpectrogram, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing, TextVectorization};
-pub use self::recurrent::{SimpleRNN, GRU, LSTM};
+pub use self::recurrent::{Bidirectional, MergeMode, SimpleRNN, TimeDistributed, GRU, LSTM};
 pub use self::regularization::{Dropout, GaussianDropout, GaussianNoise};
 pub use self::reshaping::{Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D};
 

@@ -24,6 +24,8 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("GRU", super::GRU::from_config),
     ("SimpleRNN", super::SimpleRNN::from_config),
     ("LSTM", super::LSTM::from_config),
+    ("Bidirectional", super::Bidirectional::from_config),
+    ("TimeDistributed", super::TimeDistributed::from_config),
     ("Embedding", Embedding::from_config),
     ("Conv1D", Conv1D::from_config),
     ("Conv2D", Conv2D::from_config),

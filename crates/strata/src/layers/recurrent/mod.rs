@@ -2,14 +2,19 @@
 //! `strata_core` (the input projection of every step as one product, a
 //! fused cell per step, back through time in the backward pass).
 
+mod bidirectional;
 mod gru;
 mod layer;
 mod lstm;
 mod simple_rnn;
+mod time_distributed;
+mod wrapper;
 
+pub use bidirectional::{Bidirectional, MergeMode};
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;
+pub use time_distributed::TimeDistributed;
 
 
 use serde_json::Value;
