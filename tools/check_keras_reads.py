@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURE = os.path.join(HERE, "..", "crates", "strata", "tests", "fixtures", "keras_functional.json")
+FIXTURES = [os.path.join(HERE, "..", "crates", "strata", "tests", "fixtures", f) for f in ("keras_functional.json", "keras_attention.json")]
 FILES = os.path.join(HERE, "..", "crates", "strata", "tests", "fixtures", "keras_files.json")
 
 
@@ -40,7 +40,7 @@ def check_keras_files(folder):
 
 def main(folder):
     check_keras_files(folder)
-    cases = {c["name"]: c for c in json.load(open(FIXTURE))["models"]}
+    cases = {c["name"]: c for f in FIXTURES for c in json.load(open(f))["models"]}
     for name in sorted(cases):
         path = os.path.join(folder, f"{name}.json")
         strata_model = keras.models.model_from_json(open(path).read())

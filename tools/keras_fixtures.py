@@ -1225,6 +1225,66 @@ def wrappers_fixture():
     return {"cases": cases, "fits": fits}
 
 
+def attention_case(name, layer, query, value, key=None, mask=None, causal=False, scores=False):
+    """MultiHeadAttention called as Keras users call it; the inputs listed in
+    Strata's order (query, value, key, mask) with the flags that order needs,
+    values, and gradients for the float inputs and every weight."""
+    kwargs = {"use_causal_mask": causal, "return_attention_scores": scores}
+    floats_in = [tf.Variable(query), tf.Variable(value)] + ([tf.Variable(key)] if key is not None else [])
+    call = lambda q, v, k=None: layer(q, v, key=k, attention_mask=None if mask is None else tf.constant(mask), **kwargs)
+    call(*floats_in)
+    with tf.GradientTape() as tape:
+        outs = call(*floats_in)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        rs = [tf.constant(rand(*t.shape)) for t in outs]
+        obj = sum(tf.reduce_sum(t * r) for t, r in zip(outs, rs))
+    grads = tape.gradient(obj, floats_in + list(layer.trainable_variables))
+    inputs = [query, value] + ([key] if key is not None else []) + ([mask.astype(np.float32)] if mask is not None else [])
+    return {"name": name, "class_name": "MultiHeadAttention", "config": layer.get_config(), "inputs": [arr(x) for x in inputs],
+            "flags": {"key_input": key is not None, "mask_input": mask is not None, "use_causal_mask": causal, "return_attention_scores": scores},
+            "weights": [arr(v) for v in layer.get_weights()], "weight_paths": [v.path for v in layer.weights],
+            "outputs": [arr(t) for t in outs], "r": [arr(r) for r in rs], "grads": [arr(g) for g in grads]}
+
+
+def attention_fixture():
+    """MultiHeadAttention: self- and cross-attention, a separate key, value_dim
+    and output_shape, no biases, padding masks (one query step fully masked),
+    the causal mask alone and with a padding mask, attention scores returned;
+    and one-epoch fits of functional models with it, from their to_json()."""
+    keras.utils.set_random_seed(13)
+    x, v, k = rand(2, 4, 6), rand(2, 5, 3), rand(2, 5, 4)
+    lengths = [5, 3]
+    padding = np.array([[[1 if j < n else 0 for j in range(5)] for _ in range(4)] for n in lengths], dtype=bool)
+    padding[1, 2, :] = False  # a query step that may attend to nothing
+    square = np.array([[[1 if j < n else 0 for j in range(4)] for _ in range(4)] for n in (4, 2)], dtype=bool)
+    cases = [
+        attention_case("self_attention", layers.MultiHeadAttention(2, 3), x, x),
+        attention_case("cross_key_value_dim_output", layers.MultiHeadAttention(3, 2, value_dim=4, output_shape=7, use_bias=False), x, v, key=k),
+        attention_case("padding_mask", layers.MultiHeadAttention(2, 3), x, v, mask=padding),
+        attention_case("causal_scores", layers.MultiHeadAttention(2, 4), x, x, causal=True, scores=True),
+        attention_case("causal_and_padding", layers.MultiHeadAttention(1, 5), x, x, mask=square, causal=True),
+    ]
+    models = []
+    seq = keras.Input((5, 6), name="tokens")
+    attended = layers.MultiHeadAttention(2, 4, name="self_attention")(seq, seq, use_causal_mask=True)
+    out = layers.Dense(2, activation="softmax", name="head")(layers.GlobalAveragePooling1D()(layers.Add()([seq, attended])))
+    causal = keras.Model(seq, out, name="causal_attention")
+    # The key bias's gradient is zero in exact arithmetic (a softmax ignores a constant added to
+    # every score), so Adam would scale rounding noise into full steps: SGD keeps the comparison exact.
+    causal.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy", metrics=["accuracy"])
+    xs = rand(16, 5, 6)
+    ys = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 16)]
+    models.append(functional_fit_case("causal_attention", causal, {"tokens": xs}, {"head": ys}))
+    q_in, c_in, m_in = keras.Input((4, 6), name="q"), keras.Input((5, 3), name="context"), keras.Input((4, 5), dtype="bool", name="mask")
+    crossed = layers.MultiHeadAttention(2, 3, value_dim=2, name="cross")(q_in, c_in, attention_mask=m_in)
+    cross = keras.Model([q_in, c_in, m_in], layers.Dense(1, name="out")(layers.Flatten()(crossed)), name="masked_cross_attention")
+    cross.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    masks = rng.integers(0, 2, (16, 4, 5)).astype(bool)
+    masks[:, :, 0] = True
+    models.append(functional_fit_case("masked_cross_attention", cross, {"q": rand(16, 4, 6), "context": rand(16, 5, 3), "mask": masks.astype(np.float32)}, {"out": rand(16, 1)}))
+    return {"cases": cases, "models": models}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1233,7 +1293,8 @@ def main():
                        ("layers_extra", layers_extra_fixture), ("fit_extra", fit_extra_fixture), ("functional", functional_fixture),
                        ("files", keras_files_fixture), ("vision", vision_fixture),
                        ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture),
-                       ("text", text_fixture), ("wrappers", wrappers_fixture)]:
+                       ("text", text_fixture), ("wrappers", wrappers_fixture),
+                       ("attention", attention_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -61,6 +61,34 @@ fn merge_layers_match_keras() {
 #[test]
 fn functional_models_fit_like_keras() {
     for case in fixture("keras_functional.json")["models"].as_array().unwrap() {
+        check_functional_fit(case);
+    }
+}
+
+/// MultiHeadAttention's values and gradients (self- and cross-attention,
+/// masks, causal, scores), and models with it fitting as Keras's.
+#[test]
+fn attention_matches_keras() {
+    let fx = fixture("keras_attention.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let flags = &case["flags"];
+        let inputs: Vec<Tensor> = case["inputs"].as_array().unwrap().iter().enumerate().map(|(i, x)| match flags["mask_input"].as_bool().unwrap() && i + 1 == case["inputs"].as_array().unwrap().len() {
+            true => tensor(x),
+            false => common::variable(x),
+        }).collect();
+        // The flags as Keras's call passes them (the tensors' presence is what counts).
+        let present = |on: &serde_json::Value| if on.as_bool().unwrap() { serde_json::json!({}) } else { serde_json::Value::Null };
+        let kwargs = serde_json::json!({ "key": present(&flags["key_input"]), "attention_mask": present(&flags["mask_input"]),
+            "use_causal_mask": flags["use_causal_mask"], "return_attention_scores": flags["return_attention_scores"] });
+        common::check_call_of(case["name"].as_str().unwrap(), "MultiHeadAttention", case, inputs, Some(&kwargs));
+    }
+    for case in fx["models"].as_array().unwrap() {
+        check_functional_fit(case);
+    }
+}
+
+fn check_functional_fit(case: &Value) {
+    {
         let name = case["name"].as_str().unwrap();
         let mut model = Model::from_json_str(case["model_json"].as_str().unwrap(), 0).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(model.count_params() as u64, case["params"].as_u64().unwrap(), "{name}: parameters");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_close, fixture, floats, tensor};
+use common::{assert_close, check_outputs_and_gradients, fixture, floats, tensor, variable};
 use strata::activations::Activation;
 use strata::io::keras_config;
 use strata::losses::{self, Loss};
@@ -595,41 +595,6 @@ fn audio_layers_match_keras() {
 fn check_states_case(class: &str, st: &serde_json::Value, states: &[&str]) {
     let inputs: Vec<Tensor> = std::iter::once(variable(&st["x"])).chain(states.iter().map(|s| variable(&st[*s]))).collect();
     check_outputs_and_gradients(&format!("{class} with states"), class, st, inputs);
-}
-
-fn variable(v: &serde_json::Value) -> Tensor {
-    let t = tensor(v);
-    Tensor::variable(t.to_vec(), t.shape()).unwrap()
-}
-
-/// A layer of `class` from `case["config"]` built for `inputs`, given Keras's
-/// weights (checked against their variable paths): its outputs, and the
-/// gradients of sum(output_i * r_i) for the inputs and then the weights.
-fn check_outputs_and_gradients(what: &str, class: &str, case: &serde_json::Value, inputs: Vec<Tensor>) {
-    let mut layer = keras_config::layer_from_config(class, &case["config"]).unwrap();
-    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape()[1..].to_vec()).collect();
-    layer.build_many(&shapes, &mut Rng::new(0)).unwrap();
-    let weights = layer.weights();
-    assert_eq!(weights.len(), case["weights"].as_array().unwrap().len(), "{what}: weight count");
-    for ((w, k), path) in weights.iter().zip(case["weights"].as_array().unwrap()).zip(case["weight_paths"].as_array().unwrap()) {
-        // Keras 3's variable paths: `lstm/lstm_cell/kernel`, `bidirectional/forward_lstm/lstm_cell/kernel`.
-        assert!(path.as_str().unwrap().ends_with(&format!("/{}", w.name)), "{what}: {} against {path}", w.name);
-        w.tensor.data_mut().copy_from_slice(&tensor(k).data());
-    }
-    let outs = layer.call_many(&inputs, false).unwrap();
-    assert_eq!(outs.len(), case["outputs"].as_array().unwrap().len(), "{what}: number of outputs");
-    assert_eq!(outs.len(), layer.num_outputs(), "{what}: num_outputs");
-    let mut objective = Tensor::scalar(0.0);
-    for (i, (out, (want, r))) in outs.iter().zip(case["outputs"].as_array().unwrap().iter().zip(case["r"].as_array().unwrap())).enumerate() {
-        assert_eq!(out.shape(), tensor(want).shape(), "{what}: output {i} shape");
-        assert_close(&format!("{what}: output {i}"), &out.to_vec(), &floats(&want["data"]), TIGHT);
-        objective = objective.add(&out.mul(&tensor(r)).unwrap().sum()).unwrap();
-    }
-    let grads = objective.backward().unwrap();
-    let wanted: Vec<Tensor> = inputs.into_iter().chain(weights.iter().map(|w| w.tensor.clone())).collect();
-    for (i, (t, want)) in wanted.iter().zip(case["grads"].as_array().unwrap()).enumerate() {
-        assert_close(&format!("{what}: gradient {i}"), &grads.get(t).unwrap().to_vec(), &floats(&want["data"]), TIGHT);
-    }
 }
 
 #[test]

@@ -300,3 +300,42 @@ fn wrappers_refuse_what_they_cannot_wrap() {
     let e = strata::layers::Layer::build_many(&mut bi, &[vec![5, 2], vec![3], vec![3]], &mut strata::Rng::new(0)).unwrap_err().to_string();
     assert!(e.contains("4 initial states"), "{e}");
 }
+
+#[test]
+fn attention_refuses_bad_inputs_and_its_dropout_is_seeded() {
+    use strata::layers::{Layer, MultiHeadAttention};
+    let build = |mut layer: MultiHeadAttention, shapes: &[Vec<usize>]| layer.build_many(shapes, &mut Rng::new(0)).map(|_| layer);
+    let e = build(MultiHeadAttention::new(2, 3), &[vec![4, 6]]).err().unwrap().to_string();
+    assert!(e.contains("query and value (2 inputs), got 1"), "{e}");
+    let e = build(MultiHeadAttention::new(2, 3).attention_mask_input(true), &[vec![4, 6], vec![5, 6], vec![5, 4]]).err().unwrap().to_string();
+    assert!(e.contains("attention mask must be (batch, 4, 5), got (None, 5, 4)"), "{e}");
+    let e = build(MultiHeadAttention::new(2, 3).key_input(true), &[vec![4, 6], vec![5, 6], vec![3, 6]]).err().unwrap().to_string();
+    assert!(e.contains("as many steps, got 3 and 5"), "{e}");
+    let e = build(MultiHeadAttention::new(0, 3), &[vec![4, 6], vec![4, 6]]).err().unwrap().to_string();
+    assert!(e.contains("positive num_heads"), "{e}");
+    let e = build(MultiHeadAttention::new(2, 3).dropout(1.0), &[vec![4, 6], vec![4, 6]]).err().unwrap().to_string();
+    assert!(e.contains("dropout must be in [0, 1)"), "{e}");
+    let layer = build(MultiHeadAttention::new(2, 3), &[vec![4, 6], vec![4, 6]]).unwrap();
+    let e = layer.call_many(&[Tensor::zeros(&[2, 4, 6]), Tensor::zeros(&[2, 4, 5])], false).unwrap_err().to_string();
+    assert!(e.contains("the value must be (None, 4, 6), got (2, 4, 5)"), "{e}");
+    for (config, expected) in [
+        (serde_json::json!({"num_heads": 2, "key_dim": 3, "use_gate": true}), "use_gate"),
+        (serde_json::json!({"num_heads": 2, "key_dim": 3, "attention_axes": [1, 2]}), "attention_axes"),
+        (serde_json::json!({"num_heads": 2, "key_dim": 3, "sliding_window": 4}), "sliding_window"),
+        (serde_json::json!({"num_heads": 2}), "key_dim"),
+    ] {
+        let e = strata::io::keras_config::layer_from_config("MultiHeadAttention", &config).err().unwrap().to_string();
+        assert!(e.contains(expected), "{config}: {e}");
+    }
+    // Dropout on the attention weights: only in training, the same draws from the same seed.
+    let x = Tensor::new((0..2 * 4 * 6).map(|i| (i as f32 * 0.37).sin()).collect(), &[2, 4, 6]).unwrap();
+    let run = || {
+        let layer = build(MultiHeadAttention::new(2, 3).dropout(0.5).seed(7), &[vec![4, 6], vec![4, 6]]).unwrap();
+        let train = layer.call_many(&[x.clone(), x.clone()], true).unwrap().remove(0).to_vec();
+        let infer = layer.call_many(&[x.clone(), x.clone()], false).unwrap().remove(0).to_vec();
+        (train, infer)
+    };
+    let ((a, infer), (b, _)) = (run(), run());
+    assert_eq!(a, b);
+    assert_ne!(a, infer);
+}

@@ -6,6 +6,7 @@
 //! `from_config` (reads that JSON back; listed in [`registry`]).
 
 pub mod activations;
+pub mod attention;
 pub(crate) mod config;
 pub mod convolutional;
 pub mod core;
@@ -27,6 +28,7 @@ use strata_core::{fmt_shape, Error, Padding, Result, Rng, Tensor};
 use crate::regularizers::{Constraint, Regularizer};
 
 pub use self::convolutional::{Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Padding1D};
+pub use self::attention::MultiHeadAttention;
 pub use self::core::{Dense, Embedding};
 pub use self::merging::{Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract};
 pub use self::shared::{LayerGuard, LayerRef};
@@ -347,6 +349,29 @@ pub trait Layer: Send {
     /// size, `valid` padding): the pool size, which the layer before may fuse.
     fn tiling_max_pool(&self) -> Option<(usize, usize)> {
         None
+    }
+    /// Reads the keyword arguments of a Keras call of this layer (an inbound
+    /// node's `kwargs` in a model's JSON): sets the options they carry and
+    /// returns the names of the tensors among them, which follow the
+    /// positional inputs in that order. The default refuses tensors (the
+    /// layer would not see them) and ignores the rest (`training`, `mask: null`).
+    fn call_kwargs(&mut self, kwargs: &Value) -> Result<Vec<String>> {
+        let tensor = |v: &Value| v.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") || v.as_array().is_some_and(|a| a.iter().any(|x| x.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__")));
+        match kwargs.as_object().into_iter().flatten().find(|(_, v)| tensor(v)) {
+            Some((name, _)) => Err(Error::layer(self.name(), format!("{} is called with the tensor argument '{name}', which Strata's {} does not take", self.class_name(), self.class_name()))),
+            None => Ok(Vec::new()),
+        }
+    }
+    /// How a Keras call of this layer passes `inputs` (as Keras tensors in a
+    /// model's JSON): positional and keyword arguments. Default: all positional.
+    fn split_call(&self, inputs: Vec<Value>) -> (Vec<Value>, serde_json::Map<String, Value>) {
+        (inputs, serde_json::Map::new())
+    }
+    /// Keras's `build_config` of this layer for its inputs' batch shapes (as
+    /// JSON): `{"input_shape": ...}`, or what the layer's own `build` takes.
+    fn keras_build_config(&self, mut shapes: Vec<Value>) -> Value {
+        let input_shape = if shapes.len() == 1 { shapes.remove(0) } else { Value::Array(shapes) };
+        serde_json::json!({ "input_shape": input_shape })
     }
     /// The layer as a `TextVectorization`, if it is one (the way text enters a model).
     fn text_vectorization(&self) -> Option<&preprocessing::TextVectorization> {

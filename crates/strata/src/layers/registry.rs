@@ -25,6 +25,7 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("SimpleRNN", super::SimpleRNN::from_config),
     ("LSTM", super::LSTM::from_config),
     ("Bidirectional", super::Bidirectional::from_config),
+    ("MultiHeadAttention", super::MultiHeadAttention::from_config),
     ("TimeDistributed", super::TimeDistributed::from_config),
     ("Embedding", Embedding::from_config),
     ("Conv1D", Conv1D::from_config),

@@ -136,6 +136,8 @@ pub(crate) fn check_same_shape(name: &str, y_true: &Tensor, y_pred: &Tensor) -> 
 #[derive(Clone, Debug)]
 pub struct MeanError {
     squared: bool,
+    /// The name it logs under: as asked for (`"mae"` logs `mae`, as in Keras 3).
+    name: &'static str,
     total: f64,
     count: f64,
 }
@@ -143,17 +145,22 @@ pub struct MeanError {
 impl MeanError {
     /// Keras's `mean_squared_error` metric.
     pub fn squared() -> Self {
-        MeanError { squared: true, total: 0.0, count: 0.0 }
+        MeanError { squared: true, name: "mean_squared_error", total: 0.0, count: 0.0 }
     }
     /// Keras's `mean_absolute_error` metric.
     pub fn absolute() -> Self {
-        MeanError { squared: false, total: 0.0, count: 0.0 }
+        MeanError { squared: false, name: "mean_absolute_error", total: 0.0, count: 0.0 }
+    }
+    /// The same metric logged under Keras's short name (`mse`, `mae`).
+    pub(crate) fn short(mut self) -> Self {
+        self.name = if self.squared { "mse" } else { "mae" };
+        self
     }
 }
 
 impl Metric for MeanError {
     fn name(&self) -> &str {
-        if self.squared { "mean_squared_error" } else { "mean_absolute_error" }
+        self.name
     }
     fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&[f32]>) -> Result<()> {
         check_same_shape(self.name(), y_true, y_pred)?;

@@ -73,8 +73,10 @@ pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
         "top_k_categorical_accuracy" | "sparse_top_k_categorical_accuracy" => Box::new(TopKAccuracy::new(5)),
         "precision" => Box::new(PrecisionRecall::precision()),
         "recall" => Box::new(PrecisionRecall::recall()),
-        "mse" | "mean_squared_error" => Box::new(MeanError::squared()),
-        "mae" | "mean_absolute_error" => Box::new(MeanError::absolute()),
+        "mse" => Box::new(MeanError::squared().short()),
+        "mean_squared_error" => Box::new(MeanError::squared()),
+        "mae" => Box::new(MeanError::absolute().short()),
+        "mean_absolute_error" => Box::new(MeanError::absolute()),
         "auc" | "AUC" => Box::new(Auc::default()),
         other => {
             return Err(Error::argument(

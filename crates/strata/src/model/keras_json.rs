@@ -95,9 +95,9 @@ impl Model {
                 .iter()
                 .filter(|c| c.layer.same(layer))
                 .map(|c| {
-                    let args: Vec<Value> = c.inputs.iter().map(tensor).collect();
-                    let args = if args.len() == 1 { args } else { vec![Value::Array(args)] };
-                    json!({ "args": args, "kwargs": {} })
+                    let (args, kwargs) = layer.lock().split_call(c.inputs.iter().map(tensor).collect());
+                    let args = if args.len() == 1 || !kwargs.is_empty() { args } else { vec![Value::Array(args)] };
+                    json!({ "args": args, "kwargs": kwargs })
                 })
                 .collect();
             let mut entry = layer_entry(layer);
@@ -106,8 +106,7 @@ impl Model {
             // Keras builds a layer (a nested model's variables included) from its build_config.
             if let Some(call) = g.calls.iter().find(|c| c.layer.same(layer)) {
                 let shapes: Vec<Value> = call.inputs.iter().map(|t| g.shape_of(t).map(batch_shape).unwrap_or(Value::Null)).collect();
-                let input_shape = if shapes.len() == 1 { shapes[0].clone() } else { Value::Array(shapes) };
-                entry["build_config"] = json!({ "input_shape": input_shape });
+                entry["build_config"] = layer.lock().keras_build_config(shapes);
             }
             layers.push(entry);
         }
@@ -229,15 +228,20 @@ fn references(v: &Value) -> Result<Vec<Reference>> {
 }
 
 /// The Keras tensors an inbound node's `args` refer to, in order.
-fn node_inputs(node: &Value) -> Result<Vec<Reference>> {
-    let args = node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))?;
+/// The tensors one call of `layer` reads: its positional arguments, then the
+/// tensors among its keyword arguments that the layer takes (in its order).
+fn node_inputs(node: &Value, layer: &LayerRef) -> Result<Vec<Reference>> {
+    let mut args = node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))?.clone();
+    if let Some(kwargs) = node.get("kwargs").filter(|k| k.as_object().is_some_and(|o| !o.is_empty())) {
+        args.extend(layer.lock().call_kwargs(kwargs)?.iter().map(|name| kwargs[name.as_str()].clone()));
+    }
     let mut refs = Vec::new();
     let mut visit = |v: &Value| -> Result<()> {
         let h = v.pointer("/config/keras_history").ok_or_else(|| bad(format!("an inbound node's argument is not a Keras tensor: {v}")))?;
         refs.push(history(h)?);
         Ok(())
     };
-    for a in args {
+    for a in &args {
         match a.as_array() {
             Some(list) => list.iter().try_for_each(&mut visit)?,
             None => visit(a)?,
@@ -281,6 +285,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
             let shape = keras_config::declared_input_shape(&name, cfg)?.ok_or_else(|| bad(format!("input '{name}' has no batch_shape")))?;
             let (shape, dtype) = match cfg.get("dtype") {
                 Some(Value::String(d)) if d == "string" => string_input(&name, entries)?,
+                Some(Value::String(d)) if d == "bool" => (shape, DType::I32), // masks: 0 and 1
                 Some(Value::String(d)) => (shape, DType::parse(d).ok_or_else(|| bad(format!("input '{name}' has dtype '{d}'; Strata's inputs are float32, int32, int64 or strings into a TextVectorization")))?),
                 _ => (shape, DType::F32),
             };
@@ -297,7 +302,8 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
             _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
         };
         let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;
-        layers.push((name, layer, nodes.iter().map(node_inputs).collect::<Result<Vec<_>>>()?));
+        let calls = nodes.iter().map(|node| node_inputs(node, &layer)).collect::<Result<Vec<_>>>()?;
+        layers.push((name, layer, calls));
     }
     // Calls are made once their inputs exist (Keras's node-by-node order).
     let mut made: HashMap<(String, usize), Vec<SymbolicTensor>> = inputs.iter().map(|(n, t)| ((n.clone(), 0), vec![t.clone()])).collect();

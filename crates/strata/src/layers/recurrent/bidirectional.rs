@@ -231,6 +231,12 @@ impl Layer for Bidirectional {
             None => Vec::new(),
         }
     }
+    fn call_kwargs(&mut self, kwargs: &Value) -> Result<Vec<String>> {
+        Ok(super::initial_state_kwargs(kwargs))
+    }
+    fn split_call(&self, inputs: Vec<Value>) -> (Vec<Value>, serde_json::Map<String, Value>) {
+        super::initial_state_split(inputs)
+    }
     fn own_config(&self) -> Value {
         let mut config = json!({ "merge_mode": self.merge_mode.name() });
         if let Some((f, b)) = &self.layers {

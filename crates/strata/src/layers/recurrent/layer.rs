@@ -284,6 +284,12 @@ macro_rules! recurrent_layer {
             fn own_config(&self) -> serde_json::Value {
                 self.0.own_config()
             }
+            fn call_kwargs(&mut self, kwargs: &serde_json::Value) -> strata_core::Result<Vec<String>> {
+                Ok($crate::layers::recurrent::initial_state_kwargs(kwargs))
+            }
+            fn split_call(&self, inputs: Vec<serde_json::Value>) -> (Vec<serde_json::Value>, serde_json::Map<String, serde_json::Value>) {
+                $crate::layers::recurrent::initial_state_split(inputs)
+            }
         }
     };
 }

@@ -92,6 +92,21 @@ impl Sequence {
     }
 }
 
+/// A recurrent layer's tensor keyword argument in Keras's JSON: `initial_state`, if given.
+pub(crate) fn initial_state_kwargs(kwargs: &Value) -> Vec<String> {
+    kwargs.get("initial_state").filter(|v| !v.is_null()).map(|_| vec!["initial_state".to_string()]).unwrap_or_default()
+}
+
+/// A recurrent layer's inputs as Keras calls it: the sequence, and the initial states as `initial_state=[...]`.
+pub(crate) fn initial_state_split(mut inputs: Vec<Value>) -> (Vec<Value>, serde_json::Map<String, Value>) {
+    let states = inputs.split_off(1.min(inputs.len()));
+    let mut kwargs = serde_json::Map::new();
+    if !states.is_empty() {
+        kwargs.insert("initial_state".into(), Value::Array(states));
+    }
+    (inputs, kwargs)
+}
+
 /// Checks a recurrent layer's input shape `[time, features]` (batch excluded).
 pub(crate) fn check_sequence_shape(layer: &str, shape: &[usize]) -> Result<(usize, usize)> {
     match shape {

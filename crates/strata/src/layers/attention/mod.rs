@@ -1,0 +1,5 @@
+//! Attention layers, as Keras's.
+
+mod multi_head_attention;
+
+pub use multi_head_attention::MultiHeadAttention;
