@@ -1065,7 +1065,16 @@ def recurrent_fixture():
         with tf.GradientTape() as tape:
             value = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, pred)
         sequence_loss.append({"from_logits": from_logits, "y_pred": arr(pred.numpy()), "y_true": arr(labels), "loss": float(value), "grad": arr(tape.gradient(value, pred))})
-    return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "fits": fits, "sequence_loss": sequence_loss}
+    # reset_after=False (Keras 2's GRU): one bias of 3 * units; drawn last, so the cases above keep their values.
+    v1_weights = lambda bias=True: [rand(3, 3 * units, scale=0.5), rand(units, 3 * units, scale=0.5)] + ([rand(3 * units, scale=0.5)] if bias else [])
+    for name, kw in [("gru_reset_before_last", {}), ("gru_reset_before_backwards_sequences", {"go_backwards": True, "return_sequences": True}),
+                     ("gru_reset_before_no_bias", {"use_bias": False, "return_sequences": True})]:
+        cases.append(layer_case(name, layers.GRU(units, reset_after=False, **kw), x, v1_weights(kw.get("use_bias", True))))
+    v1_states = states_case(layers.GRU(units, reset_after=False, return_sequences=True, return_state=True), x, v1_weights(), [h0])
+    v1 = keras.Sequential([keras.Input((5, 3)), layers.GRU(4, reset_after=False, return_sequences=True), layers.GRU(3, reset_after=False), layers.Dense(2, activation="softmax")])
+    v1.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    fits.append(fit_json_case("gru_reset_before_adam", v1, xs, ys, epochs=2))
+    return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "gru_reset_before_states": v1_states, "fits": fits, "sequence_loss": sequence_loss}
 
 
 def audio_fixture():

@@ -543,6 +543,20 @@ fn gru_through_time() {
 }
 
 #[test]
+fn gru_reset_before_through_time() {
+    let mut r = Rng::new(9);
+    let (b, t, d, h) = (3, 4, 2, 5);
+    let inputs = [
+        scaled(&mut r, &[b, t, d], 1.0),
+        scaled(&mut r, &[d, 3 * h], 0.5),
+        scaled(&mut r, &[h, 3 * h], 0.5),
+        scaled(&mut r, &[3 * h], 0.5),
+        scaled(&mut r, &[b, h], 0.5),
+    ];
+    check("gru_reset_before", &inputs, |i| i[0].gru_reset_before(&i[1], &i[2], &i[3], &i[4]).unwrap());
+}
+
+#[test]
 fn simple_rnn_through_time() {
     let mut r = Rng::new(9);
     let (b, t, d, h) = (2, 4, 3, 5);

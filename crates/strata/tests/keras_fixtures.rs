@@ -548,6 +548,7 @@ fn recurrent_layers_match_keras() {
     check_states_case("LSTM", &fx["states"], &["h0", "c0"]);
     check_states_case("GRU", &fx["gru_states"], &["h0"]);
     check_states_case("SimpleRNN", &fx["simple_rnn_states"], &["h0"]);
+    check_states_case("GRU", &fx["gru_reset_before_states"], &["h0"]);
     for case in fx["fits"].as_array().unwrap() {
         check_fit_case(case);
     }
@@ -562,7 +563,7 @@ fn recurrent_layers_match_keras() {
         assert_close("sequence sparse cross-entropy gradient", &grad, &floats(&case["grad"]["data"]), TIGHT);
     }
     // What the fused layers do not do yet is refused, naming the field.
-    for (class, field, value) in [("LSTM", "dropout", serde_json::json!(0.2)), ("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "reset_after", serde_json::json!(false))] {
+    for (class, field, value) in [("LSTM", "recurrent_dropout", serde_json::json!(0.2)), ("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "recurrent_activation", serde_json::json!("hard_sigmoid"))] {
         let key = if class == "LSTM" { "states" } else { "gru_states" };
         let mut config = fx[key]["config"].clone();
         config[field] = value;

@@ -339,3 +339,35 @@ fn attention_refuses_bad_inputs_and_its_dropout_is_seeded() {
     assert_eq!(a, b);
     assert_ne!(a, infer);
 }
+
+#[test]
+fn recurrent_dropout_masks_whole_sequences_of_a_feature_in_training_only() {
+    use strata::layers::{Layer, GRU, LSTM, SimpleRNN};
+    // One input feature: each sample's sequence is kept (scaled by 1 / (1 - rate)) or dropped whole.
+    let x = Tensor::new((0..8 * 5).map(|i| ((i as f32) * 0.7).sin()).collect(), &[8, 5, 1]).unwrap();
+    let layers: Vec<Box<dyn Layer>> = vec![Box::new(LSTM::new(3).dropout(0.5).seed(4)), Box::new(GRU::new(3).dropout(0.5).seed(4)), Box::new(SimpleRNN::new(3).dropout(0.5).seed(4))];
+    for mut layer in layers {
+        layer.build(&[5, 1], &mut Rng::new(1)).unwrap();
+        let train = layer.call(&x, true).unwrap().to_vec();
+        let kept = layer.call(&x.scale(2.0), false).unwrap().to_vec();
+        let dropped = layer.call(&x.scale(0.0), false).unwrap().to_vec();
+        let (mut n_kept, mut n_dropped) = (0, 0);
+        for s in 0..8 {
+            let row = |v: &[f32]| v[s * 3..s * 3 + 3].to_vec();
+            if row(&train) == row(&kept) {
+                n_kept += 1;
+            } else {
+                assert_eq!(row(&train), row(&dropped), "{}: sample {s} neither kept nor dropped whole", layer.class_name());
+                n_dropped += 1;
+            }
+        }
+        assert!(n_kept > 0 && n_dropped > 0, "{}: {n_kept} kept, {n_dropped} dropped", layer.class_name());
+        assert_eq!(layer.call(&x, false).unwrap().to_vec(), layer.call(&x, false).unwrap().to_vec());
+        let config = layer.config();
+        assert_eq!((config["dropout"].as_f64(), config["seed"].as_u64()), (Some(0.5), Some(4)));
+        let again = strata::io::keras_config::layer_from_config(layer.class_name(), &config).unwrap();
+        assert_eq!(again.config(), config);
+    }
+    let e = strata::io::keras_config::layer_from_config("GRU", &serde_json::json!({"units": 2, "recurrent_dropout": 0.1})).err().unwrap().to_string();
+    assert!(e.contains("recurrent_dropout"), "{e}");
+}

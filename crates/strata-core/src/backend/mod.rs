@@ -285,6 +285,11 @@ pub trait Backend: Send + Sync {
     fn gru(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
         host::gru::gru(x, kernel, recurrent, input_bias, recurrent_bias, h0, dims)
     }
+    /// A GRU with `reset_after=False` over a whole sequence (see
+    /// [`Tensor::gru_reset_before`]), for checked shapes `(batch, time, features, units)`.
+    fn gru_reset_before(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::gru_reset_before::gru_reset_before(x, kernel, recurrent, bias, h0, dims)
+    }
     /// Softmax (or log-softmax when `log`) along `axis`.
     fn softmax(&self, x: &Tensor, axis: usize, log: bool) -> Tensor {
         host::softmax::softmax(x, axis, log)

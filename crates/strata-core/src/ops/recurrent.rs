@@ -64,4 +64,14 @@ impl Tensor {
         super::same_device("gru", &[self, kernel, recurrent, input_bias, recurrent_bias, h0])?;
         Ok(self.backend().gru(self, kernel, recurrent, input_bias, recurrent_bias, h0, dims))
     }
+
+    /// A GRU over a whole sequence with `reset_after=False` (Keras 2's
+    /// default, the original GRU): the reset gate scales the previous state
+    /// before its product with the candidate's recurrent kernel, and one bias
+    /// `[3·units]`. Returns every step's state, `[batch, time, units]`.
+    pub fn gru_reset_before(&self, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor) -> Result<Tensor> {
+        let dims = check("gru_reset_before", 3, self, kernel, recurrent, bias, &[h0])?;
+        super::same_device("gru_reset_before", &[self, kernel, recurrent, bias, h0])?;
+        Ok(self.backend().gru_reset_before(self, kernel, recurrent, bias, h0, dims))
+    }
 }

@@ -13,6 +13,7 @@ pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod gru;
+pub(crate) mod gru_reset_before;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;

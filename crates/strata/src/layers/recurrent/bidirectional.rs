@@ -231,6 +231,23 @@ impl Layer for Bidirectional {
             None => Vec::new(),
         }
     }
+    fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+        let Some((f, b)) = &self.layers else { return Vec::new() };
+        let under = |l: &dyn Layer| l.random_streams().into_iter().map(|(n, s)| (format!("{}/{n}", l.name()), s)).collect::<Vec<_>>();
+        under(f.as_ref()).into_iter().chain(under(b.as_ref())).collect()
+    }
+    fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> Result<()> {
+        let (forward, backward) = self.layers()?;
+        for layer in [forward, backward] {
+            let prefix = format!("{}/", layer.name());
+            let mine: Vec<(String, [u64; 4])> = streams.iter().filter_map(|(n, s)| n.strip_prefix(&prefix).map(|n| (n.to_string(), *s))).collect();
+            layer.set_random_streams(&mine)?;
+        }
+        match streams.iter().find(|(n, _)| !n.starts_with(&format!("{}/", forward.name())) && !n.starts_with(&format!("{}/", backward.name()))) {
+            Some((n, _)) => Err(Error::layer(&self.base.name, format!("has no random stream '{n}'"))),
+            None => Ok(()),
+        }
+    }
     fn call_kwargs(&mut self, kwargs: &Value) -> Result<Vec<String>> {
         Ok(super::initial_state_kwargs(kwargs))
     }

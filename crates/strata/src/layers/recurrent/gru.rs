@@ -8,7 +8,10 @@ use super::layer::{recurrent_layer, Cell, Recurrent};
 /// Weights as Keras 3 names them: `gru_cell/kernel` `(features, 3·units)`,
 /// `gru_cell/recurrent_kernel` `(units, 3·units)`, `gru_cell/bias`
 /// `(2, 3·units)` (the input side's, then the recurrent side's), gates in
-/// the order update, reset, candidate.
+/// the order update, reset, candidate. With `reset_after(false)` (Keras
+/// 2's default and the original GRU) the reset gate scales the previous
+/// state before the candidate's recurrent product, and the bias is one
+/// `(3·units)`.
 ///
 /// # Shapes
 /// output `(batch, units)`, or `(batch, time, units)` with
@@ -33,6 +36,12 @@ impl GRU {
     /// orthogonal recurrent kernel, zero biases.
     pub fn new(units: usize) -> Self {
         GRU(Recurrent::new(Cell::Gru, units))
+    }
+    /// Whether the reset gate applies after the recurrent product (default
+    /// true, Keras 3's; false: before it, with one bias).
+    pub fn reset_after(mut self, on: bool) -> Self {
+        self.0.reset_after = on;
+        self
     }
 }
 

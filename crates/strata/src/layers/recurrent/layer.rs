@@ -8,6 +8,7 @@ use strata_core::{Error, Result, Rng, Tensor};
 use super::{check_sequence_shape, Sequence};
 use crate::initializers::Initializer;
 use crate::layers::config as cfg;
+use crate::layers::random::{seed_field, RandomStream};
 use crate::layers::{check_input, not_built, Layer, LayerBase, Weight};
 
 /// The recurrent cell a layer runs.
@@ -47,10 +48,11 @@ impl Cell {
     fn states(self) -> usize {
         if self == Cell::Lstm { 2 } else { 1 }
     }
-    /// The bias's shape (the GRU's input and recurrent sides have one each).
-    fn bias_shape(self, units: usize) -> Vec<usize> {
+    /// The bias's shape (the GRU's input and recurrent sides have one each
+    /// with `reset_after`, Keras 3's default).
+    fn bias_shape(self, units: usize, reset_after: bool) -> Vec<usize> {
         match self {
-            Cell::Gru => vec![2, 3 * units],
+            Cell::Gru if reset_after => vec![2, 3 * units],
             _ => vec![self.gates() * units],
         }
     }
@@ -65,6 +67,12 @@ pub(crate) struct Recurrent {
     pub(crate) use_bias: bool,
     /// LSTM only: the forget gate's bias starts at 1 (Keras's `unit_forget_bias`).
     unit_forget_bias: bool,
+    /// GRU only: the reset gate applies after the recurrent product (Keras 3's default) or before it.
+    pub(crate) reset_after: bool,
+    /// The share of input features dropped in training (one mask per sequence, as Keras's `dropout`).
+    pub(crate) dropout: f32,
+    /// Draws the dropout masks.
+    pub(crate) stream: RandomStream,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
     bias_initializer: Initializer,
@@ -88,6 +96,9 @@ impl Recurrent {
             sequence: Sequence::default(),
             use_bias: true,
             unit_forget_bias: cell == Cell::Lstm,
+            reset_after: true,
+            dropout: 0.0,
+            stream: RandomStream::default(),
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal { gain: 1.0 },
             bias_initializer: Initializer::Zeros,
@@ -99,6 +110,9 @@ impl Recurrent {
         let (name, class, cell, h) = (self.base.name.clone(), self.cell.class_name(), self.cell, self.units);
         if h == 0 {
             return Err(Error::layer(&name, format!("{class} needs units >= 1, received units=0")));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::layer(&name, format!("dropout must be in [0, 1), received dropout={}", self.dropout)));
         }
         let (time, features) = check_sequence_shape(&name, &input_shapes[0])?;
         let states = cell.states();
@@ -113,7 +127,7 @@ impl Recurrent {
         let recurrent = Tensor::variable(self.recurrent_initializer.sample(&[h, width], rng), &[h, width])?;
         let bias = match self.use_bias {
             true => {
-                let shape = cell.bias_shape(h);
+                let shape = cell.bias_shape(h, self.reset_after);
                 let mut b = self.bias_initializer.sample(&shape, rng);
                 if self.unit_forget_bias {
                     b[h..2 * h].fill(1.0);
@@ -122,11 +136,12 @@ impl Recurrent {
             }
             false => None,
         };
+        self.stream.start(rng);
         self.built = Some(Built { input_shape: input_shapes[0].clone(), kernel, recurrent, bias });
         Ok(self.sequence.output_shapes(time, h, states))
     }
 
-    pub(crate) fn call_many(&self, layer: &dyn Layer, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    pub(crate) fn call_many(&self, layer: &dyn Layer, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let b = self.built.as_ref().ok_or_else(|| not_built(layer))?;
         let x = &inputs[0];
         check_input(layer, x, &b.input_shape)?;
@@ -136,16 +151,26 @@ impl Recurrent {
             n if n == cell.states() => inputs[1..].to_vec(),
             n => return Err(Error::layer(&self.base.name, format!("takes the sequence and {} initial state(s), got {n}", cell.states()))),
         };
-        let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h)));
-        let x = self.sequence.ordered(x)?;
+        let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h, self.reset_after)));
+        let mut x = self.sequence.ordered(x)?;
+        if training && self.dropout > 0.0 {
+            // Keras: one mask per sample and feature, the same at every step, scaled by 1 / (1 - rate).
+            let (rate, features) = (self.dropout, x.shape()[2]);
+            let keep = self.stream.draw_rows(&self.base.name, batch, features, |rng| if rng.uniform() < rate { 0.0 } else { 1.0 / (1.0 - rate) })?;
+            x = x.mul(&Tensor::new(keep, &[batch, 1, features])?)?;
+        }
         let named = |e: Error| Error::layer(&self.base.name, e.to_string());
         let (every, states) = match cell {
             Cell::SimpleRnn => {
                 let every = x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?;
                 (every.clone(), vec![every])
             }
-            Cell::Gru => {
+            Cell::Gru if self.reset_after => {
                 let every = x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]).map_err(named)?;
+                (every.clone(), vec![every])
+            }
+            Cell::Gru => {
+                let every = x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?;
                 (every.clone(), vec![every])
             }
             Cell::Lstm => {
@@ -181,17 +206,18 @@ impl Recurrent {
             "kernel_initializer": self.kernel_initializer.config(),
             "recurrent_initializer": self.recurrent_initializer.config(),
             "bias_initializer": self.bias_initializer.config(),
-            "seed": null,
         });
         if self.cell != Cell::SimpleRnn {
             config["recurrent_activation"] = json!("sigmoid");
         }
         match self.cell {
             Cell::Lstm => config["unit_forget_bias"] = json!(self.unit_forget_bias),
-            Cell::Gru => config["reset_after"] = json!(true),
+            Cell::Gru => config["reset_after"] = json!(self.reset_after),
             Cell::SimpleRnn => {}
         }
         self.sequence.write_config(&mut config);
+        config["dropout"] = json!(self.dropout);
+        config["seed"] = json!(self.stream.seed);
         config
     }
 
@@ -206,11 +232,13 @@ impl Recurrent {
                 return Err(cfg::bad(l, name, &format!("\"{value}\" (Strata's fused {} supports no other yet)", cell.class_name()), &config[name]));
             }
         }
-        if cell == Cell::Gru && !cfg::bool_field(l, config, "reset_after", true)? {
-            return Err(cfg::bad(l, "reset_after", "true, Keras 3's default (Strata supports no other yet)", &config["reset_after"]));
-        }
         let mut layer = Recurrent::new(cell, cfg::usize_field(l, config, "units")?);
+        if cell == Cell::Gru {
+            layer.reset_after = cfg::bool_field(l, config, "reset_after", true)?;
+        }
         layer.sequence = Sequence::from_config(l, config)?;
+        layer.dropout = cfg::num_field(l, config, "dropout", 0.0)?;
+        layer.stream.seed = seed_field(l, config)?;
         layer.use_bias = cfg::bool_field(l, config, "use_bias", true)?;
         if cell == Cell::Lstm {
             layer.unit_forget_bias = cfg::bool_field(l, config, "unit_forget_bias", true)?;
@@ -240,6 +268,17 @@ macro_rules! recurrent_layer {
             /// Read the sequence backwards (default false).
             pub fn go_backwards(mut self, on: bool) -> Self {
                 self.0.sequence.go_backwards = on;
+                self
+            }
+            /// Drops this share of the input features in training, the same
+            /// ones at every step of a sequence (Keras's `dropout`; default 0).
+            pub fn dropout(mut self, rate: f32) -> Self {
+                self.0.dropout = rate;
+                self
+            }
+            /// Seeds the dropout masks (Keras's `seed=`; default: drawn from the model's seed).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.0.stream.seed = Some(seed);
                 self
             }
             /// Whether the gates have biases (default true).
@@ -272,8 +311,14 @@ macro_rules! recurrent_layer {
             fn call(&self, x: &strata_core::Tensor, training: bool) -> strata_core::Result<strata_core::Tensor> {
                 Ok(self.call_many(std::slice::from_ref(x), training)?.remove(0))
             }
-            fn call_many(&self, inputs: &[strata_core::Tensor], _training: bool) -> strata_core::Result<Vec<strata_core::Tensor>> {
-                self.0.call_many(self, inputs)
+            fn call_many(&self, inputs: &[strata_core::Tensor], training: bool) -> strata_core::Result<Vec<strata_core::Tensor>> {
+                self.0.call_many(self, inputs, training)
+            }
+            fn random_streams(&self) -> Vec<(String, [u64; 4])> {
+                self.0.stream.states()
+            }
+            fn set_random_streams(&self, streams: &[(String, [u64; 4])]) -> strata_core::Result<()> {
+                self.0.stream.restore(&self.0.base.name, streams)
             }
             fn num_outputs(&self) -> usize {
                 self.0.num_outputs()

@@ -41,10 +41,8 @@ impl Sequence {
                 return Err(cfg::bad(l, name, &format!("{ok} (Strata supports no other yet)"), &config[name]));
             }
         }
-        for name in ["dropout", "recurrent_dropout"] {
-            if config.get(name).and_then(Value::as_f64).is_some_and(|v| v != 0.0) {
-                return Err(cfg::bad(l, name, "0 (Strata supports no other yet)", &config[name]));
-            }
+        if config.get("recurrent_dropout").and_then(Value::as_f64).is_some_and(|v| v != 0.0) {
+            return Err(cfg::bad(l, "recurrent_dropout", "0 (Strata supports no other yet; dropout on the inputs is supported)", &config["recurrent_dropout"]));
         }
         Ok(Sequence {
             return_sequences: cfg::bool_field(l, config, "return_sequences", false)?,
@@ -57,7 +55,6 @@ impl Sequence {
         for (name, v) in [("return_sequences", self.return_sequences), ("return_state", self.return_state), ("go_backwards", self.go_backwards), ("stateful", false), ("unroll", false)] {
             config[name] = Value::Bool(v);
         }
-        config["dropout"] = Value::from(0.0);
         config["recurrent_dropout"] = Value::from(0.0);
     }
 

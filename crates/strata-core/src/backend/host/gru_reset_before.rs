@@ -1,0 +1,112 @@
+//! The GRU with `reset_after=False` (Keras 2's default, and the original
+//! GRU): the reset gate scales the previous state *before* its product with
+//! the candidate's recurrent kernel, `h~ = tanh(x W_h + (r * h) U_h + b_h)`,
+//! and there is one bias. So each step takes two products with the recurrent
+//! kernel: `h U_zr` for the gates, then `(r * h) U_h` for the candidate.
+
+use rayon::prelude::*;
+
+use super::recurrent::{project, sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
+use crate::autodiff::GradFn;
+use crate::kernels::elementwise::sum_rows;
+use crate::kernels::matmul::Gemm;
+use crate::tensor::Tensor;
+
+/// Columns `from..from + n` of a `[rows, cols]` matrix, as `[rows, n]`.
+fn columns(x: &[f32], cols: usize, from: usize, n: usize) -> Vec<f32> {
+    x.chunks(cols).flat_map(|row| row[from..from + n].iter().copied()).collect()
+}
+
+/// [`Tensor::gru_reset_before`] on the host, for checked shapes `(batch, time, features, units)`.
+pub(crate) fn gru_reset_before(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+    let w = 3 * h;
+    let x = swap_leading(&input.data(), b, t, d);
+    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, w);
+    let u = recurrent.to_vec();
+    let (u_zr, u_h) = (columns(&u, w, 0, 2 * h), columns(&u, w, 2 * h, h));
+    // Kept for the backward pass: z, r and the candidate per row, r * h_prev, and the states.
+    let mut gates = vec![0.0f32; t * b * w];
+    let mut reset = vec![0.0f32; t * b * h];
+    let mut states = vec![0.0f32; (t + 1) * b * h];
+    states[..b * h].copy_from_slice(&h0.data());
+    let (mut zr, mut cand_rec) = (vec![0.0f32; b * 2 * h], vec![0.0f32; b * h]);
+    for step in 0..t {
+        let (before, after) = states.split_at_mut((step + 1) * b * h);
+        let prev = &before[step * b * h..];
+        Gemm { m: b, k: h, n: 2 * h, trans_a: false, trans_b: false }.run(prev, &u_zr, &mut zr, false);
+        let xs = &xw[step * b * w..(step + 1) * b * w];
+        let g = &mut gates[step * b * w..(step + 1) * b * w];
+        let rh = &mut reset[step * b * h..(step + 1) * b * h];
+        xs.par_chunks(w)
+            .zip(zr.par_chunks(2 * h))
+            .zip(g.par_chunks_mut(w).zip(rh.par_chunks_mut(h)))
+            .zip(prev.par_chunks(h))
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(((xr, zrr), (g, rh)), prev)| {
+                for j in 0..h {
+                    let (z, r) = (sigmoid(xr[j] + zrr[j]), sigmoid(xr[h + j] + zrr[h + j]));
+                    (g[j], g[h + j], rh[j]) = (z, r, r * prev[j]);
+                }
+            });
+        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(rh, &u_h, &mut cand_rec, false);
+        xs.par_chunks(w)
+            .zip(cand_rec.par_chunks(h))
+            .zip(g.par_chunks_mut(w))
+            .zip(prev.par_chunks(h).zip(after[..b * h].par_chunks_mut(h)))
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(((xr, cr), g), (prev, next))| {
+                for j in 0..h {
+                    let (z, cand) = (g[j], tanh(xr[2 * h + j] + cr[j]));
+                    g[2 * h + j] = cand;
+                    next[j] = z * prev[j] + (1.0 - z) * cand;
+                }
+            });
+    }
+    let out = swap_leading(&states[b * h..], t, b, h);
+    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
+    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
+        let dy = swap_leading(dy, b, t, h);
+        let (u_zr_t, u_h_t) = (transposed(&u_zr, h, 2 * h), transposed(&u_h, h, h));
+        // Pre-activation gradients [da_z, da_r, da_h] per step, and the gradient of r * h_prev.
+        let mut dz = vec![0.0f32; t * b * w];
+        let mut d_rh = vec![0.0f32; b * h];
+        let mut dh_next = vec![0.0f32; b * h];
+        for step in (0..t).rev() {
+            let rows = step * b * w..(step + 1) * b * w;
+            let (g, prev, dys) = (&gates[rows.clone()], &states[step * b * h..(step + 1) * b * h], &dy[step * b * h..(step + 1) * b * h]);
+            let dz_step = &mut dz[rows];
+            // dh = dy + dh_next; the candidate's and the update gate's pre-activation gradients.
+            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(dys.par_chunks(h))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev), dyr))| {
+                for j in 0..h {
+                    let (z, cand) = (g[j], g[2 * h + j]);
+                    let total = dyr[j] + dh[j];
+                    dz[2 * h + j] = total * (1.0 - z) * (1.0 - cand * cand);
+                    dz[j] = total * (prev[j] - cand) * z * (1.0 - z);
+                    dh[j] = total * z;
+                }
+            });
+            let da_h = columns(dz_step, w, 2 * h, h);
+            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&da_h, &u_h_t, &mut d_rh, false);
+            // Through r * h_prev: to the reset gate and straight to h_prev.
+            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(d_rh.par_chunks(h))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev), drh))| {
+                for j in 0..h {
+                    let r = g[h + j];
+                    dz[h + j] = drh[j] * prev[j] * r * (1.0 - r);
+                    dh[j] += drh[j] * r;
+                }
+            });
+            let da_zr = columns(dz_step, w, 0, 2 * h);
+            Gemm { m: b, k: 2 * h, n: h, trans_a: false, trans_b: false }.run(&da_zr, &u_zr_t, &mut dh_next, true);
+        }
+        // The gates' part of the recurrent kernel's gradient comes from h_prev, the candidate's from r * h_prev.
+        let gates_only: Vec<f32> = dz.chunks(w).flat_map(|row| row[..2 * h].iter().copied().chain(std::iter::repeat_n(0.0, h))).collect();
+        let [dx, dk, mut du] = weight_grads(&x, &inputs[1].data(), (&dz, &gates_only), &states[..t * b * h], (t * b, d, h, w));
+        let mut du_h = vec![0.0f32; h * h];
+        Gemm { m: h, k: t * b, n: h, trans_a: true, trans_b: false }.run(&reset, &columns(&dz, w, 2 * h, h), &mut du_h, false);
+        for (row, add) in du.chunks_mut(w).zip(du_h.chunks(h)) {
+            row[2 * h..].iter_mut().zip(add).for_each(|(a, b)| *a += b);
+        }
+        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next)]
+    };
+    Tensor::from_op(out, vec![b, t, h], GradFn::host("gru_reset_before", inputs, backward))
+}
