@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::{json, Value};
-use strata::applications::{dense_mlp, executed_layer_flops, headline_cnn, layer_flops};
+use strata::applications::{char_gru, char_lstm, dense_mlp, executed_layer_flops, headline_cnn, layer_flops, CHARACTER_IDS};
 use strata::core::profile;
 use strata::model::Sequential;
 use strata::{Error, Result, Tensor};
@@ -19,7 +19,8 @@ pub struct BenchArgs {
     /// Folder with the four MNIST-format IDX files; default: the bundled 10k MNIST sample.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Which models: headline (batch 32), headline128 (batch 128), dense (784-512-512-10, batch 128), or all.
+    /// Which models: headline (batch 32), headline128 (batch 128), dense (784-512-512-10, batch 128),
+    /// lstm and gru (the char_lm example's model on random windows of 100 ids, batch 64), or all.
     #[arg(long, default_value = "all")]
     model: String,
     /// Timed training steps per model (split into 5 rounds; the median round is reported).
@@ -37,13 +38,27 @@ struct Case {
     name: &'static str,
     batch: usize,
     build: fn(u64) -> Result<Sequential>,
+    /// Windows of character ids instead of the images.
+    text: bool,
 }
 
-const CASES: [Case; 3] = [
-    Case { name: "headline", batch: 32, build: headline_cnn },
-    Case { name: "headline128", batch: 128, build: headline_cnn },
-    Case { name: "dense", batch: 128, build: dense_mlp },
+const CASES: [Case; 5] = [
+    Case { name: "headline", batch: 32, build: headline_cnn, text: false },
+    Case { name: "headline128", batch: 128, build: headline_cnn, text: false },
+    Case { name: "dense", batch: 128, build: dense_mlp, text: false },
+    Case { name: "lstm", batch: 64, build: char_lstm, text: true },
+    Case { name: "gru", batch: 64, build: char_gru, text: true },
 ];
+
+/// 1,024 windows of 100 random character ids (seeded), each one's next ids
+/// as its targets: what the character models train on, at the same speed as text.
+fn character_windows() -> Result<(Tensor, Tensor)> {
+    let mut rng = strata::Rng::new(1);
+    let ids: Vec<f32> = (0..1024 * 101).map(|_| (2 + rng.below(CHARACTER_IDS - 2)) as f32).collect();
+    let x: Vec<f32> = ids.chunks(101).flat_map(|w| w[..100].to_vec()).collect();
+    let y: Vec<f32> = ids.chunks(101).flat_map(|w| w[1..].to_vec()).collect();
+    Ok((Tensor::new(x, &[1024, 100])?, Tensor::new(y, &[1024, 100])?))
+}
 
 /// Runs `steps` training steps over consecutive batches starting at batch `first`.
 fn train_steps(model: &mut Sequential, x: &Tensor, y: &Tensor, batch: usize, first: usize, steps: usize) -> Result<()> {
@@ -63,8 +78,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
     }
     // Nominal FLOPs (what the model asks for), and what Strata executes.
     let nominal = layer_flops(&mut model)?;
-    let (forward, train_flops) = flops(nominal.iter().map(|&f| (f, f)));
-    let (forward_done, train_done) = flops(executed_layer_flops(&mut model)?.into_iter());
+    let weighted: Vec<bool> = model.layers().iter().map(|l| !l.weights().is_empty()).collect();
+    let (forward, train_flops) = flops(nominal.iter().map(|&f| (f, f)), &weighted);
+    let (forward_done, train_done) = flops(executed_layer_flops(&mut model)?.into_iter(), &weighted);
     let steps = args.steps as usize;
     train_steps(&mut model, x, y, case.batch, 0, 10)?;
     let mut rates = Vec::new();
@@ -99,6 +115,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
             infer_rate, infer_rate * forward_done / 1e9, infer_rate * forward / 1e9,
             rates.iter().map(|r| r.round()).collect::<Vec<_>>()
         );
+        if case.text {
+            println!("  = {:.0} characters/s in training, {:.0} in inference", train_rate * 100.0, infer_rate * 100.0);
+        }
         print!("{}", prof.table());
     }
     Ok(json!({
@@ -114,21 +133,27 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
         "infer_gflops": round3(infer_rate * forward / 1e9),
         "train_gflops_executed": round3(train_rate * train_done / 1e9),
         "infer_gflops_executed": round3(infer_rate * forward_done / 1e9),
+        "train_characters_per_second": if case.text { json!((train_rate * 100.0).round()) } else { Value::Null },
         "peak_rss_mb": peak_rss_mb(),
         "profile": prof.json(),
     }))
 }
 
 /// Forward and training FLOPs per sample from per-layer (forward, backward
-/// product) FLOPs: a training step is each layer's forward product and its
-/// two backward products, except the input gradient of the first layer,
-/// which nothing needs.
-fn flops(per_layer: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+/// product) FLOPs and whether each layer has weights: a training step is
+/// each layer's forward product and its two backward products, except the
+/// input gradient of the first layer with products when no layer before it
+/// has weights (nothing needs it; an `Embedding` before it does).
+fn flops(per_layer: impl Iterator<Item = (f64, f64)>, weighted: &[bool]) -> (f64, f64) {
     let per_layer: Vec<(f64, f64)> = per_layer.collect();
     let forward: f64 = per_layer.iter().map(|l| l.0).sum();
     let backward: f64 = per_layer.iter().map(|l| l.1).sum();
-    let first = per_layer.iter().map(|l| l.1).find(|&f| f > 0.0).unwrap_or(0.0);
-    (forward, forward + 2.0 * backward - first)
+    let first = per_layer.iter().position(|l| l.1 > 0.0);
+    let unneeded = match first {
+        Some(i) if !weighted[..i].iter().any(|&w| w) => per_layer[i].1,
+        _ => 0.0,
+    };
+    (forward, forward + 2.0 * backward - unneeded)
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -137,14 +162,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (x, y) = (&data.train.images, data.train.one_hot(10)?);
     let cases: Vec<&Case> = CASES.iter().filter(|c| args.model == "all" || args.model == c.name).collect();
     if cases.is_empty() {
-        return Err(Error::argument("--model", format!("unknown model '{}' (known: headline, headline128, dense, all)", args.model)));
+        return Err(Error::argument("--model", format!("unknown model '{}' (known: headline, headline128, dense, lstm, gru, all)", args.model)));
     }
     if !args.json {
         println!("strata bench on {source}: {} threads, {} timed steps per model", strata::core::threads::num_threads(), args.steps);
     }
     let mut results = Vec::new();
+    let windows = match cases.iter().any(|c| c.text) {
+        true => Some(character_windows()?),
+        false => None,
+    };
     for case in cases {
-        results.push(run_case(case, &args, x, &y, &data.test.images)?);
+        match (&windows, case.text) {
+            (Some((wx, wy)), true) => results.push(run_case(case, &args, wx, wy, &wx.gather_rows(&(0..256).collect::<Vec<_>>())?)?),
+            _ => results.push(run_case(case, &args, x, &y, &data.test.images)?),
+        }
     }
     if args.json {
         println!("{}", json!({ "framework": "strata", "data": source, "threads": strata::core::threads::num_threads(), "models": results }));

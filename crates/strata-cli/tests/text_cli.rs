@@ -125,3 +125,19 @@ fn predict_classifies_text_files() {
     assert_eq!(v[1]["label"], "negative", "{v}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_measures_the_recurrent_models() {
+    let out = strata(&["bench", "--model", "lstm", "--steps", "5", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    let m = &v["models"][0];
+    assert_eq!(m["model"], "lstm");
+    // Per window of 100 ids: the LSTM's two products per step (64 + 256 inputs, 4 x 256 gates) and the Dense(85) per step.
+    let forward = 2.0 * 100.0 * ((64 + 256) * 1024) as f64 + 2.0 * 100.0 * (256 * 85) as f64;
+    assert!((m["forward_mflop_per_sample"].as_f64().unwrap() - forward / 1e6).abs() < 1e-3, "{m}");
+    // The Embedding before the LSTM needs its input gradient: a training step is three times the forward products.
+    assert!((m["train_mflop_per_sample"].as_f64().unwrap() - 3.0 * forward / 1e6).abs() < 1e-3, "{m}");
+    assert!(m["train_characters_per_second"].as_f64().unwrap() > 0.0, "{m}");
+    assert!(m["profile"].to_string().contains("lstm"), "{m}");
+}

@@ -35,15 +35,51 @@ pub fn dense_mlp(seed: u64) -> Result<Sequential> {
     Ok(model)
 }
 
+/// Ids the character models take: padding, `[UNK]` and the 83 characters of
+/// Shakespeare's plays, as the `char_lm` example's `TextVectorization` makes them.
+pub const CHARACTER_IDS: usize = 85;
+
+/// The `char_lm` example's model on windows of 100 ids: Embedding(85, 64) ->
+/// LSTM(256, return_sequences) -> Dense(85) logits, compiled with Adam 2e-3
+/// and sparse categorical cross-entropy from logits (the loss at every position).
+pub fn char_lstm(seed: u64) -> Result<Sequential> {
+    char_model(seed, Box::new(crate::layers::LSTM::new(256).return_sequences(true)))
+}
+
+/// [`char_lstm`] with a GRU(256) (Keras 3's `reset_after=True`) in place of the LSTM.
+pub fn char_gru(seed: u64) -> Result<Sequential> {
+    char_model(seed, Box::new(crate::layers::GRU::new(256).return_sequences(true)))
+}
+
+fn char_model(seed: u64, recurrent: Box<dyn Layer>) -> Result<Sequential> {
+    let mut model = Sequential::with_seed(seed);
+    model.add(crate::layers::Embedding::new(CHARACTER_IDS, 64).input_shape([100]))?;
+    model.push(recurrent)?;
+    model.add(Dense::new(CHARACTER_IDS))?;
+    model.compile(crate::optimizers::Adam::new(2e-3)?, crate::losses::SparseCategoricalCrossentropy::new(true), &[])?;
+    Ok(model)
+}
+
 /// FLOPs (2 x multiply-adds) of one forward pass per sample, layer by layer,
-/// counted over the layers with a kernel (convolutions and dense layers).
+/// counted over the layers with a kernel: convolutions and dense layers (the
+/// kernel at every output position), and recurrent layers (the kernel and
+/// the recurrent kernel at every step).
 pub fn layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
     model.build_from_declared()?;
     let mut flops = Vec::new();
     for (i, layer) in model.layers().iter().enumerate() {
         let out = model.layer_output_shape(i).unwrap_or_default();
+        let weights = layer.weights();
+        let size = |suffix: &str| weights.iter().find(|w| w.name == suffix || w.name.ends_with(&format!("/{suffix}"))).map(|w| w.tensor.numel()).unwrap_or(0);
+        let recurrent = size("recurrent_kernel");
+        if recurrent > 0 {
+            let input = if i == 0 { model.input_shape().map(|s| s.to_vec()) } else { model.layer_output_shape(i - 1) };
+            let steps = input.and_then(|s| s.first().copied()).unwrap_or(0);
+            flops.push(2.0 * steps as f64 * (size("kernel") + recurrent) as f64);
+            continue;
+        }
         let positions = out.iter().product::<usize>() / out.last().copied().unwrap_or(1).max(1);
-        let kernel = layer.weights().iter().find(|w| w.name == "kernel").map(|w| w.tensor.numel()).unwrap_or(0);
+        let kernel = weights.iter().find(|w| w.name == "kernel").map(|w| w.tensor.numel()).unwrap_or(0);
         flops.push(2.0 * positions as f64 * kernel as f64);
     }
     Ok(flops)
