@@ -1231,7 +1231,20 @@ def wrappers_fixture():
     pooled = keras.Sequential([keras.Input((5, 3)), layers.Bidirectional(layers.GRU(3), merge_mode="sum"), layers.Dense(1)])
     pooled.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
     fits = [fit_json_case("bi_lstm_time_distributed_adam", tagger, xs, ys, epochs=2), fit_json_case("bi_gru_sum_sgd", pooled, xs, ys[:, 0, :1], epochs=2)]
-    return {"cases": cases, "fits": fits}
+    # A .keras file whose layers keep their weights in inner groups (cell/, forward_layer/cell/, layer/, query_dense/, ...).
+    seq = keras.Input((5, 6), name="steps")
+    h = layers.LSTM(4, return_sequences=True)(seq)
+    h = layers.Bidirectional(layers.GRU(3, return_sequences=True, reset_after=False))(h)
+    h = layers.TimeDistributed(layers.Dense(6))(h)
+    h = layers.MultiHeadAttention(2, 3)(h, h, use_causal_mask=True)
+    nested = keras.Model(seq, layers.SimpleRNN(2)(h), name="sequence_layers")
+    for v in nested.weights:
+        if v.path.endswith("bias"):
+            v.assign(rand(*v.shape, scale=0.1))
+    nested.save(os.path.join(OUT, "keras_sequence_layers.keras"))
+    xk = rand(3, 5, 6)
+    keras_file = {"file": "keras_sequence_layers.keras", "x": arr(xk), "predictions": arr(nested.predict(xk, verbose=0)), "params": int(nested.count_params())}
+    return {"cases": cases, "fits": fits, "keras_file": keras_file}
 
 
 def attention_case(name, layer, query, value, key=None, mask=None, causal=False, scores=False):

@@ -608,4 +608,16 @@ fn bidirectional_and_time_distributed_match_keras() {
     for case in fx["fits"].as_array().unwrap() {
         check_fit_case(case);
     }
+    // Keras's own .keras file of LSTM, Bidirectional(GRU), TimeDistributed, MultiHeadAttention and
+    // SimpleRNN layers, whose weights sit in inner groups of model.weights.h5; and Strata's .keras of it, read back.
+    let k = &fx["keras_file"];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut model = Model::load(dir.join(k["file"].as_str().unwrap())).unwrap();
+    assert_eq!(model.count_params() as u64, k["params"].as_u64().unwrap());
+    let x = tensor(&k["x"]);
+    let p = model.predict(&x, 8).unwrap();
+    assert_close("sequence layers from Keras's .keras", &p.to_vec(), &floats(&k["predictions"]["data"]), TIGHT);
+    let again = common::temp_dir("sequence_keras").join("again.keras");
+    model.save(&again).unwrap();
+    assert_eq!(Model::load(&again).unwrap().predict(&x, 8).unwrap().to_vec(), p.to_vec());
 }

@@ -50,8 +50,9 @@ fn h5_weights(layers: &[LayerRef], prefix: &str, visited: &mut Vec<LayerRef>, ou
             continue;
         }
         let name = layer.name();
-        for (i, w) in layer.weights().into_iter().enumerate() {
-            out.push((format!("{path}/vars/{i}"), format!("{name}/{}", w.name), w.tensor));
+        let places = layer.lock().keras_h5_paths();
+        for (w, place) in layer.weights().into_iter().zip(places) {
+            out.push((format!("{path}/{place}"), format!("{name}/{}", w.name), w.tensor));
         }
     }
 }

@@ -373,6 +373,12 @@ pub trait Layer: Send {
         let input_shape = if shapes.len() == 1 { shapes.remove(0) } else { Value::Array(shapes) };
         serde_json::json!({ "input_shape": input_shape })
     }
+    /// Where Keras 3 keeps each of [`Layer::weights`] in a `.keras` file's
+    /// `model.weights.h5`, under the layer's own group: `vars/0`, `vars/1`, ...
+    /// by default; a layer built of inner layers says which (`cell/vars/0`).
+    fn keras_h5_paths(&self) -> Vec<String> {
+        (0..self.weights().len()).map(|i| format!("vars/{i}")).collect()
+    }
     /// The layer as a `TextVectorization`, if it is one (the way text enters a model).
     fn text_vectorization(&self) -> Option<&preprocessing::TextVectorization> {
         None

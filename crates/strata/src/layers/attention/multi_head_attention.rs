@@ -313,6 +313,11 @@ impl Layer for MultiHeadAttention {
         }
         out
     }
+    fn keras_h5_paths(&self) -> Vec<String> {
+        let Some(b) = &self.built else { return Vec::new() };
+        let groups = ["query_dense", "key_dense", "value_dense", "output_dense"];
+        groups.iter().zip(&b.projections).flat_map(|(g, p)| (0..1 + p.bias.is_some() as usize).map(move |i| format!("{g}/vars/{i}"))).collect()
+    }
     random_stream_methods!();
     fn own_config(&self) -> Value {
         let mut config = json!({

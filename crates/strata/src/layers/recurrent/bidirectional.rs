@@ -248,6 +248,11 @@ impl Layer for Bidirectional {
             None => Ok(()),
         }
     }
+    fn keras_h5_paths(&self) -> Vec<String> {
+        let Some((f, b)) = &self.layers else { return Vec::new() };
+        let under = |group: &str, l: &dyn Layer| l.keras_h5_paths().into_iter().map(|p| format!("{group}/{p}")).collect::<Vec<_>>();
+        under("forward_layer", f.as_ref()).into_iter().chain(under("backward_layer", b.as_ref())).collect()
+    }
     fn call_kwargs(&mut self, kwargs: &Value) -> Result<Vec<String>> {
         Ok(super::initial_state_kwargs(kwargs))
     }

@@ -332,6 +332,9 @@ macro_rules! recurrent_layer {
             fn call_kwargs(&mut self, kwargs: &serde_json::Value) -> strata_core::Result<Vec<String>> {
                 Ok($crate::layers::recurrent::initial_state_kwargs(kwargs))
             }
+            fn keras_h5_paths(&self) -> Vec<String> {
+                (0..self.0.weights().len()).map(|i| format!("cell/vars/{i}")).collect()
+            }
             fn split_call(&self, inputs: Vec<serde_json::Value>) -> (Vec<serde_json::Value>, serde_json::Map<String, serde_json::Value>) {
                 $crate::layers::recurrent::initial_state_split(inputs)
             }

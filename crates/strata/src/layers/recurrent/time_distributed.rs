@@ -68,6 +68,9 @@ impl Layer for TimeDistributed {
     fn weights(&self) -> Vec<Weight> {
         weights_under(self.layer.as_ref())
     }
+    fn keras_h5_paths(&self) -> Vec<String> {
+        self.layer.keras_h5_paths().into_iter().map(|p| format!("layer/{p}")).collect()
+    }
     fn random_streams(&self) -> Vec<(String, [u64; 4])> {
         self.layer.random_streams()
     }
