@@ -102,6 +102,7 @@ fn bad_arguments_get_clear_errors() {
     };
     let e = layer_error(TextVectorization::new().vocabulary(&["a", "b", "a"]));
     assert!(e.contains("repeats the token \"a\""), "{e}");
+    assert_eq!(e.matches("text_vectorization").count(), 1, "the layer named once: {e}");
     let e = layer_error(TextVectorization::new().output_mode(TextOutput::MultiHot).output_sequence_length(3));
     assert!(e.contains("output_sequence_length is only for output_mode 'int'"), "{e}");
     let e = layer_error(TextVectorization::new().output_mode(TextOutput::TfIdf).vocabulary(&["a"]));
@@ -133,6 +134,21 @@ fn bad_arguments_get_clear_errors() {
         let e = strata::io::keras_config::layer_from_config("TextVectorization", &config).err().unwrap().to_string();
         assert!(e.contains(expected), "{config}: {e}");
     }
+}
+
+#[test]
+fn a_given_vocabulary_does_not_depend_on_the_builders_order() {
+    // Which special tokens lead a vocabulary depends on the output mode, set before or after it.
+    let texts = ["a b zz", "zz"];
+    let before = TextVectorization::new().output_mode(TextOutput::MultiHot).vocabulary(&["[UNK]", "a", "b"]);
+    let after = TextVectorization::new().vocabulary(&["[UNK]", "a", "b"]).output_mode(TextOutput::MultiHot);
+    assert_eq!(before.get_vocabulary(), ["[UNK]", "a", "b"]);
+    assert_eq!(after.get_vocabulary(), before.get_vocabulary());
+    assert_eq!(after.vectorize(&texts).unwrap().to_vec(), before.vectorize(&texts).unwrap().to_vec());
+    let idf_first = TextVectorization::new().vocabulary_with_idf(&["a", "b"], &[0.5, 2.0]).output_mode(TextOutput::TfIdf);
+    assert_eq!(idf_first.vectorize(&texts).unwrap().to_vec(), [1.25, 0.5, 2.0, 1.25, 0.0, 0.0]);
+    let too_many = TextVectorization::new().vocabulary(&["a", "b"]).max_tokens(3);
+    assert!(too_many.vectorize(&texts).unwrap_err().to_string().contains("larger than max_tokens=3"));
 }
 
 #[test]

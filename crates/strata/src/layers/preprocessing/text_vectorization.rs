@@ -54,8 +54,12 @@ pub struct TextVectorization {
     index: HashMap<String, usize>,
     /// One inverse document frequency per entry of `tokens` (`TfIdf` only).
     idf: Vec<f32>,
-    /// Given at construction or read from a config: `adapt` refuses, as in Keras.
-    given: bool,
+    /// The vocabulary (and idf weights) given at construction or read from a
+    /// config, as given: `adapt` refuses then, as in Keras. Read again
+    /// whenever an argument it depends on changes, so the builders' order does not matter.
+    given: Option<(Vec<String>, Option<Vec<f32>>)>,
+    /// Why the given vocabulary does not fit the arguments, reported by `build`, `adapt` and `vectorize`.
+    vocabulary_error: Option<String>,
     /// The `vocabulary_size` of a config without its vocabulary (Keras's
     /// `to_json()` leaves an adapted one out): ids are checked against it.
     declared_size: Option<usize>,
@@ -82,7 +86,8 @@ impl TextVectorization {
             tokens: Vec::new(),
             index: HashMap::new(),
             idf: Vec::new(),
-            given: false,
+            given: None,
+            vocabulary_error: None,
             declared_size: None,
             built: None,
         }
@@ -90,6 +95,7 @@ impl TextVectorization {
     /// The most vocabulary entries, the special tokens included (Keras's `max_tokens`).
     pub fn max_tokens(mut self, n: usize) -> Self {
         self.max_tokens = Some(n);
+        self.resolve();
         self
     }
     /// What is done to each text before splitting (default: lower-case and strip punctuation).
@@ -115,6 +121,7 @@ impl TextVectorization {
     /// What each text becomes (default: token ids).
     pub fn output_mode(mut self, mode: TextOutput) -> Self {
         self.output_mode = mode;
+        self.resolve();
         self
     }
     /// Pads with 0 or cuts each text's ids to this length (`Int` mode; by
@@ -130,21 +137,27 @@ impl TextVectorization {
     }
     /// A fixed vocabulary (Keras's `vocabulary=`), with or without the special
     /// tokens at its front; `adapt_texts` then refuses. A repeated token is an error.
-    pub fn vocabulary<S: AsRef<str>>(mut self, tokens: &[S]) -> Self {
-        let tokens: Vec<String> = tokens.iter().map(|t| t.as_ref().to_string()).collect();
-        let set = self.set_vocabulary(tokens, None);
-        self.base.keep_error(set);
-        self.given = true;
-        self
+    pub fn vocabulary<S: AsRef<str>>(self, tokens: &[S]) -> Self {
+        self.given_vocabulary(tokens, None)
     }
     /// A fixed vocabulary with its inverse document frequencies (`TfIdf` mode;
     /// Keras's `vocabulary=`, `idf_weights=`).
-    pub fn vocabulary_with_idf<S: AsRef<str>>(mut self, tokens: &[S], idf_weights: &[f32]) -> Self {
-        let tokens: Vec<String> = tokens.iter().map(|t| t.as_ref().to_string()).collect();
-        let set = self.set_vocabulary(tokens, Some(idf_weights.to_vec()));
-        self.base.keep_error(set);
-        self.given = true;
+    pub fn vocabulary_with_idf<S: AsRef<str>>(self, tokens: &[S], idf_weights: &[f32]) -> Self {
+        self.given_vocabulary(tokens, Some(idf_weights.to_vec()))
+    }
+    fn given_vocabulary<S: AsRef<str>>(mut self, tokens: &[S], idf: Option<Vec<f32>>) -> Self {
+        self.given = Some((tokens.iter().map(|t| t.as_ref().to_string()).collect(), idf));
+        self.resolve();
         self
+    }
+
+    /// Reads the given vocabulary again for the current arguments (which
+    /// special tokens lead it depends on the output mode), keeping why it
+    /// does not fit, if it does not.
+    fn resolve(&mut self) {
+        if let Some((tokens, idf)) = self.given.clone() {
+            self.vocabulary_error = self.set_vocabulary(tokens, idf).err();
+        }
     }
 
     /// The special tokens at the front of the vocabulary: `""` and `[UNK]` in
@@ -156,21 +169,20 @@ impl TextVectorization {
         }
     }
 
-    fn set_vocabulary(&mut self, mut tokens: Vec<String>, mut idf: Option<Vec<f32>>) -> Result<()> {
-        let name = self.base.name.clone();
+    fn set_vocabulary(&mut self, mut tokens: Vec<String>, mut idf: Option<Vec<f32>>) -> std::result::Result<(), String> {
         let specials = self.specials();
         if tokens.is_empty() {
-            return Err(Error::layer(&name, "cannot set an empty vocabulary"));
+            return Err("cannot set an empty vocabulary".into());
         }
         if let Some(w) = &idf {
             if self.output_mode != TextOutput::TfIdf {
-                return Err(Error::layer(&name, format!("idf_weights are only for output_mode 'tf_idf', not '{}'", self.output_mode.name())));
+                return Err(format!("idf_weights are only for output_mode 'tf_idf', not '{}'", self.output_mode.name()));
             }
             if w.len() != tokens.len() || w.iter().any(|x| !x.is_finite()) {
-                return Err(Error::layer(&name, format!("idf_weights must be {} finite numbers, one per vocabulary entry; received {}", tokens.len(), w.len())));
+                return Err(format!("idf_weights must be {} finite numbers, one per vocabulary entry; received {}", tokens.len(), w.len()));
             }
         } else if self.output_mode == TextOutput::TfIdf {
-            return Err(Error::layer(&name, "output_mode 'tf_idf' with a given vocabulary needs its idf_weights too"));
+            return Err("output_mode 'tf_idf' with a given vocabulary needs its idf_weights too".into());
         }
         if tokens.len() >= specials.len() && tokens[..specials.len()].iter().zip(specials).all(|(a, b)| a == b) {
             tokens.drain(..specials.len());
@@ -178,26 +190,35 @@ impl TextVectorization {
                 w.drain(..specials.len());
             }
         }
-        let mut index = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (i, t) in tokens.iter().enumerate() {
             if t.is_empty() {
-                return Err(Error::layer(&name, format!("the mask token \"\" is at vocabulary index {i}: leave the special tokens out, or put them first in this order: {specials:?}")));
+                return Err(format!("the mask token \"\" is at vocabulary index {i}: leave the special tokens out, or put them first in this order: {specials:?}"));
             }
-            if index.insert(t.clone(), i).is_some() {
-                return Err(Error::layer(&name, format!("the vocabulary repeats the token {t:?}")));
+            if !seen.insert(t.as_str()) {
+                return Err(format!("the vocabulary repeats the token {t:?}"));
             }
         }
         let size = specials.len() + tokens.len();
         if let Some(max) = self.max_tokens.filter(|&m| size > m) {
-            return Err(Error::layer(&name, format!("a vocabulary of {size} entries (the special tokens included) is larger than max_tokens={max}")));
+            return Err(format!("a vocabulary of {size} entries (the special tokens included) is larger than max_tokens={max}"));
         }
-        (self.tokens, self.index, self.idf) = (tokens, index, idf.unwrap_or_default());
+        self.set_tokens(tokens, idf.unwrap_or_default());
         Ok(())
+    }
+
+    /// The vocabulary's tokens (without the special ones) and their idf weights, indexed.
+    fn set_tokens(&mut self, tokens: Vec<String>, idf: Vec<f32>) {
+        self.index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        (self.tokens, self.idf) = (tokens, idf);
     }
 
     fn check_arguments(&self) -> Result<()> {
         self.base.check()?;
         let name = &self.base.name;
+        if let Some(e) = &self.vocabulary_error {
+            return Err(Error::layer(name, e.clone()));
+        }
         if self.max_tokens.is_some_and(|m| m <= 1) {
             return Err(Error::layer(name, format!("max_tokens must be greater than 1, received max_tokens={}", self.max_tokens.unwrap_or(0))));
         }
@@ -218,7 +239,7 @@ impl TextVectorization {
     /// in `TfIdf` mode each token's inverse document frequency (each text is a document).
     pub fn adapt_texts<S: AsRef<str>>(&mut self, texts: &[S]) -> Result<()> {
         self.check_arguments()?;
-        if self.given {
+        if self.given.is_some() {
             return Err(Error::layer(&self.base.name, "cannot adapt a TextVectorization whose vocabulary was given (vocabulary= or its config)"));
         }
         if texts.is_empty() {
@@ -226,9 +247,8 @@ impl TextVectorization {
         }
         let limit = self.max_tokens.map(|m| m - self.specials().len());
         let (tokens, idf) = learn_vocabulary(texts.iter().map(|t| self.tokenizer.tokens(t.as_ref())), limit);
-        self.index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
-        self.tokens = tokens;
-        self.idf = if self.output_mode == TextOutput::TfIdf { idf } else { Vec::new() };
+        let idf = if self.output_mode == TextOutput::TfIdf { idf } else { Vec::new() };
+        self.set_tokens(tokens, idf);
         Ok(())
     }
 
@@ -344,13 +364,10 @@ impl TextVectorization {
 
     /// The shape of one text's tensor, once known.
     fn vectorized_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let expected = match self.output_mode {
-            TextOutput::Int => match (self.output_sequence_length, input_shape) {
-                (Some(n), _) => vec![n],
-                (None, &[n]) => vec![n],
-                (None, _) => return Err(Error::layer(&self.base.name, format!("takes token ids of shape (None, length), received input_shape={}", fmt_shape(input_shape)))),
-            },
-            _ => vec![self.width()],
+        let expected = match (self.text_input_shape(), input_shape) {
+            (Some(shape), _) => shape,
+            (None, &[n]) => vec![n],
+            (None, _) => return Err(Error::layer(&self.base.name, format!("takes token ids of shape (None, length), received input_shape={}", fmt_shape(input_shape)))),
         };
         if input_shape != expected {
             return Err(Error::layer(&self.base.name, format!("in a model, TextVectorization takes what it makes from text ({}); received input_shape={} (text goes in through vectorize)", super::super::batch_shape(&expected), fmt_shape(input_shape))));
@@ -456,8 +473,11 @@ impl TextVectorization {
                     w @ Value::Array(a) => Some(a.iter().map(|x| x.as_f64().map(|x| x as f32).ok_or_else(|| cfg::bad(l, "idf_weights", "a list of numbers", w))).collect::<Result<Vec<_>>>()?),
                     w => return Err(cfg::bad(l, "idf_weights", "a list of numbers", w)),
                 };
-                layer.set_vocabulary(tokens, idf)?;
-                layer.given = true;
+                layer.given = Some((tokens, idf));
+                layer.resolve();
+                if let Some(e) = layer.vocabulary_error.take() {
+                    return Err(Error::layer(l, e));
+                }
             }
             Value::Null if config.get("vocabulary_size").is_some_and(|n| !n.is_null()) => {
                 let size = cfg::usize_field(l, config, "vocabulary_size")?;
