@@ -33,12 +33,9 @@ pub fn is_zip(bytes: &[u8]) -> bool {
 /// layer met a second time (shared with a nested model) is saved once, though
 /// it still takes its number among its siblings.
 fn h5_weights(layers: &[LayerRef], prefix: &str, visited: &mut Vec<LayerRef>, out: &mut Vec<(String, String, Tensor)>) {
-    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut keys = SiblingKeys::default();
     for layer in layers {
-        let class = default_name(layer.class_name());
-        let seen = used.entry(class.clone()).or_insert(0);
-        let key = if *seen == 0 { class } else { format!("{class}_{seen}") };
-        *seen += 1;
+        let key = keys.next(layer.class_name());
         if visited.iter().any(|v| v.same(layer)) {
             continue;
         }
@@ -54,6 +51,22 @@ fn h5_weights(layers: &[LayerRef], prefix: &str, visited: &mut Vec<LayerRef>, ou
         for (w, place) in layer.weights().into_iter().zip(places) {
             out.push((format!("{path}/{place}"), format!("{name}/{}", w.name), w.tensor));
         }
+    }
+}
+
+/// How Keras 3 names a model's layers' groups in its files: by class, numbered
+/// among siblings of the same class (`dense`, `dense_1`, ...), whatever the layers' names.
+#[derive(Default)]
+struct SiblingKeys(HashMap<String, usize>);
+
+impl SiblingKeys {
+    /// The key of the next sibling of Keras class `class`.
+    fn next(&mut self, class: &str) -> String {
+        let class = default_name(class);
+        let seen = self.0.entry(class.clone()).or_insert(0);
+        let key = if *seen == 0 { class } else { format!("{class}_{seen}") };
+        *seen += 1;
+        key
     }
 }
 
@@ -100,13 +113,9 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<Model> {
 /// `idf_weights` (in `model.weights.h5`), as Keras's `load_assets` does.
 fn vocabularies_from_assets(config: &mut Value, archive: &mut zip::ZipArchive<Cursor<&[u8]>>, h5: &hdf5_pure::File, path: &Path) -> Result<()> {
     let Some(layers) = config.pointer_mut("/config/layers").and_then(Value::as_array_mut) else { return Ok(()) };
-    // Keras keys a layer's files by its class and its number among its siblings of that class, as h5_weights does.
-    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut keys = SiblingKeys::default();
     for layer in layers.iter_mut().filter(|l| l["class_name"] != "InputLayer") {
-        let class = default_name(layer["class_name"].as_str().unwrap_or_default());
-        let seen = used.entry(class.clone()).or_insert(0);
-        let name = if *seen == 0 { class } else { format!("{class}_{seen}") };
-        *seen += 1;
+        let name = keys.next(layer["class_name"].as_str().unwrap_or_default());
         if layer["class_name"] != "TextVectorization" || !layer["config"]["vocabulary"].is_null() {
             continue;
         }

@@ -50,6 +50,13 @@ impl RandomStream {
         })
     }
 
+    /// An inverted-dropout mask of `per_row` values for each of `rows` rows:
+    /// 0 with probability `rate`, else `1 / (1 - rate)` (Keras's `dropout`).
+    pub(crate) fn dropout_mask(&self, layer: &str, rows: usize, per_row: usize, rate: f32) -> Result<Vec<f32>> {
+        let keep = 1.0 - rate;
+        self.draw_rows(layer, rows, per_row, |rng| if rng.uniform() < rate { 0.0 } else { 1.0 / keep })
+    }
+
     /// The stream's state for a checkpoint.
     pub(crate) fn states(&self) -> Vec<(String, [u64; 4])> {
         let rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());

@@ -227,25 +227,35 @@ fn references(v: &Value) -> Result<Vec<Reference>> {
     }
 }
 
-/// The Keras tensors an inbound node's `args` refer to, in order.
-/// The tensors one call of `layer` reads: its positional arguments, then the
-/// tensors among its keyword arguments that the layer takes (in its order).
-fn node_inputs(node: &Value, layer: &LayerRef) -> Result<Vec<Reference>> {
-    let mut args = node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))?.clone();
-    if let Some(kwargs) = node.get("kwargs").filter(|k| k.as_object().is_some_and(|o| !o.is_empty())) {
-        args.extend(layer.lock().call_kwargs(kwargs)?.iter().map(|name| kwargs[name.as_str()].clone()));
-    }
+/// The Keras tensors that an inbound node's arguments (tensors, or lists of them) refer to, in order.
+fn tensor_references<'a>(values: impl IntoIterator<Item = &'a Value>) -> Result<Vec<Reference>> {
     let mut refs = Vec::new();
     let mut visit = |v: &Value| -> Result<()> {
         let h = v.pointer("/config/keras_history").ok_or_else(|| bad(format!("an inbound node's argument is not a Keras tensor: {v}")))?;
         refs.push(history(h)?);
         Ok(())
     };
-    for a in &args {
+    for a in values {
         match a.as_array() {
             Some(list) => list.iter().try_for_each(&mut visit)?,
             None => visit(a)?,
         }
+    }
+    Ok(refs)
+}
+
+/// An inbound node's positional arguments.
+fn positional(node: &Value) -> Result<&Vec<Value>> {
+    node.get("args").and_then(|a| a.as_array()).ok_or_else(|| bad(format!("inbound node without 'args': {node}")))
+}
+
+/// The tensors one call of `layer` reads: its positional arguments, then the
+/// tensors among its keyword arguments that the layer takes (in its order).
+fn node_inputs(node: &Value, layer: &LayerRef) -> Result<Vec<Reference>> {
+    let mut refs = tensor_references(positional(node)?)?;
+    if let Some(kwargs) = node.get("kwargs").filter(|k| k.as_object().is_some_and(|o| !o.is_empty())) {
+        let names = layer.lock().call_kwargs(kwargs)?;
+        refs.extend(tensor_references(names.iter().map(|name| &kwargs[name.as_str()]))?);
     }
     Ok(refs)
 }
@@ -260,7 +270,10 @@ fn text_input_shape(layer: &dyn Layer) -> Result<Vec<usize>> {
 /// The shape and dtype of a functional model's string input `name`: those
 /// of what the `TextVectorization` that reads it makes (int32 ids, or float32 vectors).
 fn string_input(name: &str, entries: &[Value]) -> Result<(Vec<usize>, DType)> {
-    let reads_it = |e: &&Value| e.get("inbound_nodes").is_some_and(|n| n.to_string().contains(&format!("\"keras_history\":[\"{name}\"")));
+    let reads_it = |e: &&Value| {
+        let nodes = e.get("inbound_nodes").and_then(Value::as_array).into_iter().flatten();
+        nodes.filter_map(|n| positional(n).and_then(|a| tensor_references(a)).ok()).flatten().any(|(layer, _, _)| layer == name)
+    };
     let entry = entries.iter().find(reads_it).ok_or_else(|| bad(format!("no layer reads the string input '{name}'")))?;
     let class = entry.get("class_name").and_then(|c| c.as_str()).unwrap_or_default();
     let layer = keras_config::layer_from_config(class, entry.get("config").unwrap_or(&Value::Null))?;

@@ -16,14 +16,19 @@ impl Model {
     /// Texts as the model's input: its first layer, a `TextVectorization`,
     /// makes them token ids (padded or cut to the model's input length) or vectors.
     pub fn vectorize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
-        let layer = self.text_layer().ok_or_else(|| Error::State(format!("model '{}' does not start with a TextVectorization layer, so it takes no text", self.name())))?;
-        let guard = layer.lock();
-        let v: &TextVectorization = guard.text_vectorization().expect("checked by text_layer");
         let length = match self.input_shape() {
             Some(&[n]) => Some(n),
             _ => None,
         };
-        v.vectorize_to(texts, length)
+        self.with_text_layer("so it takes no text", |v| v.vectorize_to(texts, length))?
+    }
+
+    /// `f` of the model's first layer, a `TextVectorization`, or an error
+    /// saying the model has none and, in `consequence`, what that means.
+    fn with_text_layer<T>(&self, consequence: &str, f: impl FnOnce(&TextVectorization) -> T) -> Result<T> {
+        let layer = self.text_layer().ok_or_else(|| Error::State(format!("model '{}' does not start with a TextVectorization layer, {consequence}", self.name())))?;
+        let guard = layer.lock();
+        Ok(f(guard.text_vectorization().expect("text_layer checked it")))
     }
 
     /// The model's outputs for `texts` (see [`Model::vectorize`]), in batches of `batch_size`.
@@ -42,23 +47,36 @@ pub struct TextLoss {
     pub tokens: usize,
 }
 
-/// The log-probabilities of a row of scores: log-softmax of logits, or the
+/// A row of scores as log-probabilities: log-softmax of logits, or the
 /// logarithm of a row that is already a distribution (a softmax output).
-fn log_probabilities(row: &[f32]) -> Vec<f64> {
-    let sum: f64 = row.iter().map(|&v| v as f64).sum();
-    if row.iter().all(|&v| (0.0..=1.0).contains(&v)) && (sum - 1.0).abs() < 1e-3 {
-        return row.iter().map(|&p| (p as f64).max(1e-30).ln()).collect();
+struct LogProbabilities<'a> {
+    row: &'a [f32],
+    /// The log-sum-exp of logits; `None` for a distribution.
+    log_sum: Option<f64>,
+}
+
+impl<'a> LogProbabilities<'a> {
+    fn of(row: &'a [f32]) -> Self {
+        let sum: f64 = row.iter().map(|&v| v as f64).sum();
+        if row.iter().all(|&v| (0.0..=1.0).contains(&v)) && (sum - 1.0).abs() < 1e-3 {
+            return LogProbabilities { row, log_sum: None };
+        }
+        let top = row.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
+        let log_sum = row.iter().map(|&v| (v as f64 - top).exp()).sum::<f64>().ln() + top;
+        LogProbabilities { row, log_sum: Some(log_sum) }
     }
-    let top = row.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
-    let log_sum = row.iter().map(|&v| (v as f64 - top).exp()).sum::<f64>().ln() + top;
-    row.iter().map(|&v| v as f64 - log_sum).collect()
+    fn get(&self, i: usize) -> f64 {
+        match self.log_sum {
+            Some(log_sum) => self.row[i] as f64 - log_sum,
+            None => (self.row[i] as f64).max(1e-30).ln(),
+        }
+    }
 }
 
 impl Model {
     /// The next-token model behind the text layer: its input length and vocabulary size, or an error naming what is missing.
     fn language_model_shape(&self) -> Result<(usize, usize)> {
-        let layer = self.text_layer().ok_or_else(|| Error::State(format!("model '{}' does not start with a TextVectorization layer, so it is not a language model", self.name())))?;
-        let size = layer.lock().text_vectorization().expect("checked by text_layer").vocabulary_size();
+        let size = self.with_text_layer("so it is not a language model", |v| v.vocabulary_size())?;
         match (self.input_shape(), self.output_shape()) {
             (Some(&[length]), Some(&[steps, classes])) if steps == length && classes == size && length > 0 => Ok((length, size)),
             (i, o) => Err(Error::State(format!(
@@ -75,11 +93,7 @@ impl Model {
     /// first scored once, the last window overlapping the one before so the end counts too.
     pub fn text_loss(&mut self, text: &str, batch_size: usize) -> Result<TextLoss> {
         let (length, size) = self.language_model_shape()?;
-        let ids = {
-            let layer = self.text_layer().expect("checked");
-            let guard = layer.lock();
-            guard.text_vectorization().expect("checked").ids(text)
-        };
+        let ids = self.with_text_layer("so it is not a language model", |v| v.ids(text))?;
         if ids.len() < 2 {
             return Err(Error::argument("text", format!("has {} token(s); a loss needs at least two", ids.len())));
         }
@@ -96,7 +110,7 @@ impl Model {
             for (w, &(s, from)) in chunk.iter().enumerate() {
                 for k in from..length.min(ids.len() - 1 - s) {
                     let row = &scores[(w * length + k) * size..(w * length + k + 1) * size];
-                    total -= log_probabilities(row)[ids[s + k + 1]];
+                    total -= LogProbabilities::of(row).get(ids[s + k + 1]);
                     count += 1;
                 }
             }
@@ -115,16 +129,13 @@ impl Model {
             return Err(Error::argument("temperature", format!("must be a positive number, got {temperature}")));
         }
         let (window, size) = self.language_model_shape()?;
-        let (vocabulary, split, mut context, pad) = {
-            let layer = self.text_layer().expect("checked");
-            let guard = layer.lock();
-            let v = guard.text_vectorization().expect("checked");
+        let (vocabulary, split, mut context, pad) = self.with_text_layer("so it is not a language model", |v| {
             let pad = match v.id("\n") {
                 newline if newline >= 2 && v.split_mode() == Split::Character => newline,
                 _ => 0,
             };
             (v.get_vocabulary(), v.split_mode(), v.ids(prompt), pad)
-        };
+        })?;
         let join = match split {
             Split::Character => "",
             Split::Whitespace => " ",
@@ -135,8 +146,8 @@ impl Model {
             let start = context.len().saturating_sub(window);
             let x: Vec<i32> = std::iter::repeat_n(pad, window - (context.len() - start)).chain(context[start..].iter().copied()).map(|i| i as i32).collect();
             let scores = self.predict(&Tensor::from_i32(x, &[1, window])?, 1)?.to_vec();
-            let logp = log_probabilities(&scores[(window - 1) * size..]);
-            let weights: Vec<f64> = logp.iter().enumerate().map(|(i, &l)| if i < 2 { 0.0 } else { (l / temperature as f64).exp() }).collect();
+            let logp = LogProbabilities::of(&scores[(window - 1) * size..]);
+            let weights: Vec<f64> = (0..size).map(|i| if i < 2 { 0.0 } else { (logp.get(i) / temperature as f64).exp() }).collect();
             let top = weights.iter().cloned().fold(0.0, f64::max);
             if top.is_nan() || top <= 0.0 {
                 return Err(Error::State("the model gave no token but padding or [UNK] a probability above zero".into()));

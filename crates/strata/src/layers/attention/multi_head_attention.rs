@@ -287,8 +287,7 @@ impl Layer for MultiHeadAttention {
             None => scores.softmax(-1)?,
         };
         if training && self.dropout > 0.0 {
-            let keep = 1.0 - self.dropout;
-            let drop = self.stream.draw_rows(&self.base.name, batch, h * t * s, |rng| if rng.uniform() < self.dropout { 0.0 } else { 1.0 / keep })?;
+            let drop = self.stream.dropout_mask(&self.base.name, batch, h * t * s, self.dropout)?;
             weights = weights.mul(&Tensor::new(drop, weights.shape())?)?;
         }
         let heads = weights.reshape(&[(batch * h) as isize, t as isize, s as isize])?.bmm(&v)?;
@@ -402,9 +401,7 @@ impl MultiHeadAttention {
         if config.get("sliding_window").is_some_and(|v| !v.is_null()) {
             return Err(cfg::bad(l, "sliding_window", "null (Strata supports no sliding window)", &config["sliding_window"]));
         }
-        let mut options = cfg::kernel_options_field(l, config)?;
-        options.activation = crate::activations::Activation::Linear;
-        layer.options = options;
+        layer.options = cfg::kernel_options_field(l, config)?;
         layer.stream.seed = seed_field(l, config)?;
         Ok(Box::new(layer))
     }

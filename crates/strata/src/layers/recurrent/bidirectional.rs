@@ -90,10 +90,14 @@ fn plain_name(name: &str) -> &str {
 impl Bidirectional {
     /// Wraps `layer`; its backward copy has the same config with `go_backwards`. Merge mode `Concat`.
     pub fn new(layer: impl Layer + 'static) -> Self {
-        let mut wrapper = Bidirectional { base: LayerBase::new("Bidirectional"), layers: None, merge_mode: MergeMode::Concat, return_sequences: false, return_state: false, built: false };
+        let mut wrapper = Bidirectional::empty();
         let made = wrapper.wrap(&layer, None);
         wrapper.base.keep_error(made);
         wrapper
+    }
+
+    fn empty() -> Self {
+        Bidirectional { base: LayerBase::new("Bidirectional"), layers: None, merge_mode: MergeMode::Concat, return_sequences: false, return_state: false, built: false }
     }
 
     fn wrap(&mut self, layer: &dyn Layer, backward: Option<Box<dyn Layer>>) -> Result<()> {
@@ -277,7 +281,7 @@ impl Bidirectional {
             Some(v) if !v.is_null() => Some(nested_from_config(l, config, "backward_layer")?),
             _ => None,
         };
-        let mut layer = Bidirectional { base: LayerBase::new("Bidirectional"), layers: None, merge_mode: MergeMode::Concat, return_sequences: false, return_state: false, built: false };
+        let mut layer = Bidirectional::empty();
         layer.base.name = l.to_string();
         layer.wrap(forward.as_ref(), backward).map_err(|e| e.in_layer(l))?;
         if let Some(mode) = config.get("merge_mode") {

@@ -155,22 +155,20 @@ impl Recurrent {
         let mut x = self.sequence.ordered(x)?;
         if training && self.dropout > 0.0 {
             // Keras: one mask per sample and feature, the same at every step, scaled by 1 / (1 - rate).
-            let (rate, features) = (self.dropout, x.shape()[2]);
-            let keep = self.stream.draw_rows(&self.base.name, batch, features, |rng| if rng.uniform() < rate { 0.0 } else { 1.0 / (1.0 - rate) })?;
+            let features = x.shape()[2];
+            let keep = self.stream.dropout_mask(&self.base.name, batch, features, self.dropout)?;
             x = x.mul(&Tensor::new(keep, &[batch, 1, features])?)?;
         }
         let named = |e: Error| Error::layer(&self.base.name, e.to_string());
         let (every, states) = match cell {
-            Cell::SimpleRnn => {
-                let every = x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?;
-                (every.clone(), vec![every])
-            }
-            Cell::Gru if self.reset_after => {
-                let every = x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]).map_err(named)?;
-                (every.clone(), vec![every])
-            }
-            Cell::Gru => {
-                let every = x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?;
+            Cell::SimpleRnn | Cell::Gru => {
+                // One state, which every step's output is.
+                let every = match cell {
+                    Cell::SimpleRnn => x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]),
+                    _ if self.reset_after => x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]),
+                    _ => x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]),
+                }
+                .map_err(named)?;
                 (every.clone(), vec![every])
             }
             Cell::Lstm => {

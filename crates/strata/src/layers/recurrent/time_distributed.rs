@@ -34,7 +34,10 @@ pub struct TimeDistributed {
 impl TimeDistributed {
     /// Applies `layer` at every step.
     pub fn new(layer: impl Layer + 'static) -> Self {
-        TimeDistributed { base: LayerBase::new("TimeDistributed"), layer: Box::new(layer), built: None }
+        TimeDistributed::new_boxed(Box::new(layer))
+    }
+    fn new_boxed(layer: Box<dyn Layer>) -> Self {
+        TimeDistributed { base: LayerBase::new("TimeDistributed"), layer, built: None }
     }
 }
 
@@ -88,8 +91,5 @@ impl TimeDistributed {
         let mut layer = TimeDistributed::new_boxed(nested_from_config(l, config, "layer")?);
         layer.base.name = l.to_string();
         Ok(Box::new(layer))
-    }
-    fn new_boxed(layer: Box<dyn Layer>) -> Self {
-        TimeDistributed { base: LayerBase::new("TimeDistributed"), layer, built: None }
     }
 }

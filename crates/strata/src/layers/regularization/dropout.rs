@@ -53,9 +53,8 @@ impl Layer for Dropout {
         if !training || self.rate == 0.0 {
             return Ok(x.clone());
         }
-        let keep = 1.0 - self.rate;
         let rows = x.shape()[0];
-        let mask = self.stream.draw_rows(&self.base.name, rows, x.numel() / rows.max(1), |rng| if rng.uniform() < self.rate { 0.0 } else { 1.0 / keep })?;
+        let mask = self.stream.dropout_mask(&self.base.name, rows, x.numel() / rows.max(1), self.rate)?;
         x.mul(&Tensor::new(mask, x.shape())?)
     }
     random_stream_methods!();
