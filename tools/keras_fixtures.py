@@ -1307,6 +1307,103 @@ def attention_fixture():
     return {"cases": cases, "models": models}
 
 
+def padded_ids(n, steps, vocab, pre=False, gaps=False, empty=True):
+    """Token ids 1..vocab-1 with padding 0: random lengths (one sequence with
+    none; with `empty`, one all padding), at the end (or, with `pre`, at the
+    start), and with `gaps`, some zeros inside too (never the first step)."""
+    ids = rng.integers(1, vocab, (n, steps))
+    lengths = rng.integers(1, steps + 1, n)
+    lengths[0], lengths[1] = (0 if empty else 1), steps
+    for i, k in enumerate(lengths):
+        if pre:
+            ids[i, :steps - k] = 0
+        else:
+            ids[i, k:] = 0
+    if gaps:
+        ids[:, 1:][rng.random((n, steps - 1)) < 0.2] = 0
+    return ids.astype(np.int32)
+
+
+def masking_fixture():
+    """Masks as Keras carries them: Embedding(mask_zero) and Masking, through
+    the recurrent layers (padding at the end, at the start and inside;
+    go_backwards, returned states), every Bidirectional merge mode, merges,
+    GlobalAveragePooling1D and attention, into masked losses and metrics:
+    one epoch of each model from its to_json(), as the functional fits.
+    (SGD throughout: Keras's TF backend updates embeddings with sparse Adam
+    steps, a rule of its own that the embedding fixtures leave aside.)"""
+    global rng
+    rng = np.random.default_rng(4321)
+    keras.utils.set_random_seed(17)
+    L = layers
+    n, steps, vocab = 16, 6, 9
+    models = []
+
+    def case(name, inputs, outputs, loss, x, y, optimizer, metrics=("accuracy",)):
+        model = keras.Model(inputs, outputs, name=name)
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+        models.append(functional_fit_case(name, model, x, y))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
+    tags = L.Dense(3, activation="softmax", name="tags")(L.LSTM(5, return_sequences=True)(h))
+    ids = padded_ids(n, steps, vocab)
+    case("lstm_tagger_post_padding", tokens, tags, "sparse_categorical_crossentropy", {"tokens": ids}, {"tags": rng.integers(0, 3, (n, steps)).astype(np.float32)}, keras.optimizers.SGD(0.5))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 3, mask_zero=True)(tokens)
+    out = L.Dense(1, name="score")(L.GRU(4)(h))
+    case("gru_last_pre_padding", tokens, out, "mse", {"tokens": padded_ids(n, steps, vocab, pre=True)}, {"score": rand(n, 1)}, keras.optimizers.SGD(0.1), metrics=("mae",))
+
+    series = keras.Input((steps, 3), name="series")
+    seq, state = L.SimpleRNN(4, return_sequences=True, return_state=True, go_backwards=True)(L.Masking(0.0)(series))
+    per_step, final = L.Dense(2, name="per_step")(seq), L.Dense(1, name="final")(state)
+    xs = rand(n, steps, 3)
+    xs[rng.random((n, steps)) < 0.3] = 0.0
+    xs[0] = 0.0
+    model = keras.Model(series, [per_step, final], name="rnn_backwards_states_gaps")
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss={"per_step": "mse", "final": "mse"})
+    models.append(functional_fit_case("rnn_backwards_states_gaps", model, {"series": xs}, {"per_step": rand(n, steps, 2), "final": rand(n, 1)}))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
+    h = L.Bidirectional(L.LSTM(3, return_sequences=True))(h)
+    h = L.Bidirectional(L.GRU(3, return_sequences=True, reset_after=False), merge_mode="sum")(h)
+    out = L.Dense(2, activation="softmax", name="label")(L.GlobalAveragePooling1D()(h))
+    labels = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
+    case("bidirectional_concat_sum_pooled", tokens, out, "categorical_crossentropy", {"tokens": padded_ids(n, steps, vocab, gaps=True, empty=False)}, {"label": labels}, keras.optimizers.SGD(0.5))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
+    h = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode="ave")(h)
+    out = L.Dense(1, activation="sigmoid", name="label")(L.Bidirectional(L.LSTM(3), merge_mode="mul")(h))
+    case("bidirectional_ave_mul", tokens, out, "binary_crossentropy", {"tokens": padded_ids(n, steps, vocab, pre=True)}, {"label": labels[:, :1]}, keras.optimizers.SGD(0.2))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
+    forward, backward = L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode=None)(h)
+    tags = L.Dense(2, activation="softmax", name="tags")(L.Add()([forward, backward]))
+    case("bidirectional_none_add", tokens, tags, "sparse_categorical_crossentropy", {"tokens": padded_ids(n, steps, vocab)}, {"tags": rng.integers(0, 2, (n, steps)).astype(np.float32)}, keras.optimizers.SGD(0.2))
+
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.Embedding(vocab, 6, mask_zero=True)(tokens)
+    a = L.MultiHeadAttention(2, 3, name="self_attention")(h, h)
+    c = L.MultiHeadAttention(1, 4, name="causal")(a, a, use_causal_mask=True)
+    out = L.Dense(2, activation="softmax", name="label")(L.GlobalAveragePooling1D()(L.LayerNormalization()(L.Add()([h, c]))))
+    case("attention_padding_and_causal", tokens, out, "categorical_crossentropy", {"tokens": padded_ids(n, steps, vocab, empty=False)}, {"label": labels}, keras.optimizers.SGD(0.1, momentum=0.9))
+
+    tokens, extra = keras.Input((steps,), dtype="int32", name="tokens"), keras.Input((steps, 2), name="extra")
+    masked = L.Embedding(vocab, 3, mask_zero=True)(tokens)
+    joined = L.Concatenate()([masked, L.Dense(2)(extra)])
+    tags = L.Dense(2, activation="softmax", name="tags")(L.LSTM(3, return_sequences=True)(L.Dropout(0.0)(masked)))
+    both = L.Dense(1, name="both")(L.LSTM(2)(joined))
+    model = keras.Model([tokens, extra], [tags, both], name="concatenate_and_dropout")
+    model.compile(optimizer=keras.optimizers.SGD(0.3), loss={"tags": "sparse_categorical_crossentropy", "both": "mse"}, metrics={"tags": ["accuracy"]})
+    models.append(functional_fit_case("concatenate_and_dropout", model, {"tokens": padded_ids(n, steps, vocab), "extra": rand(n, steps, 2)},
+                                      {"tags": rng.integers(0, 2, (n, steps)).astype(np.float32), "both": rand(n, 1)}))
+    return {"models": models}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1316,7 +1413,7 @@ def main():
                        ("files", keras_files_fixture), ("vision", vision_fixture),
                        ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture),
                        ("text", text_fixture), ("wrappers", wrappers_fixture),
-                       ("attention", attention_fixture)]:
+                       ("attention", attention_fixture), ("masking", masking_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

@@ -87,6 +87,17 @@ fn attention_matches_keras() {
     }
 }
 
+/// Masks from `Embedding(mask_zero)` and `Masking` through recurrent
+/// layers (padding at the end, the start and inside; go_backwards; states),
+/// every Bidirectional merge mode, merges, average pooling and attention,
+/// into masked losses and metrics: one epoch of each model as Keras's.
+#[test]
+fn masked_models_fit_like_keras() {
+    for case in fixture("keras_masking.json")["models"].as_array().unwrap() {
+        check_functional_fit(case);
+    }
+}
+
 fn check_functional_fit(case: &Value) {
     {
         let name = case["name"].as_str().unwrap();

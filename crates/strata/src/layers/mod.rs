@@ -10,6 +10,7 @@ pub mod attention;
 pub(crate) mod config;
 pub mod convolutional;
 pub mod core;
+pub(crate) mod mask;
 pub mod merging;
 pub mod normalization;
 pub mod pooling;
@@ -29,7 +30,7 @@ use crate::regularizers::{Constraint, Regularizer};
 
 pub use self::convolutional::{Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Padding1D};
 pub use self::attention::MultiHeadAttention;
-pub use self::core::{Dense, Embedding};
+pub use self::core::{Dense, Embedding, Masking};
 pub use self::merging::{Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract};
 pub use self::shared::{LayerGuard, LayerRef};
 pub use self::activations::{Activation, LeakyReLU, ReLU};
@@ -304,6 +305,30 @@ pub trait Layer: Send {
     /// How many tensors `call_many` returns (1 for most layers).
     fn num_outputs(&self) -> usize {
         1
+    }
+    /// Whether the layer leaves a mask on its first input as it is (Keras's
+    /// `supports_masking` with the default `compute_mask`): true for
+    /// elementwise and per-step layers (Dense, Dropout, activations). Default
+    /// false: the mask stops here, as at a Keras layer that does not support masking.
+    fn passes_mask(&self) -> bool {
+        false
+    }
+    /// The masks of the layer's outputs (Keras's `compute_mask`), one per
+    /// output: `(batch, steps)` tensors of 0 and 1 (1: the step counts), or
+    /// `None`. `masks` has one entry per input. Default: the first input's
+    /// mask on every output when [`Layer::passes_mask`], else none.
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        let _ = inputs;
+        let first = masks.first().cloned().flatten().filter(|_| self.passes_mask());
+        Ok(vec![first; self.num_outputs()])
+    }
+    /// [`Layer::call_many`] given the inputs' masks (Keras's `mask=`), for a
+    /// call where at least one input has one. Layers that read masks
+    /// (recurrent layers, attention, average pooling) override it; the
+    /// default does not look at them.
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
+        let _ = masks;
+        self.call_many(inputs, training)
     }
     /// The weights, in Keras's order.
     fn weights(&self) -> Vec<Weight> {

@@ -28,6 +28,7 @@ const BUILT_IN: &[(&str, FromConfig)] = &[
     ("MultiHeadAttention", super::MultiHeadAttention::from_config),
     ("TimeDistributed", super::TimeDistributed::from_config),
     ("Embedding", Embedding::from_config),
+    ("Masking", super::Masking::from_config),
     ("Conv1D", Conv1D::from_config),
     ("Conv2D", Conv2D::from_config),
     ("Conv1DTranspose", Conv1DTranspose::from_config),

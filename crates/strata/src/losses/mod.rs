@@ -38,6 +38,13 @@ pub trait Loss: Send {
             Some(w) => Ok(weighted(&self.per_sample(y_true, y_pred)?, w)?.mean()),
         }
     }
+    /// [`Loss::call_weighted`] over the positions a mask keeps, as Keras
+    /// weighs the loss of a model output that carries a mask: `mask` has the
+    /// shape of the per-sample losses (or of their leading axes), and the
+    /// mean is over the kept positions only.
+    fn call_masked(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>, mask: &Tensor) -> Result<Tensor> {
+        masked(&self.per_sample(y_true, y_pred)?, sample_weight, mask, true)
+    }
     /// Checks a whole target array against the model's output shape (no batch
     /// axis) before training starts, so errors name the sample in the dataset.
     fn check_targets(&self, y_true: &Tensor, output_shape: &[usize]) -> Result<()> {
@@ -158,6 +165,9 @@ impl Loss for Summed {
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         Ok(self.per_sample(y_true, y_pred)?.sum())
     }
+    fn call_masked(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>, mask: &Tensor) -> Result<Tensor> {
+        masked(&self.per_sample(y_true, y_pred)?, sample_weight, mask, false)
+    }
     fn call_weighted(&self, y_true: &Tensor, y_pred: &Tensor, sample_weight: Option<&Tensor>) -> Result<Tensor> {
         match sample_weight {
             None => self.call(y_true, y_pred),
@@ -179,6 +189,27 @@ impl Loss for Summed {
         };
         json!({ "module": "keras.losses", "class_name": class, "config": self.config(), "registered_name": null })
     }
+}
+
+/// The losses at the positions `mask` keeps, weighted: their sum, or (with
+/// `mean`) their sum over the number of kept positions (Keras's `apply_mask`
+/// then `sum_over_batch_size`: `Σ l·m·w / (Σ m + ε)`).
+pub(crate) fn masked(losses: &Tensor, sample_weight: Option<&Tensor>, mask: &Tensor, mean: bool) -> Result<Tensor> {
+    let rank = mask.rank();
+    if rank > losses.rank() || losses.shape()[..rank] != *mask.shape() {
+        return Err(Error::shape("mask", format!("the output's mask {} does not match its losses {}", fmt_shape(mask.shape()), fmt_shape(losses.shape()))));
+    }
+    let shape: Vec<isize> = mask.shape().iter().map(|&d| d as isize).chain(std::iter::repeat_n(1, losses.rank() - rank)).collect();
+    let mut kept = losses.mul(&mask.reshape(&shape)?)?;
+    if let Some(w) = sample_weight {
+        kept = weighted(&kept, w)?;
+    }
+    if !mean {
+        return Ok(kept.sum());
+    }
+    let per_mask_entry = (losses.numel() / mask.numel().max(1)) as f32;
+    let valid = mask.to_vec().iter().sum::<f32>() * per_mask_entry;
+    Ok(kept.sum().scale(1.0 / (valid + EPSILON)))
 }
 
 pub(crate) fn weighted(losses: &Tensor, sample_weight: &Tensor) -> Result<Tensor> {
@@ -335,12 +366,12 @@ impl Loss for SparseCategoricalCrossentropy {
         match *y_pred.shape() {
             [batch, classes] => self.rows(y_pred, y_pred.softmax_logits(), &class_ids(y_true, batch, classes)?),
             // A class per step of a sequence (a language model): each step's
-            // loss, averaged over the steps of each sample, as Keras reduces it.
+            // loss, `[batch, steps]`, as Keras's (a mask can then drop steps).
             [batch, steps, classes] => {
                 let labels = sequence_class_ids(y_true, batch, steps, classes)?;
                 let flat = |t: &Tensor| t.reshape(&[-1, classes as isize]);
                 let logits = y_pred.softmax_logits().map(flat).transpose()?;
-                self.rows(&flat(y_pred)?, logits.as_ref(), &labels)?.reshape(&[batch as isize, steps as isize])?.mean_axis(1, false)
+                self.rows(&flat(y_pred)?, logits.as_ref(), &labels)?.reshape(&[batch as isize, steps as isize])
             }
             _ => Err(Error::shape(self.name(), format!("y_pred must be [batch, classes] or [batch, steps, classes], got {}", fmt_shape(y_pred.shape())))),
         }

@@ -63,11 +63,11 @@ impl Model {
                 }
                 self.check_targets(&batch.targets)?;
             }
-            let predictions = self.call_many(&batch.inputs, false)?;
-            let mut loss = self.compute_loss_unpenalised(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
+            let (predictions, masks) = self.call_with_masks(&batch.inputs, false)?;
+            let mut loss = self.compute_loss_unpenalised(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())?;
             loss.total = loss.total.add_scalar(penalty);
             self.log_losses(&loss, batch.len(), &mut logs)?;
-            self.update_metrics(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
+            self.update_metrics_masked(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())?;
         }
         for (name, value) in self.metric_results() {
             logs.set(&name, value);

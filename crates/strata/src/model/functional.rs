@@ -274,6 +274,16 @@ impl Model {
         g.run(inputs, training)
     }
 
+    /// [`Model::call_many`], also giving each output's mask, if the layers
+    /// made one and passed it on (`Embedding(mask_zero)` or `Masking`, then
+    /// layers that support masking): `(batch, steps)`, 1 where the step
+    /// counts. The default training step weighs the loss and the metrics by
+    /// these masks, as Keras does.
+    pub fn call_with_masks(&self, inputs: &[Tensor], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let g = self.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built: call build() or fit() first", self.base.name)))?;
+        g.run_masked(inputs, training)
+    }
+
     /// Every weight as (`layer_name/weight_name`, tensor), in layer order.
     pub fn named_weights(&self) -> Vec<(String, Tensor)> {
         self.weights_by_path().into_iter().map(|w| (w.name, w.tensor)).collect()

@@ -3,7 +3,7 @@
 //! them (`inbound_nodes`, each input named `[layer, call, output]`), its
 //! inputs and outputs, and the `compile_config` either one has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 use strata_core::{DType, Error, Result};
@@ -251,13 +251,32 @@ fn positional(node: &Value) -> Result<&Vec<Value>> {
 
 /// The tensors one call of `layer` reads: its positional arguments, then the
 /// tensors among its keyword arguments that the layer takes (in its order).
-fn node_inputs(node: &Value, layer: &LayerRef) -> Result<Vec<Reference>> {
+fn node_inputs(node: &Value, layer: &LayerRef, mask_ops: &HashSet<String>) -> Result<Vec<Reference>> {
     let mut refs = tensor_references(positional(node)?)?;
+    if let Some(op) = refs.iter().find(|(name, ..)| mask_ops.contains(name)) {
+        return Err(bad(format!("layer '{}' reads the output of the Keras op '{}', which Strata reads only as a mask", layer.name(), op.0)));
+    }
     if let Some(kwargs) = node.get("kwargs").filter(|k| k.as_object().is_some_and(|o| !o.is_empty())) {
-        let names = layer.lock().call_kwargs(kwargs)?;
+        let mut kwargs = kwargs.clone();
+        // Keras writes the masks it carried as a `mask=` argument computed by op nodes;
+        // Strata carries the same masks itself, so a mask made by those ops is left out.
+        if let Some(mask) = kwargs.as_object_mut().and_then(|k| k.remove("mask")).filter(|m| !m.is_null()) {
+            if let Some(other) = tensor_references([&mask])?.into_iter().find(|(name, ..)| !mask_ops.contains(name)) {
+                return Err(bad(format!("layer '{}' is given the mask '{}' (mask=); Strata computes masks from Embedding(mask_zero) and Masking, and takes no other yet", layer.name(), other.0)));
+            }
+        }
+        let names = layer.lock().call_kwargs(&kwargs)?;
         refs.extend(tensor_references(names.iter().map(|name| &kwargs[name.as_str()]))?);
     }
     Ok(refs)
+}
+
+/// The names of the Keras op nodes (`keras.src.ops`: `NotEqual`, `Any`,
+/// `LogicalOr`, ...) in a functional model's layers: Keras 3 writes the
+/// computation of the masks it carries as such nodes.
+fn mask_op_names(entries: &[Value]) -> HashSet<String> {
+    let is_op = |e: &&Value| e.get("module").and_then(Value::as_str).is_some_and(|m| m.starts_with("keras.src.ops"));
+    entries.iter().filter(is_op).filter_map(|e| e.get("name").or_else(|| e.pointer("/config/name")).and_then(Value::as_str).map(String::from)).collect()
 }
 
 /// What a model takes in place of Keras's string input into `layer`, a
@@ -287,12 +306,16 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
     let entries = config.get("layers").and_then(|l| l.as_array()).ok_or_else(|| bad("missing the 'layers' list"))?;
     let mut inputs: HashMap<String, SymbolicTensor> = HashMap::new();
     let mut layers: Vec<(String, LayerRef, Vec<Vec<Reference>>)> = Vec::new();
+    let mask_ops = mask_op_names(entries);
     for (i, entry) in entries.iter().enumerate() {
         let class = entry.get("class_name").and_then(|c| c.as_str()).ok_or_else(|| bad(format!("layer {i} has no 'class_name'")))?;
         let cfg = entry.get("config").unwrap_or(&Value::Null);
         let name = entry.get("name").or_else(|| cfg.get("name")).and_then(|n| n.as_str()).ok_or_else(|| bad(format!("layer {i} has no name")))?.to_string();
         if inputs.contains_key(&name) || layers.iter().any(|(n, ..)| *n == name) {
             return Err(bad(format!("two layers are named '{name}'")));
+        }
+        if mask_ops.contains(&name) {
+            continue;
         }
         if class == "InputLayer" {
             let shape = keras_config::declared_input_shape(&name, cfg)?.ok_or_else(|| bad(format!("input '{name}' has no batch_shape")))?;
@@ -315,7 +338,7 @@ fn functional_from_json(json: &Value, seed: u64) -> Result<Model> {
             _ => LayerRef::from_box(keras_config::layer_from_config(class, cfg)?),
         };
         let nodes = entry.get("inbound_nodes").and_then(|n| n.as_array()).ok_or_else(|| bad(format!("layer '{name}' has no 'inbound_nodes'")))?;
-        let calls = nodes.iter().map(|node| node_inputs(node, &layer)).collect::<Result<Vec<_>>>()?;
+        let calls = nodes.iter().map(|node| node_inputs(node, &layer, &mask_ops)).collect::<Result<Vec<_>>>()?;
         layers.push((name, layer, calls));
     }
     // Calls are made once their inputs exist (Keras's node-by-node order).

@@ -252,15 +252,24 @@ impl Graph {
 
     /// Runs the steps on `inputs` (one tensor per model input).
     pub fn run(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        Ok(self.run_masked(inputs, training)?.0)
+    }
+
+    /// [`Graph::run`], also giving each output's mask (Keras's `_keras_mask`:
+    /// `(batch, steps)`, 1 where the step counts), carried from the layers
+    /// that make masks through those that pass them on.
+    pub fn run_masked(&self, inputs: &[Tensor], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         if inputs.len() != self.input_names.len() {
             return Err(Error::argument("inputs", format!("the model takes {} inputs ({}), got {}", self.input_names.len(), self.input_names.join(", "), inputs.len())));
         }
         let mut values: Vec<Option<Tensor>> = vec![None; self.shapes.len()];
+        let mut masks: Vec<Option<Tensor>> = vec![None; self.shapes.len()];
         for ((slot, x), &dtype) in inputs.iter().enumerate().zip(&self.input_dtypes) {
             values[slot] = Some(if x.dtype() == dtype { x.clone() } else { x.cast(dtype) });
         }
         for (k, step) in self.steps.iter().enumerate() {
             let args: Vec<Tensor> = step.inputs.iter().map(|&s| values[s].clone().expect("a step runs after the steps it reads")).collect();
+            let arg_masks: Vec<Option<Tensor>> = step.inputs.iter().map(|&s| masks[s].clone()).collect();
             let layer = step.layer.lock();
             let name = layer.name();
             let outs = match &step.pool {
@@ -268,22 +277,32 @@ impl Graph {
                     let scope = format!("{name} + {pool_name}");
                     profile::scoped(&scope, Phase::Forward, || layer.call_max_pooled(&args[0], training, *pool)).map(|y| vec![y])
                 }
+                None if arg_masks.iter().any(Option::is_some) => profile::scoped(name, Phase::Forward, || layer.call_masked(&args, &arg_masks, training)),
                 None => profile::scoped(name, Phase::Forward, || layer.call_many(&args, training)),
             }
             .map_err(|e| e.in_layer(name))?;
             if outs.len() != step.outputs.len() {
                 return Err(Error::layer(name, format!("returned {} outputs where it declared {}", outs.len(), step.outputs.len())));
             }
-            for (&s, y) in step.outputs.iter().zip(outs) {
+            // A fused pool's mask is the convolution's: none (neither layer supports masking).
+            let out_masks = match step.pool {
+                Some(_) => vec![None; outs.len()],
+                None => layer.compute_mask(&args, &arg_masks).map_err(|e| e.in_layer(name))?,
+            };
+            for ((&s, y), m) in step.outputs.iter().zip(outs).zip(out_masks) {
                 values[s] = Some(y);
+                masks[s] = m;
             }
             for &s in &step.inputs {
                 if self.last_use[s] == k {
                     values[s] = None;
+                    masks[s] = None;
                 }
             }
         }
-        Ok(self.outputs.iter().map(|t| self.slot(t).and_then(|s| values[s].clone()).expect("outputs are computed")).collect())
+        let slots: Vec<usize> = self.outputs.iter().map(|t| self.slot(t).expect("outputs are computed")).collect();
+        let outputs = slots.iter().map(|&s| values[s].clone().expect("outputs are computed")).collect();
+        Ok((outputs, slots.iter().map(|&s| masks[s].clone()).collect()))
     }
 
     /// The shape (no batch axis) of a symbolic tensor of this graph.

@@ -91,7 +91,14 @@ impl Model {
     /// The compiled losses of `predictions` against `targets`, weighted and
     /// summed, plus the regularizers' penalties (as Keras's `compute_loss`).
     pub fn compute_loss(&self, targets: &[Tensor], predictions: &[Tensor], sample_weight: Option<&Tensor>) -> Result<LossParts> {
-        let mut loss = self.compute_loss_unpenalised(targets, predictions, sample_weight)?;
+        self.compute_loss_masked(targets, predictions, &[], sample_weight)
+    }
+
+    /// [`Model::compute_loss`] for outputs that carry masks (from
+    /// [`Model::call_with_masks`]; an empty list or `None`: no mask): each
+    /// loss is the mean over the positions its output's mask keeps, as Keras's.
+    pub fn compute_loss_masked(&self, targets: &[Tensor], predictions: &[Tensor], masks: &[Option<Tensor>], sample_weight: Option<&Tensor>) -> Result<LossParts> {
+        let mut loss = self.compute_loss_unpenalised(targets, predictions, masks, sample_weight)?;
         if let Some(penalty) = regularization_penalty(&self.all_weights())? {
             loss.total = loss.total.add(&penalty)?;
         }
@@ -99,7 +106,7 @@ impl Model {
     }
 
     /// [`Model::compute_loss`] without the regularizers' penalties.
-    pub(crate) fn compute_loss_unpenalised(&self, targets: &[Tensor], predictions: &[Tensor], sample_weight: Option<&Tensor>) -> Result<LossParts> {
+    pub(crate) fn compute_loss_unpenalised(&self, targets: &[Tensor], predictions: &[Tensor], masks: &[Option<Tensor>], sample_weight: Option<&Tensor>) -> Result<LossParts> {
         let c = self.compiled.as_ref().ok_or_else(|| Error::State("the model must be compiled before training: call compile(optimizer, loss, metrics)".into()))?;
         if targets.len() != predictions.len() {
             return Err(Error::argument("targets", format!("{} target arrays for {} outputs ({})", targets.len(), predictions.len(), self.output_names().join(", "))));
@@ -111,7 +118,10 @@ impl Model {
                 per_output.push(None);
                 continue;
             };
-            let value = loss.call_weighted(y, p, sample_weight)?;
+            let value = match masks.get(i).and_then(Option::as_ref) {
+                Some(mask) => loss.call_masked(y, p, sample_weight, mask)?,
+                None => loss.call_weighted(y, p, sample_weight)?,
+            };
             let weight = c.loss_weights.get(i).copied().unwrap_or(1.0);
             let weighted = if weight == 1.0 { value.clone() } else { value.scale(weight) };
             total = Some(match total {
@@ -163,11 +173,19 @@ impl Model {
 
     /// Updates the compiled metrics with one batch.
     pub fn update_metrics(&mut self, targets: &[Tensor], predictions: &[Tensor], sample_weight: Option<&Tensor>) -> Result<()> {
+        self.update_metrics_masked(targets, predictions, &[], sample_weight)
+    }
+
+    /// [`Model::update_metrics`] for outputs that carry masks: each metric
+    /// counts only the positions its output's mask keeps, as Keras's.
+    pub fn update_metrics_masked(&mut self, targets: &[Tensor], predictions: &[Tensor], masks: &[Option<Tensor>], sample_weight: Option<&Tensor>) -> Result<()> {
         let Some(c) = self.compiled.as_mut() else { return Ok(()) };
         let weights = sample_weight.map(|w| w.to_vec());
-        for ((metrics, y), p) in c.metrics.iter_mut().zip(targets).zip(predictions) {
+        for (i, ((metrics, y), p)) in c.metrics.iter_mut().zip(targets).zip(predictions).enumerate() {
+            let mask = masks.get(i).and_then(Option::as_ref);
+            let rows = row_weights(p, weights.as_deref(), mask)?;
             for m in metrics.iter_mut() {
-                m.update(y, p, weights.as_deref())?;
+                m.update(y, p, rows.as_deref().or(weights.as_deref()))?;
             }
         }
         Ok(())
@@ -193,8 +211,8 @@ impl Model {
     /// optimizer, constraints, metrics. Logs `loss` (and `{output}_loss` per
     /// output when there are several) and the compiled metrics.
     pub fn default_train_step(&mut self, batch: &Batch, logs: &mut StepLogs) -> Result<()> {
-        let predictions = self.call_many(&batch.inputs, true)?;
-        let loss = profile::scoped("loss", Phase::Forward, || self.compute_loss(&batch.targets, &predictions, batch.sample_weight.as_ref()))?;
+        let (predictions, masks) = self.call_with_masks(&batch.inputs, true)?;
+        let loss = profile::scoped("loss", Phase::Forward, || self.compute_loss_masked(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref()))?;
         let grads = loss.total.backward()?;
         self.apply_gradients(&grads)?;
         match crate::distributed::current() {
@@ -202,12 +220,13 @@ impl Model {
             Some(shard) => {
                 let gather = |ts: &[Tensor]| ts.iter().map(|t| shard.gather_rows(t)).collect::<Result<Vec<_>>>();
                 let (targets, predictions) = (gather(&batch.targets)?, gather(&predictions)?);
+                let masks = masks.iter().map(|m| m.as_ref().map(|m| shard.gather_rows(m)).transpose()).collect::<Result<Vec<_>>>()?;
                 let weights = batch.sample_weight.as_ref().map(|w| shard.gather_rows(w)).transpose()?;
-                self.update_metrics(&targets, &predictions, weights.as_ref())?;
+                self.update_metrics_masked(&targets, &predictions, &masks, weights.as_ref())?;
                 self.log_global_losses(&loss, &shard, logs)?;
             }
             None => {
-                self.update_metrics(&batch.targets, &predictions, batch.sample_weight.as_ref())?;
+                self.update_metrics_masked(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())?;
                 self.log_losses(&loss, batch.len(), logs)?;
             }
         }
@@ -251,6 +270,22 @@ impl Model {
             None => self.default_train_step(batch, logs),
         }
     }
+}
+
+/// With a mask on the output `p`, one weight per row of `p` (its positions
+/// but the last axis, as the metrics count them): the mask times the
+/// sample's weight (Keras's `apply_mask` with `reduction="sum"`). Without
+/// one, `None`: the metrics use the sample weights as they are.
+fn row_weights(p: &Tensor, sample_weight: Option<&[f32]>, mask: Option<&Tensor>) -> Result<Option<Vec<f32>>> {
+    let Some(mask) = mask else { return Ok(None) };
+    let rows = p.numel() / p.shape().last().copied().unwrap_or(1).max(1);
+    let batch = p.shape().first().copied().unwrap_or(1).max(1);
+    let keep = mask.to_vec();
+    if keep.is_empty() || !rows.is_multiple_of(keep.len()) || !keep.len().is_multiple_of(batch) {
+        return Err(Error::shape("mask", format!("the output's mask {} does not match its values {}", strata_core::fmt_shape(mask.shape()), strata_core::fmt_shape(p.shape()))));
+    }
+    let (per_entry, per_sample) = (rows / keep.len(), rows / batch);
+    Ok(Some((0..rows).map(|r| keep[r / per_entry] * sample_weight.and_then(|w| w.get(r / per_sample)).copied().unwrap_or(1.0)).collect()))
 }
 
 /// The sum of the weights' regularizer penalties (Keras adds them to the

@@ -61,6 +61,9 @@ impl Default for ReLU {
 }
 
 impl Layer for ReLU {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         self.class
     }

@@ -9,6 +9,7 @@ use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 use super::super::random::{random_stream_methods, seed_field, RandomStream};
 use crate::initializers::Initializer;
 use crate::layers::config as cfg;
+use crate::layers::mask;
 use crate::layers::{base_accessors, kernel_and_bias, make_kernel_and_bias_of, not_built, KernelOptions, Layer, LayerBase, Weight};
 
 /// Keras's `_large_negative_number` for float32: what a masked score gets before the softmax.
@@ -170,30 +171,32 @@ impl MultiHeadAttention {
         y.reshape(&[b, t, h, size as isize])?.permute(&[0, 2, 1, 3])?.reshape(&[b * h, t, size as isize])
     }
 
-    /// The mask as 0/1 of shape `(batch, 1, T, S)`, if any: the given one, the causal one, or both.
-    fn mask(&self, given: Option<&Tensor>, batch: usize, t: usize, s: usize) -> Result<Option<Tensor>> {
+    /// The mask as 0/1 of shape `(batch, 1, T, S)`, if any: the given one,
+    /// the causal one, and those the query's, value's and key's masks make
+    /// (`steps [query, value, key]`; Keras's `_compute_attention_mask`:
+    /// query step `i` may attend to value step `j` if both are kept), all at once.
+    fn mask(&self, given: Option<&Tensor>, steps: [Option<Vec<bool>>; 3], batch: usize, t: usize, s: usize) -> Result<Option<Tensor>> {
         let given = match given {
             Some(m) => {
                 if m.shape() != [batch, t, s] {
                     return Err(Error::layer(&self.base.name, format!("the attention mask must be (batch, {t}, {s}), got {}", fmt_shape(m.shape()))));
                 }
-                Some(m.to_vec().iter().map(|&v| if v != 0.0 { 1.0 } else { 0.0 }).collect::<Vec<f32>>())
+                Some(m.to_vec().iter().map(|&v| v != 0.0).collect::<Vec<bool>>())
             }
             None => None,
         };
-        if given.is_none() && !self.use_causal_mask {
+        if given.is_none() && !self.use_causal_mask && steps.iter().all(Option::is_none) {
             return Ok(None);
         }
-        let mut mask = given.unwrap_or_else(|| vec![1.0; batch * t * s]);
-        if self.use_causal_mask {
-            for (k, v) in mask.iter_mut().enumerate() {
-                let (i, j) = ((k / s) % t, k % s);
-                if j > i {
-                    *v = 0.0;
-                }
-            }
+        let mut mask = given.unwrap_or_else(|| vec![true; batch * t * s]);
+        let [query, value, key] = &steps;
+        for (k, v) in mask.iter_mut().enumerate() {
+            let (b, i, j) = (k / (t * s), (k / s) % t, k % s);
+            let causal = !self.use_causal_mask || j <= i;
+            let kept = |m: &Option<Vec<bool>>, step: usize, len: usize| m.as_ref().is_none_or(|m| m[b * len + step]);
+            *v &= causal && kept(query, i, t) && kept(value, j, s) && kept(key, j, s);
         }
-        Ok(Some(Tensor::new(mask, &[batch, 1, t, s])?))
+        Ok(Some(mask::from_bools(&mask, &[batch, 1, t, s])?))
     }
 }
 
@@ -257,6 +260,15 @@ impl Layer for MultiHeadAttention {
         Ok(self.call_many(&[x.clone(), x.clone()], training)?.remove(0))
     }
     fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.call_masked(inputs, &[], training)
+    }
+    fn compute_mask(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        // Keras: the output keeps the query's mask; the scores carry none.
+        let mut out = vec![None; self.num_outputs()];
+        out[0] = masks.first().cloned().flatten();
+        Ok(out)
+    }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
         let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
         if inputs.len() != self.expected_inputs() {
             return Err(Error::layer(&self.base.name, format!("takes {} inputs, got {}", self.expected_inputs(), inputs.len())));
@@ -274,7 +286,9 @@ impl Layer for MultiHeadAttention {
         let k = self.heads(key, pk, self.key_dim)?;
         let v = self.heads(value, pv, self.value_width())?;
         let scores = q.bmm(&k.transpose(1, 2)?)?.reshape(&[batch as isize, h as isize, t as isize, s as isize])?;
-        let mask = self.mask(if self.mask_input { inputs.last() } else { None }, batch, t, s)?;
+        let step_mask = |i: usize, x: &Tensor| masks.get(i).cloned().flatten().map(|m| mask::steps_of(&self.base.name, &m, x)).transpose();
+        let steps = [step_mask(0, query)?, step_mask(1, value)?, if self.key_input { step_mask(2, key)? } else { None }];
+        let mask = self.mask(if self.mask_input { inputs.last() } else { None }, steps, batch, t, s)?;
         // Masked scores become -1e9 (no gradient reaches them). Keras's two paths then differ on a
         // query step that may attend to nothing: its fused path (no dropout, no scores returned)
         // averages every value step; its Softmax-layer path zeroes the weights. Strata does as Keras.

@@ -54,6 +54,9 @@ impl Dense {
 }
 
 impl Layer for Dense {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Dense"
     }

@@ -6,6 +6,7 @@ use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 use super::super::{base_accessors, not_built, Layer, LayerBase, Weight};
 use crate::initializers::Initializer;
 use crate::layers::config as cfg;
+use crate::layers::mask;
 use crate::regularizers::{Constraint, Regularizer};
 
 /// A lookup table of `input_dim` vectors of `output_dim` values (Keras's
@@ -33,6 +34,7 @@ pub struct Embedding {
     initializer: Initializer,
     regularizer: Option<Regularizer>,
     constraint: Option<Constraint>,
+    mask_zero: bool,
     built: Option<(Vec<usize>, Tensor)>,
 }
 
@@ -47,6 +49,7 @@ impl Embedding {
             initializer: Initializer::RandomUniform { min: -0.05, max: 0.05 },
             regularizer: None,
             constraint: None,
+            mask_zero: false,
             built: None,
         }
     }
@@ -58,6 +61,13 @@ impl Embedding {
     /// A penalty on the table added to the loss (default none).
     pub fn embeddings_regularizer(mut self, r: Regularizer) -> Self {
         self.regularizer = Some(r);
+        self
+    }
+    /// Id 0 is padding (default false): the output carries a mask, 0 where
+    /// the id is 0, which the layers after it that read masks (`LSTM`,
+    /// `GlobalAveragePooling1D`, attention, the loss) skip (Keras's `mask_zero`).
+    pub fn mask_zero(mut self, on: bool) -> Self {
+        self.mask_zero = on;
         self
     }
     /// A projection of the table after each update (default none).
@@ -93,6 +103,13 @@ impl Layer for Embedding {
         }
         table.take(ids, 0)
     }
+    fn compute_mask(&self, inputs: &[Tensor], _masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        if !self.mask_zero {
+            return Ok(vec![None]);
+        }
+        let ids = &inputs[0];
+        Ok(vec![Some(mask::from_bools(&ids.to_vec().iter().map(|&id| id != 0.0).collect::<Vec<_>>(), ids.shape())?)])
+    }
     fn weights(&self) -> Vec<Weight> {
         self.built.as_ref().map(|(_, t)| vec![Weight { name: "embeddings".into(), tensor: t.clone(), trainable: true, regularizer: self.regularizer, constraint: self.constraint.clone() }]).unwrap_or_default()
     }
@@ -104,7 +121,7 @@ impl Layer for Embedding {
             "embeddings_regularizer": self.regularizer.map(|r| r.config()),
             "activity_regularizer": null,
             "embeddings_constraint": self.constraint.as_ref().map(|c| c.config()),
-            "mask_zero": false,
+            "mask_zero": self.mask_zero,
             "lora_rank": null,
         })
     }
@@ -113,15 +130,14 @@ impl Layer for Embedding {
 impl Embedding {
     /// Reads Keras's config of this layer (`layer.get_config()`); `l` names it in errors.
     pub(crate) fn from_config(l: &str, config: &Value) -> Result<Box<dyn Layer>> {
-        // Masks are not carried between layers yet: a model that relies on one is refused, not misread.
-        cfg::require(l, config, "mask_zero", &Value::Bool(false))?;
         cfg::require(l, config, "activity_regularizer", &Value::Null)?;
         if config.get("lora_rank").is_some_and(|v| !v.is_null()) {
             return Err(cfg::bad(l, "lora_rank", "null (LoRA is not supported)", &config["lora_rank"]));
         }
         let default = Initializer::RandomUniform { min: -0.05, max: 0.05 };
         let mut layer = Embedding::new(cfg::usize_field(l, config, "input_dim")?, cfg::usize_field(l, config, "output_dim")?)
-            .embeddings_initializer(cfg::initializer_field(l, config, "embeddings_initializer", default)?);
+            .embeddings_initializer(cfg::initializer_field(l, config, "embeddings_initializer", default)?)
+            .mask_zero(cfg::bool_field(l, config, "mask_zero", false)?);
         let get = |name: &str| config.get(name).filter(|v| !v.is_null());
         if let Some(r) = get("embeddings_regularizer") {
             layer.regularizer = Some(Regularizer::from_config(r).map_err(|e| Error::layer(l, format!("embeddings_regularizer: {e}")))?);

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::{base_accessors, Layer, LayerBase};
+use crate::layers::mask;
 use crate::layers::config as cfg;
 
 pub use dot::Dot;
@@ -164,6 +165,17 @@ impl<const OP: u8> Layer for Merge<OP> {
         }
         Ok(vec![out])
     }
+    fn compute_mask(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![mask::any(masks).map_err(|e| e.in_layer(&self.base.name))?])
+    }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
+        // Keras's Add, Subtract and Average ignore masks in their values; its Multiply, Maximum
+        // and Minimum replace masked values first, which Strata does not do yet.
+        if matches!(Self::OP, MergeOp::Multiply | MergeOp::Maximum | MergeOp::Minimum) && masks.iter().any(Option::is_some) {
+            return Err(Error::layer(&self.base.name, format!("{} of masked inputs (Keras's masked values) is not supported yet", self.class_name())));
+        }
+        self.call_many(inputs, training)
+    }
     fn own_config(&self) -> Value {
         json!({ })
     }
@@ -199,6 +211,26 @@ impl Default for Concatenate {
 impl Layer for Concatenate {
     fn class_name(&self) -> &'static str {
         "Concatenate"
+    }
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        if masks.iter().all(Option::is_none) {
+            return Ok(vec![None]);
+        }
+        // Keras: each mask widened to its input's shape (all kept where none), joined as the
+        // inputs are, then a position counts if any of its last axis does.
+        let widened = inputs
+            .iter()
+            .zip(masks)
+            .map(|(x, m)| match m {
+                None => Ok(Tensor::full(x.shape(), 1.0)),
+                Some(m) if m.rank() < x.rank() => m.unsqueeze(-1)?.mul(&Tensor::full(x.shape(), 1.0)),
+                Some(m) => Ok(m.clone()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let joined = Tensor::concat(&widened, self.axis).map_err(|e| e.in_layer(&self.base.name))?;
+        let last = *joined.shape().last().unwrap_or(&1);
+        let keep: Vec<bool> = joined.to_vec().chunks(last.max(1)).map(|row| row.iter().any(|&v| v != 0.0)).collect();
+        Ok(vec![Some(mask::from_bools(&keep, &joined.shape()[..joined.rank() - 1])?)])
     }
     base_accessors!();
     fn build(&mut self, _input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {

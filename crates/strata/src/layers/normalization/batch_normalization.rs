@@ -54,6 +54,15 @@ impl Default for BatchNormalization {
 }
 
 impl Layer for BatchNormalization {
+    fn passes_mask(&self) -> bool {
+        true
+    }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
+        if training && masks.first().is_some_and(Option::is_some) {
+            return Err(Error::layer(&self.base.name, "BatchNormalization in training on a masked input (Keras's moments over the kept steps only) is not supported yet"));
+        }
+        self.call_many(inputs, training)
+    }
     fn class_name(&self) -> &'static str {
         "BatchNormalization"
     }

@@ -36,6 +36,9 @@ impl Default for LayerNormalization {
 }
 
 impl Layer for LayerNormalization {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }

@@ -5,6 +5,7 @@ use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase};
 use crate::layers::config as cfg;
+use crate::layers::mask;
 
 /// The mean (`AVG`) or maximum of every channel over the `DIMS` spatial axes.
 ///
@@ -75,6 +76,17 @@ impl<const AVG: bool, const DIMS: usize> Layer for GlobalPooling<AVG, DIMS> {
         let flat = x.reshape(&[n, spatial as isize, c])?;
         let y = if AVG { flat.mean_axis(1, self.keepdims)? } else { flat.max_axis(1, self.keepdims)? };
         if self.keepdims && DIMS == 2 { y.reshape(&[n, 1, 1, c]) } else { Ok(y) }
+    }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
+        // Keras's GlobalAveragePooling1D averages the kept steps only (and no other of these reads masks).
+        let (Some(m), true) = (masks.first().cloned().flatten(), AVG && DIMS == 1) else { return self.call_many(inputs, training) };
+        let x = &inputs[0];
+        check_input(self, x, self.built.as_ref().ok_or_else(|| not_built(self))?)?;
+        let keep = mask::steps_of(&self.base.name, &m, x)?;
+        // A sequence with no kept step has no mean: NaN, as Keras's 0 / 0.
+        let scale: Vec<f32> = keep.chunks(x.shape()[1]).map(|row| 1.0 / row.iter().filter(|&&k| k).count() as f32).collect();
+        let shape = if self.keepdims { vec![x.shape()[0], 1, 1] } else { vec![x.shape()[0], 1] };
+        Ok(vec![mask::zero_masked(x, &keep)?.sum_axis(1, self.keepdims)?.mul(&Tensor::new(scale, &shape)?)?])
     }
     fn own_config(&self) -> Value {
         json!({ "data_format": "channels_last", "keepdims": self.keepdims })

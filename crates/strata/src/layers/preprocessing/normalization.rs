@@ -55,6 +55,9 @@ impl Rescaling {
 }
 
 impl Layer for Rescaling {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Rescaling"
     }
@@ -192,6 +195,9 @@ impl Normalization {
 }
 
 impl Layer for Normalization {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Normalization"
     }

@@ -102,10 +102,12 @@ impl Bidirectional {
 
     fn wrap(&mut self, layer: &dyn Layer, backward: Option<Box<dyn Layer>>) -> Result<()> {
         let name = plain_name(layer.name()).to_string();
-        let forward = remade(layer, &[("name", json!(format!("forward_{name}")))])?;
+        // As Keras: masked steps of returned sequences output 0 in both directions.
+        let zero_output = ("zero_output_for_mask", json!(flag(layer, "return_sequences")?));
+        let forward = remade(layer, &[("name", json!(format!("forward_{name}"))), zero_output.clone()])?;
         let backward = match backward {
-            Some(b) => b,
-            None => remade(layer, &[("name", json!(format!("backward_{name}"))), ("go_backwards", json!(true))])?,
+            Some(b) => remade(b.as_ref(), &[zero_output])?,
+            None => remade(layer, &[("name", json!(format!("backward_{name}"))), ("go_backwards", json!(true)), zero_output])?,
         };
         if flag(forward.as_ref(), "go_backwards")? == flag(backward.as_ref(), "go_backwards")? {
             return Err(Error::argument("backward_layer", "the forward and backward layers must differ in go_backwards"));
@@ -205,6 +207,9 @@ impl Layer for Bidirectional {
         Ok(self.call_many(std::slice::from_ref(x), training)?.remove(0))
     }
     fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.call_masked(inputs, &[], training)
+    }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
         if !self.built {
             return Err(not_built(self));
         }
@@ -212,8 +217,12 @@ impl Layer for Bidirectional {
         let (x, initial) = inputs.split_first().ok_or_else(|| Error::layer(&self.base.name, "takes a sequence"))?;
         let half = initial.len() / 2;
         let with = |s: &[Tensor]| std::iter::once(x.clone()).chain(s.iter().cloned()).collect::<Vec<_>>();
-        let mut fwd = forward.call_many(&with(&initial[..half]), training)?;
-        let mut bwd = backward.call_many(&with(&initial[half..]), training)?;
+        let run = |layer: &dyn Layer, inputs: Vec<Tensor>| match masks.first().cloned().flatten() {
+            Some(m) => layer.call_masked(&inputs, &[Some(m)], training),
+            None => layer.call_many(&inputs, training),
+        };
+        let mut fwd = run(forward.as_ref(), with(&initial[..half]))?;
+        let mut bwd = run(backward.as_ref(), with(&initial[half..]))?;
         let (y, mut y_rev) = (fwd.remove(0), bwd.remove(0));
         if self.return_sequences {
             let steps = y_rev.shape()[1];
@@ -222,6 +231,14 @@ impl Layer for Bidirectional {
         let mut out = self.merge(y, y_rev)?;
         if self.return_state {
             out.extend(fwd.into_iter().chain(bwd));
+        }
+        Ok(out)
+    }
+    fn compute_mask(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        let mut out = vec![None; self.num_outputs()];
+        if self.return_sequences {
+            let merged = if self.merge_mode == MergeMode::None { 2 } else { 1 };
+            out[..merged].fill(masks.first().cloned().flatten());
         }
         Ok(out)
     }

@@ -9,7 +9,8 @@ use super::{check_sequence_shape, Sequence};
 use crate::initializers::Initializer;
 use crate::layers::config as cfg;
 use crate::layers::random::{seed_field, RandomStream};
-use crate::layers::{check_input, not_built, Layer, LayerBase, Weight};
+use crate::layers::{check_input, mask, not_built, Layer, LayerBase, Weight};
+use super::packing::Packing;
 
 /// The recurrent cell a layer runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,9 @@ pub(crate) struct Recurrent {
     pub(crate) reset_after: bool,
     /// The share of input features dropped in training (one mask per sequence, as Keras's `dropout`).
     pub(crate) dropout: f32,
+    /// Masked steps output 0 instead of the last output (Keras's
+    /// `zero_output_for_mask`; `Bidirectional` sets it when it returns sequences).
+    pub(crate) zero_output_for_mask: bool,
     /// Draws the dropout masks.
     pub(crate) stream: RandomStream,
     kernel_initializer: Initializer,
@@ -98,6 +102,7 @@ impl Recurrent {
             unit_forget_bias: cell == Cell::Lstm,
             reset_after: true,
             dropout: 0.0,
+            zero_output_for_mask: false,
             stream: RandomStream::default(),
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::Orthogonal { gain: 1.0 },
@@ -141,7 +146,11 @@ impl Recurrent {
         Ok(self.sequence.output_shapes(time, h, states))
     }
 
-    pub(crate) fn call_many(&self, layer: &dyn Layer, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+    /// The layer's call; `mask` marks the `(batch, steps)` that count. A
+    /// masked step leaves the states as they were and outputs the last
+    /// output (0 before the first kept step), or 0 with `zero_output_for_mask`,
+    /// as Keras's masked loop does.
+    pub(crate) fn call_masked(&self, layer: &dyn Layer, inputs: &[Tensor], mask: Option<&Tensor>, training: bool) -> Result<Vec<Tensor>> {
         let b = self.built.as_ref().ok_or_else(|| not_built(layer))?;
         let x = &inputs[0];
         check_input(layer, x, &b.input_shape)?;
@@ -151,7 +160,6 @@ impl Recurrent {
             n if n == cell.states() => inputs[1..].to_vec(),
             n => return Err(Error::layer(&self.base.name, format!("takes the sequence and {} initial state(s), got {n}", cell.states()))),
         };
-        let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h, self.reset_after)));
         let mut x = self.sequence.ordered(x)?;
         if training && self.dropout > 0.0 {
             // Keras: one mask per sample and feature, the same at every step, scaled by 1 / (1 - rate).
@@ -159,27 +167,43 @@ impl Recurrent {
             let keep = self.stream.dropout_mask(&self.base.name, batch, features, self.dropout)?;
             x = x.mul(&Tensor::new(keep, &[batch, 1, features])?)?;
         }
+        let keep = match mask {
+            Some(m) => Some(self.sequence.ordered_mask(&mask::steps_of(&self.base.name, m, &x)?, x.shape()[1])).filter(|k| k.contains(&false)),
+            None => None,
+        };
+        let Some(keep) = keep else {
+            let states = self.run_cell(b, &x, &initial)?;
+            let last = x.shape()[1] - 1;
+            let finals = states.iter().map(|s| s.select(1, last)).collect::<Result<Vec<_>>>()?;
+            return self.sequence.outputs(&states[0], finals);
+        };
+        // The kept steps of each sequence packed to its front run as one
+        // unmasked sequence through the fused cells; the states and outputs
+        // of the masked steps are then those of the last kept step before them.
+        let packing = Packing::new(&keep, batch, x.shape()[1]);
+        let states = self.run_cell(b, &packing.pack(&x)?, &initial)?;
+        let mut every = packing.unpack(&states[0], &Tensor::zeros(&[batch, h]))?;
+        if self.zero_output_for_mask {
+            every = mask::zero_masked(&every, &keep)?;
+        }
+        let finals = states.iter().zip(&initial).map(|(s, s0)| packing.last(s, s0)).collect::<Result<Vec<_>>>()?;
+        self.sequence.outputs(&every, finals)
+    }
+
+    /// Every step's states `[batch, time, units]` (`h`, then `c` for the LSTM) from the cell's op.
+    fn run_cell(&self, b: &Built, x: &Tensor, initial: &[Tensor]) -> Result<Vec<Tensor>> {
+        let (h, cell) = (self.units, self.cell);
+        let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h, self.reset_after)));
         let named = |e: Error| Error::layer(&self.base.name, e.to_string());
-        let (every, states) = match cell {
-            Cell::SimpleRnn | Cell::Gru => {
-                // One state, which every step's output is.
-                let every = match cell {
-                    Cell::SimpleRnn => x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]),
-                    _ if self.reset_after => x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]),
-                    _ => x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]),
-                }
-                .map_err(named)?;
-                (every.clone(), vec![every])
-            }
+        Ok(match cell {
+            Cell::SimpleRnn => vec![x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?],
+            Cell::Gru if self.reset_after => vec![x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]).map_err(named)?],
+            Cell::Gru => vec![x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?],
             Cell::Lstm => {
                 let y = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1]).map_err(named)?;
-                let every = y.narrow(2, 0, h)?;
-                (every.clone(), vec![every, y.narrow(2, h, h)?])
+                vec![y.narrow(2, 0, h)?, y.narrow(2, h, h)?]
             }
-        };
-        let last = every.shape()[1] - 1;
-        let finals = states.iter().map(|s| s.select(1, last)).collect::<Result<Vec<_>>>()?;
-        self.sequence.outputs(&every, finals)
+        })
     }
 
     pub(crate) fn num_outputs(&self) -> usize {
@@ -215,6 +239,7 @@ impl Recurrent {
         }
         self.sequence.write_config(&mut config);
         config["dropout"] = json!(self.dropout);
+        config["zero_output_for_mask"] = json!(self.zero_output_for_mask);
         config["seed"] = json!(self.stream.seed);
         config
     }
@@ -236,6 +261,7 @@ impl Recurrent {
         }
         layer.sequence = Sequence::from_config(l, config)?;
         layer.dropout = cfg::num_field(l, config, "dropout", 0.0)?;
+        layer.zero_output_for_mask = cfg::bool_field(l, config, "zero_output_for_mask", false)?;
         layer.stream.seed = seed_field(l, config)?;
         layer.use_bias = cfg::bool_field(l, config, "use_bias", true)?;
         if cell == Cell::Lstm {
@@ -310,7 +336,13 @@ macro_rules! recurrent_layer {
                 Ok(self.call_many(std::slice::from_ref(x), training)?.remove(0))
             }
             fn call_many(&self, inputs: &[strata_core::Tensor], training: bool) -> strata_core::Result<Vec<strata_core::Tensor>> {
-                self.0.call_many(self, inputs, training)
+                self.0.call_masked(self, inputs, None, training)
+            }
+            fn call_masked(&self, inputs: &[strata_core::Tensor], masks: &[Option<strata_core::Tensor>], training: bool) -> strata_core::Result<Vec<strata_core::Tensor>> {
+                self.0.call_masked(self, inputs, masks.first().and_then(Option::as_ref), training)
+            }
+            fn compute_mask(&self, _inputs: &[strata_core::Tensor], masks: &[Option<strata_core::Tensor>]) -> strata_core::Result<Vec<Option<strata_core::Tensor>>> {
+                Ok(self.0.sequence.output_masks(masks.first().cloned().flatten(), self.0.num_outputs()))
             }
             fn random_streams(&self) -> Vec<(String, [u64; 4])> {
                 self.0.stream.states()

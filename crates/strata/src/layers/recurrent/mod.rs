@@ -6,6 +6,7 @@ mod bidirectional;
 mod gru;
 mod layer;
 mod lstm;
+mod packing;
 mod simple_rnn;
 mod time_distributed;
 mod wrapper;
@@ -65,6 +66,25 @@ impl Sequence {
         }
         let steps = x.shape()[1];
         x.gather(1, &(0..steps).rev().collect::<Vec<_>>())
+    }
+
+    /// A `(batch, steps)` mask's values in the order the cell reads the steps.
+    pub(crate) fn ordered_mask(&self, keep: &[bool], steps: usize) -> Vec<bool> {
+        if !self.go_backwards {
+            return keep.to_vec();
+        }
+        keep.chunks(steps).flat_map(|row| row.iter().rev().copied()).collect()
+    }
+
+    /// The masks of the outputs (Keras's `RNN.compute_mask`): the input's on
+    /// the sequence when every step's output is returned (in the input's
+    /// order, even with `go_backwards`, as Keras), none on the states.
+    pub(crate) fn output_masks(&self, mask: Option<Tensor>, outputs: usize) -> Vec<Option<Tensor>> {
+        let mut masks = vec![None; outputs];
+        if self.return_sequences {
+            masks[0] = mask;
+        }
+        masks
     }
 
     /// The layer's outputs from every step's output `[batch, time, units]`

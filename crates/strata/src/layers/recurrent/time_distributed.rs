@@ -42,6 +42,9 @@ impl TimeDistributed {
 }
 
 impl Layer for TimeDistributed {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "TimeDistributed"
     }

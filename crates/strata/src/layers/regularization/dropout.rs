@@ -36,6 +36,9 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Dropout"
     }

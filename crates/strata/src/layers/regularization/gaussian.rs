@@ -68,6 +68,9 @@ impl Gaussian {
 }
 
 impl Layer for Gaussian {
+    fn passes_mask(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         if self.kind == Kind::Noise { "GaussianNoise" } else { "GaussianDropout" }
     }
