@@ -5,7 +5,7 @@
 
 use strata_core::{fmt_shape, Error, Result, Tensor};
 
-/// A mask's values as booleans (nonzero: the step counts).
+/// A mask's values as booleans (nonzero: the step counts; for ids, nonzero: not padding).
 pub(crate) fn values(mask: &Tensor) -> Vec<bool> {
     mask.to_vec().iter().map(|&v| v != 0.0).collect()
 }

@@ -181,7 +181,7 @@ impl MultiHeadAttention {
                 if m.shape() != [batch, t, s] {
                     return Err(Error::layer(&self.base.name, format!("the attention mask must be (batch, {t}, {s}), got {}", fmt_shape(m.shape()))));
                 }
-                Some(m.to_vec().iter().map(|&v| v != 0.0).collect::<Vec<bool>>())
+                Some(mask::values(m))
             }
             None => None,
         };

@@ -108,7 +108,7 @@ impl Layer for Embedding {
             return Ok(vec![None]);
         }
         let ids = &inputs[0];
-        Ok(vec![Some(mask::from_bools(&ids.to_vec().iter().map(|&id| id != 0.0).collect::<Vec<_>>(), ids.shape())?)])
+        Ok(vec![Some(mask::from_bools(&mask::values(ids), ids.shape())?)])
     }
     fn weights(&self) -> Vec<Weight> {
         self.built.as_ref().map(|(_, t)| vec![Weight { name: "embeddings".into(), tensor: t.clone(), trainable: true, regularizer: self.regularizer, constraint: self.constraint.clone() }]).unwrap_or_default()
