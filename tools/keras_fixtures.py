@@ -1077,6 +1077,37 @@ def recurrent_fixture():
     return {"cases": cases, "states": states, "gru_states": gru_states, "simple_rnn_states": rnn_states, "gru_reset_before_states": v1_states, "fits": fits, "sequence_loss": sequence_loss}
 
 
+def recurrent_dropout_fixture():
+    """Keras 3's recurrent dropout in training, with masks fixed by replacing the cell's mask maker.
+
+    With recurrent_dropout, Keras 3 runs its per-gate cell (implementation=1): one mask per gate
+    of each kind (SimpleRNN has one of each). Recorded as [gates, batch, n] beside each case."""
+    cases = []
+    x, units = rand(2, 5, 3), 4
+    gates_of = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+    for name, make in [("lstm_both", lambda: layers.LSTM(units, dropout=0.3, recurrent_dropout=0.4, return_sequences=True)),
+                       ("lstm_recurrent_only", lambda: layers.LSTM(units, recurrent_dropout=0.5, return_sequences=True)),
+                       ("gru_both", lambda: layers.GRU(units, dropout=0.3, recurrent_dropout=0.4, return_sequences=True)),
+                       ("gru_reset_before_both", lambda: layers.GRU(units, reset_after=False, dropout=0.3, recurrent_dropout=0.4, return_sequences=True)),
+                       ("simple_rnn_both", lambda: layers.SimpleRNN(units, dropout=0.3, recurrent_dropout=0.4, return_sequences=True))]:
+        layer = make()
+        cell, gates = layer.cell, gates_of[type(layer).__name__]
+        masks = {}
+        for kind, rate, n in [("input_masks", cell.dropout, x.shape[2]), ("state_masks", cell.recurrent_dropout, units)]:
+            if rate > 0:
+                masks[kind] = ((rng.uniform(size=(gates, x.shape[0], n)) >= rate) / (1.0 - rate)).astype(np.float32)
+
+        def fixed(step_input, rate, masks=masks, count=getattr(cell, "dropout_mask_count", None)):
+            m = masks["input_masks" if step_input.shape[-1] == x.shape[2] else "state_masks"]
+            return [tf.constant(g) for g in m] if count else tf.constant(m[0])
+        cell._create_dropout_mask = fixed
+        weights = [rand(*w.shape, scale=0.5) for w in (layer.build(x.shape) or layer.weights)]
+        case = layer_case(name, layer, x, weights, training=True)
+        case.update({kind: arr(m) for kind, m in masks.items()})
+        cases.append(case)
+    return {"cases": cases}
+
+
 def audio_fixture():
     """STFTSpectrogram (every mode; its kernels as Keras initialises them) and
     MelSpectrogram through the layer harness, and short fits of models that
@@ -1324,6 +1355,15 @@ def padded_ids(n, steps, vocab, pre=False, gaps=False, empty=True):
     return ids.astype(np.int32)
 
 
+def compiled_fit_case(models):
+    """A function that compiles a functional model and appends its one-epoch fit case to `models`."""
+    def case(name, inputs, outputs, loss, x, y, optimizer, metrics=("accuracy",)):
+        model = keras.Model(inputs, outputs, name=name)
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+        models.append(functional_fit_case(name, model, x, y))
+    return case
+
+
 def masking_fixture():
     """Masks as Keras carries them: Embedding(mask_zero) and Masking, through
     the recurrent layers (padding at the end, at the start and inside;
@@ -1338,11 +1378,7 @@ def masking_fixture():
     L = layers
     n, steps, vocab = 16, 6, 9
     models = []
-
-    def case(name, inputs, outputs, loss, x, y, optimizer, metrics=("accuracy",)):
-        model = keras.Model(inputs, outputs, name=name)
-        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
-        models.append(functional_fit_case(name, model, x, y))
+    case = compiled_fit_case(models)
 
     tokens = keras.Input((steps,), dtype="int32", name="tokens")
     h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
@@ -1404,6 +1440,51 @@ def masking_fixture():
     return {"models": models}
 
 
+def masked_layers_fixture():
+    """Keras's masked values in Multiply, Maximum and Minimum (masked and
+    unmasked inputs together) and a training BatchNormalization's moments
+    over the kept steps only: one epoch of each model from its to_json()."""
+    global rng
+    rng = np.random.default_rng(2468)
+    keras.utils.set_random_seed(19)
+    L = layers
+    n, steps, vocab = 16, 6, 9
+    models = []
+    case = compiled_fit_case(models)
+
+    # Multiply of two masked branches, then of a masked and an unmasked input.
+    tokens, extra = keras.Input((steps,), dtype="int32", name="tokens"), keras.Input((steps, 4), name="extra")
+    h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
+    both = L.Multiply()([L.Dense(4, activation="tanh")(h), L.Dense(4)(h)])
+    mixed = L.Multiply()([both, extra])
+    tags = L.Dense(3, activation="softmax", name="tags")(L.LSTM(5, return_sequences=True)(mixed))
+    case("multiply_masked_and_not", [tokens, extra], tags, "sparse_categorical_crossentropy",
+         {"tokens": padded_ids(n, steps, vocab, gaps=True), "extra": rand(n, steps, 4)}, {"tags": rng.integers(0, 3, (n, steps)).astype(np.float32)}, keras.optimizers.SGD(0.5))
+
+    # Maximum of two differently masked inputs (three inputs), Minimum of a masked and an unmasked one.
+    a, b = keras.Input((steps,), dtype="int32", name="a"), keras.Input((steps,), dtype="int32", name="b")
+    series = keras.Input((steps, 4), name="series")
+    ea, eb = L.Embedding(vocab, 4, mask_zero=True)(a), L.Embedding(vocab, 4, mask_zero=True)(b)
+    top = L.Maximum()([ea, eb, L.Embedding(vocab, 4, mask_zero=True)(a)])
+    low = L.Minimum()([L.Dense(4)(top), series])
+    out = L.Dense(2, activation="softmax", name="label")(L.GlobalAveragePooling1D()(L.Concatenate()([top, L.Minimum()([eb, ea])])))
+    score = L.Dense(1, name="score")(L.GRU(3)(low))
+    model = keras.Model([a, b, series], [out, score], name="maximum_minimum")
+    model.compile(optimizer=keras.optimizers.SGD(0.3), loss={"label": "categorical_crossentropy", "score": "mse"}, metrics={"label": ["accuracy"]})
+    models.append(functional_fit_case("maximum_minimum", model,
+                                      {"a": padded_ids(n, steps, vocab, empty=False), "b": padded_ids(n, steps, vocab, pre=True, empty=False), "series": rand(n, steps, 4)},
+                                      {"label": np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)], "score": rand(n, 1)}))
+
+    # BatchNormalization in training on a masked sequence: moments over the kept steps.
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    h = L.BatchNormalization(momentum=0.8)(L.Embedding(vocab, 4, mask_zero=True)(tokens))
+    h = L.BatchNormalization()(L.Dense(3)(h))
+    tags = L.Dense(2, activation="softmax", name="tags")(L.SimpleRNN(4, return_sequences=True)(h))
+    case("batch_normalization_masked", tokens, tags, "sparse_categorical_crossentropy",
+         {"tokens": padded_ids(n, steps, vocab, gaps=True)}, {"tags": rng.integers(0, 2, (n, steps)).astype(np.float32)}, keras.optimizers.SGD(0.3))
+    return {"models": models}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = {"keras": keras.__version__, "tensorflow": tf.__version__, "script": "tools/keras_fixtures.py"}
@@ -1413,7 +1494,8 @@ def main():
                        ("files", keras_files_fixture), ("vision", vision_fixture),
                        ("vision_model", vision_model_fixture), ("recurrent", recurrent_fixture), ("audio", audio_fixture),
                        ("text", text_fixture), ("wrappers", wrappers_fixture),
-                       ("attention", attention_fixture), ("masking", masking_fixture)]:
+                       ("attention", attention_fixture), ("masking", masking_fixture),
+                       ("recurrent_dropout", recurrent_dropout_fixture), ("masked_layers", masked_layers_fixture)]:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         data = make()

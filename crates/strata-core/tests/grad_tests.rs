@@ -1,5 +1,6 @@
 //! Every op's gradient against central finite differences.
 
+use strata_core::ops::RecurrentDropout;
 use strata_core::{no_grad, ops, Padding, Rng, Tensor};
 
 /// A random variable of `shape`; values are kept at least `gap` away from 0
@@ -512,6 +513,12 @@ fn scaled(r: &mut Rng, shape: &[usize], s: f32) -> Tensor {
     Tensor::variable(v.to_vec().iter().map(|x| x * s).collect(), shape).unwrap()
 }
 
+/// Dropout masks of 0 and 2 (rate 0.5) for `gates` gates, on the inputs and on the states.
+fn dropout_masks(r: &mut Rng, gates: usize, (b, d, h): (usize, usize, usize)) -> RecurrentDropout {
+    let mut mask = |n: usize| Tensor::new((0..gates * b * n).map(|_| if r.uniform() < 0.5 { 0.0 } else { 2.0 }).collect(), &[gates, b, n]).unwrap();
+    RecurrentDropout { inputs: Some(mask(d)), states: Some(mask(h)) }
+}
+
 #[test]
 fn lstm_through_time() {
     let mut r = Rng::new(7);
@@ -524,7 +531,9 @@ fn lstm_through_time() {
         scaled(&mut r, &[b, h], 0.5),
         scaled(&mut r, &[b, h], 0.5),
     ];
-    check("lstm", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5]).unwrap());
+    check("lstm", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &RecurrentDropout::default()).unwrap());
+    let dropout = dropout_masks(&mut r, 4, (b, d, h));
+    check("lstm with dropout masks", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &dropout).unwrap());
 }
 
 #[test]
@@ -539,7 +548,9 @@ fn gru_through_time() {
         scaled(&mut r, &[3 * h], 0.5),
         scaled(&mut r, &[b, h], 0.5),
     ];
-    check("gru", &inputs, |i| i[0].gru(&i[1], &i[2], &i[3], &i[4], &i[5]).unwrap());
+    check("gru", &inputs, |i| i[0].gru(&i[1], &i[2], [&i[3], &i[4]], &i[5], &RecurrentDropout::default()).unwrap());
+    let dropout = dropout_masks(&mut r, 3, (b, d, h));
+    check("gru with dropout masks", &inputs, |i| i[0].gru(&i[1], &i[2], [&i[3], &i[4]], &i[5], &dropout).unwrap());
 }
 
 #[test]
@@ -553,7 +564,9 @@ fn gru_reset_before_through_time() {
         scaled(&mut r, &[3 * h], 0.5),
         scaled(&mut r, &[b, h], 0.5),
     ];
-    check("gru_reset_before", &inputs, |i| i[0].gru_reset_before(&i[1], &i[2], &i[3], &i[4]).unwrap());
+    check("gru_reset_before", &inputs, |i| i[0].gru_reset_before(&i[1], &i[2], &i[3], &i[4], &RecurrentDropout::default()).unwrap());
+    let dropout = dropout_masks(&mut r, 3, (b, d, h));
+    check("gru_reset_before with dropout masks", &inputs, |i| i[0].gru_reset_before(&i[1], &i[2], &i[3], &i[4], &dropout).unwrap());
 }
 
 #[test]
@@ -561,5 +574,7 @@ fn simple_rnn_through_time() {
     let mut r = Rng::new(9);
     let (b, t, d, h) = (2, 4, 3, 5);
     let inputs = [scaled(&mut r, &[b, t, d], 1.0), scaled(&mut r, &[d, h], 0.5), scaled(&mut r, &[h, h], 0.5), scaled(&mut r, &[h], 0.5), scaled(&mut r, &[b, h], 0.5)];
-    check("simple_rnn", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4]).unwrap());
+    check("simple_rnn", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4], &RecurrentDropout::default()).unwrap());
+    let dropout = dropout_masks(&mut r, 1, (b, d, h));
+    check("simple_rnn with dropout masks", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4], &dropout).unwrap());
 }

@@ -563,7 +563,7 @@ fn recurrent_layers_match_keras() {
         assert_close("sequence sparse cross-entropy gradient", &grad, &floats(&case["grad"]["data"]), TIGHT);
     }
     // What the fused layers do not do yet is refused, naming the field.
-    for (class, field, value) in [("LSTM", "recurrent_dropout", serde_json::json!(0.2)), ("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "recurrent_activation", serde_json::json!("hard_sigmoid"))] {
+    for (class, field, value) in [("LSTM", "activation", serde_json::json!("relu")), ("LSTM", "stateful", serde_json::json!(true)), ("GRU", "recurrent_activation", serde_json::json!("hard_sigmoid"))] {
         let key = if class == "LSTM" { "states" } else { "gru_states" };
         let mut config = fx[key]["config"].clone();
         config[field] = value;
@@ -593,6 +593,40 @@ fn audio_layers_match_keras() {
 
 /// Initial states in (the inputs after the sequence), final states out
 /// (`return_state`), gradients through all of them.
+/// Keras 3's recurrent dropout in training with the masks the fixture fixed:
+/// each recurrent op given the same masks gives Keras's outputs and gradients.
+#[test]
+fn recurrent_dropout_matches_keras() {
+    use strata::core::ops::RecurrentDropout;
+    let fx = fixture("keras_recurrent_dropout.json");
+    for case in fx["cases"].as_array().unwrap() {
+        let (name, config) = (case["name"].as_str().unwrap(), &case["config"]);
+        let x = variable(&case["x"]);
+        let w: Vec<Tensor> = case["weights"].as_array().unwrap().iter().map(variable).collect();
+        let mask = |key: &str| case.get(key).map(tensor);
+        let dropout = RecurrentDropout { inputs: mask("input_masks"), states: mask("state_masks") };
+        let (batch, units) = (x.shape()[0], config["units"].as_u64().unwrap() as usize);
+        let h0 = Tensor::zeros(&[batch, units]);
+        let y = match (case["class_name"].as_str().unwrap(), config["reset_after"].as_bool()) {
+            ("LSTM", _) => x.lstm(&w[0], &w[1], &w[2], &h0, &h0, &dropout).unwrap().narrow(2, 0, units).unwrap(),
+            ("GRU", Some(true)) => x.gru(&w[0], &w[1], [&w[2].select(0, 0).unwrap(), &w[2].select(0, 1).unwrap()], &h0, &dropout).unwrap(),
+            ("GRU", _) => x.gru_reset_before(&w[0], &w[1], &w[2], &h0, &dropout).unwrap(),
+            _ => x.simple_rnn(&w[0], &w[1], &w[2], &h0, &dropout).unwrap(),
+        };
+        assert_close(&format!("{name} output"), &y.to_vec(), &floats(&case["output"]["data"]), TIGHT);
+        let grads = y.mul(&tensor(&case["r"])).unwrap().sum().backward().unwrap();
+        assert_close(&format!("{name} grad x"), &grads.get(&x).unwrap().to_vec(), &floats(&case["grad_x"]["data"]), TIGHT);
+        for (i, (w, k)) in w.iter().zip(case["grad_weights"].as_array().unwrap()).enumerate() {
+            assert_close(&format!("{name} grad of weight {i}"), &grads.get(w).unwrap().to_vec(), &floats(&k["data"]), TIGHT);
+        }
+        // The layer reads Keras's config, recurrent_dropout included, and writes it back.
+        let mut layer = keras_config::layer_from_config(case["class_name"].as_str().unwrap(), config).unwrap();
+        layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+        let rate = |c: &serde_json::Value| c["recurrent_dropout"].as_f64().map(|v| v as f32);
+        assert_eq!(rate(&layer.config()), rate(config), "{name}");
+    }
+}
+
 fn check_states_case(class: &str, st: &serde_json::Value, states: &[&str]) {
     let inputs: Vec<Tensor> = std::iter::once(variable(&st["x"])).chain(states.iter().map(|s| variable(&st[*s]))).collect();
     check_outputs_and_gradients(&format!("{class} with states"), class, st, inputs);

@@ -66,23 +66,46 @@ fn err_text<T>(r: strata::Result<T>) -> String {
     r.err().map(|e| e.to_string()).expect("an error")
 }
 
+/// Keras's rules for masked values, by hand: Multiply counts a masked value
+/// as 1 (and zeroes steps no input keeps when all are masked); Maximum and
+/// Minimum take the other input's value where one is masked.
 #[test]
-fn where_masks_are_not_supported_the_error_says_so() {
-    let tokens = Input::typed([4], "tokens", DType::I32);
-    let a = Embedding::new(5, 3).mask_zero(true).apply(&tokens).unwrap();
-    let b = Embedding::new(5, 3).mask_zero(true).apply(&tokens).unwrap();
-    let product = Multiply::new().named("product").apply([&a, &b]).unwrap();
-    let mut model = Model::with_seed(std::slice::from_ref(&tokens), &[product], 0).unwrap();
-    let ids = Tensor::from_i32(vec![1, 2, 0, 0], &[1, 4]).unwrap();
-    let e = err_text(model.predict(&ids, 8));
-    assert!(e.contains("product") && e.contains("Multiply of masked inputs"), "{e}");
+fn multiply_maximum_and_minimum_keep_masked_values_out() {
+    use strata::layers::{Maximum, Minimum};
+    let a = Tensor::new(vec![2.0, 3.0, 5.0, 7.0], &[1, 2, 2]).unwrap();
+    let b = Tensor::new(vec![-1.0, 10.0, 4.0, -6.0], &[1, 2, 2]).unwrap();
+    let (first_kept, second_kept) = (Tensor::new(vec![1.0, 0.0], &[1, 2]).unwrap(), Tensor::new(vec![0.0, 1.0], &[1, 2]).unwrap());
+    let run = |layer: &dyn Layer, masks: &[Option<Tensor>]| layer.call_masked(&[a.clone(), b.clone()], masks, false).unwrap().remove(0).to_vec();
+    let (mul, max, min) = (Multiply::new(), Maximum::new(), Minimum::new());
+    // Only `a` masked, at its second step: there `b` alone counts.
+    let only_a = [Some(first_kept.clone()), None];
+    assert_eq!(run(&mul, &only_a), [-2.0, 30.0, 4.0, -6.0]);
+    assert_eq!(run(&max, &only_a), [2.0, 10.0, 4.0, -6.0]);
+    assert_eq!(run(&min, &only_a), [-1.0, 3.0, 4.0, -6.0]);
+    // Both masked, each at another step: the kept one counts.
+    let both = [Some(first_kept.clone()), Some(second_kept)];
+    assert_eq!(run(&mul, &both), [2.0, 3.0, 4.0, -6.0]);
+    assert_eq!(run(&max, &both), [2.0, 3.0, 4.0, -6.0]);
+    // A step masked in every input: Multiply gives 0 there, Maximum the first input's value.
+    let same = [Some(first_kept.clone()), Some(first_kept)];
+    assert_eq!(run(&mul, &same), [-2.0, 30.0, 0.0, 0.0]);
+    assert_eq!(run(&max, &same), [2.0, 10.0, 5.0, 7.0]);
+    assert_eq!(Multiply::new().compute_mask(&[a.clone(), b.clone()], &same).unwrap()[0].as_ref().unwrap().to_vec(), [1.0, 0.0]);
+    // A mask that does not mark the input's (batch, steps) is named.
+    let e = err_text(mul.call_masked(&[a.clone(), b.clone()], &[Some(Tensor::full(&[1, 3], 1.0)), None], false));
+    assert!(e.contains("does not mark"), "{e}");
+}
 
+#[test]
+fn batch_normalization_in_training_takes_moments_over_kept_steps() {
+    let tokens = Input::typed([4], "tokens", DType::I32);
     let normed = BatchNormalization::new().named("bn").apply(&Embedding::new(5, 3).mask_zero(true).apply(&tokens).unwrap()).unwrap();
     let model = Model::with_seed(&[tokens], &[normed], 0).unwrap();
-    let e = err_text(model.call(&ids, true));
-    assert!(e.contains("bn") && e.contains("masked input"), "{e}");
-    assert!(model.call(&ids, false).is_ok(), "inference needs no masked moments");
-
+    // Padding repeated or not, the kept steps' moments and so their outputs are the same.
+    let short = Tensor::from_i32(vec![1, 2, 3, 0], &[1, 4]).unwrap();
+    let long = Tensor::from_i32(vec![1, 2, 0, 3], &[1, 4]).unwrap();
+    let (y1, y2) = (model.call(&short, true).unwrap().to_vec(), model.call(&long, true).unwrap().to_vec());
+    assert_eq!((&y1[..6], &y1[6..9]), (&y2[..6], &y2[9..12]));
     let mut bad = Sequential::new();
     let e = err_text(bad.add(Masking::new(f32::NAN).named("pad").input_shape([3, 2])));
     assert!(e.contains("pad") && e.contains("mask_value"), "{e}");

@@ -29,6 +29,7 @@ pub use crate::kernels::optim::AdamStep;
 use crate::kernels::tile;
 use crate::kernels::window::Window;
 use crate::error::Result;
+use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::{Device, Tensor};
 
 /// In an index map ([`Backend::index_map`]): this output element is a zero.
@@ -271,24 +272,26 @@ pub trait Backend: Send + Sync {
     /// An LSTM over a whole sequence (see [`Tensor::lstm`]), for checked
     /// shapes `(batch, time, features, units)`.
     #[allow(clippy::too_many_arguments)]
-    fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
-        host::recurrent::lstm(x, kernel, recurrent, bias, h0, c0, dims)
+    fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, initial: [&Tensor; 2], dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::recurrent::lstm(x, [kernel, recurrent, bias], initial, dropout, dims)
     }
     /// A simple recurrent layer (tanh) over a whole sequence (see
     /// [`Tensor::simple_rnn`]), for checked shapes `(batch, time, features, units)`.
-    fn simple_rnn(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
-        host::recurrent::simple_rnn(x, kernel, recurrent, bias, h0, dims)
+    #[allow(clippy::too_many_arguments)]
+    fn simple_rnn(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::recurrent::simple_rnn(x, [kernel, recurrent, bias], h0, dropout, dims)
     }
     /// A GRU (`reset_after`) over a whole sequence (see [`Tensor::gru`]),
     /// for checked shapes `(batch, time, features, units)`.
     #[allow(clippy::too_many_arguments)]
-    fn gru(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
-        host::gru::gru(x, kernel, recurrent, input_bias, recurrent_bias, h0, dims)
+    fn gru(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, biases: [&Tensor; 2], h0: &Tensor, dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::gru::gru(x, [kernel, recurrent], biases, h0, dropout, dims)
     }
     /// A GRU with `reset_after=False` over a whole sequence (see
     /// [`Tensor::gru_reset_before`]), for checked shapes `(batch, time, features, units)`.
-    fn gru_reset_before(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dims: (usize, usize, usize, usize)) -> Tensor {
-        host::gru_reset_before::gru_reset_before(x, kernel, recurrent, bias, h0, dims)
+    #[allow(clippy::too_many_arguments)]
+    fn gru_reset_before(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
+        host::gru_reset_before::gru_reset_before(x, [kernel, recurrent, bias], h0, dropout, dims)
     }
     /// Softmax (or log-softmax when `log`) along `axis`.
     fn softmax(&self, x: &Tensor, axis: usize, log: bool) -> Tensor {

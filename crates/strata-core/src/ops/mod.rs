@@ -12,7 +12,7 @@ mod layout;
 mod loss;
 mod matmul;
 mod pool;
-mod recurrent;
+pub(crate) mod recurrent;
 mod reduce;
 mod shape;
 mod softmax;
@@ -22,6 +22,7 @@ pub use image::{FillMode, Interpolation, Resample};
 pub use loss::{softmax_cross_entropy, sparse_softmax_cross_entropy};
 pub use matmul::linear;
 pub use pool::{avg_pool2d, max_pool2d};
+pub use recurrent::RecurrentDropout;
 pub use reduce::resolve_axis;
 
 use crate::error::{Error, Result};

@@ -4,18 +4,19 @@
 
 use rayon::prelude::*;
 
-use super::recurrent::{project, sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
-use crate::kernels::elementwise::sum_rows;
+use super::gate_dropout::{InputSide, StateSide};
+use super::recurrent::{sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
 use crate::autodiff::GradFn;
-use crate::kernels::matmul::Gemm;
+use crate::kernels::elementwise::sum_rows;
+use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
 
 /// [`Tensor::gru`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bias: &Tensor, recurrent_bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias, recurrent_bias]: [&Tensor; 2], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 3 * h;
     let x = swap_leading(&input.data(), b, t, d);
-    let xw = project(&x, &kernel.data(), &input_bias.data(), b * t, d, w);
-    let u = recurrent.to_vec();
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
+    let xw = inputs_side.project(&x, &kernel.data(), &input_bias.data(), b * t, d, w);
     let rb = recurrent_bias.to_vec();
     // Kept for the backward pass: z, r and the candidate per row, the
     // recurrent part of the candidate before the reset gate, and the states.
@@ -28,7 +29,7 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
         rz.iter_mut().zip(rb.iter().cycle()).for_each(|(v, bias)| *v = *bias);
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let prev = &before[step * b * h..];
-        Gemm { m: b, k: h, n: w, trans_a: false, trans_b: false }.run(prev, &u, &mut rz, true);
+        u.forward(prev, &mut rz, true);
         let xs = &xw[step * b * w..(step + 1) * b * w];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
         let kept = &mut rec_h[step * b * h..(step + 1) * b * h];
@@ -51,7 +52,7 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
-        let u_t = transposed(&u, h, w);
+        let u_t = transposed(u.kernel(), h, w);
         // Pre-activation gradients of the input side and of the recurrent side.
         let (mut dzx, mut dzr) = (vec![0.0f32; t * b * w], vec![0.0f32; t * b * w]);
         let mut dh_next = vec![0.0f32; b * h];
@@ -77,9 +78,9 @@ pub(crate) fn gru(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, input_bia
                         dh_next[j] = dh * z;
                     }
                 });
-            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(&dzr[step * b * w..(step + 1) * b * w], &u_t, &mut dh_next, true);
+            u.backward(&u_t, &dzr[step * b * w..(step + 1) * b * w], &mut dh_next, true);
         }
-        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (t * b, d, h, w));
+        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (t * b, d, w));
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dzx, w)), Some(sum_rows(&dzr, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru", inputs, backward))

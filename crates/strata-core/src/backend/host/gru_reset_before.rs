@@ -6,24 +6,24 @@
 
 use rayon::prelude::*;
 
-use super::recurrent::{project, sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
+use super::gate_dropout::{columns, InputSide, StateSide};
+use super::recurrent::{sigmoid, swap_leading, tanh, transposed, ROWS_PER_TASK};
 use crate::autodiff::GradFn;
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
+use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
 
-/// Columns `from..from + n` of a `[rows, cols]` matrix, as `[rows, n]`.
-fn columns(x: &[f32], cols: usize, from: usize, n: usize) -> Vec<f32> {
-    x.chunks(cols).flat_map(|row| row[from..from + n].iter().copied()).collect()
-}
-
 /// [`Tensor::gru_reset_before`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn gru_reset_before(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 3 * h;
     let x = swap_leading(&input.data(), b, t, d);
-    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, w);
+    let inputs_side = InputSide::new(dropout, b, h);
+    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
     let u = recurrent.to_vec();
-    let (u_zr, u_h) = (columns(&u, w, 0, 2 * h), columns(&u, w, 2 * h, h));
+    // The gates' product reads h_prev through the z and r gates' masks, the
+    // candidate's reads it through the third mask (then times r).
+    let (u_zr, u_h) = (StateSide::new(dropout, columns(&u, w, 0, 2 * h), (b, h, 2 * h), 0), StateSide::new(dropout, columns(&u, w, 2 * h, h), (b, h, h), 2));
     // Kept for the backward pass: z, r and the candidate per row, r * h_prev, and the states.
     let mut gates = vec![0.0f32; t * b * w];
     let mut reset = vec![0.0f32; t * b * h];
@@ -33,22 +33,23 @@ pub(crate) fn gru_reset_before(input: &Tensor, kernel: &Tensor, recurrent: &Tens
     for step in 0..t {
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let prev = &before[step * b * h..];
-        Gemm { m: b, k: h, n: 2 * h, trans_a: false, trans_b: false }.run(prev, &u_zr, &mut zr, false);
+        u_zr.forward(prev, &mut zr, false);
+        let prev_h = u_h.through_mask(prev, 0);
         let xs = &xw[step * b * w..(step + 1) * b * w];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
         let rh = &mut reset[step * b * h..(step + 1) * b * h];
         xs.par_chunks(w)
             .zip(zr.par_chunks(2 * h))
             .zip(g.par_chunks_mut(w).zip(rh.par_chunks_mut(h)))
-            .zip(prev.par_chunks(h))
+            .zip(prev_h.par_chunks(h))
             .with_min_len(ROWS_PER_TASK)
-            .for_each(|(((xr, zrr), (g, rh)), prev)| {
+            .for_each(|(((xr, zrr), (g, rh)), prev_h)| {
                 for j in 0..h {
                     let (z, r) = (sigmoid(xr[j] + zrr[j]), sigmoid(xr[h + j] + zrr[h + j]));
-                    (g[j], g[h + j], rh[j]) = (z, r, r * prev[j]);
+                    (g[j], g[h + j], rh[j]) = (z, r, r * prev_h[j]);
                 }
             });
-        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(rh, &u_h, &mut cand_rec, false);
+        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(rh, u_h.kernel(), &mut cand_rec, false);
         xs.par_chunks(w)
             .zip(cand_rec.par_chunks(h))
             .zip(g.par_chunks_mut(w))
@@ -66,7 +67,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, kernel: &Tensor, recurrent: &Tens
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
-        let (u_zr_t, u_h_t) = (transposed(&u_zr, h, 2 * h), transposed(&u_h, h, h));
+        let (u_zr_t, u_h_t) = (transposed(u_zr.kernel(), h, 2 * h), transposed(u_h.kernel(), h, h));
         // Pre-activation gradients [da_z, da_r, da_h] per step, and the gradient of r * h_prev.
         let mut dz = vec![0.0f32; t * b * w];
         let mut d_rh = vec![0.0f32; b * h];
@@ -87,25 +88,23 @@ pub(crate) fn gru_reset_before(input: &Tensor, kernel: &Tensor, recurrent: &Tens
             });
             let da_h = columns(dz_step, w, 2 * h, h);
             Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&da_h, &u_h_t, &mut d_rh, false);
-            // Through r * h_prev: to the reset gate and straight to h_prev.
-            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(d_rh.par_chunks(h))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev), drh))| {
+            // Through r * h_prev (h_prev as the candidate read it): to the reset gate and to h_prev.
+            let (prev_h, d_rh_read) = (u_h.through_mask(prev, 0), u_h.through_mask(&d_rh, 0));
+            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev_h.par_chunks(h)).zip(d_rh.par_chunks(h).zip(d_rh_read.par_chunks(h)))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev_h), (drh, drh_read)))| {
                 for j in 0..h {
                     let r = g[h + j];
-                    dz[h + j] = drh[j] * prev[j] * r * (1.0 - r);
-                    dh[j] += drh[j] * r;
+                    dz[h + j] = drh[j] * prev_h[j] * r * (1.0 - r);
+                    dh[j] += drh_read[j] * r;
                 }
             });
-            let da_zr = columns(dz_step, w, 0, 2 * h);
-            Gemm { m: b, k: 2 * h, n: h, trans_a: false, trans_b: false }.run(&da_zr, &u_zr_t, &mut dh_next, true);
+            u_zr.backward(&u_zr_t, &columns(dz_step, w, 0, 2 * h), &mut dh_next, true);
         }
         // The gates' part of the recurrent kernel's gradient comes from h_prev, the candidate's from r * h_prev.
-        let gates_only: Vec<f32> = dz.chunks(w).flat_map(|row| row[..2 * h].iter().copied().chain(std::iter::repeat_n(0.0, h))).collect();
-        let [dx, dk, mut du] = weight_grads(&x, &inputs[1].data(), (&dz, &gates_only), &states[..t * b * h], (t * b, d, h, w));
+        let [dx, dk] = inputs_side.grads(&x, &inputs[1].data(), &dz, t * b, d, w);
+        let du_zr = u_zr.kernel_grad(&states[..t * b * h], &columns(&dz, w, 0, 2 * h), t * b);
         let mut du_h = vec![0.0f32; h * h];
         Gemm { m: h, k: t * b, n: h, trans_a: true, trans_b: false }.run(&reset, &columns(&dz, w, 2 * h, h), &mut du_h, false);
-        for (row, add) in du.chunks_mut(w).zip(du_h.chunks(h)) {
-            row[2 * h..].iter_mut().zip(add).for_each(|(a, b)| *a += b);
-        }
+        let du: Vec<f32> = du_zr.chunks(2 * h).zip(du_h.chunks(h)).flat_map(|(zr, c)| zr.iter().chain(c).copied()).collect();
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru_reset_before", inputs, backward))

@@ -12,6 +12,7 @@ pub(crate) mod linear;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
+pub(crate) mod gate_dropout;
 pub(crate) mod gru;
 pub(crate) mod gru_reset_before;
 pub(crate) mod pool;

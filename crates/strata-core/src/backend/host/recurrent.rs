@@ -8,33 +8,22 @@
 use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
+use super::gate_dropout::{InputSide, StateSide};
 use crate::kernels::elementwise::sum_rows;
-use crate::kernels::matmul::Gemm;
+use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
 
 pub(super) use crate::kernels::fastmath::{sigmoid, tanh};
 use crate::kernels::fastmath;
 
-/// `x · kernel + bias` for every step, rows in `(batch, time)` order: `[b·t, g·h]`.
-pub(super) fn project(x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
-    let mut out: Vec<f32> = bias.iter().copied().cycle().take(rows * width).collect();
-    Gemm { m: rows, k: d, n: width, trans_a: false, trans_b: false }.run(x, kernel, &mut out, true);
-    out
-}
-
 /// The gradients of the input, kernel and recurrent kernel, each one
-/// product: from the pre-activation gradients of the input side `dz [b·t,
-/// g·h]` and of the recurrent side `dz_rec` (the same for all but the GRU,
-/// whose reset gate scales the recurrent part of its candidate), and the
-/// states each step read (`h_prev [b·t, h]`).
-pub(super) fn weight_grads(x: &[f32], kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (rows, d, h, width): (usize, usize, usize, usize)) -> [Vec<f32>; 3] {
-    let mut dx = vec![0.0; rows * d];
-    Gemm { m: rows, k: width, n: d, trans_a: false, trans_b: true }.run(dz, kernel, &mut dx, false);
-    let mut dk = vec![0.0; d * width];
-    Gemm { m: d, k: rows, n: width, trans_a: true, trans_b: false }.run(x, dz, &mut dk, false);
-    let mut du = vec![0.0; h * width];
-    Gemm { m: h, k: rows, n: width, trans_a: true, trans_b: false }.run(h_prev, dz_rec, &mut du, false);
-    [dx, dk, du]
+/// product per gate side: from the pre-activation gradients of the input
+/// side `dz [b·t, g·h]` and of the recurrent side `dz_rec` (the same for all
+/// but the GRU, whose reset gate scales the recurrent part of its
+/// candidate), and the states each step read (`h_prev [b·t, h]`).
+pub(super) fn weight_grads((input, state): (&InputSide, &StateSide), x: &[f32], kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (rows, d, width): (usize, usize, usize)) -> [Vec<f32>; 3] {
+    let [dx, dk] = input.grads(x, kernel, dz, rows, d, width);
+    [dx, dk, state.kernel_grad(h_prev, dz_rec, rows)]
 }
 
 /// `[a, b, rest]` rows to `[b, a, rest]` rows.
@@ -61,13 +50,13 @@ pub(super) fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 pub(super) const ROWS_PER_TASK: usize = 8;
 
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 4 * h;
     // Everything per step is kept step-major (`[time, batch, ...]`), so a
     // step's rows are contiguous: one product and one parallel pass each.
     let x = swap_leading(&input.data(), b, t, d);
-    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, w);
-    let u = recurrent.to_vec();
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
+    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
     // Kept for the backward pass: the gates after their activations, and
     // the states each step started from and ended with.
     let mut gates = vec![0.0f32; t * b * w];
@@ -85,7 +74,7 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
         for (row, s) in prev.chunks_exact(2 * h).enumerate() {
             h_prev[row * h..(row + 1) * h].copy_from_slice(&s[..h]);
         }
-        Gemm { m: b, k: h, n: w, trans_a: false, trans_b: false }.run(&h_prev, &u, &mut z, true);
+        u.forward(&h_prev, &mut z, true);
         let next = &mut after[..b * 2 * h];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
         z.par_chunks(w)
@@ -99,7 +88,7 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, 2 * h);
-        let u_t = transposed(&u, h, w);
+        let u_t = transposed(u.kernel(), h, w);
         let mut dz = vec![0.0f32; t * b * w];
         let (mut dh_next, mut dc_next) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
         for step in (0..t).rev() {
@@ -113,20 +102,20 @@ pub(crate) fn lstm(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &T
                 .zip(g.par_chunks(w).zip(prev.par_chunks(2 * h)).zip(now.par_chunks(2 * h)).zip(dy_step.par_chunks(2 * h)))
                 .with_min_len(ROWS_PER_TASK)
                 .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| fastmath::lstm_cells_backward(g, prev, now, dyr, dh_next, dc_next, dzr));
-            Gemm { m: b, k: w, n: h, trans_a: false, trans_b: false }.run(dz_step, &u_t, &mut dh_next, false);
+            u.backward(&u_t, dz_step, &mut dh_next, false);
         }
         let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();
-        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&dz, &dz), &h_prev, (t * b, d, h, w));
+        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&dz, &dz), &h_prev, (t * b, d, w));
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next), Some(dc_next)]
     };
     Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
 }
 
 /// [`Tensor::simple_rnn`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let x = swap_leading(&input.data(), b, t, d);
-    let xw = project(&x, &kernel.data(), &bias.data(), b * t, d, h);
-    let u = recurrent.to_vec();
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, h), 0));
+    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, h);
     // Every step's state, from the initial one: `[time + 1, batch, units]`.
     let mut states = vec![0.0f32; (t + 1) * b * h];
     states[..b * h].copy_from_slice(&h0.data());
@@ -134,14 +123,14 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let next = &mut after[..b * h];
         next.copy_from_slice(&xw[step * b * h..(step + 1) * b * h]);
-        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&before[step * b * h..], &u, next, true);
+        u.forward(&before[step * b * h..], next, true);
         next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(fastmath::tanh_in_place);
     }
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
-        let u_t = transposed(&u, h, h);
+        let u_t = transposed(u.kernel(), h, h);
         let mut da = vec![0.0f32; t * b * h];
         let mut dh_next = vec![0.0f32; b * h];
         for step in (0..t).rev() {
@@ -153,9 +142,9 @@ pub(crate) fn simple_rnn(input: &Tensor, kernel: &Tensor, recurrent: &Tensor, bi
                     da[j] = (dyr[j] + dh_next[j]) * (1.0 - now[j] * now[j]);
                 }
             });
-            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(da_step, &u_t, &mut dh_next, false);
+            u.backward(&u_t, da_step, &mut dh_next, false);
         }
-        let [dx, dk, du] = weight_grads(&x, &inputs[1].data(), (&da, &da), &states[..t * b * h], (t * b, d, h, h));
+        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&da, &da), &states[..t * b * h], (t * b, d, h));
         vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&da, h)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("simple_rnn", inputs, backward))

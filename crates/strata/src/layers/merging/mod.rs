@@ -169,16 +169,80 @@ impl<const OP: u8> Layer for Merge<OP> {
         Ok(vec![mask::any(masks).map_err(|e| e.in_layer(&self.base.name))?])
     }
     fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
-        // Keras's Add, Subtract and Average ignore masks in their values; its Multiply, Maximum
-        // and Minimum replace masked values first, which Strata does not do yet.
-        if matches!(Self::OP, MergeOp::Multiply | MergeOp::Maximum | MergeOp::Minimum) && masks.iter().any(Option::is_some) {
-            return Err(Error::layer(&self.base.name, format!("{} of masked inputs (Keras's masked values) is not supported yet", self.class_name())));
+        // Keras's Add, Subtract and Average ignore masks in their values; its
+        // Multiply, Maximum and Minimum keep masked values out of the result.
+        if matches!(Self::OP, MergeOp::Add | MergeOp::Subtract | MergeOp::Average) || masks.iter().all(Option::is_none) {
+            return self.call_many(inputs, training);
         }
-        self.call_many(inputs, training)
+        check_count(self, inputs.len(), 2, false)?;
+        let keep = inputs.iter().zip(masks).map(|(x, m)| m.as_ref().map(|m| widened(&self.base.name, m, x)).transpose()).collect::<Result<Vec<_>>>()?;
+        let out = match Self::OP {
+            MergeOp::Multiply => masked_product(inputs, &keep),
+            _ => masked_extreme(Self::OP, inputs, &keep),
+        };
+        Ok(vec![out.map_err(|e| e.in_layer(&self.base.name))?])
     }
     fn own_config(&self) -> Value {
         json!({ })
     }
+}
+
+/// A `(batch, steps)` mask as `(batch, steps, 1, ...)`, to broadcast over its input `x`.
+fn widened(layer: &str, mask: &Tensor, x: &Tensor) -> Result<Tensor> {
+    mask::steps_of(layer, mask, x)?;
+    let mut shape: Vec<isize> = mask.shape().iter().map(|&d| d as isize).collect();
+    shape.resize(x.rank(), 1);
+    mask.reshape(&shape)
+}
+
+/// Keras's masked `Multiply`: a masked value counts as 1; where every input
+/// has a mask, the steps none keeps are 0.
+fn masked_product(inputs: &[Tensor], keep: &[Option<Tensor>]) -> Result<Tensor> {
+    let one = Tensor::scalar(1.0);
+    let mut out: Option<Tensor> = None;
+    for (x, k) in inputs.iter().zip(keep) {
+        let x = match k {
+            Some(k) => Tensor::where_(k, x, &one)?,
+            None => x.clone(),
+        };
+        out = Some(match out {
+            Some(o) => o.mul(&x)?,
+            None => x,
+        });
+    }
+    let out = out.expect("two inputs or more");
+    match keep.iter().cloned().collect::<Option<Vec<_>>>() {
+        Some(all) => Tensor::where_(&any_of(&all)?, &out, &Tensor::scalar(0.0)),
+        None => Ok(out),
+    }
+}
+
+/// Keras's masked `Maximum` and `Minimum`, input by input: a masked value
+/// of the next input takes the result so far, and a masked value of the
+/// result so far takes the next input, so a value masked everywhere is the
+/// first input's.
+fn masked_extreme(op: MergeOp, inputs: &[Tensor], keep: &[Option<Tensor>]) -> Result<Tensor> {
+    let (mut out, mut out_keep) = (inputs[0].clone(), keep[0].clone());
+    for (x, k) in inputs[1..].iter().zip(&keep[1..]) {
+        let x = match k {
+            Some(k) => Tensor::where_(k, x, &out)?,
+            None => x.clone(),
+        };
+        if let Some(ok) = &out_keep {
+            out = Tensor::where_(ok, &out, &x)?;
+        }
+        out_keep = match (out_keep, k) {
+            (Some(a), Some(b)) => Some(any_of(&[a, b.clone()])?),
+            _ => None,
+        };
+        out = op.combine(&out, &x)?;
+    }
+    Ok(out)
+}
+
+/// Where any of the 0/1 masks is 1.
+fn any_of(masks: &[Tensor]) -> Result<Tensor> {
+    masks[1..].iter().try_fold(masks[0].clone(), |a, b| a.maximum(b))
 }
 
 /// Keras's `Concatenate`: joins the inputs along `axis` (default -1, the last).

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use strata_core::backend::Update;
-use strata_core::{Error, Result, Rng, Tensor};
+use strata_core::{fmt_shape, Error, Result, Rng, Tensor};
 
 use super::super::{base_accessors, check_input, not_built, Layer, LayerBase, Weight};
 use crate::layers::config as cfg;
@@ -53,15 +53,80 @@ impl Default for BatchNormalization {
     }
 }
 
+impl BatchNormalization {
+    /// The layer's call; in training, `weights [rows, 1]` (a mask's values,
+    /// one per row of the flattened input) limit the batch's moments to the
+    /// rows they keep, as Keras's masked moments do.
+    fn normalize(&self, x: &Tensor, weights: Option<&Tensor>, training: bool) -> Result<Tensor> {
+        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
+        check_input(self, x, &b.input_shape)?;
+        let c = *b.input_shape.last().expect("built with channels") as isize;
+        let flat = x.reshape(&[-1, c])?;
+        // A frozen BatchNormalization runs in inference mode, as in Keras 3.
+        let (mean, var) = if training && self.base.trainable {
+            let (mean, var) = match weights {
+                Some(w) => masked_moments(&flat, w, x.shape()[0])?,
+                None => moments(&flat, x.shape()[0])?,
+            };
+            // The one state update of a training call (see ARCHITECTURE.md).
+            let average = Update::MovingAverage { momentum: self.momentum };
+            b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean)?;
+            b.moving_variance.backend().update(average, &b.moving_variance, &[], &var)?;
+            (mean, var)
+        } else {
+            (b.moving_mean.clone(), b.moving_variance.clone())
+        };
+        let inv = var.add_scalar(self.epsilon).sqrt();
+        let y = flat.sub(&mean)?.div(&inv)?.mul(&b.gamma)?.add(&b.beta)?;
+        let shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+        y.reshape(&shape)
+    }
+}
+
+/// The mean and (biased) variance of each channel of `flat [rows, channels]`
+/// from a batch of `batch` samples: over all ranks' batches when this is one
+/// rank of several (Keras's `synchronized=True`).
+fn moments(flat: &Tensor, batch: usize) -> Result<(Tensor, Tensor)> {
+    Ok(match crate::distributed::current() {
+        Some(shard) if shard.rows == batch => {
+            let count = (flat.shape()[0] / shard.rows.max(1) * shard.global_rows) as f32;
+            let mean = shard.sum_across(&flat.sum_axis(0, false)?)?.scale(1.0 / count);
+            let var = shard.sum_across(&flat.sub(&mean)?.square().sum_axis(0, false)?)?.scale(1.0 / count);
+            (mean, var)
+        }
+        _ => {
+            let mean = flat.mean_axis(0, false)?;
+            (mean.clone(), flat.sub(&mean)?.square().mean_axis(0, false)?)
+        }
+    })
+}
+
+/// [`moments`] over the rows `weights [rows, 1]` keep (Keras's masked
+/// moments: sums over kept rows divided by their count plus 1e-7).
+fn masked_moments(flat: &Tensor, weights: &Tensor, batch: usize) -> Result<(Tensor, Tensor)> {
+    let shard = crate::distributed::current().filter(|s| s.rows == batch);
+    let across = |t: Tensor| match &shard {
+        Some(s) => s.sum_across(&t),
+        None => Ok(t),
+    };
+    let count = across(weights.sum())?.add_scalar(1e-7);
+    let mean = across(flat.mul(weights)?.sum_axis(0, false)?)?.div(&count)?;
+    let var = across(flat.sub(&mean)?.square().mul(weights)?.sum_axis(0, false)?)?.div(&count)?;
+    Ok((mean, var))
+}
+
 impl Layer for BatchNormalization {
     fn passes_mask(&self) -> bool {
         true
     }
     fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
-        if training && masks.first().is_some_and(Option::is_some) {
-            return Err(Error::layer(&self.base.name, "BatchNormalization in training on a masked input (Keras's moments over the kept steps only) is not supported yet"));
+        let x = &inputs[0];
+        let Some(mask) = masks.first().cloned().flatten().filter(|_| training) else { return self.call_many(inputs, training) };
+        // Keras: the batch's moments over the kept steps only; the mask has one axis fewer than the input.
+        if x.rank() != 3 || mask.shape() != &x.shape()[..2] {
+            return Err(Error::layer(&self.base.name, format!("a mask of shape {} does not mark the (batch, steps) of an input of shape {}", fmt_shape(mask.shape()), fmt_shape(x.shape()))));
         }
-        self.call_many(inputs, training)
+        Ok(vec![self.normalize(x, Some(&mask.reshape(&[-1, 1])?), training)?])
     }
     fn class_name(&self) -> &'static str {
         "BatchNormalization"
@@ -79,38 +144,9 @@ impl Layer for BatchNormalization {
         Ok(input_shape.to_vec())
     }
     fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
-        let b = self.built.as_ref().ok_or_else(|| not_built(self))?;
-        check_input(self, x, &b.input_shape)?;
-        let c = *b.input_shape.last().expect("built with channels") as isize;
-        let flat = x.reshape(&[-1, c])?;
-        // A frozen BatchNormalization runs in inference mode, as in Keras 3.
-        let (mean, var) = if training && self.base.trainable {
-            let (mean, var) = match crate::distributed::current() {
-                // One rank of several: the global batch's statistics (Keras's synchronized=True).
-                Some(shard) if shard.rows == x.shape()[0] => {
-                    let count = (flat.shape()[0] / shard.rows.max(1) * shard.global_rows) as f32;
-                    let mean = shard.sum_across(&flat.sum_axis(0, false)?)?.scale(1.0 / count);
-                    let var = shard.sum_across(&flat.sub(&mean)?.square().sum_axis(0, false)?)?.scale(1.0 / count);
-                    (mean, var)
-                }
-                _ => {
-                    let mean = flat.mean_axis(0, false)?;
-                    (mean.clone(), flat.sub(&mean)?.square().mean_axis(0, false)?)
-                }
-            };
-            // The one state update of a training call (see ARCHITECTURE.md).
-            let average = Update::MovingAverage { momentum: self.momentum };
-            b.moving_mean.backend().update(average, &b.moving_mean, &[], &mean)?;
-            b.moving_variance.backend().update(average, &b.moving_variance, &[], &var)?;
-            (mean, var)
-        } else {
-            (b.moving_mean.clone(), b.moving_variance.clone())
-        };
-        let inv = var.add_scalar(self.epsilon).sqrt();
-        let y = flat.sub(&mean)?.div(&inv)?.mul(&b.gamma)?.add(&b.beta)?;
-        let shape: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
-        y.reshape(&shape)
+        self.normalize(x, None, training)
     }
+
     fn weights(&self) -> Vec<Weight> {
         let Some(b) = &self.built else { return Vec::new() };
         vec![

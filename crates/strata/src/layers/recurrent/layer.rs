@@ -3,6 +3,7 @@
 //! op; `LSTM`, `GRU` and `SimpleRNN` are this layer under Keras's names.
 
 use serde_json::{json, Value};
+use strata_core::ops::RecurrentDropout;
 use strata_core::{Error, Result, Rng, Tensor};
 
 use super::{check_sequence_shape, Sequence};
@@ -72,6 +73,10 @@ pub(crate) struct Recurrent {
     pub(crate) reset_after: bool,
     /// The share of input features dropped in training (one mask per sequence, as Keras's `dropout`).
     pub(crate) dropout: f32,
+    /// The share of the previous state's units dropped in training before
+    /// the recurrent product (Keras's `recurrent_dropout`; with it, Keras 3
+    /// draws both kinds of mask per gate).
+    pub(crate) recurrent_dropout: f32,
     /// Masked steps output 0 instead of the last output (Keras's
     /// `zero_output_for_mask`; `Bidirectional` sets it when it returns sequences).
     pub(crate) zero_output_for_mask: bool,
@@ -102,6 +107,7 @@ impl Recurrent {
             unit_forget_bias: cell == Cell::Lstm,
             reset_after: true,
             dropout: 0.0,
+            recurrent_dropout: 0.0,
             zero_output_for_mask: false,
             stream: RandomStream::default(),
             kernel_initializer: Initializer::GlorotUniform,
@@ -116,8 +122,10 @@ impl Recurrent {
         if h == 0 {
             return Err(Error::layer(&name, format!("{class} needs units >= 1, received units=0")));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::layer(&name, format!("dropout must be in [0, 1), received dropout={}", self.dropout)));
+        for (what, rate) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(Error::layer(&name, format!("{what} must be in [0, 1), received {what}={rate}")));
+            }
         }
         let (time, features) = check_sequence_shape(&name, &input_shapes[0])?;
         let states = cell.states();
@@ -161,9 +169,18 @@ impl Recurrent {
             n => return Err(Error::layer(&self.base.name, format!("takes the sequence and {} initial state(s), got {n}", cell.states()))),
         };
         let mut x = self.sequence.ordered(x)?;
-        if training && self.dropout > 0.0 {
-            // Keras: one mask per sample and feature, the same at every step, scaled by 1 / (1 - rate).
-            let features = x.shape()[2];
+        let mut dropout = RecurrentDropout::default();
+        let features = x.shape()[2];
+        // Keras: masks per sample (and feature or unit), the same at every step, scaled by 1 / (1 - rate).
+        if training && self.recurrent_dropout > 0.0 {
+            // With recurrent dropout Keras 3 runs its per-gate cell, which draws one mask per gate of each kind.
+            let gates = cell.gates();
+            let draw = |per_row, rate| -> Result<Tensor> { Tensor::new(self.stream.dropout_mask(&self.base.name, gates * batch, per_row, rate)?, &[gates, batch, per_row]) };
+            if self.dropout > 0.0 {
+                dropout.inputs = Some(draw(features, self.dropout)?);
+            }
+            dropout.states = Some(draw(h, self.recurrent_dropout)?);
+        } else if training && self.dropout > 0.0 {
             let keep = self.stream.dropout_mask(&self.base.name, batch, features, self.dropout)?;
             x = x.mul(&Tensor::new(keep, &[batch, 1, features])?)?;
         }
@@ -172,7 +189,7 @@ impl Recurrent {
             None => None,
         };
         let Some(keep) = keep else {
-            let states = self.run_cell(b, &x, &initial)?;
+            let states = self.run_cell(b, &x, &initial, &dropout)?;
             let last = x.shape()[1] - 1;
             let finals = states.iter().map(|s| s.select(1, last)).collect::<Result<Vec<_>>>()?;
             return self.sequence.outputs(&states[0], finals);
@@ -181,7 +198,7 @@ impl Recurrent {
         // unmasked sequence through the fused cells; the states and outputs
         // of the masked steps are then those of the last kept step before them.
         let packing = Packing::new(&keep, batch, x.shape()[1]);
-        let states = self.run_cell(b, &packing.pack(&x)?, &initial)?;
+        let states = self.run_cell(b, &packing.pack(&x)?, &initial, &dropout)?;
         let mut every = packing.unpack(&states[0], &Tensor::zeros(&[batch, h]))?;
         if self.zero_output_for_mask {
             every = mask::zero_masked(&every, &keep)?;
@@ -191,16 +208,16 @@ impl Recurrent {
     }
 
     /// Every step's states `[batch, time, units]` (`h`, then `c` for the LSTM) from the cell's op.
-    fn run_cell(&self, b: &Built, x: &Tensor, initial: &[Tensor]) -> Result<Vec<Tensor>> {
+    fn run_cell(&self, b: &Built, x: &Tensor, initial: &[Tensor], dropout: &RecurrentDropout) -> Result<Vec<Tensor>> {
         let (h, cell) = (self.units, self.cell);
         let bias = b.bias.clone().unwrap_or_else(|| Tensor::zeros(&cell.bias_shape(h, self.reset_after)));
         let named = |e: Error| Error::layer(&self.base.name, e.to_string());
         Ok(match cell {
-            Cell::SimpleRnn => vec![x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?],
-            Cell::Gru if self.reset_after => vec![x.gru(&b.kernel, &b.recurrent, &bias.select(0, 0)?, &bias.select(0, 1)?, &initial[0]).map_err(named)?],
-            Cell::Gru => vec![x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0]).map_err(named)?],
+            Cell::SimpleRnn => vec![x.simple_rnn(&b.kernel, &b.recurrent, &bias, &initial[0], dropout).map_err(named)?],
+            Cell::Gru if self.reset_after => vec![x.gru(&b.kernel, &b.recurrent, [&bias.select(0, 0)?, &bias.select(0, 1)?], &initial[0], dropout).map_err(named)?],
+            Cell::Gru => vec![x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0], dropout).map_err(named)?],
             Cell::Lstm => {
-                let y = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1]).map_err(named)?;
+                let y = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1], dropout).map_err(named)?;
                 vec![y.narrow(2, 0, h)?, y.narrow(2, h, h)?]
             }
         })
@@ -239,6 +256,7 @@ impl Recurrent {
         }
         self.sequence.write_config(&mut config);
         config["dropout"] = json!(self.dropout);
+        config["recurrent_dropout"] = json!(self.recurrent_dropout);
         config["zero_output_for_mask"] = json!(self.zero_output_for_mask);
         config["seed"] = json!(self.stream.seed);
         config
@@ -261,6 +279,7 @@ impl Recurrent {
         }
         layer.sequence = Sequence::from_config(l, config)?;
         layer.dropout = cfg::num_field(l, config, "dropout", 0.0)?;
+        layer.recurrent_dropout = cfg::num_field(l, config, "recurrent_dropout", 0.0)?;
         layer.zero_output_for_mask = cfg::bool_field(l, config, "zero_output_for_mask", false)?;
         layer.stream.seed = seed_field(l, config)?;
         layer.use_bias = cfg::bool_field(l, config, "use_bias", true)?;
@@ -298,6 +317,14 @@ macro_rules! recurrent_layer {
             /// ones at every step of a sequence (Keras's `dropout`; default 0).
             pub fn dropout(mut self, rate: f32) -> Self {
                 self.0.dropout = rate;
+                self
+            }
+            /// Drops this share of the previous state's units in training
+            /// before each step's recurrent product, the same ones at every
+            /// step (Keras's `recurrent_dropout`; default 0). As in Keras 3,
+            /// each gate then draws its own masks, for `dropout` too.
+            pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+                self.0.recurrent_dropout = rate;
                 self
             }
             /// Seeds the dropout masks (Keras's `seed=`; default: drawn from the model's seed).

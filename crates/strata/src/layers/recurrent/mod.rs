@@ -42,9 +42,6 @@ impl Sequence {
                 return Err(cfg::bad(l, name, &format!("{ok} (Strata supports no other yet)"), &config[name]));
             }
         }
-        if config.get("recurrent_dropout").and_then(Value::as_f64).is_some_and(|v| v != 0.0) {
-            return Err(cfg::bad(l, "recurrent_dropout", "0 (Strata supports no other yet; dropout on the inputs is supported)", &config["recurrent_dropout"]));
-        }
         Ok(Sequence {
             return_sequences: cfg::bool_field(l, config, "return_sequences", false)?,
             return_state: cfg::bool_field(l, config, "return_state", false)?,
@@ -56,7 +53,6 @@ impl Sequence {
         for (name, v) in [("return_sequences", self.return_sequences), ("return_state", self.return_state), ("go_backwards", self.go_backwards), ("stateful", false), ("unroll", false)] {
             config[name] = Value::Bool(v);
         }
-        config["recurrent_dropout"] = Value::from(0.0);
     }
 
     /// The input in the order the cell reads it.
