@@ -1482,6 +1482,18 @@ def masked_layers_fixture():
     tags = L.Dense(2, activation="softmax", name="tags")(L.SimpleRNN(4, return_sequences=True)(h))
     case("batch_normalization_masked", tokens, tags, "sparse_categorical_crossentropy",
          {"tokens": padded_ids(n, steps, vocab, gaps=True)}, {"tags": rng.integers(0, 2, (n, steps)).astype(np.float32)}, keras.optimizers.SGD(0.3))
+
+    # Masks across nested models' boundaries: into one Sequential block, and out of another.
+    # (Sequential blocks: Keras keys a nested functional model's variables without its name.)
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    block = keras.Sequential([keras.Input((steps, 4)), L.LSTM(5, return_sequences=True), L.Dense(3)], name="block")
+    tags = L.Dense(2, activation="softmax", name="tags")(block(L.Embedding(vocab, 4, mask_zero=True)(tokens)))
+    embedder = keras.Sequential([keras.Input((steps,), dtype="int32"), L.Embedding(vocab, 4, mask_zero=True), L.Dense(4)], name="embedder")
+    score = L.Dense(1, name="score")(L.GRU(3)(embedder(tokens)))
+    model = keras.Model(tokens, [tags, score], name="nested_masks")
+    model.compile(optimizer=keras.optimizers.SGD(0.3), loss={"tags": "sparse_categorical_crossentropy", "score": "mse"}, metrics={"tags": ["accuracy"]})
+    models.append(functional_fit_case("nested_masks", model, {"tokens": padded_ids(n, steps, vocab)},
+                                      {"tags": rng.integers(0, 2, (n, steps)).astype(np.float32), "score": rand(n, 1)}))
     return {"models": models}
 
 

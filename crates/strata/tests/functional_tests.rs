@@ -99,7 +99,7 @@ fn masked_models_fit_like_keras() {
 }
 
 #[test]
-fn masked_merges_and_batch_normalization_fit_like_keras() {
+fn masked_merges_normalization_and_nested_models_fit_like_keras() {
     for case in fixture("keras_masked_layers.json")["models"].as_array().unwrap() {
         check_functional_fit(case);
     }

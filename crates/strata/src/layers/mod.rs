@@ -330,6 +330,17 @@ pub trait Layer: Send {
         let _ = masks;
         self.call_many(inputs, training)
     }
+    /// The layer's outputs and their masks, as a model runs it: by default
+    /// [`Layer::call_masked`] (or [`Layer::call_many`] when no input has a
+    /// mask), then [`Layer::compute_mask`]. A model used as a layer runs its
+    /// graph once for both.
+    fn call_and_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let outs = match masks.iter().any(Option::is_some) {
+            true => self.call_masked(inputs, masks, training)?,
+            false => self.call_many(inputs, training)?,
+        };
+        Ok((outs, self.compute_mask(inputs, masks)?))
+    }
     /// The weights, in Keras's order.
     fn weights(&self) -> Vec<Weight> {
         Vec::new()

@@ -452,6 +452,19 @@ impl crate::layers::Layer for ModelLayer {
     fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         Model::call_many(&self.0, inputs, training)
     }
+    fn call_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Vec<Tensor>> {
+        Ok(self.call_and_mask(inputs, masks, training)?.0)
+    }
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        // Inner layers may make masks from values (Embedding, Masking): run the graph without recording.
+        let _no_grad = strata_core::no_grad();
+        Ok(self.call_and_mask(inputs, masks, false)?.1)
+    }
+    fn call_and_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        // Keras: the masks the inputs carry go into the inner graph, and its outputs' masks come out.
+        let g = self.0.graph.as_ref().ok_or_else(|| Error::State(format!("model '{}' is not built", self.0.base.name)))?;
+        g.run_with_masks(inputs, masks, training)
+    }
     fn num_outputs(&self) -> usize {
         if self.0.sequential { 1 } else { self.0.output_names().len() }
     }

@@ -259,6 +259,13 @@ impl Graph {
     /// `(batch, steps)`, 1 where the step counts), carried from the layers
     /// that make masks through those that pass them on.
     pub fn run_masked(&self, inputs: &[Tensor], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        self.run_with_masks(inputs, &[], training)
+    }
+
+    /// [`Graph::run_masked`] with masks given on the inputs (one per input,
+    /// or none): a model called as a layer of another gets the masks its
+    /// inputs carry there, as Keras's do.
+    pub fn run_with_masks(&self, inputs: &[Tensor], input_masks: &[Option<Tensor>], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         if inputs.len() != self.input_names.len() {
             return Err(Error::argument("inputs", format!("the model takes {} inputs ({}), got {}", self.input_names.len(), self.input_names.join(", "), inputs.len())));
         }
@@ -266,29 +273,25 @@ impl Graph {
         let mut masks: Vec<Option<Tensor>> = vec![None; self.shapes.len()];
         for ((slot, x), &dtype) in inputs.iter().enumerate().zip(&self.input_dtypes) {
             values[slot] = Some(if x.dtype() == dtype { x.clone() } else { x.cast(dtype) });
+            masks[slot] = input_masks.get(slot).cloned().flatten();
         }
         for (k, step) in self.steps.iter().enumerate() {
             let args: Vec<Tensor> = step.inputs.iter().map(|&s| values[s].clone().expect("a step runs after the steps it reads")).collect();
             let arg_masks: Vec<Option<Tensor>> = step.inputs.iter().map(|&s| masks[s].clone()).collect();
             let layer = step.layer.lock();
             let name = layer.name();
-            let outs = match &step.pool {
+            let (outs, out_masks) = match &step.pool {
                 Some((pool_name, pool)) => {
                     let scope = format!("{name} + {pool_name}");
-                    profile::scoped(&scope, Phase::Forward, || layer.call_max_pooled(&args[0], training, *pool)).map(|y| vec![y])
+                    // A fused pool's mask is the convolution's: none (neither layer supports masking).
+                    profile::scoped(&scope, Phase::Forward, || layer.call_max_pooled(&args[0], training, *pool)).map(|y| (vec![y], vec![None]))
                 }
-                None if arg_masks.iter().any(Option::is_some) => profile::scoped(name, Phase::Forward, || layer.call_masked(&args, &arg_masks, training)),
-                None => profile::scoped(name, Phase::Forward, || layer.call_many(&args, training)),
+                None => profile::scoped(name, Phase::Forward, || layer.call_and_mask(&args, &arg_masks, training)),
             }
             .map_err(|e| e.in_layer(name))?;
             if outs.len() != step.outputs.len() {
                 return Err(Error::layer(name, format!("returned {} outputs where it declared {}", outs.len(), step.outputs.len())));
             }
-            // A fused pool's mask is the convolution's: none (neither layer supports masking).
-            let out_masks = match step.pool {
-                Some(_) => vec![None; outs.len()],
-                None => layer.compute_mask(&args, &arg_masks).map_err(|e| e.in_layer(name))?,
-            };
             for ((&s, y), m) in step.outputs.iter().zip(outs).zip(out_masks) {
                 values[s] = Some(y);
                 masks[s] = m;
