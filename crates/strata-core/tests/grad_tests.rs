@@ -578,3 +578,49 @@ fn simple_rnn_through_time() {
     let dropout = dropout_masks(&mut r, 1, (b, d, h));
     check("simple_rnn with dropout masks", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4], &dropout).unwrap());
 }
+
+/// The LSTM op with more units than one part holds (its units run in parts
+/// of at most 128) equals the same LSTM written step by step in ops, values
+/// and gradients, with and without dropout masks.
+#[test]
+fn lstm_in_parts_matches_its_steps_as_ops() {
+    let mut r = Rng::new(11);
+    let (b, t, d, h) = (3, 4, 5, 130);
+    let x = scaled(&mut r, &[b, t, d], 1.0);
+    let (k, u, bias) = (scaled(&mut r, &[d, 4 * h], 0.3), scaled(&mut r, &[h, 4 * h], 0.1), scaled(&mut r, &[4 * h], 0.3));
+    let (h0, c0) = (scaled(&mut r, &[b, h], 0.5), scaled(&mut r, &[b, h], 0.5));
+    let params = [x.clone(), k.clone(), u.clone(), bias.clone(), h0.clone(), c0.clone()];
+    for dropout in [RecurrentDropout::default(), dropout_masks(&mut r, 4, (b, d, h))] {
+        let fused = x.lstm(&k, &u, &bias, &h0, &c0, &dropout).unwrap();
+        // Step by step: gate g reads x through its input mask and h through its state mask.
+        let gate_mask = |m: &Option<Tensor>, g: usize| m.as_ref().map(|m| m.select(0, g).unwrap());
+        let (mut hs, mut cs) = (h0.clone(), c0.clone());
+        let mut steps = Vec::new();
+        for s in 0..t {
+            let xs = x.select(1, s).unwrap();
+            let z: Vec<Tensor> = (0..4)
+                .map(|g| {
+                    let read = |v: &Tensor, m: Option<Tensor>| m.map_or(v.clone(), |m| v.mul(&m).unwrap());
+                    let xg = read(&xs, gate_mask(&dropout.inputs, g)).matmul(&k.narrow(1, g * h, h).unwrap()).unwrap();
+                    let hg = read(&hs, gate_mask(&dropout.states, g)).matmul(&u.narrow(1, g * h, h).unwrap()).unwrap();
+                    xg.add(&hg).unwrap().add(&bias.narrow(0, g * h, h).unwrap()).unwrap()
+                })
+                .collect();
+            let (i, f, c_hat, o) = (z[0].sigmoid(), z[1].sigmoid(), z[2].tanh(), z[3].sigmoid());
+            cs = f.mul(&cs).unwrap().add(&i.mul(&c_hat).unwrap()).unwrap();
+            hs = o.mul(&cs.tanh()).unwrap();
+            steps.push(Tensor::concat(&[hs.clone(), cs.clone()], 1).unwrap());
+        }
+        let unrolled = Tensor::stack(&steps, 1).unwrap();
+        let close = |what: &str, a: &[f32], b: &[f32]| {
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 2e-5, "{what}: largest difference {worst}");
+        };
+        close("output", &fused.to_vec(), &unrolled.to_vec());
+        let weights = Tensor::new((0..fused.numel()).map(|_| r.normal()).collect(), fused.shape()).unwrap();
+        let (gf, gu) = (fused.mul(&weights).unwrap().sum().backward().unwrap(), unrolled.mul(&weights).unwrap().sum().backward().unwrap());
+        for (i, p) in params.iter().enumerate() {
+            close(&format!("gradient {i}"), &gf.get(p).unwrap().to_vec(), &gu.get(p).unwrap().to_vec());
+        }
+    }
+}

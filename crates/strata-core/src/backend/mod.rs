@@ -273,7 +273,7 @@ pub trait Backend: Send + Sync {
     /// shapes `(batch, time, features, units)`.
     #[allow(clippy::too_many_arguments)]
     fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, initial: [&Tensor; 2], dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
-        host::recurrent::lstm(x, [kernel, recurrent, bias], initial, dropout, dims)
+        host::lstm::lstm(x, [kernel, recurrent, bias], initial, dropout, dims)
     }
     /// A simple recurrent layer (tanh) over a whole sequence (see
     /// [`Tensor::simple_rnn`]), for checked shapes `(batch, time, features, units)`.

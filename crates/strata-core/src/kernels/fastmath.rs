@@ -46,19 +46,19 @@ pub fn tanh(x: f32) -> f32 {
 }
 
 multiversion! {
-    /// One row of LSTM cells: `z` the pre-activations `[i, f, c, o]` (each
-    /// `units` long), `prev` the row's `[h, c]` before the step; writes the
-    /// gates after their activations to `gates` and `[h, c]` after it to `next`.
-    pub fn lstm_cells(z: &[f32], gates: &mut [f32], prev: &[f32], next: &mut [f32]) {
-        let h = prev.len() / 2;
-        let (zi, rest) = z.split_at(h);
-        let (zf, rest) = rest.split_at(h);
-        let (zc, zo) = rest.split_at(h);
-        let (gi, rest) = gates.split_at_mut(h);
-        let (gf, rest) = rest.split_at_mut(h);
-        let (gc, go) = rest.split_at_mut(h);
-        let (c_prev, (h_next, c_next)) = (&prev[h..], next.split_at_mut(h));
-        for j in 0..h {
+    /// One row of LSTM cells (`n` of them): `z` the pre-activations
+    /// `[i, f, c, o]` (each `n` long), `c_prev` the cell states before the
+    /// step; writes the gates after their activations to `gates` and the
+    /// states after the step to `h_next` and `c_next`.
+    pub fn lstm_cells(z: &[f32], gates: &mut [f32], c_prev: &[f32], h_next: &mut [f32], c_next: &mut [f32]) {
+        let n = c_prev.len();
+        let (zi, rest) = z.split_at(n);
+        let (zf, rest) = rest.split_at(n);
+        let (zc, zo) = rest.split_at(n);
+        let (gi, rest) = gates.split_at_mut(n);
+        let (gf, rest) = rest.split_at_mut(n);
+        let (gc, go) = rest.split_at_mut(n);
+        for j in 0..n {
             let (i, f, c_hat, o) = (sigmoid(zi[j]), sigmoid(zf[j]), tanh(zc[j]), sigmoid(zo[j]));
             let c = f * c_prev[j] + i * c_hat;
             (gi[j], gf[j], gc[j], go[j]) = (i, f, c_hat, o);
@@ -69,25 +69,25 @@ multiversion! {
 
 multiversion! {
     /// One row of the LSTM cells' step backward: from the gates kept by
-    /// [`lstm_cells`], the row's `[h, c]` before (`prev`) and after (`now`)
-    /// the step, the gradient reaching that `[h, c]` from the output (`dy`)
-    /// and from the next step (`dh_next`, `dc_next`), writes the gradient of
-    /// the pre-activations to `dz` and replaces `dc_next` with the gradient
-    /// of the cell state before the step.
-    pub fn lstm_cells_backward(gates: &[f32], prev: &[f32], now: &[f32], dy: &[f32], dh_next: &[f32], dc_next: &mut [f32], dz: &mut [f32]) {
-        let h = dh_next.len();
+    /// [`lstm_cells`], the cell states before (`c_prev`) and after (`c_now`)
+    /// the step, the gradients reaching `h` and `c` after the step from the
+    /// output (`dy_h`, `dy_c`) and from the next step (`dh_next`,
+    /// `dc_next`), writes the gradient of the pre-activations to `dz` and
+    /// replaces `dc_next` with the gradient of the cell state before the step.
+    pub fn lstm_cells_backward(gates: &[f32], c_prev: &[f32], c_now: &[f32], dy_h: &[f32], dy_c: &[f32], dh_next: &[f32], dc_next: &mut [f32], dz: &mut [f32]) {
+        let n = dh_next.len();
         // tanh(c) first, in its own loop (it vectorises there), held in the
         // output gate's slot of `dz` until that slot's gradient replaces it.
-        dz[3 * h..].iter_mut().zip(&now[h..]).for_each(|(t, &c)| *t = tanh(c));
-        for j in 0..h {
-            let (i, f, c_hat, o) = (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
-            let tc = dz[3 * h + j];
-            let dh = dy[j] + dh_next[j];
-            let dc = dy[h + j] + dc_next[j] + dh * o * (1.0 - tc * tc);
+        dz[3 * n..].iter_mut().zip(c_now).for_each(|(t, &c)| *t = tanh(c));
+        for j in 0..n {
+            let (i, f, c_hat, o) = (gates[j], gates[n + j], gates[2 * n + j], gates[3 * n + j]);
+            let tc = dz[3 * n + j];
+            let dh = dy_h[j] + dh_next[j];
+            let dc = dy_c[j] + dc_next[j] + dh * o * (1.0 - tc * tc);
             dz[j] = dc * c_hat * i * (1.0 - i);
-            dz[h + j] = dc * prev[h + j] * f * (1.0 - f);
-            dz[2 * h + j] = dc * i * (1.0 - c_hat * c_hat);
-            dz[3 * h + j] = dh * tc * o * (1.0 - o);
+            dz[n + j] = dc * c_prev[j] * f * (1.0 - f);
+            dz[2 * n + j] = dc * i * (1.0 - c_hat * c_hat);
+            dz[3 * n + j] = dh * tc * o * (1.0 - o);
             dc_next[j] = dc * f;
         }
     }

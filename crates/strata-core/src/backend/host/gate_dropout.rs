@@ -118,6 +118,11 @@ impl StateSide {
         &self.u
     }
 
+    /// The masks, `[gates, batch, h]`, if any.
+    pub(super) fn masks(&self) -> Option<&[f32]> {
+        self.masks.as_deref()
+    }
+
     /// Gate `g`'s part `[batch, h]` of masks `[gates, batch, h]`.
     fn gate<'a>(&self, masks: &'a [f32], g: usize) -> &'a [f32] {
         let n = self.batch * self.h;

@@ -9,6 +9,7 @@ pub(crate) mod image;
 pub(crate) mod index;
 pub(crate) mod layout;
 pub(crate) mod linear;
+pub(crate) mod lstm;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;

@@ -49,68 +49,6 @@ pub(super) fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// Rows per task when the cells of one step are shared among threads.
 pub(super) const ROWS_PER_TASK: usize = 8;
 
-/// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
-    let w = 4 * h;
-    // Everything per step is kept step-major (`[time, batch, ...]`), so a
-    // step's rows are contiguous: one product and one parallel pass each.
-    let x = swap_leading(&input.data(), b, t, d);
-    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
-    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
-    // Kept for the backward pass: the gates after their activations, and
-    // the states each step started from and ended with.
-    let mut gates = vec![0.0f32; t * b * w];
-    let mut states = vec![0.0f32; (t + 1) * b * 2 * h];
-    for (row, s) in states[..b * 2 * h].chunks_exact_mut(2 * h).enumerate() {
-        s[..h].copy_from_slice(&h0.data()[row * h..(row + 1) * h]);
-        s[h..].copy_from_slice(&c0.data()[row * h..(row + 1) * h]);
-    }
-    let mut z = vec![0.0f32; b * w];
-    let mut h_prev = vec![0.0f32; b * h];
-    for step in 0..t {
-        z.copy_from_slice(&xw[step * b * w..(step + 1) * b * w]);
-        let (before, after) = states.split_at_mut((step + 1) * b * 2 * h);
-        let prev = &before[step * b * 2 * h..];
-        for (row, s) in prev.chunks_exact(2 * h).enumerate() {
-            h_prev[row * h..(row + 1) * h].copy_from_slice(&s[..h]);
-        }
-        u.forward(&h_prev, &mut z, true);
-        let next = &mut after[..b * 2 * h];
-        let g = &mut gates[step * b * w..(step + 1) * b * w];
-        z.par_chunks(w)
-            .zip(g.par_chunks_mut(w))
-            .zip(prev.par_chunks(2 * h))
-            .zip(next.par_chunks_mut(2 * h))
-            .with_min_len(ROWS_PER_TASK)
-            .for_each(|(((zr, g), prev), next)| fastmath::lstm_cells(zr, g, prev, next));
-    }
-    let out = swap_leading(&states[b * 2 * h..], t, b, 2 * h);
-    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
-    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
-        let dy = swap_leading(dy, b, t, 2 * h);
-        let u_t = transposed(u.kernel(), h, w);
-        let mut dz = vec![0.0f32; t * b * w];
-        let (mut dh_next, mut dc_next) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
-        for step in (0..t).rev() {
-            let (g, prev, now) = (&gates[step * b * w..(step + 1) * b * w], &states[step * b * 2 * h..(step + 1) * b * 2 * h], &states[(step + 1) * b * 2 * h..(step + 2) * b * 2 * h]);
-            let dy_step = &dy[step * b * 2 * h..(step + 1) * b * 2 * h];
-            let dz_step = &mut dz[step * b * w..(step + 1) * b * w];
-            dz_step
-                .par_chunks_mut(w)
-                .zip(dc_next.par_chunks_mut(h))
-                .zip(dh_next.par_chunks(h))
-                .zip(g.par_chunks(w).zip(prev.par_chunks(2 * h)).zip(now.par_chunks(2 * h)).zip(dy_step.par_chunks(2 * h)))
-                .with_min_len(ROWS_PER_TASK)
-                .for_each(|(((dzr, dc_next), dh_next), (((g, prev), now), dyr))| fastmath::lstm_cells_backward(g, prev, now, dyr, dh_next, dc_next, dzr));
-            u.backward(&u_t, dz_step, &mut dh_next, false);
-        }
-        let h_prev: Vec<f32> = states[..t * b * 2 * h].chunks_exact(2 * h).flat_map(|s| s[..h].to_vec()).collect();
-        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&dz, &dz), &h_prev, (t * b, d, w));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next), Some(dc_next)]
-    };
-    Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
-}
-
 /// [`Tensor::simple_rnn`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let x = swap_leading(&input.data(), b, t, d);
