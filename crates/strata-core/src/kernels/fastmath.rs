@@ -20,12 +20,15 @@ const ROUND: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(EXP_MIN, EXP_MAX);
-    // Round to the nearest whole number by adding and subtracting 1.5 x 2^23 (no call to floor).
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // Round to the nearest whole number by adding and subtracting 1.5 x 2^23
+    // (no call to floor); the sum's low mantissa bits then hold that number,
+    // so 2^n comes from its bits without a float-to-integer conversion.
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    e * f32::from_bits(shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23)
 }
 
 /// `1 / (1 + e^-x)`.
@@ -52,17 +55,19 @@ multiversion! {
     /// states after the step to `h_next` and `c_next`.
     pub fn lstm_cells(z: &[f32], gates: &mut [f32], c_prev: &[f32], h_next: &mut [f32], c_next: &mut [f32]) {
         let n = c_prev.len();
-        let (zi, rest) = z.split_at(n);
-        let (zf, rest) = rest.split_at(n);
-        let (zc, zo) = rest.split_at(n);
-        let (gi, rest) = gates.split_at_mut(n);
-        let (gf, rest) = rest.split_at_mut(n);
-        let (gc, go) = rest.split_at_mut(n);
-        for j in 0..n {
-            let (i, f, c_hat, o) = (sigmoid(zi[j]), sigmoid(zf[j]), tanh(zc[j]), sigmoid(zo[j]));
-            let c = f * c_prev[j] + i * c_hat;
-            (gi[j], gf[j], gc[j], go[j]) = (i, f, c_hat, o);
-            (h_next[j], c_next[j]) = (o * tanh(c), c);
+        // One function per loop: each vectorises with few live registers.
+        let (z, gates) = (&z[..4 * n], &mut gates[..4 * n]);
+        gates[..2 * n].iter_mut().zip(&z[..2 * n]).for_each(|(g, &z)| *g = sigmoid(z));
+        gates[2 * n..3 * n].iter_mut().zip(&z[2 * n..3 * n]).for_each(|(g, &z)| *g = tanh(z));
+        gates[3 * n..].iter_mut().zip(&z[3 * n..]).for_each(|(g, &z)| *g = sigmoid(z));
+        let (i, rest) = gates.split_at(n);
+        let (f, rest) = rest.split_at(n);
+        let (c_hat, o) = rest.split_at(n);
+        for ((((c, &cp), &i), &f), &c_hat) in c_next[..n].iter_mut().zip(c_prev).zip(i).zip(f).zip(c_hat) {
+            *c = f * cp + i * c_hat;
+        }
+        for ((h, &c), &o) in h_next[..n].iter_mut().zip(&c_next[..n]).zip(o) {
+            *h = o * tanh(c);
         }
     }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use crate::kernels::matmul::Gemm;
 use crate::ops::recurrent::RecurrentDropout;
+use crate::tensor::Tensor;
 
 /// Rows `[rows, n]` times the per-sample mask `[batch, n]` (row `r` by mask row `r % batch`).
 fn masked(x: &[f32], mask: &[f32], n: usize) -> Vec<f32> {
@@ -29,11 +30,6 @@ fn add_columns(out: &mut [f32], cols: usize, from: usize, part: &[f32]) {
     }
 }
 
-/// One side's masks, `[gates, batch, n]`, as host values.
-fn mask_values(mask: Option<&crate::tensor::Tensor>) -> Option<Vec<f32>> {
-    mask.map(|m| m.to_vec())
-}
-
 /// The input side: `x [rows, d] · kernel [d, gates·h]`, each gate's
 /// columns reading `x` through its mask when there are masks.
 pub(super) struct InputSide {
@@ -45,7 +41,7 @@ pub(super) struct InputSide {
 
 impl InputSide {
     pub(super) fn new(dropout: &RecurrentDropout, batch: usize, h: usize) -> InputSide {
-        InputSide { masks: mask_values(dropout.inputs.as_ref()), batch, h }
+        InputSide { masks: dropout.inputs.as_ref().map(Tensor::to_vec), batch, h }
     }
 
     /// Gate `g`'s copy of `x [rows, d]` through its mask of `masks`.
@@ -105,7 +101,7 @@ pub(super) struct StateSide {
 impl StateSide {
     /// For `U [h, width]` of `width / h` gates; `first_gate` is the mask of its first column block.
     pub(super) fn new(dropout: &RecurrentDropout, u: Vec<f32>, (batch, h, width): (usize, usize, usize), first_gate: usize) -> StateSide {
-        let masks = mask_values(dropout.states.as_ref()).map(|m| m[first_gate * batch * h..(first_gate + width / h) * batch * h].to_vec());
+        let masks = dropout.states.as_ref().map(Tensor::to_vec).map(|m| m[first_gate * batch * h..(first_gate + width / h) * batch * h].to_vec());
         let gate_u = match masks {
             Some(_) => (0..width / h).map(|g| columns(&u, width, g * h, h)).collect(),
             None => Vec::new(),
