@@ -1355,13 +1355,20 @@ def padded_ids(n, steps, vocab, pre=False, gaps=False, empty=True):
     return ids.astype(np.int32)
 
 
-def compiled_fit_case(models):
-    """A function that compiles a functional model and appends its one-epoch fit case to `models`."""
+def seeded_fit_cases(seed, keras_seed):
+    """Fresh random streams (numpy's and Keras's) for a fixture of one-epoch
+    fits: its list of cases, and a function that compiles a functional model
+    and appends its case to the list."""
+    global rng
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(keras_seed)
+    models = []
+
     def case(name, inputs, outputs, loss, x, y, optimizer, metrics=("accuracy",)):
         model = keras.Model(inputs, outputs, name=name)
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
         models.append(functional_fit_case(name, model, x, y))
-    return case
+    return models, case
 
 
 def masking_fixture():
@@ -1372,13 +1379,9 @@ def masking_fixture():
     one epoch of each model from its to_json(), as the functional fits.
     (SGD throughout: Keras's TF backend updates embeddings with sparse Adam
     steps, a rule of its own that the embedding fixtures leave aside.)"""
-    global rng
-    rng = np.random.default_rng(4321)
-    keras.utils.set_random_seed(17)
+    models, case = seeded_fit_cases(4321, 17)
     L = layers
     n, steps, vocab = 16, 6, 9
-    models = []
-    case = compiled_fit_case(models)
 
     tokens = keras.Input((steps,), dtype="int32", name="tokens")
     h = L.Embedding(vocab, 4, mask_zero=True)(tokens)
@@ -1444,13 +1447,9 @@ def masked_layers_fixture():
     """Keras's masked values in Multiply, Maximum and Minimum (masked and
     unmasked inputs together) and a training BatchNormalization's moments
     over the kept steps only: one epoch of each model from its to_json()."""
-    global rng
-    rng = np.random.default_rng(2468)
-    keras.utils.set_random_seed(19)
+    models, case = seeded_fit_cases(2468, 19)
     L = layers
     n, steps, vocab = 16, 6, 9
-    models = []
-    case = compiled_fit_case(models)
 
     # Multiply of two masked branches, then of a masked and an unmasked input.
     tokens, extra = keras.Input((steps,), dtype="int32", name="tokens"), keras.Input((steps, 4), name="extra")

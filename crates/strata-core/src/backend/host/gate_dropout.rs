@@ -23,7 +23,7 @@ pub(super) fn columns(x: &[f32], cols: usize, from: usize, n: usize) -> Vec<f32>
 }
 
 /// Adds `part [rows, n]` into columns `from..from + n` of `out [rows, cols]`.
-fn add_columns(out: &mut [f32], cols: usize, from: usize, part: &[f32]) {
+pub(super) fn add_columns(out: &mut [f32], cols: usize, from: usize, part: &[f32]) {
     let n = part.len() / (out.len() / cols).max(1);
     for (row, add) in out.chunks_mut(cols).zip(part.chunks(n)) {
         row[from..from + n].iter_mut().zip(add).for_each(|(a, b)| *a += b);

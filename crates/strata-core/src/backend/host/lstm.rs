@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::gate_dropout::{columns, InputSide, StateSide};
+use super::gate_dropout::{add_columns, columns, InputSide, StateSide};
 use super::recurrent::{swap_leading, weight_grads};
 use crate::autodiff::GradFn;
 use crate::kernels::elementwise::sum_rows;
@@ -73,7 +73,7 @@ impl Part {
                 let mut part = vec![0.0f32; b * n];
                 for (g, (read, u)) in read.iter().zip(&self.gate_u).enumerate() {
                     Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_serial(read, u, &mut part, false);
-                    self.z.chunks_mut(4 * n).zip(part.chunks(n)).for_each(|(z, p)| z[g * n..(g + 1) * n].iter_mut().zip(p).for_each(|(z, p)| *z += p));
+                    add_columns(&mut self.z, 4 * n, g * n, &part);
                 }
             }
         }
@@ -139,16 +139,15 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
     let x = swap_leading(&input.data(), b, t, d);
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
     let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
-    let masks = u.masks().map(<[f32]>::to_vec);
     let count = h.div_ceil(PART_UNITS);
-    let mut parts: Vec<Part> = (0..count).map(|i| Part::new(i * h / count..(i + 1) * h / count, u.kernel(), (b, t, h), &c0.data(), masks.is_some())).collect();
+    let mut parts: Vec<Part> = (0..count).map(|i| Part::new(i * h / count..(i + 1) * h / count, u.kernel(), (b, t, h), &c0.data(), u.masks().is_some())).collect();
     // Every step's hidden state, from the initial one: `[t + 1, b, h]`.
     let mut states = vec![0.0f32; (t + 1) * b * h];
     states[..b * h].copy_from_slice(&h0.data());
     for step in 0..t {
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let prev = &before[step * b * h..];
-        let read: Option<Vec<Vec<f32>>> = masks.as_ref().map(|_| (0..4).map(|g| u.through_mask(prev, g).into_owned()).collect());
+        let read: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| u.through_mask(prev, g).into_owned()).collect());
         let xs = &xw[step * b * w..(step + 1) * b * w];
         parts.par_iter_mut().for_each(|p| p.forward(step, xs, prev, read.as_deref(), h));
         gather_parts(&parts, |p| &p.h, &mut after[..b * h], h);
@@ -186,8 +185,8 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
                 }
             }
             let dz_step = &dz[step * b * w..(step + 1) * b * w];
-            let dz_gates: Option<Vec<Vec<f32>>> = masks.as_ref().map(|_| (0..4).map(|g| columns(dz_step, w, g * h, h)).collect());
-            let by_gate = dz_gates.as_deref().zip(masks.as_deref());
+            let dz_gates: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| columns(dz_step, w, g * h, h)).collect());
+            let by_gate = dz_gates.as_deref().zip(u.masks());
             parts.par_iter_mut().for_each(|p| p.state_grad(dz_step, by_gate, h));
         }
         let (mut dh0, mut dc0) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);

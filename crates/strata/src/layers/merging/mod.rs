@@ -211,8 +211,8 @@ fn masked_product(inputs: &[Tensor], keep: &[Option<Tensor>]) -> Result<Tensor> 
         });
     }
     let out = out.expect("two inputs or more");
-    match keep.iter().cloned().collect::<Option<Vec<_>>>() {
-        Some(all) => Tensor::where_(&any_of(&all)?, &out, &Tensor::scalar(0.0)),
+    match mask::any(keep)? {
+        Some(any) => Tensor::where_(&any, &out, &Tensor::scalar(0.0)),
         None => Ok(out),
     }
 }
@@ -231,18 +231,10 @@ fn masked_extreme(op: MergeOp, inputs: &[Tensor], keep: &[Option<Tensor>]) -> Re
         if let Some(ok) = &out_keep {
             out = Tensor::where_(ok, &out, &x)?;
         }
-        out_keep = match (out_keep, k) {
-            (Some(a), Some(b)) => Some(any_of(&[a, b.clone()])?),
-            _ => None,
-        };
+        out_keep = mask::any(&[out_keep, k.clone()])?;
         out = op.combine(&out, &x)?;
     }
     Ok(out)
-}
-
-/// Where any of the 0/1 masks is 1.
-fn any_of(masks: &[Tensor]) -> Result<Tensor> {
-    masks[1..].iter().try_fold(masks[0].clone(), |a, b| a.maximum(b))
 }
 
 /// Keras's `Concatenate`: joins the inputs along `axis` (default -1, the last).
