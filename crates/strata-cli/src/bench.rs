@@ -32,6 +32,21 @@ pub struct BenchArgs {
     /// Print one JSON object on standard output instead of tables.
     #[arg(long)]
     json: bool,
+    /// Time single-sample inference instead (p50 and p99 over --calls calls), of the
+    /// chosen benchmark models or of a saved model (--model-file).
+    #[arg(long)]
+    latency: bool,
+    /// With --latency: how many timed calls.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    calls: u64,
+    /// First measure this machine's limits (f32 multiply-add throughput, the `gemm` crate's
+    /// 1024^3 SGEMM, on the configured threads) and give each model's executed GFLOP/s as a
+    /// share of the SGEMM figure; with --model none, only the limits.
+    #[arg(long)]
+    peak: bool,
+    /// With --latency: a model saved by Strata instead of the benchmark models.
+    #[arg(long, requires = "latency")]
+    model_file: Option<PathBuf>,
 }
 
 struct Case {
@@ -71,7 +86,7 @@ fn train_steps(model: &mut Sequential, x: &Tensor, y: &Tensor, batch: usize, fir
     Ok(())
 }
 
-fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tensor) -> Result<Value> {
+fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tensor, sgemm: Option<f64>) -> Result<Value> {
     let mut model = (case.build)(0)?;
     if x.shape()[0] < case.batch {
         return Err(Error::argument("--data", format!("needs at least {} training samples", case.batch)));
@@ -118,6 +133,9 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
         if case.text {
             println!("  = {:.0} characters/s in training, {:.0} in inference", train_rate * 100.0, infer_rate * 100.0);
         }
+        if let Some(peak) = sgemm {
+            println!("  = {:.0}% of the measured SGEMM peak in training (executed), {:.0}% in inference", 100.0 * train_rate * train_done / 1e9 / peak, 100.0 * infer_rate * forward_done / 1e9 / peak);
+        }
         print!("{}", prof.table());
     }
     Ok(json!({
@@ -134,9 +152,30 @@ fn run_case(case: &Case, args: &BenchArgs, x: &Tensor, y: &Tensor, x_test: &Tens
         "train_gflops_executed": round3(train_rate * train_done / 1e9),
         "infer_gflops_executed": round3(infer_rate * forward_done / 1e9),
         "train_characters_per_second": if case.text { json!((train_rate * 100.0).round()) } else { Value::Null },
+        "train_share_of_sgemm_peak": sgemm.map(|p| round3(train_rate * train_done / 1e9 / p)),
+        "infer_share_of_sgemm_peak": sgemm.map(|p| round3(infer_rate * forward_done / 1e9 / p)),
         "peak_rss_mb": peak_rss_mb(),
         "profile": prof.json(),
     }))
+}
+
+/// This machine's f32 multiply-add and SGEMM throughput on the pool's threads.
+fn measure_peak(json_out: bool) -> Value {
+    use strata::core::kernels::{peak, tile};
+    let (fma, fma_one) = peak::fma_gflops(5);
+    let sgemm = peak::sgemm_gflops(1024, 5);
+    let tiles = match tile::isa() {
+        Some(isa) => format!("{isa:?}"),
+        None => "none (im2col + gemm)".to_string(),
+    };
+    if !json_out {
+        println!(
+            "peak: f32 multiply-add {fma:.1} GFLOP/s on {} threads ({fma_one:.1} on one); gemm crate's 1024^3 SGEMM {sgemm:.1} GFLOP/s ({:.0}% of the multiply-add peak); convolution tiles: {tiles}",
+            strata::core::threads::num_threads(),
+            100.0 * sgemm / fma
+        );
+    }
+    json!({ "fma_gflops": round3(fma), "fma_gflops_one_thread": round3(fma_one), "sgemm_gflops": round3(sgemm), "tiles": tiles })
 }
 
 /// Forward and training FLOPs per sample from per-layer (forward, backward
@@ -161,25 +200,42 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (data, source) = load(&args.data)?;
     let (x, y) = (&data.train.images, data.train.one_hot(10)?);
     let cases: Vec<&Case> = CASES.iter().filter(|c| args.model == "all" || args.model == c.name).collect();
-    if cases.is_empty() {
-        return Err(Error::argument("--model", format!("unknown model '{}' (known: headline, headline128, dense, lstm, gru, all)", args.model)));
+    if cases.is_empty() && !(args.model == "none" && args.peak) {
+        return Err(Error::argument("--model", format!("unknown model '{}' (known: headline, headline128, dense, lstm, gru, all; none with --peak)", args.model)));
     }
     if !args.json {
         println!("strata bench on {source}: {} threads, {} timed steps per model", strata::core::threads::num_threads(), args.steps);
     }
+    let peak = args.peak.then(|| measure_peak(args.json));
+    let sgemm = peak.as_ref().map(|p| p["sgemm_gflops"].as_f64().unwrap_or(f64::NAN));
     let mut results = Vec::new();
+    if args.latency {
+        if let Some(path) = &args.model_file {
+            let mut model = strata::model::Model::load(path)?;
+            results.push(crate::latency::measure(&mut model, &path.display().to_string(), &data.test.images, args.calls as usize, args.json)?);
+        }
+        // headline128 is the headline model again: its latency is the same.
+        for case in cases.iter().filter(|c| args.model_file.is_none() && c.name != "headline128") {
+            let mut model = (case.build)(0)?.into_model();
+            results.push(crate::latency::measure(&mut model, case.name, &data.test.images, args.calls as usize, args.json)?);
+        }
+        if args.json {
+            println!("{}", json!({ "framework": "strata", "threads": strata::core::threads::num_threads(), "latency": results }));
+        }
+        return Ok(());
+    }
     let windows = match cases.iter().any(|c| c.text) {
         true => Some(character_windows()?),
         false => None,
     };
     for case in cases {
         match (&windows, case.text) {
-            (Some((wx, wy)), true) => results.push(run_case(case, &args, wx, wy, &wx.gather_rows(&(0..256).collect::<Vec<_>>())?)?),
-            _ => results.push(run_case(case, &args, x, &y, &data.test.images)?),
+            (Some((wx, wy)), true) => results.push(run_case(case, &args, wx, wy, &wx.gather_rows(&(0..256).collect::<Vec<_>>())?, sgemm)?),
+            _ => results.push(run_case(case, &args, x, &y, &data.test.images, sgemm)?),
         }
     }
     if args.json {
-        println!("{}", json!({ "framework": "strata", "data": source, "threads": strata::core::threads::num_threads(), "models": results }));
+        println!("{}", json!({ "framework": "strata", "data": source, "threads": strata::core::threads::num_threads(), "peak": peak, "models": results }));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod convert;
 mod dashboard;
 mod explain;
 mod fit;
+mod latency;
 mod plot;
 mod predict;
 mod profile;

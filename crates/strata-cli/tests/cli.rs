@@ -520,3 +520,16 @@ fn predict_names_the_class_of_wav_recordings() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(text(&out.stdout).trim()).unwrap()[0]["top"].as_array().unwrap().len(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_times_single_images() {
+    let out = strata(&["bench", "--latency", "--model", "headline", "--calls", "50", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let m = &v["latency"][0];
+    let (p50, p99) = (m["latency_ms_p50"].as_f64().unwrap(), m["latency_ms_p99"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p50 <= p99 && m["calls"] == 50, "{m}");
+    assert!(m["profile"].to_string().contains("conv2d_1"), "{m}");
+    let out = strata(&["bench", "--latency", "--model-file", "/no/such/model.safetensors"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("/no/such/model.safetensors"), "{}", text(&out.stderr));
+}

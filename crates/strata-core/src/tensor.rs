@@ -11,7 +11,9 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::autodiff::{self, GradFn, MultiOp};
 use crate::error::{fmt_shape, Error, Result};
@@ -77,12 +79,22 @@ impl Buffer {
     }
 }
 
-/// The numbers behind one or more tensors (a reshape shares them).
-struct Storage(RwLock<Buffer>);
+/// The numbers behind one or more tensors (a reshape shares them), and
+/// values derived from them (see [`Tensor::derived`]).
+struct Storage(RwLock<Buffer>, Derived);
+
+/// Values computed from a storage's numbers, each with the version of the
+/// numbers it was computed from; every write ([`Tensor::data_mut`]) makes a
+/// new version, so an entry from before it is never returned again.
+#[derive(Default)]
+struct Derived {
+    version: AtomicU64,
+    entries: Mutex<Vec<(&'static str, u64, Arc<dyn Any + Send + Sync>)>>,
+}
 
 impl Storage {
     fn new(data: Buffer) -> Arc<Storage> {
-        Arc::new(Storage(RwLock::new(data)))
+        Arc::new(Storage(RwLock::new(data), Derived::default()))
     }
 }
 
@@ -145,7 +157,14 @@ enum DataInner<'a> {
 }
 
 /// Write access to a tensor's elements (optimizers, in-place updates).
-pub struct DataMut<'a>(RwLockWriteGuard<'a, Buffer>);
+pub struct DataMut<'a>(RwLockWriteGuard<'a, Buffer>, &'a AtomicU64);
+
+impl Drop for DataMut<'_> {
+    /// The numbers may have changed: a new version (while the write lock is still held).
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::Release);
+    }
+}
 
 fn f32_slice(b: &Buffer) -> &[f32] {
     match b {
@@ -384,7 +403,29 @@ impl Tensor {
         if guard.dtype() != DType::F32 {
             *guard = Buffer::F32(guard.to_f32());
         }
-        DataMut(guard)
+        DataMut(guard, &self.0.data.1.version)
+    }
+    /// A value computed from this tensor's elements by `make` (a kernel laid
+    /// out for a fast path, say), kept with the storage under `key` until
+    /// the elements are next written, so repeated calls with unchanged weights
+    /// (inference) compute it once. `make` must depend on the elements alone.
+    pub fn derived<T: Any + Send + Sync>(&self, key: &'static str, make: impl FnOnce(&[f32]) -> T) -> Arc<T> {
+        let storage = &self.0.data;
+        // Under the read lock no write is under way, so the version names these elements.
+        let data = self.data();
+        let version = storage.1.version.load(Ordering::Acquire);
+        let found = {
+            let entries = storage.1.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.iter().find(|e| e.0 == key && e.1 == version).and_then(|e| e.2.clone().downcast::<T>().ok())
+        };
+        if let Some(value) = found {
+            return value;
+        }
+        let value = Arc::new(make(&data));
+        let mut entries = storage.1.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| e.0 != key);
+        entries.push((key, version, value.clone()));
+        value
     }
     /// Whether `self` and `other` share their storage (one is a view of the other).
     pub(crate) fn shares_storage(&self, other: &Tensor) -> bool {

@@ -100,3 +100,54 @@ fn nothing_above_the_seam_touches_tensor_memory() {
     }
     assert!(offenders.is_empty(), "host memory read above the backend seam:\n{}", offenders.join("\n"));
 }
+
+/// An image alone (its rows shared among the threads) and the same image in
+/// a batch (one thread each) give the same bits, through Winograd's blocks
+/// (13x13x32 -> 64, as the headline CNN's second convolution) and direct
+/// tiles (one input channel), pooled by 2 and by 3.
+#[test]
+fn a_single_image_gives_the_bits_it_gives_in_a_batch() {
+    let mut rng = Rng::new(8);
+    let mut values = |n: usize| (0..n).map(|_| rng.normal()).collect::<Vec<f32>>();
+    for (h, c, f, pool) in [(13, 32, 64, 2), (28, 1, 32, 2), (13, 32, 16, 3), (11, 20, 24, 2)] {
+        let x = Tensor::new(values(4 * h * h * c), &[4, h, h, c]).unwrap();
+        let (k, b) = (Tensor::new(values(9 * c * f), &[3, 3, c, f]).unwrap(), Tensor::new(values(f), &[f]).unwrap());
+        let batch = ops::conv2d_relu_max_pool(&x, &k, Some(&b), (1, 1), Padding::Valid, (pool, pool)).unwrap().to_vec();
+        let per_image = batch.len() / 4;
+        for i in 0..4 {
+            let one = ops::conv2d_relu_max_pool(&x.gather_rows(&[i]).unwrap(), &k, Some(&b), (1, 1), Padding::Valid, (pool, pool)).unwrap();
+            assert_eq!(one.to_vec(), batch[i * per_image..(i + 1) * per_image], "{h}x{h}x{c} -> {f}, pool {pool}, image {i}");
+            let alone = ops::conv2d(&x.gather_rows(&[i]).unwrap(), &k, Some(&b), (1, 1), Padding::Valid).unwrap();
+            let unfused = ops::max_pool2d(&alone.relu(), (pool, pool), (pool, pool), Padding::Valid).unwrap();
+            for (u, v) in one.to_vec().iter().zip(unfused.to_vec()) {
+                assert!((u - v).abs() <= 1e-4 * (1.0 + v.abs()), "{h}x{h}x{c} -> {f}: fused {u} vs {v}");
+            }
+        }
+    }
+}
+
+/// A value derived from a tensor (Winograd's transformed kernel) is kept
+/// while the tensor is unchanged and made again once it is written.
+#[test]
+fn derived_values_follow_their_tensor() {
+    let w = Tensor::variable(vec![1.0, 2.0, 3.0], &[3]).unwrap();
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let sum = |t: &Tensor| {
+        *t.derived("sum", |v| {
+            made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            v.iter().sum::<f32>()
+        })
+    };
+    assert_eq!((sum(&w), sum(&w)), (6.0, 6.0));
+    assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 1);
+    w.data_mut()[0] = 10.0;
+    assert_eq!(sum(&w), 15.0);
+    assert_eq!(sum(&w.reshape(&[1, 3]).unwrap()), 15.0, "a reshape shares the storage and what is derived from it");
+    assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // A convolution whose kernel an optimizer changed in place uses the new kernel.
+    let (x, k) = (Tensor::new(vec![1.0; 10 * 10 * 16], &[1, 10, 10, 16]).unwrap(), Tensor::variable(vec![0.5; 9 * 16 * 4], &[3, 3, 16, 4]).unwrap());
+    let before = ops::conv2d(&x, &k, None, (1, 1), Padding::Valid).unwrap().to_vec();
+    k.data_mut().iter_mut().for_each(|v| *v = 1.0);
+    let after = ops::conv2d(&x, &k, None, (1, 1), Padding::Valid).unwrap().to_vec();
+    assert!(before.iter().all(|&v| (v - 72.0).abs() < 1e-3) && after.iter().all(|&v| (v - 144.0).abs() < 1e-3), "{} {}", before[0], after[0]);
+}

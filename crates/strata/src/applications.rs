@@ -92,7 +92,7 @@ pub fn layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
 /// column of the 11x11 and 3x3 maps); where a convolution's forward pass runs
 /// as Winograd's F(2x2, 3x3), it counts 16 products per 2x2 output block
 /// instead of 36 (the transforms' additions are not counted). Both apply on
-/// CPUs with AVX-512 only; elsewhere this equals [`layer_flops`].
+/// CPUs that run tiles only (AVX-512, or AVX2 and FMA); elsewhere this equals [`layer_flops`].
 pub fn executed_layer_flops(model: &mut Sequential) -> Result<Vec<(f64, f64)>> {
     let nominal = layer_flops(model)?;
     let mut flops: Vec<(f64, f64)> = nominal.iter().map(|&f| (f, f)).collect();

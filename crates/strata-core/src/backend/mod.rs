@@ -15,10 +15,11 @@
 //!   backend that has not yet written a kernel falls back to it through host
 //!   transfers.
 //! - [`Cpu`]: the same, with convolutions (and convolution + pooling) on
-//!   AVX-512 register tiles and Winograd blocks where the CPU has them.
+//!   register tiles and Winograd blocks where the CPU has AVX-512, or AVX2 and FMA.
 //!
 //! `STRATA_KERNELS=portable` makes every CPU tensor use [`Portable`] (CI runs
-//! the suite under both). A CUDA backend adds a [`Device`] variant and its
+//! the suite under both); `STRATA_KERNELS=avx2` runs the AVX2 tiles on a CPU
+//! with AVX-512. A CUDA backend adds a [`Device`] variant and its
 //! own implementation of this trait; layers and models do not change.
 
 pub(crate) mod host;
@@ -397,7 +398,7 @@ impl Backend for Portable {
     }
 }
 
-/// The host kernels with convolutions on AVX-512 tiles and Winograd blocks
+/// The host kernels with convolutions on register tiles (AVX-512, or AVX2 and FMA) and Winograd blocks
 /// where the CPU has them (the portable ones elsewhere).
 #[derive(Debug, Default)]
 pub struct Cpu;

@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn direct_passes_match_im2col() {
         if !available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+            eprintln!("skipped: this CPU runs no tiles (neither AVX-512 nor AVX2 with FMA)");
             return;
         }
         let mut rng = Rng::new(9);

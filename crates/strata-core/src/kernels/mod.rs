@@ -13,6 +13,7 @@ pub mod elementwise;
 pub mod fastmath;
 pub mod matmul;
 pub mod optim;
+pub mod peak;
 pub mod pool;
 pub mod pool_tiles;
 pub mod thin;

@@ -2,18 +2,26 @@
 //! `valid`, the image cropped to whole windows), keeping each maximum's
 //! position: the pooling half of the fused convolution + relu + pooling op.
 //! One image at a time, so a convolution's output can be pooled while it is in cache.
+//! AVX-512 intrinsics where the tiles run on AVX-512, else plain loops over
+//! the channels that `multiversion!` compiles for the CPU.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::simd::lanes::{load, store, L};
+use super::simd::multiversion;
 use super::window::Window;
 
-/// Checks the sizes every index below relies on, and the CPU (the kernels use AVX-512).
+/// Checks the sizes every index below relies on.
 fn check(x_len: usize, out_len: usize, g: &Window) {
     let tiles = g.kh >= 1 && g.kw >= 1 && g.sh == g.kh && g.sw == g.kw && g.kh * g.kw <= 256;
     assert!(tiles && g.h >= g.oh * g.kh && g.w >= g.ow * g.kw, "pool tiles: bad window {g:?}");
     assert!(x_len >= g.h * g.w * g.c && out_len >= g.out_pixels() * g.c, "pool tiles: buffers too small");
-    assert!(super::tile::available(), "pool tiles need AVX-512");
+}
+
+/// Whether the AVX-512 versions run (else the loops, vectorised for the CPU by `multiversion!`).
+fn avx512() -> bool {
+    super::tile::isa() == Some(super::tile::Isa::Avx512)
 }
 
 /// Writes each window's maximum to `y` and its position in the window
@@ -22,10 +30,11 @@ fn check(x_len: usize, out_len: usize, g: &Window) {
 pub fn max_pool_tiles(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
     check(x.len(), y.len().min(arg.len()), g);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `check` bounds every index and confirms AVX-512.
-    unsafe {
-        pool_avx512(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr())
+    if avx512() {
+        // SAFETY: `check` bounds every index; the CPU has AVX-512F.
+        return unsafe { pool_avx512(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr()) };
     }
+    pool_lanes(x, g, y, arg);
 }
 
 /// The gradient of relu followed by [`max_pool_tiles`]: each window's
@@ -34,9 +43,62 @@ pub fn max_pool_tiles(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
 pub fn max_pool_tiles_relu_backward(dy: &[f32], y: &[f32], arg: &[u8], g: &Window, dx: &mut [f32]) {
     check(dx.len(), dy.len().min(y.len()).min(arg.len()), g);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as above.
-    unsafe {
-        unpool_avx512(dy.as_ptr(), y.as_ptr(), arg.as_ptr(), g, dx.as_mut_ptr())
+    if avx512() {
+        // SAFETY: as above.
+        return unsafe { unpool_avx512(dy.as_ptr(), y.as_ptr(), arg.as_ptr(), g, dx.as_mut_ptr()) };
+    }
+    unpool_lanes(dy, y, arg, g, dx);
+}
+
+multiversion! {
+    /// [`max_pool_tiles`] as loops over lanes of channels.
+    fn pool_lanes(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
+        let c = g.c;
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let o = (oy * g.ow + ox) * c;
+                for c0 in (0..c).step_by(L) {
+                    let n = (c - c0).min(L);
+                    let lanes = |k: usize| load(&x[at(g, oy, ox, k / g.kw, k % g.kw) + c0..][..n]);
+                    // The first position starts each maximum (NaN included);
+                    // `>` keeps the first of equal maxima and is false for
+                    // NaN, as the AVX-512 version's ordered compare.
+                    let (mut best, mut pos) = (lanes(0), [0i32; L]);
+                    for k in 1..g.kh * g.kw {
+                        let v = lanes(k);
+                        for l in 0..L {
+                            let more = v[l] > best[l];
+                            best[l] = if more { v[l] } else { best[l] };
+                            pos[l] = if more { k as i32 } else { pos[l] };
+                        }
+                    }
+                    store(&mut y[o + c0..o + c0 + n], &best);
+                    arg[o + c0..o + c0 + n].iter_mut().zip(pos).for_each(|(a, p)| *a = p as u8);
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// [`max_pool_tiles_relu_backward`] as loops over lanes of channels.
+    fn unpool_lanes(dy: &[f32], y: &[f32], arg: &[u8], g: &Window, dx: &mut [f32]) {
+        let c = g.c;
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let o = (oy * g.ow + ox) * c;
+                for c0 in (0..c).step_by(L) {
+                    let n = (c - c0).min(L);
+                    let (dy, y, arg) = (&dy[o + c0..][..n], &y[o + c0..][..n], &arg[o + c0..][..n]);
+                    for k in 0..g.kh * g.kw {
+                        let dx = &mut dx[at(g, oy, ox, k / g.kw, k % g.kw) + c0..][..n];
+                        for (((d, &dy), &y), &a) in dx.iter_mut().zip(dy).zip(y).zip(arg) {
+                            *d = if y > 0.0 && a as usize == k { dy } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -106,10 +168,6 @@ mod tests {
 
     #[test]
     fn matches_relu_then_max_pool() {
-        if !crate::kernels::tile::available() {
-            eprintln!("skipped: this CPU has no AVX-512");
-            return;
-        }
         let mut rng = Rng::new(4);
         for (h, w, c, k) in [(4, 6, 3, (2, 2)), (6, 6, 17, (3, 2)), (2, 2, 40, (2, 2)), (4, 6, 16, (2, 3))] {
             let g = Window::new([1, h, w, c], k, k, Padding::Valid).unwrap();

@@ -1,8 +1,10 @@
 //! A register-tiled multiply-accumulate, the inner loop of the direct
 //! convolutions in [`super::direct`].
 //!
-//! One call computes a block of `rows x cols` outputs (`cols <= 64`, four
-//! AVX-512 vectors) held in registers for the whole reduction:
+//! One call computes a block of `rows x cols` outputs held in registers for
+//! the whole reduction (`cols <= 64`, four AVX-512 vectors, with AVX-512;
+//! `cols <= 16`, two AVX2 vectors, with AVX2 and FMA, whose 16 registers hold
+//! a quarter of AVX-512's 32 wider ones):
 //!
 //! ```text
 //! acc[r][j] = sum over segments s, t < s.len of
@@ -33,7 +35,7 @@ pub struct Seg {
 pub struct Tile {
     /// Output rows of the block (at most [`max_rows`] of `cols`).
     pub rows: usize,
-    /// Output columns of the block (at most [`MAX_COLS`]).
+    /// Output columns of the block (at most [`max_cols`]).
     pub cols: usize,
     /// Distance in `a` between consecutive output rows.
     pub a_row: usize,
@@ -59,16 +61,62 @@ pub enum Out<'a> {
     Add,
 }
 
-/// The most output columns one tile holds.
-pub const MAX_COLS: usize = 64;
+/// The instruction set tiles run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F: 32 registers of 16 lanes.
+    Avx512,
+    /// AVX2 with FMA: 16 registers of 8 lanes.
+    Avx2,
+}
+
+/// The instruction set this CPU runs tiles on, or `None` (no tiles: callers
+/// fall back to im2col + GEMM). `STRATA_KERNELS=portable` turns tiles off;
+/// `STRATA_KERNELS=avx2` runs the AVX2 tiles on a CPU with AVX-512 (to test
+/// or compare them).
+pub fn isa() -> Option<Isa> {
+    static ISA: OnceLock<Option<Isa>> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let asked = std::env::var("STRATA_KERNELS").map(|v| v.trim().to_string()).unwrap_or_default();
+        #[cfg(target_arch = "x86_64")]
+        let (avx512, avx2) = (std::is_x86_feature_detected!("avx512f"), std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"));
+        #[cfg(not(target_arch = "x86_64"))]
+        let (avx512, avx2) = (false, false);
+        match asked.as_str() {
+            "portable" => None,
+            _ if avx512 && asked != "avx2" => Some(Isa::Avx512),
+            _ if avx2 => Some(Isa::Avx2),
+            _ => None,
+        }
+    })
+}
+
+/// The lanes of one vector of the tiles' instruction set (16, else 8).
+fn lanes() -> usize {
+    match isa() {
+        Some(Isa::Avx512) => 16,
+        _ => 8,
+    }
+}
+
+/// The most output columns one tile holds: four vectors with AVX-512, two with AVX2.
+pub fn max_cols() -> usize {
+    match isa() {
+        Some(Isa::Avx512) => 64,
+        _ => 16,
+    }
+}
 
 /// The most rows a tile of `cols` columns holds in registers.
 pub fn max_rows(cols: usize) -> usize {
-    // Accumulators (rows x vectors), one row of `b` and one broadcast must fit the 32 registers.
-    match cols.div_ceil(16) {
-        0 | 1 => 24,
-        2 => 14,
-        3 => 9,
+    // Accumulators (rows x vectors), one row of `b` and one broadcast must fit
+    // the registers: 32 with AVX-512, 16 with AVX2.
+    match (isa(), cols.div_ceil(lanes())) {
+        (Some(Isa::Avx512), 0 | 1) => 24,
+        (Some(Isa::Avx512), 2) => 14,
+        (Some(Isa::Avx512), 3) => 9,
+        (Some(Isa::Avx512), _) => 6,
+        (_, 0 | 1) => 12,
         _ => 6,
     }
 }
@@ -79,35 +127,26 @@ pub fn runs(len: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..count).map(move |i| (i * len / count, (i + 1) * len / count - i * len / count)).filter(|r| r.1 > 0)
 }
 
-/// Splits `len` columns into blocks of up to [`MAX_COLS`]: `(start, len)`.
+/// Splits `len` columns into blocks of up to [`max_cols`]: `(start, len)`.
 pub fn col_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..len).step_by(MAX_COLS).map(move |s| (s, MAX_COLS.min(len - s)))
+    let max = max_cols();
+    (0..len).step_by(max).map(move |s| (s, max.min(len - s)))
 }
 
-/// Whether this CPU runs tiles (AVX-512F), and `STRATA_KERNELS=portable` is
-/// not set (it forces the fallback, to test or compare it). Callers fall
-/// back to im2col + GEMM otherwise.
+/// Whether this CPU runs tiles (see [`isa`]). Callers fall back to im2col + GEMM otherwise.
 pub fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let portable = std::env::var("STRATA_KERNELS").is_ok_and(|v| v.trim() == "portable");
-        #[cfg(target_arch = "x86_64")]
-        let cpu = std::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        cpu && !portable
-    })
+    isa().is_some()
 }
 
 impl Tile {
     /// Runs the tile over `segs`, writing rows `c[r * c_row..][..cols]`.
     ///
-    /// Panics if the tile is larger than [`max_rows`] / [`MAX_COLS`], if any
-    /// index falls outside its slice, or if the CPU lacks AVX-512
+    /// Panics if the tile is larger than [`max_rows`] / [`max_cols`], if any
+    /// index falls outside its slice, or if the CPU runs no tiles
     /// (check [`available`] first).
     pub fn run(&self, a: &[f32], b: &[f32], segs: &[Seg], c: &mut [f32], out: Out) {
         let t = *self;
-        assert!(t.cols >= 1 && t.cols <= MAX_COLS && t.rows >= 1 && t.rows <= max_rows(t.cols), "tile {t:?} too large");
+        assert!(t.cols >= 1 && t.cols <= max_cols() && t.rows >= 1 && t.rows <= max_rows(t.cols), "tile {t:?} too large");
         // Index bounds, computed without overflow (the fields are public).
         let last = |start: usize, terms: [(usize, usize); 2]| {
             terms.iter().try_fold(start, |sum, &(n, stride)| n.checked_mul(stride).and_then(|v| v.checked_add(sum)))
@@ -120,13 +159,18 @@ impl Tile {
             assert!(last(s.a, [(t.rows - 1, t.a_row), (s.len - 1, t.a_step)]).is_some_and(|i| i < a.len()), "tile input a out of bounds");
             assert!(last(s.b.saturating_add(t.cols), [(s.len - 1, t.b_step), (0, 0)]).is_some_and(|end| end <= b.len()), "tile input b out of bounds");
         }
-        assert!(available(), "tile kernels need AVX-512");
+        let isa = isa().expect("tile kernels need AVX-512, or AVX2 and FMA");
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX-512F (asserted), and the asserts above bound
-        // every index the kernel reads or writes.
+        // SAFETY: the CPU has the instruction set `isa` names (detected), and
+        // the asserts above bound every index the kernel reads or writes.
         unsafe {
-            dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out)
+            match isa {
+                Isa::Avx512 => dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
+                Isa::Avx2 => avx2::dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
+            }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = isa;
     }
 }
 
@@ -197,6 +241,80 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *co
     }
 }
 
+/// The same kernel on AVX2: `R` rows by `V` vectors of 8 columns.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Out, Seg, Tile};
+
+    pub(super) unsafe fn dispatch(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
+        // Rows, vectors, and whether the last vector is whole (no masked loads and stores).
+        macro_rules! table {
+            ($($v:literal => [$($r:literal)*]),*) => {
+                match (t.cols.div_ceil(8), t.rows, t.cols % 8 == 0) {
+                    $($(($v, $r, true) => kernel::<$r, $v, true>(t, a, b, segs, c, out),
+                        ($v, $r, false) => kernel::<$r, $v, false>(t, a, b, segs, c, out),)*)*
+                    _ => unreachable!("tile sizes are checked by Tile::run"),
+                }
+            };
+        }
+        table!(1 => [1 2 3 4 5 6 7 8 9 10 11 12], 2 => [1 2 3 4 5 6])
+    }
+
+    /// Lanes below `n` set (the columns of a last, partial vector).
+    #[target_feature(enable = "avx2")]
+    fn first_lanes(n: usize) -> __m256i {
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    }
+
+    /// `WHOLE`: the last of the `V` vectors has all 8 columns (else its loads and stores are masked).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn kernel<const R: usize, const V: usize, const WHOLE: bool>(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
+        let mask = first_lanes(t.cols - (V - 1) * 8);
+        let load = |p: *const f32, v: usize| if WHOLE || v + 1 < V { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, mask) };
+        let mut start = [_mm256_setzero_ps(); V];
+        if let Out::Store { bias: Some(bias), .. } = out {
+            for (v, s) in start.iter_mut().enumerate() {
+                *s = load(bias.as_ptr().add(8 * v), v);
+            }
+        }
+        let mut acc = [start; R];
+        for s in segs.iter().filter(|s| s.len > 0) {
+            let mut ap = a.add(s.a);
+            let mut bp = b.add(s.b);
+            for _ in 0..s.len {
+                let bv: [__m256; V] = std::array::from_fn(|v| load(bp.add(8 * v), v));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ap.add(r * t.a_row));
+                    for (acc, bv) in acc.iter_mut().zip(&bv) {
+                        *acc = _mm256_fmadd_ps(av, *bv, *acc);
+                    }
+                }
+                // Past the last step these point beyond the data; they are never read there.
+                ap = ap.wrapping_add(t.a_step);
+                bp = bp.wrapping_add(t.b_step);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let row = c.add(r * t.c_row);
+            for (v, &acc) in acc.iter().enumerate() {
+                let p = row.add(8 * v);
+                let value = match out {
+                    Out::Add => _mm256_add_ps(acc, load(p, v)),
+                    Out::Store { relu: true, .. } => _mm256_max_ps(acc, _mm256_setzero_ps()),
+                    Out::Store { relu: false, .. } => acc,
+                };
+                if WHOLE || v + 1 < V {
+                    _mm256_storeu_ps(p, value);
+                } else {
+                    _mm256_maskstore_ps(p, mask, value);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +331,7 @@ mod tests {
     #[test]
     fn every_tile_size_matches_the_formula() {
         if !available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+            eprintln!("skipped: this CPU has neither AVX-512 nor AVX2 with FMA");
             return;
         }
         let mut rng = Rng::new(5);
@@ -221,7 +339,7 @@ mod tests {
         let b: Vec<f32> = (0..4000).map(|_| rng.normal()).collect();
         let bias: Vec<f32> = (0..64).map(|_| rng.normal()).collect();
         let segs = [Seg { a: 3, b: 5, len: 7 }, Seg { a: 100, b: 900, len: 0 }, Seg { a: 200, b: 1000, len: 4 }];
-        for cols in 1..=MAX_COLS {
+        for cols in 1..=max_cols() {
             for rows in 1..=max_rows(cols) {
                 let t = Tile { rows, cols, a_row: 13, a_step: 2, b_step: 70, c_row: 67 };
                 for relu in [false, true] {

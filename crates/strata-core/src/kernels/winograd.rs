@@ -10,6 +10,8 @@
 //! - input: `V = Bᵀ d B` for each 4x4 input block `d`,
 //! - output: `Y = Aᵀ (U ⊙ V summed over input channels) A`, a 2x2 block.
 
+use std::ops::Range;
+
 use super::simd::multiversion;
 use super::tile::{self, col_blocks, max_rows, runs, Out, Seg, Tile};
 use super::window::Window;
@@ -19,7 +21,7 @@ const XI: usize = 16;
 
 /// Whether the forward pass of `g` runs here: a 3x3 kernel at stride 1, at
 /// least 16 input channels (the products' sums run over them), inputs at
-/// least 8x8 (a few blocks per image), on a CPU with AVX-512.
+/// least 8x8 (a few blocks per image), on a CPU that runs [tiles](tile::available).
 pub fn eligible(g: &Window) -> bool {
     g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.c >= 16 && g.h >= 8 && g.w >= 8 && tile::available()
 }
@@ -72,19 +74,32 @@ pub struct Scratch {
 /// `y` the `g.oh * g.ow * f` outputs, plus `bias` and relu.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
-    assert!(tile::available(), "Winograd's kernels need AVX-512");
+    forward_band(x, rows, row_width, g, u, f, bias, relu, scratch, 0..g.oh.div_ceil(2), y);
+}
+
+/// [`forward_image`] for the rows of 2x2 blocks `band` only: output rows
+/// `2 * band.start` to `2 * band.end` (or the last), which `y` holds. The
+/// values are those of the whole image's pass, whatever the band.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32]) {
+    assert!(tile::available(), "Winograd's kernels run on tiles, which need AVX-512, or AVX2 and FMA");
     let c = g.c;
-    let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
-    let blocks = th * tw;
-    assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f && y.len() >= g.out_pixels() * f, "winograd sizes");
+    let tw = g.ow.div_ceil(2);
+    assert!(band.start < band.end && band.end <= g.oh.div_ceil(2), "winograd band {band:?} of {} block rows", g.oh.div_ceil(2));
+    // The band's outputs, as an image of their own rows.
+    let out = Window { oh: (2 * band.end).min(g.oh) - 2 * band.start, ..*g };
+    let blocks = band.len() * tw;
+    assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f && y.len() >= out.out_pixels() * f, "winograd sizes");
     scratch.v.resize(XI * blocks * c, 0.0);
     scratch.m.resize(XI * blocks * f, 0.0);
     scratch.zeros.resize(c, 0.0);
     let zeros = &scratch.zeros;
+    // Block t's top-left output pixel, in the band's rows.
+    let origin = |t: usize| (2 * (t / tw), 2 * (t % tw));
     for t in 0..blocks {
-        let (by, bx) = (2 * (t / tw), 2 * (t % tw));
+        let (by, bx) = origin(t);
         let pixel = |i: usize, j: usize| -> &[f32] {
-            let (r, q) = (by + i, bx + j);
+            let (r, q) = (2 * band.start + by + i, bx + j);
             if r < rows && q < row_width {
                 &x[(r * row_width + q) * c..(r * row_width + q + 1) * c]
             } else {
@@ -105,8 +120,7 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
         }
     }
     for t in 0..blocks {
-        let (by, bx) = (2 * (t / tw), 2 * (t % tw));
-        transform_output(&scratch.m, t, blocks, f, bias, relu, (by, bx), g, y);
+        transform_output(&scratch.m, t, blocks, f, bias, relu, origin(t), &out, y);
     }
 }
 
@@ -114,11 +128,17 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
 fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
     assert!(d.iter().all(|p| p.len() >= c) && v.len() >= XI * blocks * c && t < blocks, "winograd input sizes");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: callers run this only where `tile::available()` (AVX-512F);
-    // the assert bounds every index.
-    unsafe {
-        avx512::transform_input(d, v, t, blocks, c)
+    if avx512() {
+        // SAFETY: the CPU has AVX-512F; the assert bounds every index.
+        return unsafe { avx512::transform_input(d, v, t, blocks, c) };
     }
+    lanes::transform_input(d, v, t, blocks, c);
+}
+
+/// Whether the transforms run as AVX-512 intrinsics (else as loops over
+/// lanes of channels, vectorised for the CPU by `multiversion!`).
+fn avx512() -> bool {
+    tile::isa() == Some(tile::Isa::Avx512)
 }
 
 /// `Y = Aᵀ M A` for block `t` at output pixel `origin`, plus bias and relu;
@@ -128,9 +148,86 @@ fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&
     assert!(m.len() >= XI * blocks * f && t < blocks && bias.is_none_or(|b| b.len() >= f), "winograd output sizes");
     assert!(origin.0 < g.oh && origin.1 < g.ow && y.len() >= g.out_pixels() * f, "winograd output block");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as above.
-    unsafe {
-        avx512::transform_output(m, t, blocks, f, bias, relu, origin, g, y)
+    if avx512() {
+        // SAFETY: as above.
+        return unsafe { avx512::transform_output(m, t, blocks, f, bias, relu, origin, g, y) };
+    }
+    lanes::transform_output(m, t, blocks, f, bias, relu, origin, g, y);
+}
+
+/// The transforms on lanes of 8 channels, as plain arrays that
+/// `multiversion!` compiles to the CPU's vectors.
+mod lanes {
+    use super::super::simd::lanes::{load, store, Lanes, L};
+    use super::super::simd::multiversion;
+    use super::Window;
+
+    #[inline(always)]
+    fn add(a: Lanes, b: Lanes) -> Lanes {
+        let mut r = a;
+        r.iter_mut().zip(b).for_each(|(r, b)| *r += b);
+        r
+    }
+    #[inline(always)]
+    fn sub(a: Lanes, b: Lanes) -> Lanes {
+        let mut r = a;
+        r.iter_mut().zip(b).for_each(|(r, b)| *r -= b);
+        r
+    }
+
+    multiversion! {
+        pub(super) fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
+            for c0 in (0..c).step_by(L) {
+                let n = (c - c0).min(L);
+                let mut p = [[0.0; L]; 16];
+                for (p, d) in p.iter_mut().zip(d) {
+                    *p = load(&d[c0..c]);
+                }
+                // Bᵀ d on each column j, then on each row i (as the AVX-512 version).
+                let mut bd = [[[0.0; L]; 4]; 4];
+                for j in 0..4 {
+                    let (d0, d1, d2, d3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                    [bd[0][j], bd[1][j], bd[2][j], bd[3][j]] = [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)];
+                }
+                for (i, &[d0, d1, d2, d3]) in bd.iter().enumerate() {
+                    for (j, value) in [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)].iter().enumerate() {
+                        let at = ((i * 4 + j) * blocks + t) * c + c0;
+                        store(&mut v[at..at + n], value);
+                    }
+                }
+            }
+        }
+    }
+
+    multiversion! {
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
+            let (oy, ox) = origin;
+            let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
+            for o0 in (0..f).step_by(L) {
+                let n = (f - o0).min(L);
+                let mut p = [[0.0; L]; 16];
+                for (i, p) in p.iter_mut().enumerate() {
+                    *p = load(&m[(i * blocks + t) * f + o0..(i * blocks + t + 1) * f]);
+                }
+                let b = bias.map_or([0.0; L], |b| load(&b[o0..f]));
+                // Aᵀ M on each column j, then on each row i, plus bias and relu.
+                let mut am = [[[0.0; L]; 4]; 2];
+                for j in 0..4 {
+                    let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                    [am[0][j], am[1][j]] = [add(add(m0, m1), m2), sub(sub(m1, m2), m3)];
+                }
+                for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
+                    for (j, mut value) in [add(add(add(m0, m1), m2), b), add(sub(sub(m1, m2), m3), b)].into_iter().enumerate().take(cols) {
+                        if relu {
+                            value.iter_mut().for_each(|v| *v = v.max(0.0));
+                        }
+                        let at = ((oy + i) * g.ow + ox + j) * f + o0;
+                        store(&mut y[at..at + n], &value);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -212,7 +309,7 @@ mod tests {
     #[test]
     fn matches_direct_convolution() {
         if !tile::available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+            eprintln!("skipped: this CPU runs no tiles (neither AVX-512 nor AVX2 with FMA)");
             return;
         }
         let mut rng = Rng::new(12);

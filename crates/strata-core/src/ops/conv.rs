@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn both_backends_agree() {
         if !crate::kernels::tile::available() {
-            eprintln!("skipped: this CPU has no AVX-512, so only the im2col path exists here");
+            eprintln!("skipped: this CPU runs no tiles (neither AVX-512 nor AVX2 with FMA), so only the im2col path exists here");
             return;
         }
         let mut rng = Rng::new(17);

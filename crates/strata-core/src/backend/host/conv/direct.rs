@@ -1,14 +1,15 @@
-//! Convolution on AVX-512 register tiles straight from the images
+//! Convolution on register tiles (AVX-512, or AVX2 and FMA) straight from the images
 //! ([`crate::kernels::direct`]). Each pass is split over the batch; the
 //! kernel gradient over fixed blocks of it, added up in order.
 
 use rayon::prelude::*;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::autodiff::HostGrads;
 use crate::buffer::{self, Recycled};
-use crate::kernels::direct::{crop_images, forward_image, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
+use crate::kernels::direct::{crop_images, forward_image, forward_rows, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::window::Window;
 use crate::kernels::winograd::{self, Scratch};
@@ -25,7 +26,7 @@ pub(crate) fn run(g: Window, relu: bool, x: &Tensor, kernel: &Tensor, bias: Opti
     let mut out = buffer::take(g.n * p * f);
     {
         let (xd, kd) = (x.data(), kernel.data());
-        let forward = Forward::new(&g, &kd, f);
+        let forward = Forward::new(&g, kernel, &kd, f);
         out.par_chunks_mut(images_per_chunk(&g) * p * f).enumerate().for_each(|(i, rows)| {
             let mut scratch = Scratch::default();
             for (j, y) in rows.chunks_mut(p * f).enumerate() {
@@ -49,22 +50,26 @@ pub(crate) fn run(g: Window, relu: bool, x: &Tensor, kernel: &Tensor, bias: Opti
 }
 
 /// The forward pass of one image: Winograd's F(2x2, 3x3) where it applies
-/// (with the kernel transformed once per call), else direct tiles.
+/// (with the kernel transformed once for as long as the weights do not
+/// change: [`Tensor::derived`]), else direct tiles.
 pub(super) struct Forward<'a> {
     g: Window,
     kernel: &'a [f32],
     f: usize,
-    winograd: Option<Recycled>,
+    winograd: Option<Arc<Vec<f32>>>,
 }
 
 impl<'a> Forward<'a> {
-    pub(super) fn new(g: &Window, kernel: &'a [f32], f: usize) -> Forward<'a> {
+    /// The pass for window `g` with `kernel` (whose elements are `values`) and `f` filters.
+    pub(super) fn new(g: &Window, kernel: &Tensor, values: &'a [f32], f: usize) -> Forward<'a> {
         let winograd = winograd::eligible(g).then(|| {
-            let mut u = buffer::take(16 * g.c * f);
-            winograd::transform_kernel(kernel, g.c, f, &mut u);
-            Recycled(u)
+            kernel.derived("winograd F(2x2, 3x3) kernel", |k| {
+                let mut u = vec![0.0; 16 * g.c * f];
+                winograd::transform_kernel(k, g.c, f, &mut u);
+                u
+            })
         });
-        Forward { g: *g, kernel, f, winograd }
+        Forward { g: *g, kernel: values, f, winograd }
     }
     /// Writes the `g.oh * g.ow * f` outputs of `image` (as [`Input::image`] gives it) to `y`.
     pub(super) fn image(&self, image: &[f32], bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
@@ -75,6 +80,20 @@ impl<'a> Forward<'a> {
                 winograd::forward_image(image, rows, width, g, u, self.f, bias, relu, scratch, y)
             }
             None => forward_image(image, self.kernel, self.f, g, bias, relu, y),
+        }
+    }
+    /// [`Forward::image`] for output rows `rows` only (`y` holds them). With
+    /// Winograd's 2x2 blocks, `rows` starts at an even row and ends at one or at the last row.
+    pub(super) fn rows(&self, image: &[f32], rows: Range<usize>, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
+        let g = &self.g;
+        match &self.winograd {
+            Some(u) => {
+                let (height, width) = padded_size(g);
+                let band = rows.start / 2..rows.end.div_ceil(2);
+                assert!(rows.start % 2 == 0 && (rows.end % 2 == 0 || rows.end == g.oh), "Winograd rows {rows:?} split a 2x2 block");
+                winograd::forward_band(image, height, width, g, u, self.f, bias, relu, scratch, band, y)
+            }
+            None => forward_rows(image, self.kernel, self.f, g, rows, bias, relu, y),
         }
     }
     pub(super) fn is_winograd(&self) -> bool {

@@ -1,5 +1,5 @@
 //! Convolution by im2col + matrix multiply (the `gemm` crate), for CPUs
-//! without AVX-512. Work is split over the batch: each work item lays out
+//! that run no tiles (neither AVX-512 nor AVX2 with FMA). Work is split over the batch: each work item lays out
 //! the im2col rows of a few images and multiplies them on one thread while
 //! they are in cache.
 

@@ -2,8 +2,8 @@
 //! bias and (optionally) relu fused into the output pass.
 //!
 //! Two implementations compute the same op: [`direct`] convolves straight
-//! from the images on AVX-512 register tiles (the [`Cpu`](crate::backend::Cpu)
-//! backend's path where the CPU has AVX-512), and [`im2col`] lays the
+//! from the images on register tiles (the [`Cpu`](crate::backend::Cpu)
+//! backend's path where the CPU has AVX-512, or AVX2 and FMA), and [`im2col`] lays the
 //! receptive fields out as a matrix for the `gemm` crate (the portable one).
 
 pub(crate) mod direct;

@@ -7,16 +7,30 @@
 //! runs the gradients over those alone. The values are the same as the two
 //! ops' (bit for bit); the gradients agree to rounding.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::buffer::{self, Recycled};
-use crate::kernels::direct::forward_rows;
 use crate::kernels::pool_tiles::{max_pool_tiles, max_pool_tiles_relu_backward};
 use crate::kernels::window::Window;
 use crate::kernels::winograd::Scratch;
 use crate::tensor::Tensor;
 
 use super::direct::{gradients, images_per_chunk, Forward, Input};
+
+/// How many bands of pooled rows each image's work is split into: one when
+/// the batch has an image for every thread, else one per thread (at most
+/// one per row), so a single image still uses every core. Each output is
+/// computed alike in any band, so the values do not depend on it. `fixed`
+/// keeps one band (Winograd's 2x2 blocks across odd pooling windows).
+fn bands_per_image(images: usize, rows: usize, fixed: bool) -> usize {
+    let threads = crate::threads::num_threads();
+    match fixed || images >= threads {
+        true => 1,
+        false => threads.min(rows).max(1),
+    }
+}
 
 /// `max_pool2d(relu(conv2d(x, kernel) + bias))` over convolution window `g`
 /// and pooling windows `pooled` that tile its output.
@@ -32,25 +46,40 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
     let mut arg = buffer::take::<u8>(g.n * q);
     {
         let (xd, kd) = (x.data(), kernel.data());
-        let forward = Forward::new(&gc, &kd, f);
+        let forward = Forward::new(&gc, kernel, &kd, f);
         let bias = bias_values.as_deref();
+        let row = pooled.ow * f;
+        // The pooled rows `rows` of one image: Winograd's blocks pass them
+        // all at once, direct tiles one row of windows at a time (pooled
+        // while it is in the first-level cache).
+        let band = |image: &[f32], rows: Range<usize>, y: &mut [f32], a: &mut [u8], scratch: &mut Scratch, conv: &mut Vec<f32>| {
+            if forward.is_winograd() {
+                conv.resize(rows.len() * pool.0 * gc.ow * f, 0.0);
+                forward.rows(image, rows.start * pool.0..rows.end * pool.0, bias, true, scratch, conv);
+                max_pool_tiles(conv, &Window { h: rows.len() * pool.0, oh: rows.len(), ..gp }, y, a);
+                return;
+            }
+            conv.resize(pool.0 * gc.ow * f, 0.0);
+            for (py, (y, a)) in rows.zip(y.chunks_mut(row).zip(a.chunks_mut(row))) {
+                forward.rows(image, py * pool.0..(py + 1) * pool.0, bias, true, scratch, conv);
+                max_pool_tiles(conv, &Window { h: pool.0, oh: 1, ..gp }, y, a);
+            }
+        };
+        let bands = bands_per_image(g.n, pooled.oh, forward.is_winograd() && pool.0 % 2 == 1);
         out.par_chunks_mut(per_chunk * q).zip(arg.par_chunks_mut(per_chunk * q)).enumerate().for_each(|(i, (ys, args))| {
-            let mut scratch = Scratch::default();
-            // Direct tiles go one row of windows at a time, pooled while it is
-            // in the first-level cache; Winograd's blocks, a whole image.
-            let mut conv = vec![0.0; if forward.is_winograd() { p } else { pool.0 * gc.ow * f }];
-            let row = pooled.ow * f;
+            let (mut scratch, mut conv) = (Scratch::default(), Vec::new());
             for (j, (y, a)) in ys.chunks_mut(q).zip(args.chunks_mut(q)).enumerate() {
                 let image = input.image(&xd, i * per_chunk + j);
-                if forward.is_winograd() {
-                    forward.image(image, bias, true, &mut scratch, &mut conv);
-                    max_pool_tiles(&conv, &gp, y, a);
+                if bands == 1 {
+                    band(image, 0..pooled.oh, y, a, &mut scratch, &mut conv);
                     continue;
                 }
-                for (py, (y, a)) in y.chunks_mut(row).zip(a.chunks_mut(row)).enumerate() {
-                    forward_rows(image, &kd, f, &gc, py * pool.0..(py + 1) * pool.0, bias, true, &mut conv);
-                    max_pool_tiles(&conv, &Window { h: pool.0, oh: 1, ..gp }, y, a);
-                }
+                // Too few images to busy the threads: they share each image's rows.
+                let per_band = pooled.oh.div_ceil(bands) * row;
+                y.par_chunks_mut(per_band).zip(a.par_chunks_mut(per_band)).enumerate().for_each(|(b, (y, a))| {
+                    let first = b * per_band / row;
+                    band(image, first..first + y.len() / row, y, a, &mut Scratch::default(), &mut Vec::new());
+                });
             }
         });
     }
