@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use super::tile::{col_blocks, max_rows, runs, Out, Seg, Tile};
+use super::tile::{self, col_blocks, max_rows, runs, Out, Seg, Tile};
 use super::window::Window;
 
 /// Rows and columns of (padded) input that the windows reach.
@@ -82,6 +82,11 @@ pub fn forward_rows(x: &[f32], kernel: &[f32], f: usize, g: &Window, rows: Range
     let first = rows.start;
     let (c, (_, pw)) = (g.c, padded_size(g));
     let row_len = g.kw * c;
+    // The windows of the last output row and column, the whole kernel and
+    // these rows' outputs lie inside their buffers, so every tile below does.
+    assert!(tile::available() && rows.start <= rows.end && rows.end <= g.oh && f >= 1, "direct forward: rows {rows:?} of {}", g.oh);
+    assert!(rows.is_empty() || ((rows.end - 1) * g.sh + g.kh - 1) * pw * c + ((g.ow - 1) * g.sw + g.kw) * c <= x.len(), "direct forward: image too short");
+    assert!(kernel.len() >= g.kh * row_len * f && y.len() >= rows.len() * g.ow * f && bias.is_none_or(|b| b.len() >= f), "direct forward: sizes");
     let mut segs = Vec::with_capacity(g.kh);
     for (f0, cols) in col_blocks(f) {
         let bias = bias.map(|b| &b[f0..]);
@@ -90,7 +95,8 @@ pub fn forward_rows(x: &[f32], kernel: &[f32], f: usize, g: &Window, rows: Range
                 segs.clear();
                 segs.extend((0..g.kh).map(|ky| Seg { a: ((oy * g.sh + ky) * pw + ox0 * g.sw) * c, b: ky * row_len * f + f0, len: row_len }));
                 let tile = Tile { rows, cols, a_row: g.sw * c, a_step: 1, b_step: f, c_row: f };
-                tile.run(x, kernel, &segs, &mut y[((oy - first) * g.ow + ox0) * f + f0..], Out::Store { bias, relu });
+                // SAFETY: the asserts above bound every window, the kernel and the outputs.
+                unsafe { tile.run_unchecked(x, kernel, &segs, &mut y[((oy - first) * g.ow + ox0) * f + f0..], Out::Store { bias, relu }) };
             }
         }
     }

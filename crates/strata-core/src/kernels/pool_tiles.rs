@@ -2,13 +2,13 @@
 //! `valid`, the image cropped to whole windows), keeping each maximum's
 //! position: the pooling half of the fused convolution + relu + pooling op.
 //! One image at a time, so a convolution's output can be pooled while it is in cache.
-//! AVX-512 intrinsics where the tiles run on AVX-512, else plain loops over
-//! the channels that `multiversion!` compiles for the CPU.
+//! AVX-512 or AVX2 intrinsics, as the convolution tiles run; the backward
+//! pass with AVX2 as plain loops over the channels that `multiversion!`
+//! compiles for the CPU.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::simd::lanes::{load, store, L};
 use super::simd::multiversion;
 use super::window::Window;
 
@@ -19,7 +19,8 @@ fn check(x_len: usize, out_len: usize, g: &Window) {
     assert!(x_len >= g.h * g.w * g.c && out_len >= g.out_pixels() * g.c, "pool tiles: buffers too small");
 }
 
-/// Whether the AVX-512 versions run (else the loops, vectorised for the CPU by `multiversion!`).
+/// Whether the AVX-512 versions run (else the AVX2 ones; the backward pass's
+/// loops, vectorised for the CPU by `multiversion!`).
 fn avx512() -> bool {
     super::tile::isa() == Some(super::tile::Isa::Avx512)
 }
@@ -29,12 +30,15 @@ fn avx512() -> bool {
 /// values; the windows cover its first `g.oh * g.kh` rows and `g.ow * g.kw` columns.
 pub fn max_pool_tiles(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
     check(x.len(), y.len().min(arg.len()), g);
+    assert!(super::tile::available(), "pool tiles run where convolution tiles do (AVX-512, or AVX2 and FMA)");
     #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        // SAFETY: `check` bounds every index; the CPU has AVX-512F.
-        return unsafe { pool_avx512(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr()) };
+    // SAFETY: `check` bounds every index; the CPU has the instruction set used.
+    unsafe {
+        match avx512() {
+            true => pool_avx512(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr()),
+            false => pool_avx2(x.as_ptr(), g, y.as_mut_ptr(), arg.as_mut_ptr()),
+        }
     }
-    pool_lanes(x, g, y, arg);
 }
 
 /// The gradient of relu followed by [`max_pool_tiles`]: each window's
@@ -50,35 +54,8 @@ pub fn max_pool_tiles_relu_backward(dy: &[f32], y: &[f32], arg: &[u8], g: &Windo
     unpool_lanes(dy, y, arg, g, dx);
 }
 
-multiversion! {
-    /// [`max_pool_tiles`] as loops over lanes of channels.
-    fn pool_lanes(x: &[f32], g: &Window, y: &mut [f32], arg: &mut [u8]) {
-        let c = g.c;
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let o = (oy * g.ow + ox) * c;
-                for c0 in (0..c).step_by(L) {
-                    let n = (c - c0).min(L);
-                    let lanes = |k: usize| load(&x[at(g, oy, ox, k / g.kw, k % g.kw) + c0..][..n]);
-                    // The first position starts each maximum (NaN included);
-                    // `>` keeps the first of equal maxima and is false for
-                    // NaN, as the AVX-512 version's ordered compare.
-                    let (mut best, mut pos) = (lanes(0), [0i32; L]);
-                    for k in 1..g.kh * g.kw {
-                        let v = lanes(k);
-                        for l in 0..L {
-                            let more = v[l] > best[l];
-                            best[l] = if more { v[l] } else { best[l] };
-                            pos[l] = if more { k as i32 } else { pos[l] };
-                        }
-                    }
-                    store(&mut y[o + c0..o + c0 + n], &best);
-                    arg[o + c0..o + c0 + n].iter_mut().zip(pos).for_each(|(a, p)| *a = p as u8);
-                }
-            }
-        }
-    }
-}
+/// Channels the backward loops take at a time (one AVX2 vector).
+const L: usize = 8;
 
 multiversion! {
     /// [`max_pool_tiles_relu_backward`] as loops over lanes of channels.
@@ -135,6 +112,41 @@ unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
     }
 }
 
+/// [`pool_avx512`] with AVX2: 8 channels at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pool_avx2(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * g.c;
+            for c0 in (0..g.c).step_by(8) {
+                let n = (g.c - c0).min(8);
+                let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane);
+                let load = |p: *const f32| if n == 8 { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, m) };
+                let mut best = load(x.add(at(g, oy, ox, 0, 0) + c0));
+                let mut pos = _mm256_setzero_si256();
+                for k in 1..g.kh * g.kw {
+                    let v = load(x.add(at(g, oy, ox, k / g.kw, k % g.kw) + c0));
+                    let more = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+                    best = _mm256_blendv_ps(best, v, more);
+                    pos = _mm256_blendv_epi8(pos, _mm256_set1_epi32(k as i32), _mm256_castps_si256(more));
+                }
+                if n == 8 {
+                    _mm256_storeu_ps(y.add(o + c0), best);
+                } else {
+                    _mm256_maskstore_ps(y.add(o + c0), m, best);
+                }
+                let mut at_lane = [0i32; 8];
+                _mm256_storeu_si256(at_lane.as_mut_ptr() as *mut __m256i, pos);
+                for (l, &p) in at_lane.iter().enumerate().take(n) {
+                    *arg.add(o + c0 + l) = p as u8;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn unpool_avx512(dy: *const f32, y: *const f32, arg: *const u8, g: &Window, dx: *mut f32) {
@@ -168,6 +180,10 @@ mod tests {
 
     #[test]
     fn matches_relu_then_max_pool() {
+        if !crate::kernels::tile::available() {
+            eprintln!("skipped: this CPU runs no tiles (neither AVX-512 nor AVX2 with FMA)");
+            return;
+        }
         let mut rng = Rng::new(4);
         for (h, w, c, k) in [(4, 6, 3, (2, 2)), (6, 6, 17, (3, 2)), (2, 2, 40, (2, 2)), (4, 6, 16, (2, 3))] {
             let g = Window::new([1, h, w, c], k, k, Padding::Valid).unwrap();

@@ -36,37 +36,6 @@ macro_rules! multiversion {
 
 pub(crate) use multiversion;
 
-/// Eight `f32` lanes as a plain array: loops over it with a fixed length
-/// compile to one AVX2 vector (half an AVX-512 one) in `multiversion!` bodies.
-pub(crate) mod lanes {
-    /// Lanes in a [`Lanes`].
-    pub const L: usize = 8;
-    /// Eight values, one vector's worth.
-    pub type Lanes = [f32; L];
-
-    /// The first `min(8, src.len())` values of `src`, zeros after them.
-    #[inline(always)]
-    pub fn load(src: &[f32]) -> Lanes {
-        match src.get(..L) {
-            Some(whole) => whole.try_into().expect("8 values"),
-            None => {
-                let mut l = [0.0; L];
-                l.iter_mut().zip(src).for_each(|(l, &v)| *l = v);
-                l
-            }
-        }
-    }
-
-    /// Writes the first `dst.len()` (at most 8) lanes of `value` to `dst`.
-    #[inline(always)]
-    pub fn store(dst: &mut [f32], value: &Lanes) {
-        match dst.len() {
-            L => dst.copy_from_slice(value),
-            _ => dst.iter_mut().zip(value).for_each(|(d, &v)| *d = v),
-        }
-    }
-}
-
 /// Whether the CPU has every AVX-512 extension the `avx512` copies are
 /// compiled for (some CPUs have AVX-512F alone: Knights Landing).
 #[cfg(target_arch = "x86_64")]

@@ -159,18 +159,27 @@ impl Tile {
             assert!(last(s.a, [(t.rows - 1, t.a_row), (s.len - 1, t.a_step)]).is_some_and(|i| i < a.len()), "tile input a out of bounds");
             assert!(last(s.b.saturating_add(t.cols), [(s.len - 1, t.b_step), (0, 0)]).is_some_and(|end| end <= b.len()), "tile input b out of bounds");
         }
-        let isa = isa().expect("tile kernels need AVX-512, or AVX2 and FMA");
+        assert!(available(), "tile kernels need AVX-512, or AVX2 and FMA");
+        // SAFETY: the CPU runs tiles (asserted), and the asserts above bound
+        // every index the kernel reads or writes.
+        unsafe { self.run_unchecked(a, b, segs, c, out) }
+    }
+
+    /// [`Tile::run`] without its checks, for a caller that runs many small
+    /// tiles over buffers whose sizes it has checked once.
+    ///
+    /// # Safety
+    ///
+    /// The CPU runs tiles ([`available`]), the tile is no larger than
+    /// [`max_rows`] x [`max_cols`], and every index [`Tile::run`] checks is in bounds.
+    pub(crate) unsafe fn run_unchecked(&self, a: &[f32], b: &[f32], segs: &[Seg], c: &mut [f32], out: Out) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has the instruction set `isa` names (detected), and
-        // the asserts above bound every index the kernel reads or writes.
-        unsafe {
-            match isa {
-                Isa::Avx512 => dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
-                Isa::Avx2 => avx2::dispatch(&t, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
-            }
+        match isa() {
+            Some(Isa::Avx512) => dispatch(self, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
+            _ => avx2::dispatch(self, a.as_ptr(), b.as_ptr(), segs, c.as_mut_ptr(), out),
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = isa;
+        unreachable!("no tiles here: {self:?} {} {} {} {} {out:?}", a.len(), b.len(), segs.len(), c.len());
     }
 }
 

@@ -109,13 +109,21 @@ pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f
         let d: [&[f32]; 16] = std::array::from_fn(|k| pixel(k / 4, k % 4));
         transform_input(&d, &mut scratch.v, t, blocks, c);
     }
+    // One product per position of the transformed blocks, `[blocks, c] x [c, f]`,
+    // on tiles of at most max_rows x max_cols.
     let segs = [Seg { a: 0, b: 0, len: c }];
+    let (v, m) = (&scratch.v[..XI * blocks * c], &mut scratch.m[..XI * blocks * f]);
     for xi in 0..XI {
         for (f0, cols) in col_blocks(f) {
             for (t0, count) in runs(blocks, max_rows(cols)) {
                 let tile = Tile { rows: count, cols, a_row: c, a_step: 1, b_step: f, c_row: f };
-                let a = &scratch.v[(xi * blocks + t0) * c..];
-                tile.run(a, &u[xi * c * f + f0..], &segs, &mut scratch.m[(xi * blocks + t0) * f + f0..], Out::Store { bias: None, relu: false });
+                let (a, b) = (&v[(xi * blocks + t0) * c..], &u[xi * c * f + f0..]);
+                // SAFETY: tiles run here (asserted above), the tile is at most
+                // max_rows x max_cols, and it reads rows t0..t0 + count of this
+                // position's `blocks x c` inputs and columns f0..f0 + cols of its
+                // `c x f` kernel, and writes the same rows and columns of its
+                // `blocks x f` products: all inside `v`, `u` and `m` (sizes asserted above).
+                unsafe { tile.run_unchecked(a, b, &segs, &mut m[(xi * blocks + t0) * f + f0..], Out::Store { bias: None, relu: false }) };
             }
         }
     }
@@ -128,17 +136,14 @@ pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f
 fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
     assert!(d.iter().all(|p| p.len() >= c) && v.len() >= XI * blocks * c && t < blocks, "winograd input sizes");
     #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        // SAFETY: the CPU has AVX-512F; the assert bounds every index.
-        return unsafe { avx512::transform_input(d, v, t, blocks, c) };
+    // SAFETY: the CPU has the instruction set the tiles run on (callers
+    // check `tile::available()`); the assert bounds every index.
+    unsafe {
+        match tile::isa() {
+            Some(tile::Isa::Avx512) => avx512::transform_input(d, v, t, blocks, c),
+            _ => avx2::transform_input(d, v, t, blocks, c),
+        }
     }
-    lanes::transform_input(d, v, t, blocks, c);
-}
-
-/// Whether the transforms run as AVX-512 intrinsics (else as loops over
-/// lanes of channels, vectorised for the CPU by `multiversion!`).
-fn avx512() -> bool {
-    tile::isa() == Some(tile::Isa::Avx512)
 }
 
 /// `Y = Aᵀ M A` for block `t` at output pixel `origin`, plus bias and relu;
@@ -148,83 +153,83 @@ fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&
     assert!(m.len() >= XI * blocks * f && t < blocks && bias.is_none_or(|b| b.len() >= f), "winograd output sizes");
     assert!(origin.0 < g.oh && origin.1 < g.ow && y.len() >= g.out_pixels() * f, "winograd output block");
     #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        // SAFETY: as above.
-        return unsafe { avx512::transform_output(m, t, blocks, f, bias, relu, origin, g, y) };
+    // SAFETY: as above.
+    unsafe {
+        match tile::isa() {
+            Some(tile::Isa::Avx512) => avx512::transform_output(m, t, blocks, f, bias, relu, origin, g, y),
+            _ => avx2::transform_output(m, t, blocks, f, bias, relu, origin, g, y),
+        }
     }
-    lanes::transform_output(m, t, blocks, f, bias, relu, origin, g, y);
 }
 
-/// The transforms on lanes of 8 channels, as plain arrays that
-/// `multiversion!` compiles to the CPU's vectors.
-mod lanes {
-    use super::super::simd::lanes::{load, store, Lanes, L};
-    use super::super::simd::multiversion;
+/// The transforms with AVX2 (8 channels at a time), as the AVX-512 ones.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
     use super::Window;
 
-    #[inline(always)]
-    fn add(a: Lanes, b: Lanes) -> Lanes {
-        let mut r = a;
-        r.iter_mut().zip(b).for_each(|(r, b)| *r += b);
-        r
-    }
-    #[inline(always)]
-    fn sub(a: Lanes, b: Lanes) -> Lanes {
-        let mut r = a;
-        r.iter_mut().zip(b).for_each(|(r, b)| *r -= b);
-        r
+    /// The lanes of the 8 channels from `c0` that exist.
+    #[target_feature(enable = "avx2")]
+    fn mask(len: usize, c0: usize) -> __m256i {
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((len - c0).min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
     }
 
-    multiversion! {
-        pub(super) fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
-            for c0 in (0..c).step_by(L) {
-                let n = (c - c0).min(L);
-                let mut p = [[0.0; L]; 16];
-                for (p, d) in p.iter_mut().zip(d) {
-                    *p = load(&d[c0..c]);
-                }
-                // Bᵀ d on each column j, then on each row i (as the AVX-512 version).
-                let mut bd = [[[0.0; L]; 4]; 4];
-                for j in 0..4 {
-                    let (d0, d1, d2, d3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
-                    [bd[0][j], bd[1][j], bd[2][j], bd[3][j]] = [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)];
-                }
-                for (i, &[d0, d1, d2, d3]) in bd.iter().enumerate() {
-                    for (j, value) in [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)].iter().enumerate() {
-                        let at = ((i * 4 + j) * blocks + t) * c + c0;
-                        store(&mut v[at..at + n], value);
-                    }
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transform_input(d: &[&[f32]; 16], v: &mut [f32], t: usize, blocks: usize, c: usize) {
+        let v = v.as_mut_ptr();
+        for c0 in (0..c).step_by(8) {
+            let (whole, k) = (c - c0 >= 8, mask(c, c0));
+            let load = |p: *const f32| if whole { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, k) };
+            let p: [__m256; 16] = std::array::from_fn(|i| load(d[i].as_ptr().add(c0)));
+            // Bᵀ d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3, on each column j ...
+            let mut bd = [[_mm256_setzero_ps(); 4]; 4];
+            for j in 0..4 {
+                let (d0, d1, d2, d3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                bd[0][j] = _mm256_sub_ps(d0, d2);
+                bd[1][j] = _mm256_add_ps(d1, d2);
+                bd[2][j] = _mm256_sub_ps(d2, d1);
+                bd[3][j] = _mm256_sub_ps(d1, d3);
+            }
+            // ... then on each row i.
+            for (i, &[d0, d1, d2, d3]) in bd.iter().enumerate() {
+                let out = [_mm256_sub_ps(d0, d2), _mm256_add_ps(d1, d2), _mm256_sub_ps(d2, d1), _mm256_sub_ps(d1, d3)];
+                for (j, value) in out.into_iter().enumerate() {
+                    let at = v.add(((i * 4 + j) * blocks + t) * c + c0);
+                    if whole { _mm256_storeu_ps(at, value) } else { _mm256_maskstore_ps(at, k, value) }
                 }
             }
         }
     }
 
-    multiversion! {
-        #[allow(clippy::too_many_arguments)]
-        pub(super) fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
-            let (oy, ox) = origin;
-            let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
-            for o0 in (0..f).step_by(L) {
-                let n = (f - o0).min(L);
-                let mut p = [[0.0; L]; 16];
-                for (i, p) in p.iter_mut().enumerate() {
-                    *p = load(&m[(i * blocks + t) * f + o0..(i * blocks + t + 1) * f]);
-                }
-                let b = bias.map_or([0.0; L], |b| load(&b[o0..f]));
-                // Aᵀ M on each column j, then on each row i, plus bias and relu.
-                let mut am = [[[0.0; L]; 4]; 2];
-                for j in 0..4 {
-                    let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
-                    [am[0][j], am[1][j]] = [add(add(m0, m1), m2), sub(sub(m1, m2), m3)];
-                }
-                for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
-                    for (j, mut value) in [add(add(add(m0, m1), m2), b), add(sub(sub(m1, m2), m3), b)].into_iter().enumerate().take(cols) {
-                        if relu {
-                            value.iter_mut().for_each(|v| *v = v.max(0.0));
-                        }
-                        let at = ((oy + i) * g.ow + ox + j) * f + o0;
-                        store(&mut y[at..at + n], &value);
-                    }
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
+        let (oy, ox) = origin;
+        let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
+        let (m, y) = (m.as_ptr(), y.as_mut_ptr());
+        for o0 in (0..f).step_by(8) {
+            let (whole, k) = (f - o0 >= 8, mask(f, o0));
+            let load = |p: *const f32| if whole { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, k) };
+            let p: [__m256; 16] = std::array::from_fn(|i| load(m.add((i * blocks + t) * f + o0)));
+            let b = match bias {
+                Some(b) => load(b.as_ptr().add(o0)),
+                None => _mm256_setzero_ps(),
+            };
+            // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
+            let mut am = [[_mm256_setzero_ps(); 4]; 2];
+            for j in 0..4 {
+                let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+                am[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                am[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+            }
+            // ... then on each row i, plus bias and relu.
+            for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
+                let out = [_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, m1), m2), b), _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(m1, m2), m3), b)];
+                for (j, value) in out.into_iter().enumerate().take(cols) {
+                    let value = if relu { _mm256_max_ps(value, _mm256_setzero_ps()) } else { value };
+                    let at = y.add(((oy + i) * g.ow + ox + j) * f + o0);
+                    if whole { _mm256_storeu_ps(at, value) } else { _mm256_maskstore_ps(at, k, value) }
                 }
             }
         }
