@@ -186,6 +186,19 @@ pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// Runs `f` on a worker of the pool (in place when called from one). Called
+/// from outside the pool, every parallel loop inside `f` would hand its
+/// whole loop to the pool and sleep until it is done, a hand-off and a
+/// wake-up per loop; run on a worker, the loops split their work with the
+/// other workers directly. For many short loops in a row (one image's
+/// inference).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match rayon::current_thread_index() {
+        Some(_) => f(),
+        None => rayon::scope(|_| f()),
+    }
+}
+
 /// Whether the last step ran on a single worker because the machine was busy.
 pub fn is_contended() -> bool {
     BUSY.load(Ordering::Relaxed)
@@ -243,5 +256,12 @@ mod tests {
         eprintln!("others' use: {:.2} cores with a thread of this process spinning, {:.2} with another program spinning", own.others, other.others);
         assert!(other.busy, "a program spinning on a core was not noticed ({:.2} cores)", other.others);
         assert!(other.others > 0.5 && other.others < 1.6, "others {:.2} cores", other.others);
+    }
+
+    #[test]
+    fn on_pool_runs_on_a_worker_and_in_place_on_one() {
+        assert_eq!(rayon::current_thread_index(), None, "tests run outside the pool");
+        let inside = on_pool(|| (rayon::current_thread_index(), on_pool(rayon::current_thread_index)));
+        assert!(inside.0.is_some() && inside.0 == inside.1, "{inside:?}");
     }
 }

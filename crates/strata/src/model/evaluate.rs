@@ -97,12 +97,19 @@ impl Model {
         let shapes = self.output_shapes();
         let mut out: Vec<Vec<f32>> = shapes.iter().map(|s| Vec::with_capacity(n * s.iter().product::<usize>())).collect();
         let indices: Vec<usize> = (0..n).collect();
-        for batch in indices.chunks(batch_size) {
-            let inputs = x.iter().map(|t| t.gather_rows(batch)).collect::<Result<Vec<_>>>()?;
-            for (o, y) in out.iter_mut().zip(self.call_many(&inputs, false)?) {
-                o.extend_from_slice(&y.data());
+        // On a worker of the pool: each layer's parallel loop then shares its
+        // work without a hand-off to the pool and back (several per batch,
+        // which a small batch's latency feels).
+        let (model, x, outputs) = (&mut *self, &x, &mut out);
+        strata_core::threads::on_pool(move || {
+            for batch in indices.chunks(batch_size) {
+                let inputs = x.iter().map(|t| t.gather_rows(batch)).collect::<Result<Vec<_>>>()?;
+                for (o, y) in outputs.iter_mut().zip(model.call_many(&inputs, false)?) {
+                    o.extend_from_slice(&y.data());
+                }
             }
-        }
+            Ok::<(), Error>(())
+        })?;
         out.into_iter().zip(shapes).map(|(o, s)| Tensor::new(o, &[&[n][..], &s].concat())).collect()
     }
 }
