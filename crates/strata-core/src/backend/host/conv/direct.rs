@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::autodiff::HostGrads;
 use crate::buffer::{self, Recycled};
-use crate::kernels::direct::{crop_images, forward_image, forward_rows, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
+use crate::kernels::direct::{crop_images, forward_rows, input_grad_image, kernel_grad, needs_padding, pad_images, padded_size, transpose_taps};
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::window::Window;
 use crate::kernels::winograd::{self, Scratch};
@@ -73,14 +73,7 @@ impl<'a> Forward<'a> {
     }
     /// Writes the `g.oh * g.ow * f` outputs of `image` (as [`Input::image`] gives it) to `y`.
     pub(super) fn image(&self, image: &[f32], bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, y: &mut [f32]) {
-        let g = &self.g;
-        match &self.winograd {
-            Some(u) => {
-                let (rows, width) = padded_size(g);
-                winograd::forward_image(image, rows, width, g, u, self.f, bias, relu, scratch, y)
-            }
-            None => forward_image(image, self.kernel, self.f, g, bias, relu, y),
-        }
+        self.rows(image, 0..self.g.oh, bias, relu, scratch, y)
     }
     /// [`Forward::image`] for output rows `rows` only (`y` holds them). With
     /// Winograd's 2x2 blocks, `rows` starts at an even row and ends at one or at the last row.
