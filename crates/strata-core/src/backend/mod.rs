@@ -27,7 +27,6 @@ pub(crate) mod host;
 use std::sync::OnceLock;
 
 pub use crate::kernels::optim::AdamStep;
-use crate::kernels::tile;
 use crate::kernels::window::Window;
 use crate::error::Result;
 use crate::ops::recurrent::RecurrentDropout;
@@ -408,14 +407,15 @@ impl Backend for Cpu {
         "cpu"
     }
     fn conv2d(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, relu: bool) -> Tensor {
-        match tile::available() {
+        match host::conv::direct::suits(&g, kernel.shape()[3]) {
             true => host::conv::direct::run(g, relu, x, kernel, bias),
             false => Portable.conv2d(x, kernel, bias, g, relu),
         }
     }
     fn conv2d_relu_max_pool(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, g: Window, pool: Window) -> Tensor {
-        // Larger windows than a winner's u8 position can name go unfused.
-        match tile::available() && pool.kh * pool.kw <= 256 {
+        // Larger windows than a winner's u8 position can name go unfused, as
+        // do convolutions the tiles do not suit (so both forms give the same bits).
+        match host::conv::direct::suits(&g, kernel.shape()[3]) && pool.kh * pool.kw <= 256 {
             true => host::conv::pooled::conv2d_relu_max_pool(x, kernel, bias, g, pool),
             false => self.max_pool2d(&self.conv2d(x, kernel, bias, g, true), pool),
         }

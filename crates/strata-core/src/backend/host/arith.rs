@@ -158,7 +158,12 @@ pub(crate) fn map_unary(
     let backward = move |inputs: &[Tensor], y: &[f32], g: &[f32]| {
         // A zero upstream gradient passes zero, as TensorFlow's sqrt gradient
         // does, rather than 0 * inf = NaN where the derivative is infinite.
-        vec![Some(zip3_map(g, &inputs[0].data(), y, |g, x, y| if g == 0.0 { 0.0 } else { g * df(x, y) }))]
+        // The product is computed either way and then chosen, so the loop
+        // compiles to vector selects instead of a branch per element.
+        vec![Some(zip3_map(g, &inputs[0].data(), y, |g, x, y| {
+            let d = g * df(x, y);
+            if g == 0.0 { 0.0 } else { d }
+        }))]
     };
     Tensor::from_op(out, x.shape().to_vec(), GradFn::host(name, vec![x.clone()], backward))
 }

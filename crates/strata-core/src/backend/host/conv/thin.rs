@@ -17,7 +17,7 @@ use super::super::linear::with_bias_grad;
 use super::im2col::{sum_partials, KERNEL_GRAD_BLOCKS};
 use super::Conv;
 
-/// Filters up to this many take this path (the portable backend's choice).
+/// Filters up to this many take this path (on either backend).
 pub(crate) const MAX_FILTERS: usize = 4;
 
 /// The convolution over window `g` (relu fused when `relu`), for kernels of few filters.
