@@ -114,9 +114,18 @@ pub(crate) struct Node {
     pub(crate) grad_fn: Option<GradFn>,
     /// For an output of a several-output op (split): the op and which output this is.
     pub(crate) part: Option<(Arc<MultiOp>, usize)>,
-    /// For the output of a softmax: the logits it was computed from, so a
-    /// cross-entropy loss can use the stable fused form (as Keras does).
-    logits: Option<Tensor>,
+    /// What the tensor was computed from, where a later op can use it.
+    origin: Option<Origin>,
+}
+
+/// What an op's output was computed from, kept where a later op can do better with it.
+pub(crate) enum Origin {
+    /// A softmax's logits: a cross-entropy loss uses the stable fused form (as Keras does).
+    Logits(Tensor),
+    /// Rows `ids` of a 2-D table (an embedding lookup) when the table's
+    /// numbers were at `version`: a recurrent layer reading them projects
+    /// each table row once instead of every looked-up row.
+    Rows { table: Tensor, ids: Arc<Vec<usize>>, version: u64 },
 }
 
 /// An n-dimensional array of `f32` (or integers) that can take part in
@@ -202,9 +211,9 @@ fn numel(shape: &[usize]) -> usize {
 }
 
 impl Tensor {
-    fn build(data: Vec<f32>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, logits: Option<Tensor>) -> Tensor {
+    fn build(data: Vec<f32>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, origin: Option<Origin>) -> Tensor {
         debug_assert_eq!(data.len(), numel(&shape));
-        Tensor::on_storage(Storage::new(Buffer::F32(data)), shape, requires_grad, grad_fn, None, logits)
+        Tensor::on_storage(Storage::new(Buffer::F32(data)), shape, requires_grad, grad_fn, None, origin)
     }
 
     /// A constant tensor of `data` (its length already checked against `shape`).
@@ -212,17 +221,27 @@ impl Tensor {
         Tensor::build(data, shape, false, None, None)
     }
 
-    fn on_storage(data: Arc<Storage>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, part: Option<(Arc<MultiOp>, usize)>, logits: Option<Tensor>) -> Tensor {
-        Tensor(Arc::new(Node { id: autodiff::next_id(), shape, data, requires_grad, grad_fn, part, logits }))
+    fn on_storage(data: Arc<Storage>, shape: Vec<usize>, requires_grad: bool, grad_fn: Option<GradFn>, part: Option<(Arc<MultiOp>, usize)>, origin: Option<Origin>) -> Tensor {
+        Tensor(Arc::new(Node { id: autodiff::next_id(), shape, data, requires_grad, grad_fn, part, origin }))
     }
 
     /// The same numbers under another shape of as many elements, sharing the
     /// storage; the gradient passes through unchanged.
     pub(crate) fn view(&self, shape: Vec<usize>) -> Tensor {
+        self.view_from(shape, None)
+    }
+
+    /// [`Tensor::view`], remembering what the numbers were computed from.
+    pub(crate) fn view_from(&self, shape: Vec<usize>, origin: Option<Origin>) -> Tensor {
         debug_assert_eq!(numel(&shape), self.numel());
         let track = autodiff::is_enabled() && self.requires_grad();
         let grad_fn = track.then(|| GradFn::new("reshape", vec![self.clone()], Box::new(|inputs: &[Tensor], _: &Tensor, g: &Tensor| vec![Some(g.view(inputs[0].shape().to_vec()))])));
-        Tensor::on_storage(self.0.data.clone(), shape, track, grad_fn, None, None)
+        Tensor::on_storage(self.0.data.clone(), shape, track, grad_fn, None, origin)
+    }
+
+    /// The storage's version: bumped by every write through [`Tensor::data_mut`].
+    pub(crate) fn version(&self) -> u64 {
+        self.0.data.1.version.load(Ordering::Acquire)
     }
 
     /// The outputs of a several-output op: each output's gradient is handed
@@ -356,7 +375,7 @@ impl Tensor {
     pub(crate) fn from_op_with_logits(data: Vec<f32>, shape: Vec<usize>, grad_fn: GradFn, logits: Option<Tensor>) -> Tensor {
         let track = autodiff::is_enabled() && grad_fn.inputs.iter().any(|t| t.requires_grad());
         let grad_fn = if track { Some(grad_fn) } else { None };
-        Tensor::build(data, shape, track, grad_fn, logits)
+        Tensor::build(data, shape, track, grad_fn, logits.map(Origin::Logits))
     }
 
     /// A unique id, stable for the tensor's lifetime (keys gradients and optimizer slots).
@@ -385,7 +404,18 @@ impl Tensor {
     }
     /// For a softmax output: the logits it was computed from.
     pub fn softmax_logits(&self) -> Option<&Tensor> {
-        self.0.logits.as_ref()
+        match &self.0.origin {
+            Some(Origin::Logits(logits)) => Some(logits),
+            _ => None,
+        }
+    }
+    /// For an embedding lookup whose table has not been written since: the
+    /// table and the row of each looked-up position.
+    pub(crate) fn table_rows(&self) -> Option<(&Tensor, &[usize])> {
+        match &self.0.origin {
+            Some(Origin::Rows { table, ids, version }) if table.version() == *version => Some((table, ids)),
+            _ => None,
+        }
     }
     /// Read access to the elements as `f32`, row-major (an integer tensor's
     /// values are converted into a copy).

@@ -2,8 +2,10 @@
 //! positions or by an integer tensor), scatter-add, concatenate, stack and
 //! split. Each checks its ranges here and leaves the copying to the backend.
 
+use std::sync::Arc;
+
 use crate::error::{fmt_shape, Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{Origin, Tensor};
 
 use super::{resolve_axis, same_device};
 
@@ -73,7 +75,9 @@ impl Tensor {
         let mut shape = self.shape()[..a].to_vec();
         shape.extend_from_slice(indices.shape());
         shape.extend_from_slice(&self.shape()[a + 1..]);
-        Ok(gathered.view(shape))
+        // Rows of a table (an embedding lookup) remember where they came from.
+        let origin = (a == 0 && self.rank() == 2).then(|| Origin::Rows { table: self.clone(), ids: Arc::new(positions), version: self.version() });
+        Ok(gathered.view_from(shape, origin))
     }
 
     /// `self` with `src`'s slices added at positions `indices` along `axis`

@@ -44,6 +44,11 @@ impl InputSide {
         InputSide { masks: dropout.inputs.as_ref().map(Tensor::to_vec), batch, h }
     }
 
+    /// Whether each gate reads the input through its own mask.
+    pub(super) fn masked(&self) -> bool {
+        self.masks.is_some()
+    }
+
     /// Gate `g`'s copy of `x [rows, d]` through its mask of `masks`.
     fn input(&self, masks: &[f32], x: &[f32], d: usize, g: usize) -> Vec<f32> {
         masked(x, &masks[g * self.batch * d..(g + 1) * self.batch * d], d)

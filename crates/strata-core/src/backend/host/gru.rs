@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use super::gate_dropout::{InputSide, StateSide};
 use super::recurrent::{sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
+use super::table_rows::Sequence;
 use crate::autodiff::GradFn;
 use crate::kernels::elementwise::sum_rows;
 use crate::ops::recurrent::RecurrentDropout;
@@ -14,9 +15,9 @@ use crate::tensor::Tensor;
 /// [`Tensor::gru`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias, recurrent_bias]: [&Tensor; 2], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 3 * h;
-    let x = swap_leading(&input.data(), b, t, d);
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
-    let xw = inputs_side.project(&x, &kernel.data(), &input_bias.data(), b * t, d, w);
+    let x = Sequence::new(input, &inputs_side, (b, t, d));
+    let xw = x.project(&inputs_side, &kernel.data(), &input_bias.data(), (b, t, d), w);
     let rb = recurrent_bias.to_vec();
     // Kept for the backward pass: z, r and the candidate per row, the
     // recurrent part of the candidate before the reset gate, and the states.
@@ -49,7 +50,7 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
             });
     }
     let out = swap_leading(&states[b * h..], t, b, h);
-    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
+    let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
         let u_t = transposed(u.kernel(), h, w);
@@ -80,8 +81,8 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
                 });
             u.backward(&u_t, &dzr[step * b * w..(step + 1) * b * w], &mut dh_next, true);
         }
-        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (t * b, d, w));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dzx, w)), Some(sum_rows(&dzr, w)), Some(dh_next)]
+        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (b, t, d, w));
+        vec![dx, dk, du, Some(sum_rows(&dzx, w)), Some(sum_rows(&dzr, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru", inputs, backward))
 }

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::gate_dropout::{columns, InputSide, StateSide};
 use super::recurrent::{sigmoid, swap_leading, tanh, transposed, ROWS_PER_TASK};
+use super::table_rows::Sequence;
 use crate::autodiff::GradFn;
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
@@ -17,9 +18,9 @@ use crate::tensor::Tensor;
 /// [`Tensor::gru_reset_before`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 3 * h;
-    let x = swap_leading(&input.data(), b, t, d);
     let inputs_side = InputSide::new(dropout, b, h);
-    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
+    let x = Sequence::new(input, &inputs_side, (b, t, d));
+    let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), w);
     let u = recurrent.to_vec();
     // The gates' product reads h_prev through the z and r gates' masks, the
     // candidate's reads it through the third mask (then times r).
@@ -64,7 +65,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
             });
     }
     let out = swap_leading(&states[b * h..], t, b, h);
-    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
+    let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
         let (u_zr_t, u_h_t) = (transposed(u_zr.kernel(), h, 2 * h), transposed(u_h.kernel(), h, h));
@@ -100,12 +101,12 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
             u_zr.backward(&u_zr_t, &columns(dz_step, w, 0, 2 * h), &mut dh_next, true);
         }
         // The gates' part of the recurrent kernel's gradient comes from h_prev, the candidate's from r * h_prev.
-        let [dx, dk] = inputs_side.grads(&x, &inputs[1].data(), &dz, t * b, d, w);
+        let [dx, dk] = x.grads(&inputs_side, &inputs[1].data(), &dz, (b, t, d), w);
         let du_zr = u_zr.kernel_grad(&states[..t * b * h], &columns(&dz, w, 0, 2 * h), t * b);
         let mut du_h = vec![0.0f32; h * h];
         Gemm { m: h, k: t * b, n: h, trans_a: true, trans_b: false }.run(&reset, &columns(&dz, w, 2 * h, h), &mut du_h, false);
         let du: Vec<f32> = du_zr.chunks(2 * h).zip(du_h.chunks(h)).flat_map(|(zr, c)| zr.iter().chain(c).copied()).collect();
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh_next)]
+        vec![dx, dk, Some(du), Some(sum_rows(&dz, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru_reset_before", inputs, backward))
 }

@@ -13,6 +13,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gate_dropout::{add_columns, columns, InputSide, StateSide};
+use super::table_rows::Sequence;
 use super::recurrent::{swap_leading, weight_grads};
 use crate::autodiff::GradFn;
 use crate::kernels::elementwise::sum_rows;
@@ -136,9 +137,9 @@ fn gather_parts(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32],
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 4 * h;
-    let x = swap_leading(&input.data(), b, t, d);
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
-    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, w);
+    let x = Sequence::new(input, &inputs_side, (b, t, d));
+    let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), w);
     let count = h.div_ceil(PART_UNITS);
     let mut parts: Vec<Part> = (0..count).map(|i| Part::new(i * h / count..(i + 1) * h / count, u.kernel(), (b, t, h), &c0.data(), u.masks().is_some())).collect();
     // Every step's hidden state, from the initial one: `[t + 1, b, h]`.
@@ -162,7 +163,7 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
             row[h + p.units.start..h + p.units.end].copy_from_slice(&p.c[((step + 1) * b + r) * n..((step + 1) * b + r + 1) * n]);
         }
     }
-    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
+    let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
     let parts = std::sync::Mutex::new(parts);
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let mut parts = parts.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,8 +193,8 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         let (mut dh0, mut dc0) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
         gather_parts(&parts, |p| &p.h, &mut dh0, h);
         gather_parts(&parts, |p| &p.dc, &mut dc0, h);
-        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&dz, &dz), &states[..t * b * h], (t * b, d, w));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&dz, w)), Some(dh0), Some(dc0)]
+        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dz, &dz), &states[..t * b * h], (b, t, d, w));
+        vec![dx, dk, du, Some(sum_rows(&dz, w)), Some(dh0), Some(dc0)]
     };
     Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
 }

@@ -20,3 +20,4 @@ pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
+pub(crate) mod table_rows;

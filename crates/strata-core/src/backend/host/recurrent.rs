@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
 use super::gate_dropout::{InputSide, StateSide};
+use super::table_rows::Sequence;
 use crate::kernels::elementwise::sum_rows;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
@@ -16,14 +17,14 @@ use crate::tensor::Tensor;
 pub(super) use crate::kernels::fastmath::{sigmoid, tanh};
 use crate::kernels::fastmath;
 
-/// The gradients of the input, kernel and recurrent kernel, each one
-/// product per gate side: from the pre-activation gradients of the input
+/// The gradients of the input (or its table: [`Sequence::graph_input`]),
+/// kernel and recurrent kernel, each one product per gate side: from the pre-activation gradients of the input
 /// side `dz [b·t, g·h]` and of the recurrent side `dz_rec` (the same for all
 /// but the GRU, whose reset gate scales the recurrent part of its
 /// candidate), and the states each step read (`h_prev [b·t, h]`).
-pub(super) fn weight_grads((input, state): (&InputSide, &StateSide), x: &[f32], kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (rows, d, width): (usize, usize, usize)) -> [Vec<f32>; 3] {
-    let [dx, dk] = input.grads(x, kernel, dz, rows, d, width);
-    [dx, dk, state.kernel_grad(h_prev, dz_rec, rows)]
+pub(super) fn weight_grads((x, input, state): (&Sequence, &InputSide, &StateSide), kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (b, t, d, width): (usize, usize, usize, usize)) -> [Option<Vec<f32>>; 3] {
+    let [dx, dk] = x.grads(input, kernel, dz, (b, t, d), width);
+    [dx, dk, Some(state.kernel_grad(h_prev, dz_rec, t * b))]
 }
 
 /// `[a, b, rest]` rows to `[b, a, rest]` rows.
@@ -51,9 +52,9 @@ pub(super) const ROWS_PER_TASK: usize = 8;
 
 /// [`Tensor::simple_rnn`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
-    let x = swap_leading(&input.data(), b, t, d);
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, h), 0));
-    let xw = inputs_side.project(&x, &kernel.data(), &bias.data(), b * t, d, h);
+    let x = Sequence::new(input, &inputs_side, (b, t, d));
+    let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), h);
     // Every step's state, from the initial one: `[time + 1, batch, units]`.
     let mut states = vec![0.0f32; (t + 1) * b * h];
     states[..b * h].copy_from_slice(&h0.data());
@@ -65,7 +66,7 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
         next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(fastmath::tanh_in_place);
     }
     let out = swap_leading(&states[b * h..], t, b, h);
-    let inputs = vec![input.clone(), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
+    let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
         let u_t = transposed(u.kernel(), h, h);
@@ -82,8 +83,8 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
             });
             u.backward(&u_t, da_step, &mut dh_next, false);
         }
-        let [dx, dk, du] = weight_grads((&inputs_side, &u), &x, &inputs[1].data(), (&da, &da), &states[..t * b * h], (t * b, d, h));
-        vec![Some(swap_leading(&dx, t, b, d)), Some(dk), Some(du), Some(sum_rows(&da, h)), Some(dh_next)]
+        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&da, &da), &states[..t * b * h], (b, t, d, h));
+        vec![dx, dk, du, Some(sum_rows(&da, h)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("simple_rnn", inputs, backward))
 }
