@@ -18,10 +18,11 @@ pub(super) use crate::kernels::fastmath::{sigmoid, tanh};
 use crate::kernels::fastmath;
 
 /// The gradients of the input (or its table: [`Sequence::graph_input`]),
-/// kernel and recurrent kernel, each one product per gate side: from the pre-activation gradients of the input
-/// side `dz [b·t, g·h]` and of the recurrent side `dz_rec` (the same for all
-/// but the GRU, whose reset gate scales the recurrent part of its
-/// candidate), and the states each step read (`h_prev [b·t, h]`).
+/// kernel and recurrent kernel, each one product per gate side: from the
+/// pre-activation gradients of the input side `dz [b·t, g·h]` and of the
+/// recurrent side `dz_rec` (the same for all but the GRU, whose reset gate
+/// scales the recurrent part of its candidate), and the states each step
+/// read (`h_prev [b·t, h]`).
 pub(super) fn weight_grads((x, input, state): (&Sequence, &InputSide, &StateSide), kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (b, t, d, width): (usize, usize, usize, usize)) -> [Option<Vec<f32>>; 3] {
     let [dx, dk] = x.grads(input, kernel, dz, (b, t, d), width);
     [dx, dk, Some(state.kernel_grad(h_prev, dz_rec, t * b))]
