@@ -98,6 +98,12 @@ impl<T: Pooled> std::ops::Deref for Recycled<T> {
     }
 }
 
+impl<T: Pooled> std::ops::DerefMut for Recycled<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

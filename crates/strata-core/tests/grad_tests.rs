@@ -531,9 +531,14 @@ fn lstm_through_time() {
         scaled(&mut r, &[b, h], 0.5),
         scaled(&mut r, &[b, h], 0.5),
     ];
-    check("lstm", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &RecurrentDropout::default()).unwrap());
+    let both = |y: [Tensor; 2]| Tensor::concat(&y, 2).unwrap();
+    check("lstm", &inputs, |i| both(i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &RecurrentDropout::default()).unwrap()));
+    // Each output alone: the other's gradient is none.
+    for (name, output) in [("lstm's h alone", 0), ("lstm's c alone", 1)] {
+        check(name, &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &RecurrentDropout::default()).unwrap()[output].clone());
+    }
     let dropout = dropout_masks(&mut r, 4, (b, d, h));
-    check("lstm with dropout masks", &inputs, |i| i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &dropout).unwrap());
+    check("lstm with dropout masks", &inputs, |i| both(i[0].lstm(&i[1], &i[2], &i[3], &i[4], &i[5], &dropout).unwrap()));
 }
 
 #[test]
@@ -591,7 +596,7 @@ fn lstm_in_parts_matches_its_steps_as_ops() {
     let (h0, c0) = (scaled(&mut r, &[b, h], 0.5), scaled(&mut r, &[b, h], 0.5));
     let params = [x.clone(), k.clone(), u.clone(), bias.clone(), h0.clone(), c0.clone()];
     for dropout in [RecurrentDropout::default(), dropout_masks(&mut r, 4, (b, d, h))] {
-        let fused = x.lstm(&k, &u, &bias, &h0, &c0, &dropout).unwrap();
+        let fused = Tensor::concat(&x.lstm(&k, &u, &bias, &h0, &c0, &dropout).unwrap(), 2).unwrap();
         // Step by step: gate g reads x through its input mask and h through its state mask.
         let gate_mask = |m: &Option<Tensor>, g: usize| m.as_ref().map(|m| m.select(0, g).unwrap());
         let (mut hs, mut cs) = (h0.clone(), c0.clone());

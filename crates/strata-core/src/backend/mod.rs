@@ -272,7 +272,7 @@ pub trait Backend: Send + Sync {
     /// An LSTM over a whole sequence (see [`Tensor::lstm`]), for checked
     /// shapes `(batch, time, features, units)`.
     #[allow(clippy::too_many_arguments)]
-    fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, initial: [&Tensor; 2], dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> Tensor {
+    fn lstm(&self, x: &Tensor, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, initial: [&Tensor; 2], dropout: &RecurrentDropout, dims: (usize, usize, usize, usize)) -> [Tensor; 2] {
         host::lstm::lstm(x, [kernel, recurrent, bias], initial, dropout, dims)
     }
     /// A simple recurrent layer (tanh) over a whole sequence (see

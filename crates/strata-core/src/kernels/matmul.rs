@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use crate::buffer;
+use crate::kernels::tile;
 
 /// Shape and layout of `C[m, n] = A[m, k] · B[k, n]`, row-major; a transposed
 /// operand is stored as its transpose (`A` as `[k, m]`, `B` as `[n, k]`).
@@ -58,6 +59,32 @@ impl Gemm {
     /// Like [`Gemm::run`] on the calling thread only (for callers that parallelise above it).
     pub fn run_serial(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         self.run_on(a, b, c, accumulate, 1);
+    }
+
+    /// Like [`Gemm::run_serial`], for a small product made many times over
+    /// (a recurrent layer's step): on register tiles where the CPU has them
+    /// (a plain right operand), reading both operands in place, where the
+    /// `gemm` crate would copy (pack) them at every call.
+    pub fn run_small(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        let Gemm { m, k, n, trans_a, trans_b } = *self;
+        if trans_b || k == 0 || !tile::available() {
+            return self.run_serial(a, b, c, accumulate);
+        }
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operands too small");
+        let out = if accumulate { tile::Out::Add } else { tile::Out::Store { bias: None, relu: false } };
+        let whole = [tile::Seg { a: 0, b: 0, len: k }];
+        // A transposed `a` (`[k, m]`) is read down its columns.
+        let (a_row, a_step) = if trans_a { (1, m) } else { (k, 1) };
+        for (col, cols) in tile::col_blocks(n) {
+            for (row, rows) in tile::runs(m, tile::max_rows(cols)) {
+                let t = tile::Tile { rows, cols, a_row, a_step, b_step: n, c_row: n };
+                // SAFETY: the CPU runs tiles (checked above), the tile is no
+                // larger than the limits, and rows `row..row + rows` of `a`
+                // and `c` and columns `col..col + cols` of `b` and `c` lie
+                // within the operands (asserted above).
+                unsafe { t.run_unchecked(&a[row * a_row..], &b[col..], &whole, &mut c[row * n + col..], out) };
+            }
+        }
     }
 
     fn run_on(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool, threads: usize) {
@@ -146,11 +173,15 @@ mod tests {
                         let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
                         let init: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
                         let g = Gemm { m, k, n, trans_a, trans_b };
+                        // On tiles where the CPU has them (plain layouts), else `gemm`.
+                        let mut small = init.clone();
                         let (mut fast, mut slow) = (init.clone(), init);
                         g.run(&a, &b, &mut fast, accumulate);
+                        g.run_small(&a, &b, &mut small, accumulate);
                         g.reference(&a, &b, &mut slow, accumulate);
-                        for (x, y) in fast.iter().zip(&slow) {
+                        for ((x, s), y) in fast.iter().zip(&small).zip(&slow) {
                             assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{m}x{k}x{n} {trans_a} {trans_b}: {x} vs {y}");
+                            assert!((s - y).abs() <= 1e-4 * (1.0 + y.abs()), "run_small {m}x{k}x{n} {trans_a} {trans_b}: {s} vs {y}");
                         }
                     }
                 }

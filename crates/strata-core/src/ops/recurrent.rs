@@ -72,9 +72,9 @@ fn check(op: &str, gates: usize, x: &Tensor, kernel: &Tensor, recurrent: &Tensor
 impl Tensor {
     /// An LSTM over a whole sequence (Keras's `LSTM` with tanh and sigmoid):
     /// `x [batch, time, features]`, gates i, f, c, o, with `dropout`'s masks
-    /// if any. Returns `[batch, time, 2·units]`: each step's hidden state `h`
-    /// then its cell state `c`.
-    pub fn lstm(&self, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, dropout: &RecurrentDropout) -> Result<Tensor> {
+    /// if any. Returns each step's hidden state `h` and its cell state `c`,
+    /// `[batch, time, units]` each (one op with two outputs).
+    pub fn lstm(&self, kernel: &Tensor, recurrent: &Tensor, bias: &Tensor, h0: &Tensor, c0: &Tensor, dropout: &RecurrentDropout) -> Result<[Tensor; 2]> {
         let dims = check("lstm", 4, self, kernel, recurrent, bias, &[h0, c0], dropout)?;
         Ok(self.backend().lstm(self, kernel, recurrent, bias, [h0, c0], dropout, dims))
     }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use crate::buffer;
 use crate::kernels::matmul::Gemm;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
@@ -19,7 +20,9 @@ fn masked(x: &[f32], mask: &[f32], n: usize) -> Vec<f32> {
 
 /// Columns `from..from + n` of a `[rows, cols]` matrix, as `[rows, n]`.
 pub(super) fn columns(x: &[f32], cols: usize, from: usize, n: usize) -> Vec<f32> {
-    x.chunks(cols).flat_map(|row| row[from..from + n].iter().copied()).collect()
+    let mut out = Vec::with_capacity(x.len() / cols.max(1) * n);
+    x.chunks(cols).for_each(|row| out.extend_from_slice(&row[from..from + n]));
+    out
 }
 
 /// Adds `part [rows, n]` into columns `from..from + n` of `out [rows, cols]`.
@@ -56,7 +59,8 @@ impl InputSide {
 
     /// `x · kernel + bias` for every row: `[rows, width]`.
     pub(super) fn project(&self, x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
-        let mut out: Vec<f32> = bias.iter().copied().cycle().take(rows * width).collect();
+        let mut out = buffer::take(rows * width);
+        out.chunks_mut(width).for_each(|row| row.copy_from_slice(bias));
         let Some(masks) = &self.masks else {
             Gemm { m: rows, k: d, n: width, trans_a: false, trans_b: false }.run(x, kernel, &mut out, true);
             return out;

@@ -81,8 +81,8 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
                 });
             u.backward(&u_t, &dzr[step * b * w..(step + 1) * b * w], &mut dh_next, true);
         }
-        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (b, t, d, w));
-        vec![dx, dk, du, Some(sum_rows(&dzx, w)), Some(sum_rows(&dzr, w)), Some(dh_next)]
+        let [dx, dk, du, db] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (b, t, d, w));
+        vec![dx, dk, du, db, Some(sum_rows(&dzr, w)), Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru", inputs, backward))
 }

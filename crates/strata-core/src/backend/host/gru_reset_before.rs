@@ -10,7 +10,6 @@ use super::gate_dropout::{columns, InputSide, StateSide};
 use super::recurrent::{sigmoid, swap_leading, tanh, transposed, ROWS_PER_TASK};
 use super::table_rows::Sequence;
 use crate::autodiff::GradFn;
-use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
@@ -101,12 +100,12 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
             u_zr.backward(&u_zr_t, &columns(dz_step, w, 0, 2 * h), &mut dh_next, true);
         }
         // The gates' part of the recurrent kernel's gradient comes from h_prev, the candidate's from r * h_prev.
-        let [dx, dk] = x.grads(&inputs_side, &inputs[1].data(), &dz, (b, t, d), w);
+        let [dx, dk, db] = x.grads(&inputs_side, &inputs[1].data(), &dz, (b, t, d), w);
         let du_zr = u_zr.kernel_grad(&states[..t * b * h], &columns(&dz, w, 0, 2 * h), t * b);
         let mut du_h = vec![0.0f32; h * h];
         Gemm { m: h, k: t * b, n: h, trans_a: true, trans_b: false }.run(&reset, &columns(&dz, w, 2 * h, h), &mut du_h, false);
         let du: Vec<f32> = du_zr.chunks(2 * h).zip(du_h.chunks(h)).flat_map(|(zr, c)| zr.iter().chain(c).copied()).collect();
-        vec![dx, dk, Some(du), Some(sum_rows(&dz, w)), Some(dh_next)]
+        vec![dx, dk, Some(du), db, Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru_reset_before", inputs, backward))
 }

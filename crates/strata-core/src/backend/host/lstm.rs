@@ -13,17 +13,20 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gate_dropout::{add_columns, columns, InputSide, StateSide};
-use super::table_rows::Sequence;
-use super::recurrent::{swap_leading, weight_grads};
-use crate::autodiff::GradFn;
-use crate::kernels::elementwise::sum_rows;
+use super::table_rows::{Projection, Sequence};
+use super::recurrent::weight_grads;
+use crate::buffer::{self, Recycled};
+use crate::autodiff::{host_grads, MultiOp};
 use crate::kernels::fastmath;
-use crate::kernels::matmul::Gemm;
+use crate::kernels::matmul::{transpose, Gemm};
 use crate::ops::recurrent::RecurrentDropout;
-use crate::tensor::Tensor;
+use crate::tensor::{Data, Tensor};
 
 /// The most units one part runs.
 const PART_UNITS: usize = 128;
+
+/// The gradient of an output that got none, for a part's units.
+static NO_GRADIENT: [f32; PART_UNITS] = [0.0; PART_UNITS];
 
 /// One part's units, its columns of the recurrent kernel and what its steps keep.
 struct Part {
@@ -34,46 +37,70 @@ struct Part {
     /// `U`'s rows of its units, transposed: `[4h, n]`, for the state's gradient.
     u_t: Vec<f32>,
     /// Every step's gates after their activations `[t, b, 4n]`, and cell states `[t + 1, b, n]`.
-    gates: Vec<f32>,
-    c: Vec<f32>,
+    gates: Recycled,
+    c: Recycled,
     /// Scratch for one step: pre-activations (and their gradients) `[b, 4n]`, `h` (and its gradient) `[b, n]`.
     z: Vec<f32>,
     h: Vec<f32>,
     /// The cell state's gradient carried back, `[b, n]`.
     dc: Vec<f32>,
+    /// Its weight gradients added up step by step, when they are.
+    sums: Option<Sums>,
+}
+
+/// A part's weight gradients, added up step by step (back through time):
+/// its columns of the recurrent kernel's `du [h, 4n]`, and the input
+/// projection's gradient by table row `dp [rows, 4n]`.
+struct Sums {
+    du: Vec<f32>,
+    dp: Vec<f32>,
+}
+
+impl Sums {
+    fn new(n: usize, h: usize, rows: usize) -> Sums {
+        Sums { du: vec![0.0; h * 4 * n], dp: vec![0.0; rows * 4 * n] }
+    }
 }
 
 impl Part {
     fn new(units: Range<usize>, u: &[f32], (b, t, h): (usize, usize, usize), c0: &[f32], masked: bool) -> Part {
         let n = units.len();
-        let cols: Vec<Vec<f32>> = (0..4).map(|g| columns(u, 4 * h, g * h + units.start, n)).collect();
-        let part_u = (0..h).flat_map(|k| cols.iter().flat_map(move |c| c[k * n..(k + 1) * n].iter().copied())).collect();
-        let u_t = (0..4 * h).flat_map(|k| units.clone().map(move |j| u[j * 4 * h + k])).collect();
-        let mut c = vec![0.0f32; (t + 1) * b * n];
+        let mut part_u = vec![0.0f32; h * 4 * n];
+        for (row, u) in part_u.chunks_mut(4 * n).zip(u.chunks(4 * h)) {
+            for g in 0..4 {
+                row[g * n..(g + 1) * n].copy_from_slice(&u[g * h + units.start..g * h + units.end]);
+            }
+        }
+        let gate_u = if masked { (0..4).map(|g| columns(u, 4 * h, g * h + units.start, n)).collect() } else { Vec::new() };
+        let mut u_t = vec![0.0f32; 4 * h * n];
+        transpose(&u[units.start * 4 * h..units.end * 4 * h], n, 4 * h, &mut u_t);
+        // Both are written in full, step by step, before they are read.
+        let (gates, mut c) = (Recycled(buffer::take(t * b * 4 * n)), Recycled(buffer::take((t + 1) * b * n)));
         c[..b * n].copy_from_slice(&columns(c0, h, units.start, n));
-        Part { units, u: part_u, gate_u: if masked { cols } else { Vec::new() }, u_t, gates: vec![0.0; t * b * 4 * n], c, z: vec![0.0; b * 4 * n], h: vec![0.0; b * n], dc: vec![0.0; b * n] }
+        Part { units, u: part_u, gate_u, u_t, gates, c, z: vec![0.0; b * 4 * n], h: vec![0.0; b * n], dc: vec![0.0; b * n], sums: None }
     }
 
     fn n(&self) -> usize {
         self.units.len()
     }
 
-    /// One step forward: `xw [b, 4h]` the step's input projection, `prev
-    /// [b, h]` the state before it (or, with dropout, as each gate reads it).
-    fn forward(&mut self, step: usize, xw: &[f32], prev: &[f32], read: Option<&[Vec<f32>]>, h: usize) {
+    /// One step forward: `xw` the input projection, `prev [b, h]` the state
+    /// before the step (or, with dropout, as each gate reads it).
+    fn forward(&mut self, step: usize, xw: &Projection, prev: &[f32], read: Option<&[Vec<f32>]>, h: usize) {
         let (n, a) = (self.n(), self.units.start);
         let b = prev.len() / h;
-        for (z, x) in self.z.chunks_mut(4 * n).zip(xw.chunks(4 * h)) {
+        for (r, z) in self.z.chunks_mut(4 * n).enumerate() {
+            let x = xw.row(step, r, (b, 4 * h));
             for g in 0..4 {
                 z[g * n..(g + 1) * n].copy_from_slice(&x[g * h + a..g * h + a + n]);
             }
         }
         match read {
-            None => Gemm { m: b, k: h, n: 4 * n, trans_a: false, trans_b: false }.run_serial(prev, &self.u, &mut self.z, true),
+            None => Gemm { m: b, k: h, n: 4 * n, trans_a: false, trans_b: false }.run_small(prev, &self.u, &mut self.z, true),
             Some(read) => {
                 let mut part = vec![0.0f32; b * n];
                 for (g, (read, u)) in read.iter().zip(&self.gate_u).enumerate() {
-                    Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_serial(read, u, &mut part, false);
+                    Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_small(read, u, &mut part, false);
                     add_columns(&mut self.z, 4 * n, g * n, &part);
                 }
             }
@@ -86,19 +113,30 @@ impl Part {
         }
     }
 
-    /// One step's cells backward, from `dy [b, 2h]` (the output's gradient
-    /// at this step) and the state's gradient from the step after (`self.h`);
-    /// leaves the pre-activations' gradient in `self.z`.
-    fn cells_backward(&mut self, step: usize, dy: &[f32], h: usize) {
+    /// One step's cells backward, from the outputs' gradients `dy` (of `h`
+    /// and of `c`, `[b, t, h]` each, none where an output got none) and the
+    /// state's gradient from the step after (`self.h`); leaves the
+    /// pre-activations' gradient in `self.z`.
+    fn cells_backward(&mut self, step: usize, dy: [Option<&[f32]>; 2], (b, t, h): (usize, usize, usize)) {
         let (n, a) = (self.n(), self.units.start);
-        let b = dy.len() / (2 * h);
         let c_prev = &self.c[step * b * n..(step + 1) * b * n];
         let c_now = &self.c[(step + 1) * b * n..(step + 2) * b * n];
         let gates = &self.gates[step * b * 4 * n..(step + 1) * b * 4 * n];
         for r in 0..b {
-            let dyr = &dy[r * 2 * h..(r + 1) * 2 * h];
             let (rows, cols) = (r * n..(r + 1) * n, r * 4 * n..(r + 1) * 4 * n);
-            fastmath::lstm_cells_backward(&gates[cols.clone()], &c_prev[rows.clone()], &c_now[rows.clone()], &dyr[a..a + n], &dyr[h + a..h + a + n], &self.h[rows.clone()], &mut self.dc[rows], &mut self.z[cols]);
+            fastmath::lstm_cells_backward(&gates[cols.clone()], &c_prev[rows.clone()], &c_now[rows.clone()], grad_row(dy[0], (r * t + step) * h + a, n), grad_row(dy[1], (r * t + step) * h + a, n), &self.h[rows.clone()], &mut self.dc[rows], &mut self.z[cols]);
+        }
+    }
+
+    /// Adds the step's pre-activation gradients (`self.z`) to its sums:
+    /// `h_prev [b, h]` the state the step read, `ids` each batch row's table row.
+    fn add_to_sums(&mut self, h_prev: &[f32], ids: impl Iterator<Item = usize>, h: usize) {
+        let width = 4 * self.n();
+        let Some(sums) = &mut self.sums else { return };
+        let b = h_prev.len() / h;
+        Gemm { m: h, k: b, n: width, trans_a: true, trans_b: false }.run_small(h_prev, &self.z, &mut sums.du, true);
+        for (id, z) in ids.zip(self.z.chunks(width)) {
+            sums.dp[id * width..(id + 1) * width].iter_mut().zip(z).for_each(|(a, g)| *a += g);
         }
     }
 
@@ -109,19 +147,38 @@ impl Part {
         let (n, a) = (self.n(), self.units.start);
         let b = dz.len() / (4 * h);
         let Some((dz_gates, masks)) = by_gate else {
-            Gemm { m: b, k: 4 * h, n, trans_a: false, trans_b: false }.run_serial(dz, &self.u_t, &mut self.h, false);
+            Gemm { m: b, k: 4 * h, n, trans_a: false, trans_b: false }.run_small(dz, &self.u_t, &mut self.h, false);
             return;
         };
         self.h.fill(0.0);
         let mut part = vec![0.0f32; b * n];
         for (g, dz) in dz_gates.iter().enumerate() {
-            Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_serial(dz, &self.u_t[g * h * n..(g + 1) * h * n], &mut part, false);
+            Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_small(dz, &self.u_t[g * h * n..(g + 1) * h * n], &mut part, false);
             let mask = &masks[g * b * h..(g + 1) * b * h];
             for (r, p) in part.chunks(n).enumerate() {
                 self.h[r * n..(r + 1) * n].iter_mut().zip(p).zip(&mask[r * h + a..r * h + a + n]).for_each(|((d, p), m)| *d += p * m);
             }
         }
     }
+}
+
+/// Copies each part's rows `[rows, 4n]` (`pick`: its pre-activation
+/// gradients, or one of its sums) into its columns of `out [rows, 4h]` (its
+/// first rows).
+fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], h: usize) {
+    for p in parts {
+        let n = p.n();
+        for (row, z) in out.chunks_mut(4 * h).zip(pick(p).chunks(4 * n)) {
+            for g in 0..4 {
+                row[g * h + p.units.start..g * h + p.units.end].copy_from_slice(&z[g * n..(g + 1) * n]);
+            }
+        }
+    }
+}
+
+/// `n` values of an output's gradient from `at`, or zeros where it got none.
+fn grad_row(dy: Option<&[f32]>, at: usize, n: usize) -> &[f32] {
+    dy.map_or(&NO_GRADIENT[..n], |dy| &dy[at..at + n])
 }
 
 /// Copies each part's `[b, n]` rows into columns `units` of `out [b, h]`.
@@ -135,66 +192,95 @@ fn gather_parts(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32],
 }
 
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
-pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
+pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> [Tensor; 2] {
     let w = 4 * h;
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
     let x = Sequence::new(input, &inputs_side, (b, t, d));
-    let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), w);
     let count = h.div_ceil(PART_UNITS);
     let mut parts: Vec<Part> = (0..count).map(|i| Part::new(i * h / count..(i + 1) * h / count, u.kernel(), (b, t, h), &c0.data(), u.masks().is_some())).collect();
     // Every step's hidden state, from the initial one: `[t + 1, b, h]`.
-    let mut states = vec![0.0f32; (t + 1) * b * h];
+    let mut states = Recycled(buffer::take((t + 1) * b * h));
     states[..b * h].copy_from_slice(&h0.data());
+    let xw = x.projection(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), w);
     for step in 0..t {
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let prev = &before[step * b * h..];
         let read: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| u.through_mask(prev, g).into_owned()).collect());
-        let xs = &xw[step * b * w..(step + 1) * b * w];
-        parts.par_iter_mut().for_each(|p| p.forward(step, xs, prev, read.as_deref(), h));
+        parts.par_iter_mut().for_each(|p| p.forward(step, &xw, prev, read.as_deref(), h));
         gather_parts(&parts, |p| &p.h, &mut after[..b * h], h);
     }
-    // The output `[b, t, 2h]`: each step's `h`, then its `c`.
-    let mut out = vec![0.0f32; b * t * 2 * h];
-    for (i, row) in out.chunks_mut(2 * h).enumerate() {
+    xw.recycle();
+    // The outputs `[b, t, h]`: each step's `h`, and its `c`.
+    let (mut hs, mut cs) = (buffer::take(b * t * h), buffer::take(b * t * h));
+    hs.par_chunks_mut(h.max(1)).zip(cs.par_chunks_mut(h.max(1))).enumerate().with_min_len(t).for_each(|(i, (hr, cr))| {
         let (r, step) = (i / t, i % t);
-        row[..h].copy_from_slice(&states[((step + 1) * b + r) * h..((step + 1) * b + r + 1) * h]);
+        hr.copy_from_slice(&states[((step + 1) * b + r) * h..((step + 1) * b + r + 1) * h]);
         for p in &parts {
             let n = p.n();
-            row[h + p.units.start..h + p.units.end].copy_from_slice(&p.c[((step + 1) * b + r) * n..((step + 1) * b + r + 1) * n]);
+            cr[p.units.clone()].copy_from_slice(&p.c[((step + 1) * b + r) * n..((step + 1) * b + r + 1) * n]);
         }
-    }
+    });
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone(), c0.clone()];
     let parts = std::sync::Mutex::new(parts);
-    let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
+    let backward = move |inputs: &[Tensor], grads: &[Option<Tensor>]| {
         let mut parts = parts.lock().unwrap_or_else(|e| e.into_inner());
-        let dy = swap_leading(dy, b, t, 2 * h);
         for p in parts.iter_mut() {
             p.h.fill(0.0);
             p.dc.fill(0.0);
         }
-        let mut dz = vec![0.0f32; t * b * w];
-        for step in (0..t).rev() {
-            let dys = &dy[step * b * 2 * h..(step + 1) * b * 2 * h];
-            parts.par_iter_mut().for_each(|p| p.cells_backward(step, dys, h));
-            let dz_step = &mut dz[step * b * w..(step + 1) * b * w];
-            for p in parts.iter() {
-                let n = p.n();
-                for (row, z) in dz_step.chunks_mut(w).zip(p.z.chunks(4 * n)) {
-                    for g in 0..4 {
-                        row[g * h + p.units.start..g * h + p.units.end].copy_from_slice(&z[g * n..(g + 1) * n]);
-                    }
-                }
+        let dy: Vec<Option<Data>> = grads.iter().map(|g| g.as_ref().map(Tensor::data)).collect();
+        let dy = [dy[0].as_deref(), dy[1].as_deref()];
+        // With no recurrent dropout and an embedding's rows as input, each
+        // part adds up its weight gradients step by step (while the step's
+        // gradients are in its cache) and only the current step's `dz` is
+        // kept; otherwise every step's, for the products at the end.
+        let table = u.masks().is_none().then(|| x.table_ids()).flatten();
+        if let Some((rows, _)) = table {
+            parts.iter_mut().for_each(|p| p.sums = Some(Sums::new(p.n(), h, rows)));
+        }
+        let at = |step: usize| if table.is_some() { 0 } else { step * b * w };
+        let back = |p: &mut Part, step: usize| {
+            p.cells_backward(step, dy, (b, t, h));
+            if let Some((_, ids)) = table {
+                p.add_to_sums(&states[step * b * h..(step + 1) * b * h], (0..b).map(|r| ids[r * t + step]), h);
             }
-            let dz_step = &dz[step * b * w..(step + 1) * b * w];
+        };
+        // Written in full, step by step. Each part runs a step's state
+        // gradient and the step before's cells in one task (a fork and join
+        // per step): the cells need only the part's own units of the state's gradient.
+        let mut dz = Recycled(buffer::take(at(t - 1) + b * w));
+        parts.par_iter_mut().for_each(|p| back(p, t - 1));
+        gather_gates(&parts, |p| &p.z, &mut dz[at(t - 1)..], h);
+        for step in (0..t).rev() {
+            let dz_step = &dz[at(step)..at(step) + b * w];
             let dz_gates: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| columns(dz_step, w, g * h, h)).collect());
             let by_gate = dz_gates.as_deref().zip(u.masks());
-            parts.par_iter_mut().for_each(|p| p.state_grad(dz_step, by_gate, h));
+            parts.par_iter_mut().for_each(|p| {
+                p.state_grad(dz_step, by_gate, h);
+                if step > 0 {
+                    back(p, step - 1);
+                }
+            });
+            if step > 0 {
+                gather_gates(&parts, |p| &p.z, &mut dz[at(step - 1)..], h);
+            }
         }
         let (mut dh0, mut dc0) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
         gather_parts(&parts, |p| &p.h, &mut dh0, h);
         gather_parts(&parts, |p| &p.dc, &mut dc0, h);
-        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dz, &dz), &states[..t * b * h], (b, t, d, w));
-        vec![dx, dk, du, Some(sum_rows(&dz, w)), Some(dh0), Some(dc0)]
+        let [dx, dk, du, db] = match table {
+            Some((rows, _)) => {
+                let (mut du, mut dp) = (vec![0.0f32; h * w], vec![0.0f32; rows * w]);
+                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.du), &mut du, h);
+                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.dp), &mut dp, h);
+                let [dtable, dk, db] = x.grads_by_row(&inputs[1].data(), &dp, w).expect("an embedding's rows");
+                [dtable, dk, Some(du), db]
+            }
+            None => weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dz, &dz), &states[..t * b * h], (b, t, d, w)),
+        };
+        host_grads(inputs, vec![dx, dk, du, db, Some(dh0), Some(dc0)])
     };
-    Tensor::from_op(out, vec![b, t, 2 * h], GradFn::host("lstm", inputs, backward))
+    let outputs = vec![(hs, vec![b, t, h]), (cs, vec![b, t, h])];
+    let [hs, cs]: [Tensor; 2] = Tensor::from_multi_op(outputs, MultiOp::new("lstm", inputs, 2, Box::new(backward))).try_into().expect("two outputs");
+    [hs, cs]
 }

@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use crate::autodiff::GradFn;
 use super::gate_dropout::{InputSide, StateSide};
 use super::table_rows::Sequence;
-use crate::kernels::elementwise::sum_rows;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
 
@@ -18,14 +17,15 @@ pub(super) use crate::kernels::fastmath::{sigmoid, tanh};
 use crate::kernels::fastmath;
 
 /// The gradients of the input (or its table: [`Sequence::graph_input`]),
-/// kernel and recurrent kernel, each one product per gate side: from the
+/// kernel, recurrent kernel (each one product per gate side) and input-side
+/// bias (the sum of `dz`'s rows): from the
 /// pre-activation gradients of the input side `dz [b·t, g·h]` and of the
 /// recurrent side `dz_rec` (the same for all but the GRU, whose reset gate
 /// scales the recurrent part of its candidate), and the states each step
 /// read (`h_prev [b·t, h]`).
-pub(super) fn weight_grads((x, input, state): (&Sequence, &InputSide, &StateSide), kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (b, t, d, width): (usize, usize, usize, usize)) -> [Option<Vec<f32>>; 3] {
-    let [dx, dk] = x.grads(input, kernel, dz, (b, t, d), width);
-    [dx, dk, Some(state.kernel_grad(h_prev, dz_rec, t * b))]
+pub(super) fn weight_grads((x, input, state): (&Sequence, &InputSide, &StateSide), kernel: &[f32], (dz, dz_rec): (&[f32], &[f32]), h_prev: &[f32], (b, t, d, width): (usize, usize, usize, usize)) -> [Option<Vec<f32>>; 4] {
+    let [dx, dk, db] = x.grads(input, kernel, dz, (b, t, d), width);
+    [dx, dk, Some(state.kernel_grad(h_prev, dz_rec, t * b)), db]
 }
 
 /// `[a, b, rest]` rows to `[b, a, rest]` rows.
@@ -84,8 +84,8 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
             });
             u.backward(&u_t, da_step, &mut dh_next, false);
         }
-        let [dx, dk, du] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&da, &da), &states[..t * b * h], (b, t, d, h));
-        vec![dx, dk, du, Some(sum_rows(&da, h)), Some(dh_next)]
+        let [dx, dk, du, db] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&da, &da), &states[..t * b * h], (b, t, d, h));
+        vec![dx, dk, du, db, Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("simple_rnn", inputs, backward))
 }

@@ -217,8 +217,8 @@ impl Recurrent {
             Cell::Gru if self.reset_after => vec![x.gru(&b.kernel, &b.recurrent, [&bias.select(0, 0)?, &bias.select(0, 1)?], &initial[0], dropout).map_err(named)?],
             Cell::Gru => vec![x.gru_reset_before(&b.kernel, &b.recurrent, &bias, &initial[0], dropout).map_err(named)?],
             Cell::Lstm => {
-                let y = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1], dropout).map_err(named)?;
-                vec![y.narrow(2, 0, h)?, y.narrow(2, h, h)?]
+                let [hs, cs] = x.lstm(&b.kernel, &b.recurrent, &bias, &initial[0], &initial[1], dropout).map_err(named)?;
+                vec![hs, cs]
             }
         })
     }
