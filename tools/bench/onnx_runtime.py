@@ -17,7 +17,7 @@ every graph optimisation on. Strata runs as `strata bench --latency` and
 2,000 test images in batches of 1,000) in a subprocess, alternating with
 ONNX Runtime every round (order swapped each round).
 
-    python3 -m pip install onnxruntime onnx torch safetensors
+    python3 -m pip install onnxruntime onnx onnxscript torch safetensors
     python3 tools/bench/onnx_runtime.py --strata target/release/strata [--rounds 5] [--model M.safetensors]
 """
 import argparse

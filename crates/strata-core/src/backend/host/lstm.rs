@@ -4,9 +4,14 @@
 //! slice of the four gates on one thread: at each step, the product of the
 //! previous state with its columns of the recurrent kernel, then its cells,
 //! while the slice of the gates stays in that thread's cache; a step is one
-//! fork and join. Back through time, each part runs its cells backward, then
-//! computes its units' share of the previous state's gradient from every
-//! part's pre-activation gradients. Rows are step-major (`[time, batch, ...]`).
+//! fork and join. Back through time, each part computes its units' share of
+//! the previous state's gradient from every part's pre-activation gradients,
+//! then runs its cells of the step before backward (again one fork and join
+//! per step), and, with no state masks and an embedding's rows as input,
+//! adds the step into its share of the weight gradients. The per-step
+//! products run on register tiles where the CPU has them. Rows are
+//! step-major (`[time, batch, ...]`); the outputs, each step's `h` and `c`,
+//! are batch-major (`[batch, time, units]`).
 
 use std::ops::Range;
 
