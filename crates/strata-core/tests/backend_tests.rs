@@ -171,3 +171,21 @@ fn few_filter_convolutions_take_the_thin_path_everywhere() {
         assert_eq!(run(&Cpu), run(&Portable), "{f} filters");
     }
 }
+
+/// An LSTM with no units (empty kernels, which its checks accept) gives
+/// empty outputs and gradients, on plain input and on an embedding's rows,
+/// without panicking.
+#[test]
+fn an_lstm_with_no_units_gives_empty_results() {
+    use strata_core::ops::RecurrentDropout;
+    let (b, t, d) = (2, 3, 4);
+    let table = Tensor::variable(vec![0.5; 5 * d], &[5, d]).unwrap();
+    let ids = Tensor::from_i32(vec![0, 1, 2, 3, 4, 0], &[b, t]).unwrap();
+    for x in [Tensor::variable(vec![0.25; b * t * d], &[b, t, d]).unwrap(), table.take(&ids, 0).unwrap()] {
+        let empty = |shape: &[usize]| Tensor::variable(Vec::new(), shape).unwrap();
+        let none = RecurrentDropout::default();
+        let [hs, cs] = x.lstm(&empty(&[d, 0]), &empty(&[0, 0]), &empty(&[0]), &empty(&[b, 0]), &empty(&[b, 0]), &none).unwrap();
+        assert_eq!((hs.shape(), cs.shape()), (&[b, t, 0][..], &[b, t, 0][..]));
+        hs.sum().add(&cs.sum()).unwrap().backward().unwrap();
+    }
+}

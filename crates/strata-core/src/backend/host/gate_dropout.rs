@@ -60,7 +60,7 @@ impl InputSide {
     /// `x · kernel + bias` for every row: `[rows, width]`.
     pub(super) fn project(&self, x: &[f32], kernel: &[f32], bias: &[f32], rows: usize, d: usize, width: usize) -> Vec<f32> {
         let mut out = buffer::take(rows * width);
-        out.chunks_mut(width).for_each(|row| row.copy_from_slice(bias));
+        out.chunks_mut(width.max(1)).for_each(|row| row.copy_from_slice(bias));
         let Some(masks) = &self.masks else {
             Gemm { m: rows, k: d, n: width, trans_a: false, trans_b: false }.run(x, kernel, &mut out, true);
             return out;

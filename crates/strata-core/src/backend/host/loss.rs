@@ -15,11 +15,12 @@ const ROWS_PER_TASK: usize = 64;
 pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor {
     let classes = *logits.shape().last().expect("rank checked");
     let (z, t) = (logits.data(), targets.data());
-    let rows = z.len() / classes.max(1);
+    let width = classes.max(1);
+    let rows = z.len() / width;
     let mut loss = vec![0.0f32; rows];
     let mut probs = buffer::take(z.len());
     // Rows are independent: each row's numbers are the same on any thread count.
-    let by_row = probs.par_chunks_mut(classes.max(1)).zip(loss.par_iter_mut()).zip(z.par_chunks(classes.max(1)).zip(t.par_chunks(classes.max(1))));
+    let by_row = probs.par_chunks_mut(width).zip(loss.par_iter_mut()).zip(z.par_chunks(width).zip(t.par_chunks(width)));
     by_row.with_min_len(ROWS_PER_TASK).for_each(|((p, loss), (zr, tr))| {
         let max = zr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         p.iter_mut().zip(zr).for_each(|(p, &v)| *p = (v - max).exp());
@@ -33,7 +34,7 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
         // d/dz = softmax(z) · Σt - t; d/dt = -log_softmax(z).
         let t = inputs[1].data();
         let mut gz = buffer::take(probs.len());
-        let by_row = gz.par_chunks_mut(classes.max(1)).zip(probs.par_chunks(classes.max(1)).zip(t.par_chunks(classes.max(1)))).zip(g.par_iter());
+        let by_row = gz.par_chunks_mut(width).zip(probs.par_chunks(width).zip(t.par_chunks(width))).zip(g.par_iter());
         by_row.with_min_len(ROWS_PER_TASK).for_each(|((gz, (p, tr)), &g)| {
             let t_sum: f32 = tr.iter().sum();
             gz.iter_mut().zip(p).zip(tr).for_each(|((gz, &p), &t)| *gz = g * (p * t_sum - t));

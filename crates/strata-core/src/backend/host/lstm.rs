@@ -167,14 +167,14 @@ impl Part {
     }
 }
 
-/// Copies each part's rows `[rows, 4n]` (`pick`: its pre-activation
-/// gradients, or one of its sums) into its columns of `out [rows, 4h]` (its
-/// first rows).
-fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], h: usize) {
+/// Copies each part's rows `[rows, gates·n]` (`pick`: its state, its
+/// pre-activation gradients, or one of its sums) into its columns of each
+/// gate's block of `out [rows, gates·h]` (its first rows).
+fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], (gates, h): (usize, usize)) {
     for p in parts {
         let n = p.n();
-        for (row, z) in out.chunks_mut(4 * h).zip(pick(p).chunks(4 * n)) {
-            for g in 0..4 {
+        for (row, z) in out.chunks_mut(gates * h).zip(pick(p).chunks(gates * n)) {
+            for g in 0..gates {
                 row[g * h + p.units.start..g * h + p.units.end].copy_from_slice(&z[g * n..(g + 1) * n]);
             }
         }
@@ -184,16 +184,6 @@ fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32],
 /// `n` values of an output's gradient from `at`, or zeros where it got none.
 fn grad_row(dy: Option<&[f32]>, at: usize, n: usize) -> &[f32] {
     dy.map_or(&NO_GRADIENT[..n], |dy| &dy[at..at + n])
-}
-
-/// Copies each part's `[b, n]` rows into columns `units` of `out [b, h]`.
-fn gather_parts(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], h: usize) {
-    for p in parts {
-        let n = p.n();
-        for (o, v) in out.chunks_mut(h).zip(pick(p).chunks(n)) {
-            o[p.units.clone()].copy_from_slice(v);
-        }
-    }
 }
 
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
@@ -212,7 +202,7 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         let prev = &before[step * b * h..];
         let read: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| u.through_mask(prev, g).into_owned()).collect());
         parts.par_iter_mut().for_each(|p| p.forward(step, &xw, prev, read.as_deref(), h));
-        gather_parts(&parts, |p| &p.h, &mut after[..b * h], h);
+        gather_gates(&parts, |p| &p.h, &mut after[..b * h], (1, h));
     }
     xw.recycle();
     // The outputs `[b, t, h]`: each step's `h`, and its `c`.
@@ -255,7 +245,7 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         // per step): the cells need only the part's own units of the state's gradient.
         let mut dz = Recycled(buffer::take(at(t - 1) + b * w));
         parts.par_iter_mut().for_each(|p| back(p, t - 1));
-        gather_gates(&parts, |p| &p.z, &mut dz[at(t - 1)..], h);
+        gather_gates(&parts, |p| &p.z, &mut dz[at(t - 1)..], (4, h));
         for step in (0..t).rev() {
             let dz_step = &dz[at(step)..at(step) + b * w];
             let dz_gates: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| columns(dz_step, w, g * h, h)).collect());
@@ -267,17 +257,17 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
                 }
             });
             if step > 0 {
-                gather_gates(&parts, |p| &p.z, &mut dz[at(step - 1)..], h);
+                gather_gates(&parts, |p| &p.z, &mut dz[at(step - 1)..], (4, h));
             }
         }
         let (mut dh0, mut dc0) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
-        gather_parts(&parts, |p| &p.h, &mut dh0, h);
-        gather_parts(&parts, |p| &p.dc, &mut dc0, h);
+        gather_gates(&parts, |p| &p.h, &mut dh0, (1, h));
+        gather_gates(&parts, |p| &p.dc, &mut dc0, (1, h));
         let [dx, dk, du, db] = match table {
             Some((rows, _)) => {
                 let (mut du, mut dp) = (vec![0.0f32; h * w], vec![0.0f32; rows * w]);
-                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.du), &mut du, h);
-                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.dp), &mut dp, h);
+                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.du), &mut du, (4, h));
+                gather_gates(&parts, |p| p.sums.as_ref().map_or(&[], |s| &s.dp), &mut dp, (4, h));
                 let [dtable, dk, db] = x.grads_by_row(&inputs[1].data(), &dp, w).expect("an embedding's rows");
                 [dtable, dk, Some(du), db]
             }

@@ -46,8 +46,8 @@ impl Sequence {
         match self.projection(side, kernel, bias, (b, t, d), width) {
             Projection::Table { rows, ids, .. } => {
                 let mut out = buffer::take(t * b * width);
-                out.par_chunks_mut(b * width).enumerate().for_each(|(step, out)| {
-                    for (r, row) in out.chunks_mut(width).enumerate() {
+                out.par_chunks_mut((b * width).max(1)).enumerate().for_each(|(step, out)| {
+                    for (r, row) in out.chunks_mut(width.max(1)).enumerate() {
                         let id = ids[r * t + step];
                         row.copy_from_slice(&rows[id * width..(id + 1) * width]);
                     }
