@@ -83,18 +83,21 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+    // `train` and `bench` size the pool from their `--threads`; the other
+    // commands that run a model size it here, on the main thread.
+    let pool = || train::set_threads(None);
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Fit(args) => fit::run(args),
-        Command::Predict(args) => predict::predict(args),
-        Command::Evaluate(args) => predict::evaluate(args),
-        Command::Generate(args) => text::generate(args),
+        Command::Fit(args) => pool().and_then(|()| fit::run(args)),
+        Command::Predict(args) => pool().and_then(|()| predict::predict(args)),
+        Command::Evaluate(args) => pool().and_then(|()| predict::evaluate(args)),
+        Command::Generate(args) => pool().and_then(|()| text::generate(args)),
         Command::Inspect { model } => predict::inspect(model),
         Command::Summary { config, model } => summary(config, model),
         Command::Convert(args) => convert::run(args),
         Command::Plot(command) => plot::run(command),
-        Command::Explain(args) => explain::run(args),
+        Command::Explain(args) => pool().and_then(|()| explain::run(args)),
         Command::Dashboard(args) => dashboard::run(args),
     };
     if let Err(e) = result {

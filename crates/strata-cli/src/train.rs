@@ -98,19 +98,17 @@ fn dashboard(args: &TrainArgs, test: &Dataset) -> Result<Option<strata::dashboar
 }
 
 /// Sizes the thread pool from `--threads`, else `STRATA_THREADS`, else the
-/// core count (under `mpirun`, the cores shared among the ranks on this machine).
+/// core count (under `mpirun`, the cores shared among the ranks on this
+/// machine), with the main thread as one of its workers, so the model's
+/// parallel loops run there without a hand-off. Called on the main thread.
 pub fn set_threads(threads: Option<u64>) -> Result<()> {
-    match threads {
-        Some(n) => strata::core::threads::set_num_threads(n as usize),
-        None => {
-            strata::core::threads::init_from_env()?;
-            #[cfg(feature = "mpi")]
-            if let (None, Some(n)) = (std::env::var_os("STRATA_THREADS"), strata::distributed::mpi::threads_per_rank()) {
-                strata::core::threads::set_num_threads(n)?;
-            }
-            Ok(())
-        }
+    #[allow(unused_mut)]
+    let mut n = threads.map(|n| n as usize);
+    #[cfg(feature = "mpi")]
+    if n.is_none() && std::env::var_os("STRATA_THREADS").is_none() {
+        n = strata::distributed::mpi::threads_per_rank();
     }
+    strata::core::threads::init_on_main(n)
 }
 
 pub fn load(data: &Option<PathBuf>) -> Result<(Mnist, String)> {

@@ -5,17 +5,43 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
 /// Sizes the pool. Must be called before the first op runs; later calls
 /// that ask for the size the pool already has succeed, others fail.
 pub fn set_num_threads(n: usize) -> Result<()> {
+    build_pool(n, false)
+}
+
+/// Sizes the pool from `n`, else `STRATA_THREADS`, else the core count,
+/// with the calling thread as one of its workers (from two threads up), and
+/// reads `STRATA_ADAPTIVE_THREADS` as [`init_from_env`] does. For a
+/// program's main thread, which then runs the model: its parallel loops
+/// split their work with the other workers directly, where a thread outside
+/// the pool hands every loop to the pool and sleeps until it is done (the
+/// wake-up costs about 20 µs on a virtual machine, much of one image's
+/// inference). Other threads' loops still run on the other workers. The
+/// thread must live as long as the program; with one thread the pool is
+/// built without it (its only worker could be busy elsewhere while another
+/// thread waits for a loop).
+pub fn init_on_main(n: Option<usize>) -> Result<()> {
+    read_adaptive_env();
+    let n = match n.or(env_threads()?) {
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    build_pool(n, n >= 2)
+}
+
+fn build_pool(n: usize, with_caller: bool) -> Result<()> {
     if n == 0 {
         return Err(Error::argument("threads", "the thread count must be at least 1, got 0"));
     }
-    match rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+    let builder = rayon::ThreadPoolBuilder::new().num_threads(n);
+    let built = if with_caller { builder.use_current_thread() } else { builder }.build_global();
+    match built {
         Ok(()) => Ok(()),
         Err(_) if rayon::current_num_threads() == n => Ok(()),
         Err(_) => Err(Error::argument(
@@ -28,17 +54,26 @@ pub fn set_num_threads(n: usize) -> Result<()> {
 /// Sizes the pool from `STRATA_THREADS` when it is set (and reads
 /// `STRATA_ADAPTIVE_THREADS=0`, which turns the busy-machine fallback off).
 pub fn init_from_env() -> Result<()> {
+    read_adaptive_env();
+    match env_threads()? {
+        Some(n) => set_num_threads(n),
+        None => Ok(()),
+    }
+}
+
+fn read_adaptive_env() {
     if std::env::var("STRATA_ADAPTIVE_THREADS").is_ok_and(|v| v.trim() == "0") {
         set_adaptive(false);
     }
+}
+
+/// `STRATA_THREADS`, when it is set.
+fn env_threads() -> Result<Option<usize>> {
     match std::env::var("STRATA_THREADS") {
-        Ok(v) => {
-            let n = v.trim().parse::<usize>().map_err(|_| {
-                Error::argument("STRATA_THREADS", format!("expected a positive integer, got {v:?}"))
-            })?;
-            set_num_threads(n)
-        }
-        Err(_) => Ok(()),
+        Ok(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
+            Error::argument("STRATA_THREADS", format!("expected a positive integer, got {v:?}"))
+        }),
+        Err(_) => Ok(None),
     }
 }
 
@@ -192,10 +227,49 @@ pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// wake-up per loop; run on a worker, the loops split their work with the
 /// other workers directly. For many short loops in a row (one image's
 /// inference).
+///
+/// The caller waits for `f` yielding its core, then, after [`YIELD`],
+/// parked: rayon's own wait puts the caller to sleep at once, and waking a
+/// sleeping thread costs about 20 µs on a virtual machine, as much as half
+/// of one image's inference. Yielding, not spinning, leaves the caller's
+/// core to the workers (on two cores a spinning caller made one image 30%
+/// slower than a yielding one).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    match rayon::current_thread_index() {
-        Some(_) => f(),
-        None => rayon::scope(|_| f()),
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let result = Mutex::new(None);
+    let done = AtomicBool::new(false);
+    let caller = std::thread::current();
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| {
+            // Set even when `f` panics (the scope then carries the panic on).
+            let _done = Done(&done, &caller);
+            let value = f();
+            *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        });
+        let started = Instant::now();
+        while !done.load(Ordering::Acquire) {
+            if started.elapsed() < YIELD {
+                std::thread::yield_now();
+            } else {
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+        }
+    });
+    result.into_inner().unwrap_or_else(|e| e.into_inner()).expect("the pool ran the job to its end")
+}
+
+/// How long [`on_pool`]'s caller yields before it parks.
+const YIELD: Duration = Duration::from_micros(500);
+
+/// Marks a job done and wakes its caller, when dropped.
+struct Done<'a>(&'a AtomicBool, &'a std::thread::Thread);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+        self.1.unpark();
     }
 }
 
@@ -207,7 +281,6 @@ pub fn is_contended() -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Feeds samples for `secs` while `load` runs, returning the averaged
     /// use of others and the verdict for a two-worker pool.
@@ -263,5 +336,20 @@ mod tests {
         assert_eq!(rayon::current_thread_index(), None, "tests run outside the pool");
         let inside = on_pool(|| (rayon::current_thread_index(), on_pool(rayon::current_thread_index)));
         assert!(inside.0.is_some() && inside.0 == inside.1, "{inside:?}");
+    }
+
+    #[test]
+    fn on_pool_waits_out_a_long_job_and_carries_a_panic() {
+        // Longer than the spin and the yield: the caller parks, and is woken.
+        let slept = on_pool(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            rayon::current_thread_index()
+        });
+        assert!(slept.is_some());
+        let caught = std::panic::catch_unwind(|| on_pool(|| -> usize { panic!("in the job") }));
+        let message = caught.expect_err("the job's panic reaches the caller");
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"in the job"));
+        // The pool still works after it.
+        assert_eq!(on_pool(|| 7), 7);
     }
 }

@@ -46,7 +46,7 @@ fn windows(ids: &[usize], starts: &[usize]) -> Result<(Tensor, Tensor)> {
 }
 
 fn main() -> Result<()> {
-    strata::core::threads::init_from_env()?;
+    strata::core::threads::init_on_main(None)?;
     let dir = PathBuf::from(flag("--data", "../shared/data/shakespeare"));
     let (steps, seed): (usize, u64) = (number("--steps", "500")?, number("--seed", "0")?);
     let (train, valid) = (read(dir.join("train.txt"))?, read(dir.join("valid.txt"))?);

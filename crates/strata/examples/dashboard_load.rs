@@ -185,8 +185,8 @@ fn main() -> Result<()> {
         client_process(addr, clients, timing);
         return Ok(());
     }
-    // STRATA_THREADS and STRATA_ADAPTIVE_THREADS=0, as the strata command reads them.
-    strata::core::threads::init_from_env()?;
+    // STRATA_THREADS and STRATA_ADAPTIVE_THREADS=0, as the strata command reads them; this thread is a worker.
+    strata::core::threads::init_on_main(None)?;
     let data = strata::datasets::mnist_sample()?;
     let train = data.train.take(samples)?;
     let (x, y) = (train.images.clone(), train.one_hot(10)?);

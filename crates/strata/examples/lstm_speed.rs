@@ -14,7 +14,7 @@ use strata::prelude::*;
 use strata::Rng;
 
 fn main() -> strata::Result<()> {
-    strata::core::threads::init_from_env()?;
+    strata::core::threads::init_on_main(None)?;
     let (vocab, t, windows) = (65usize, 100usize, 64 * 12);
     let mut r = Rng::new(0);
     let ids: Vec<f32> = (0..windows * (t + 1)).map(|_| r.below(vocab) as f32).collect();

@@ -88,7 +88,7 @@ fn batch(clips: &[Vec<f32>], labels: &[usize], order: &[usize], rng: Option<&mut
 }
 
 fn main() -> Result<()> {
-    strata::core::threads::init_from_env()?;
+    strata::core::threads::init_on_main(None)?;
     let dir = PathBuf::from(flag("--data", "../shared/data/spoken-digits"));
     let recordings = if dir.join("recordings").is_dir() { dir.join("recordings") } else { dir.clone() };
     if !recordings.is_dir() {

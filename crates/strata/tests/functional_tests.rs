@@ -250,10 +250,13 @@ fn bad_graphs_configs_and_arrays_are_named() {
 }
 
 /// A layer of one's own: registered by class name, a model using it reads
-/// back from its config; an unregistered class is named in the error.
+/// back from its config; an unregistered class is named in the error. With
+/// `saw_graph` it notes whether its input carries the graph back to the
+/// weights before it, as a prediction's must not.
 struct Scale {
     base: strata::layers::LayerBase,
     factor: f32,
+    saw_graph: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Layer for Scale {
@@ -270,6 +273,9 @@ impl Layer for Scale {
         Ok(input_shape.to_vec())
     }
     fn call(&self, x: &Tensor, _training: bool) -> strata::Result<Tensor> {
+        if let Some(saw) = &self.saw_graph {
+            saw.store(x.requires_grad(), std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(x.scale(self.factor))
     }
     fn own_config(&self) -> Value {
@@ -279,7 +285,7 @@ impl Layer for Scale {
 
 #[test]
 fn registered_layers_of_ones_own_load_from_configs() {
-    let scale = |factor: f32| Scale { base: strata::layers::LayerBase::new("Scale"), factor };
+    let scale = |factor: f32| Scale { base: strata::layers::LayerBase::new("Scale"), factor, saw_graph: None };
     let x = Input::named([3], "x");
     let model = Model::with_seed(&[x.clone()], &[Dense::new(2).apply(&scale(2.5).apply(&x).unwrap()).unwrap()], 0).unwrap();
     let json = model.to_json();
@@ -343,4 +349,22 @@ fn an_int32_input_round_trips_and_casts() {
     let as_floats = model.predict_many(vec![noise.clone(), Tensor::new(vec![0.0, 2.0, 1.0], &[3, 1]).unwrap()], 8).unwrap();
     let as_ints = back.predict_many(vec![noise, Tensor::from_i32(vec![0, 2, 1], &[3, 1]).unwrap()], 8).unwrap();
     assert_eq!(as_floats[0].to_vec(), as_ints[0].to_vec());
+}
+
+/// `predict` runs its batches on a worker of the thread pool: the worker,
+/// not only the caller, must record no graph (it did, once, for every call).
+#[test]
+fn predict_records_no_graph_on_the_thread_that_runs_it() {
+    let saw_graph = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let x = Input::named([3], "x");
+    let dense = Dense::new(2).apply(&x).unwrap();
+    let probe = Scale { base: strata::layers::LayerBase::new("Scale"), factor: 1.0, saw_graph: Some(saw_graph.clone()) };
+    let mut model = Model::with_seed(&[x], &[probe.apply(&dense).unwrap()], 0).unwrap();
+    // The probe itself sees the graph where one is recorded.
+    let _ = model.call_many(&[Tensor::zeros(&[1, 3])], false).unwrap();
+    assert!(saw_graph.load(std::sync::atomic::Ordering::SeqCst), "a call outside predict records the graph");
+    for batch_size in [1, 4] {
+        model.predict_many(Tensor::zeros(&[4, 3]), batch_size).unwrap();
+        assert!(!saw_graph.load(std::sync::atomic::Ordering::SeqCst), "predict in batches of {batch_size} recorded the graph");
+    }
 }

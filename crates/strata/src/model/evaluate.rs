@@ -92,7 +92,6 @@ impl Model {
         check_batch_size(batch_size)?;
         let x = self.input_arrays(x.into())?;
         check_arrays(&x, &[])?;
-        let _no_grad = no_grad();
         let n = x[0].shape()[0];
         let shapes = self.output_shapes();
         let mut out: Vec<Vec<f32>> = shapes.iter().map(|s| Vec::with_capacity(n * s.iter().product::<usize>())).collect();
@@ -102,6 +101,8 @@ impl Model {
         // which a small batch's latency feels).
         let (model, x, outputs) = (&mut *self, &x, &mut out);
         strata_core::threads::on_pool(move || {
+            // On the worker: whether ops record the graph is per thread.
+            let _no_grad = no_grad();
             for batch in indices.chunks(batch_size) {
                 let inputs = x.iter().map(|t| t.gather_rows(batch)).collect::<Result<Vec<_>>>()?;
                 for (o, y) in outputs.iter_mut().zip(model.call_many(&inputs, false)?) {
