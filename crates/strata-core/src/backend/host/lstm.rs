@@ -170,13 +170,66 @@ impl Part {
 /// Copies each part's rows `[rows, gates·n]` (`pick`: its state, its
 /// pre-activation gradients, or one of its sums) into its columns of each
 /// gate's block of `out [rows, gates·h]` (its first rows).
-fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], (gates, h): (usize, usize)) {
+fn gather_gates(parts: &[Part], pick: impl Fn(&Part) -> &[f32], out: &mut [f32], dims: (usize, usize)) {
+    let out = Columns::new(out);
     for p in parts {
-        let n = p.n();
-        for (row, z) in out.chunks_mut(gates * h).zip(pick(p).chunks(gates * n)) {
+        out.write(p.units.clone(), pick(p), dims);
+    }
+}
+
+/// Rows `[rows, gates·h]` that the parts fill at once, from their own
+/// threads, each into its own units' columns of every gate's block: no
+/// value is written by two parts, and none is read until the parts are done.
+struct Columns<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: parts write disjoint columns (see `Columns::write`), and nothing
+// reads the rows while the `Columns` lives (it borrows them mutably).
+unsafe impl Send for Columns<'_> {}
+unsafe impl Sync for Columns<'_> {}
+
+impl<'a> Columns<'a> {
+    fn new(out: &'a mut [f32]) -> Self {
+        Columns { ptr: out.as_mut_ptr(), len: out.len(), _out: std::marker::PhantomData }
+    }
+
+    /// Writes the rows `src [rows, gates·n]` of the part with `units` into
+    /// its columns of each gate's block. Callers give each part its own
+    /// units, so concurrent calls write disjoint values.
+    fn write(&self, units: Range<usize>, src: &[f32], (gates, h): (usize, usize)) {
+        let n = units.len();
+        if n == 0 {
+            return;
+        }
+        let rows = (src.len() / (gates * n)).min(self.len / (gates * h).max(1));
+        for r in 0..rows {
             for g in 0..gates {
-                row[g * h + p.units.start..g * h + p.units.end].copy_from_slice(&z[g * n..(g + 1) * n]);
+                let at = r * gates * h + g * h + units.start;
+                assert!(units.end <= h && at + n <= self.len, "columns out of range");
+                let from = &src[(r * gates + g) * n..(r * gates + g + 1) * n];
+                // SAFETY: `at..at + n` lies within the rows (asserted), and
+                // only the part with these units writes them.
+                unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), self.ptr.add(at), n) };
             }
+        }
+    }
+}
+
+/// The `len` values of `dz` at `read`, and, when `write` is given, the
+/// other `len` at `write` (the two ranges do not overlap).
+fn step_and_before(dz: &mut [f32], read: usize, write: Option<usize>, len: usize) -> (&[f32], Option<&mut [f32]>) {
+    match write {
+        None => (&dz[read..read + len], None),
+        Some(write) if write < read => {
+            let (low, high) = dz.split_at_mut(read);
+            (&high[..len], Some(&mut low[write..write + len]))
+        }
+        Some(write) => {
+            let (low, high) = dz.split_at_mut(write);
+            (&low[read..read + len], Some(&mut high[..len]))
         }
     }
 }
@@ -201,8 +254,11 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         let (before, after) = states.split_at_mut((step + 1) * b * h);
         let prev = &before[step * b * h..];
         let read: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| u.through_mask(prev, g).into_owned()).collect());
-        parts.par_iter_mut().for_each(|p| p.forward(step, &xw, prev, read.as_deref(), h));
-        gather_gates(&parts, |p| &p.h, &mut after[..b * h], (1, h));
+        let next = Columns::new(&mut after[..b * h]);
+        parts.par_iter_mut().for_each(|p| {
+            p.forward(step, &xw, prev, read.as_deref(), h);
+            next.write(p.units.clone(), &p.h, (1, h));
+        });
     }
     xw.recycle();
     // The outputs `[b, t, h]`: each step's `h`, and its `c`.
@@ -233,7 +289,9 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         if let Some((rows, _)) = table {
             parts.iter_mut().for_each(|p| p.sums = Some(Sums::new(p.n(), h, rows)));
         }
-        let at = |step: usize| if table.is_some() { 0 } else { step * b * w };
+        // With the sums, two steps' `dz` (a step's parts read it while they
+        // write the step before's).
+        let at = |step: usize| if table.is_some() { step % 2 * b * w } else { step * b * w };
         let back = |p: &mut Part, step: usize| {
             p.cells_backward(step, dy, (b, t, h));
             if let Some((_, ids)) = table {
@@ -243,22 +301,27 @@ pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0,
         // Written in full, step by step. Each part runs a step's state
         // gradient and the step before's cells in one task (a fork and join
         // per step): the cells need only the part's own units of the state's gradient.
-        let mut dz = Recycled(buffer::take(at(t - 1) + b * w));
-        parts.par_iter_mut().for_each(|p| back(p, t - 1));
-        gather_gates(&parts, |p| &p.z, &mut dz[at(t - 1)..], (4, h));
+        let mut dz = Recycled(buffer::take(if table.is_some() { 2 * b * w } else { t * b * w }));
+        {
+            let first = Columns::new(&mut dz[at(t - 1)..at(t - 1) + b * w]);
+            parts.par_iter_mut().for_each(|p| {
+                back(p, t - 1);
+                first.write(p.units.clone(), &p.z, (4, h));
+            });
+        }
         for step in (0..t).rev() {
-            let dz_step = &dz[at(step)..at(step) + b * w];
+            // This step's `dz`, read by every part, and the step before's, written by each.
+            let (dz_step, dz_before) = step_and_before(&mut dz, at(step), (step > 0).then(|| at(step - 1)), b * w);
             let dz_gates: Option<Vec<Vec<f32>>> = u.masks().map(|_| (0..4).map(|g| columns(dz_step, w, g * h, h)).collect());
             let by_gate = dz_gates.as_deref().zip(u.masks());
+            let before = dz_before.map(Columns::new);
             parts.par_iter_mut().for_each(|p| {
                 p.state_grad(dz_step, by_gate, h);
-                if step > 0 {
+                if let Some(before) = &before {
                     back(p, step - 1);
+                    before.write(p.units.clone(), &p.z, (4, h));
                 }
             });
-            if step > 0 {
-                gather_gates(&parts, |p| &p.z, &mut dz[at(step - 1)..], (4, h));
-            }
         }
         let (mut dh0, mut dc0) = (vec![0.0f32; b * h], vec![0.0f32; b * h]);
         gather_gates(&parts, |p| &p.h, &mut dh0, (1, h));
