@@ -172,20 +172,31 @@ fn few_filter_convolutions_take_the_thin_path_everywhere() {
     }
 }
 
-/// An LSTM with no units (empty kernels, which its checks accept) gives
-/// empty outputs and gradients, on plain input and on an embedding's rows,
-/// without panicking.
+/// Recurrent ops with no units (empty kernels, which their checks accept)
+/// give empty outputs and gradients, on plain input and on an embedding's
+/// rows, without panicking (SimpleRNN and the GRUs did, splitting rows of
+/// zero units among threads).
 #[test]
-fn an_lstm_with_no_units_gives_empty_results() {
+fn recurrent_ops_with_no_units_give_empty_results() {
     use strata_core::ops::RecurrentDropout;
     let (b, t, d) = (2, 3, 4);
     let table = Tensor::variable(vec![0.5; 5 * d], &[5, d]).unwrap();
     let ids = Tensor::from_i32(vec![0, 1, 2, 3, 4, 0], &[b, t]).unwrap();
     for x in [Tensor::variable(vec![0.25; b * t * d], &[b, t, d]).unwrap(), table.take(&ids, 0).unwrap()] {
         let empty = |shape: &[usize]| Tensor::variable(Vec::new(), shape).unwrap();
-        let none = RecurrentDropout::default();
-        let [hs, cs] = x.lstm(&empty(&[d, 0]), &empty(&[0, 0]), &empty(&[0]), &empty(&[b, 0]), &empty(&[b, 0]), &none).unwrap();
-        assert_eq!((hs.shape(), cs.shape()), (&[b, t, 0][..], &[b, t, 0][..]));
-        hs.sum().add(&cs.sum()).unwrap().backward().unwrap();
+        let (none, h0) = (RecurrentDropout::default(), empty(&[b, 0]));
+        let (kernel, recurrent, bias) = (empty(&[d, 0]), empty(&[0, 0]), empty(&[0]));
+        let [hs, cs] = x.lstm(&kernel, &recurrent, &bias, &h0, &h0, &none).unwrap();
+        let outputs = [
+            hs,
+            cs,
+            x.simple_rnn(&kernel, &recurrent, &bias, &h0, &none).unwrap(),
+            x.gru(&kernel, &recurrent, [&bias, &bias], &h0, &none).unwrap(),
+            x.gru_reset_before(&kernel, &recurrent, &bias, &h0, &none).unwrap(),
+        ];
+        for y in outputs {
+            assert_eq!(y.shape(), [b, t, 0]);
+            y.sum().backward().unwrap();
+        }
     }
 }

@@ -15,20 +15,20 @@ use crate::tensor::Tensor;
 
 /// Rows `[rows, n]` times the per-sample mask `[batch, n]` (row `r` by mask row `r % batch`).
 fn masked(x: &[f32], mask: &[f32], n: usize) -> Vec<f32> {
-    x.chunks(n).zip(mask.chunks(n).cycle()).flat_map(|(row, m)| row.iter().zip(m).map(|(a, b)| a * b)).collect()
+    x.chunks(n.max(1)).zip(mask.chunks(n.max(1)).cycle()).flat_map(|(row, m)| row.iter().zip(m).map(|(a, b)| a * b)).collect()
 }
 
 /// Columns `from..from + n` of a `[rows, cols]` matrix, as `[rows, n]`.
 pub(super) fn columns(x: &[f32], cols: usize, from: usize, n: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len() / cols.max(1) * n);
-    x.chunks(cols).for_each(|row| out.extend_from_slice(&row[from..from + n]));
+    x.chunks(cols.max(1)).for_each(|row| out.extend_from_slice(&row[from..from + n]));
     out
 }
 
 /// Adds `part [rows, n]` into columns `from..from + n` of `out [rows, cols]`.
 pub(super) fn add_columns(out: &mut [f32], cols: usize, from: usize, part: &[f32]) {
-    let n = part.len() / (out.len() / cols).max(1);
-    for (row, add) in out.chunks_mut(cols).zip(part.chunks(n)) {
+    let n = part.len() / (out.len() / cols.max(1)).max(1);
+    for (row, add) in out.chunks_mut(cols.max(1)).zip(part.chunks(n.max(1))) {
         row[from..from + n].iter_mut().zip(add).for_each(|(a, b)| *a += b);
     }
 }

@@ -34,10 +34,10 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
         let xs = &xw[step * b * w..(step + 1) * b * w];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
         let kept = &mut rec_h[step * b * h..(step + 1) * b * h];
-        xs.par_chunks(w)
-            .zip(rz.par_chunks(w))
-            .zip(g.par_chunks_mut(w).zip(kept.par_chunks_mut(h)))
-            .zip(prev.par_chunks(h).zip(after[..b * h].par_chunks_mut(h)))
+        xs.par_chunks(w.max(1))
+            .zip(rz.par_chunks(w.max(1)))
+            .zip(g.par_chunks_mut(w.max(1)).zip(kept.par_chunks_mut(h.max(1))))
+            .zip(prev.par_chunks(h.max(1)).zip(after[..b * h].par_chunks_mut(h.max(1))))
             .with_min_len(ROWS_PER_TASK)
             .for_each(|(((xr, rr), (g, kept)), (prev, next))| {
                 for j in 0..h {
@@ -62,10 +62,10 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
             let (g, prev, kept, dys) = (&gates[rows.clone()], &states[step * b * h..(step + 1) * b * h], &rec_h[step * b * h..(step + 1) * b * h], &dy[step * b * h..(step + 1) * b * h]);
             let (dzx_step, dzr_step) = (&mut dzx[rows.clone()], &mut dzr[rows]);
             dzx_step
-                .par_chunks_mut(w)
-                .zip(dzr_step.par_chunks_mut(w))
-                .zip(dh_next.par_chunks_mut(h))
-                .zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(kept.par_chunks(h).zip(dys.par_chunks(h))))
+                .par_chunks_mut(w.max(1))
+                .zip(dzr_step.par_chunks_mut(w.max(1)))
+                .zip(dh_next.par_chunks_mut(h.max(1)))
+                .zip(g.par_chunks(w.max(1)).zip(prev.par_chunks(h.max(1))).zip(kept.par_chunks(h.max(1)).zip(dys.par_chunks(h.max(1)))))
                 .with_min_len(ROWS_PER_TASK)
                 .for_each(|(((dx, dr), dh_next), ((g, prev), (kept, dyr)))| {
                     for j in 0..h {

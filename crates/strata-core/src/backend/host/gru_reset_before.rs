@@ -38,10 +38,10 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
         let xs = &xw[step * b * w..(step + 1) * b * w];
         let g = &mut gates[step * b * w..(step + 1) * b * w];
         let rh = &mut reset[step * b * h..(step + 1) * b * h];
-        xs.par_chunks(w)
-            .zip(zr.par_chunks(2 * h))
-            .zip(g.par_chunks_mut(w).zip(rh.par_chunks_mut(h)))
-            .zip(prev_h.par_chunks(h))
+        xs.par_chunks(w.max(1))
+            .zip(zr.par_chunks((2 * h).max(1)))
+            .zip(g.par_chunks_mut(w.max(1)).zip(rh.par_chunks_mut(h.max(1))))
+            .zip(prev_h.par_chunks(h.max(1)))
             .with_min_len(ROWS_PER_TASK)
             .for_each(|(((xr, zrr), (g, rh)), prev_h)| {
                 for j in 0..h {
@@ -50,10 +50,10 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
                 }
             });
         Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(rh, u_h.kernel(), &mut cand_rec, false);
-        xs.par_chunks(w)
-            .zip(cand_rec.par_chunks(h))
-            .zip(g.par_chunks_mut(w))
-            .zip(prev.par_chunks(h).zip(after[..b * h].par_chunks_mut(h)))
+        xs.par_chunks(w.max(1))
+            .zip(cand_rec.par_chunks(h.max(1)))
+            .zip(g.par_chunks_mut(w.max(1)))
+            .zip(prev.par_chunks(h.max(1)).zip(after[..b * h].par_chunks_mut(h.max(1))))
             .with_min_len(ROWS_PER_TASK)
             .for_each(|(((xr, cr), g), (prev, next))| {
                 for j in 0..h {
@@ -77,7 +77,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
             let (g, prev, dys) = (&gates[rows.clone()], &states[step * b * h..(step + 1) * b * h], &dy[step * b * h..(step + 1) * b * h]);
             let dz_step = &mut dz[rows];
             // dh = dy + dh_next; the candidate's and the update gate's pre-activation gradients.
-            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev.par_chunks(h)).zip(dys.par_chunks(h))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev), dyr))| {
+            dz_step.par_chunks_mut(w.max(1)).zip(dh_next.par_chunks_mut(h.max(1))).zip(g.par_chunks(w.max(1)).zip(prev.par_chunks(h.max(1))).zip(dys.par_chunks(h.max(1)))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev), dyr))| {
                 for j in 0..h {
                     let (z, cand) = (g[j], g[2 * h + j]);
                     let total = dyr[j] + dh[j];
@@ -90,7 +90,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
             Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&da_h, &u_h_t, &mut d_rh, false);
             // Through r * h_prev (h_prev as the candidate read it): to the reset gate and to h_prev.
             let (prev_h, d_rh_read) = (u_h.through_mask(prev, 0), u_h.through_mask(&d_rh, 0));
-            dz_step.par_chunks_mut(w).zip(dh_next.par_chunks_mut(h)).zip(g.par_chunks(w).zip(prev_h.par_chunks(h)).zip(d_rh.par_chunks(h).zip(d_rh_read.par_chunks(h)))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev_h), (drh, drh_read)))| {
+            dz_step.par_chunks_mut(w.max(1)).zip(dh_next.par_chunks_mut(h.max(1))).zip(g.par_chunks(w.max(1)).zip(prev_h.par_chunks(h.max(1))).zip(d_rh.par_chunks(h.max(1)).zip(d_rh_read.par_chunks(h.max(1))))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev_h), (drh, drh_read)))| {
                 for j in 0..h {
                     let r = g[h + j];
                     dz[h + j] = drh[j] * prev_h[j] * r * (1.0 - r);
@@ -104,7 +104,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
         let du_zr = u_zr.kernel_grad(&states[..t * b * h], &columns(&dz, w, 0, 2 * h), t * b);
         let mut du_h = vec![0.0f32; h * h];
         Gemm { m: h, k: t * b, n: h, trans_a: true, trans_b: false }.run(&reset, &columns(&dz, w, 2 * h, h), &mut du_h, false);
-        let du: Vec<f32> = du_zr.chunks(2 * h).zip(du_h.chunks(h)).flat_map(|(zr, c)| zr.iter().chain(c).copied()).collect();
+        let du: Vec<f32> = du_zr.chunks((2 * h).max(1)).zip(du_h.chunks(h.max(1))).flat_map(|(zr, c)| zr.iter().chain(c).copied()).collect();
         vec![dx, dk, Some(du), db, Some(dh_next)]
     };
     Tensor::from_op(out, vec![b, t, h], GradFn::host("gru_reset_before", inputs, backward))

@@ -64,7 +64,7 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
         let next = &mut after[..b * h];
         next.copy_from_slice(&xw[step * b * h..(step + 1) * b * h]);
         u.forward(&before[step * b * h..], next, true);
-        next.par_chunks_mut(h).with_min_len(ROWS_PER_TASK).for_each(fastmath::tanh_in_place);
+        next.par_chunks_mut(h.max(1)).with_min_len(ROWS_PER_TASK).for_each(fastmath::tanh_in_place);
     }
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
@@ -77,7 +77,7 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
             let rows = step * b * h..(step + 1) * b * h;
             let now = &states[(step + 1) * b * h..(step + 2) * b * h];
             let da_step = &mut da[rows.clone()];
-            da_step.par_chunks_mut(h).zip(now.par_chunks(h).zip(dy[rows].par_chunks(h))).zip(dh_next.par_chunks(h)).with_min_len(ROWS_PER_TASK).for_each(|((da, (now, dyr)), dh_next)| {
+            da_step.par_chunks_mut(h.max(1)).zip(now.par_chunks(h.max(1)).zip(dy[rows].par_chunks(h.max(1)))).zip(dh_next.par_chunks(h.max(1))).with_min_len(ROWS_PER_TASK).for_each(|((da, (now, dyr)), dh_next)| {
                 for j in 0..h {
                     da[j] = (dyr[j] + dh_next[j]) * (1.0 - now[j] * now[j]);
                 }

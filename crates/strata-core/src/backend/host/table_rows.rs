@@ -158,7 +158,7 @@ impl TableRows {
         // Each table row's share: its positions' gradients added step by step,
         // batch row by batch row (the same order on any number of threads).
         let mut dp = vec![0.0f32; rows * width];
-        dp.par_chunks_mut(ROWS_PER_TASK * width).enumerate().for_each(|(task, dp)| {
+        dp.par_chunks_mut(ROWS_PER_TASK * width.max(1)).enumerate().for_each(|(task, dp)| {
             let first = task * ROWS_PER_TASK;
             for step in 0..t {
                 for r in 0..b {
