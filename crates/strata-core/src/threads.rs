@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn on_pool_waits_out_a_long_job_and_carries_a_panic() {
-        // Longer than the spin and the yield: the caller parks, and is woken.
+        // Longer than the yield: the caller parks, and the job wakes it.
         let slept = on_pool(|| {
             std::thread::sleep(Duration::from_millis(30));
             rayon::current_thread_index()
