@@ -204,14 +204,15 @@ impl<'a> Columns<'a> {
         if n == 0 {
             return;
         }
-        let rows = (src.len() / (gates * n)).min(self.len / (gates * h).max(1));
+        assert!(units.end <= h, "units {units:?} beyond {h}");
+        // Whole rows of both: each write below ends by `(r + 1)·gates·h <= self.len`.
+        let rows = (src.len() / (gates * n)).min(self.len / (gates * h));
         for r in 0..rows {
             for g in 0..gates {
                 let at = r * gates * h + g * h + units.start;
-                assert!(units.end <= h && at + n <= self.len, "columns out of range");
                 let from = &src[(r * gates + g) * n..(r * gates + g + 1) * n];
-                // SAFETY: `at..at + n` lies within the rows (asserted), and
-                // only the part with these units writes them.
+                // SAFETY: `at..at + n` lies within row `r` (`units.end <= h`,
+                // `r < rows`), and only the part with these units writes them.
                 unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), self.ptr.add(at), n) };
             }
         }
