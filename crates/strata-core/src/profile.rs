@@ -4,11 +4,12 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
 static TABLE: Mutex<BTreeMap<(String, Phase), (Duration, u64)>> = Mutex::new(BTreeMap::new());
 
 thread_local! {
@@ -82,4 +83,17 @@ pub fn record(scope: &str, phase: Phase, elapsed: Duration) {
 pub fn take() -> Vec<Entry> {
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     std::mem::take(&mut *table).into_iter().map(|((scope, phase), (total, calls))| Entry { scope, phase, total, calls }).collect()
+}
+
+/// Counts `flops` (2 x multiply-adds) of a dense pass that an op's backward
+/// skipped because their gradients are zero (the fused convolution +
+/// max pooling sums only each window's maximum). Always counted: one atomic
+/// add per op, so a benchmark can report the FLOPs it really executed.
+pub fn add_skipped_flops(flops: u64) {
+    SKIPPED.fetch_add(flops, Ordering::Relaxed);
+}
+
+/// The FLOPs skipped since the last call, and a fresh start.
+pub fn take_skipped_flops() -> u64 {
+    SKIPPED.swap(0, Ordering::Relaxed)
 }

@@ -349,6 +349,11 @@ fn conv_relu_max_pool_is_the_two_ops_in_one() {
         ([2, 9, 8, 3], (3, 2), 70, (1, 1), Padding::Same, (2, 3)),
         ([2, 7, 7, 2], (2, 2), 3, (2, 1), Padding::Valid, (3, 1)),
         ([1, 5, 5, 1], (3, 3), 2, (1, 1), Padding::Valid, (2, 2)),
+        // Kernel rows of 16 values or more: the backward sums each window's maximum alone.
+        ([3, 13, 13, 16], (3, 3), 20, (1, 1), Padding::Valid, (2, 2)),
+        ([2, 9, 8, 8], (5, 4), 70, (1, 1), Padding::Same, (2, 3)),
+        ([5, 11, 9, 50], (3, 3), 5, (2, 1), Padding::Valid, (3, 1)),
+        ([9, 4, 4, 16], (1, 1), 17, (1, 1), Padding::Same, (2, 2)),
     ] {
         let (x, k, b) = (var(&mut r, &xs, 0.0), var(&mut r, &[kh, kw, xs[3], f], 0.0), var(&mut r, &[f], 0.0));
         let name = format!("conv2d_relu_max_pool {xs:?} k{kh}x{kw} f{f} s{strides:?} {padding:?} pool {pool:?}");

@@ -93,6 +93,10 @@ pub fn layer_flops(model: &mut Sequential) -> Result<Vec<f64>> {
 /// as Winograd's F(2x2, 3x3), it counts 16 products per 2x2 output block
 /// instead of 36 (the transforms' additions are not counted). Both apply on
 /// CPUs that run tiles only (AVX-512, or AVX2 and FMA); elsewhere this equals [`layer_flops`].
+/// The backward products of a fused convolution whose kernel rows fill a
+/// vector go through each window's maximum alone and skip the rest; that
+/// depends on the data, so it is not counted here but as they run
+/// ([`strata_core::profile::take_skipped_flops`]).
 pub fn executed_layer_flops(model: &mut Sequential) -> Result<Vec<(f64, f64)>> {
     let nominal = layer_flops(model)?;
     let mut flops: Vec<(f64, f64)> = nominal.iter().map(|&f| (f, f)).collect();

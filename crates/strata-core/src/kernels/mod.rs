@@ -11,6 +11,7 @@ pub mod window;
 pub mod winograd;
 pub mod elementwise;
 pub mod fastmath;
+pub mod gather;
 pub mod matmul;
 pub mod optim;
 pub mod peak;

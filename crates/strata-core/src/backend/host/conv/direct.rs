@@ -136,9 +136,13 @@ impl Input {
     }
     /// Image `i`, given `x`'s data.
     pub(super) fn image<'a>(&'a self, x: &'a [f32], i: usize) -> &'a [f32] {
-        &self.images(x)[i * self.len..(i + 1) * self.len]
+        self.images(x, i..i + 1)
     }
-    fn images<'a>(&'a self, x: &'a [f32]) -> &'a [f32] {
+    /// The images `range`, given `x`'s data.
+    pub(super) fn images<'a>(&'a self, x: &'a [f32], range: Range<usize>) -> &'a [f32] {
+        &self.all(x)[range.start * self.len..range.end * self.len]
+    }
+    fn all<'a>(&'a self, x: &'a [f32]) -> &'a [f32] {
         self.padded.as_deref().unwrap_or(x)
     }
 }
@@ -162,7 +166,7 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
         Recycled(kt)
     });
     let xd = x.data();
-    let images = input.images(&xd);
+    let images = input.all(&xd);
     let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
     let work = |b: usize, dx: Option<&mut [f32]>| {
         let imgs = b * block..((b + 1) * block).min(g.n);
@@ -210,4 +214,4 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
 }
 
 /// One block's partial kernel and bias gradients.
-type Partials = (Option<Vec<f32>>, Option<Vec<f32>>);
+pub(super) type Partials = (Option<Vec<f32>>, Option<Vec<f32>>);

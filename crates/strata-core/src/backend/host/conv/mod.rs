@@ -8,6 +8,7 @@
 
 pub(crate) mod direct;
 pub(crate) mod im2col;
+pub(crate) mod maxima;
 pub(crate) mod pooled;
 pub(crate) mod thin;
 pub(crate) mod transpose;

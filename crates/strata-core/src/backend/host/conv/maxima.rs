@@ -1,0 +1,233 @@
+//! The gradients of the fused relu convolution + max pooling op
+//! ([`super::pooled`]) through each window's maximum alone.
+//!
+//! Behind max pooling, the convolution's output gradient is zero except at
+//! each window's maximum: one position per window and filter, and none where
+//! relu cut the maximum to 0. With 2x2 windows that is a quarter of the
+//! outputs at most. The dense passes ([`super::direct::gradients`]) multiply
+//! the zeros too; these sum only the rows the maxima reach, with
+//! [`gather_add`]:
+//!
+//! - the kernel gradient of filter `j` is the sum, over its maxima, of the
+//!   input window under the maximum times its gradient;
+//! - the input gradient under a convolution output is the sum, over the
+//!   filters whose maximum it holds, of their kernel rows times the gradient.
+
+use rayon::prelude::*;
+
+use crate::autodiff::HostGrads;
+use crate::buffer;
+use crate::kernels::direct::{crop_images, needs_padding, padded_size};
+use crate::kernels::gather::{gather_add, Rows, Term, MAX_LEN, MAX_ROWS};
+use crate::kernels::matmul::transpose;
+use crate::kernels::window::Window;
+use crate::profile;
+use crate::tensor::Tensor;
+
+use super::direct::{images_per_chunk, Input, Partials};
+
+/// Whether summing the maxima's rows beats the dense passes for convolution
+/// window `g`: a kernel row (`kw * c` inputs) must fill a vector, else the
+/// rows are too short to pay for gathering them (a first layer's `c = 1`).
+pub(super) fn suits(g: &Window) -> bool {
+    g.kw * g.c >= 16
+}
+
+/// The gradients of `[x, kernel, bias?]`, each where required, given the op's
+/// pooled outputs `y`, their gradients `dy` and the maxima's positions `arg`.
+/// `g` is the convolution over the outputs the windows read, `pool` the
+/// pooling of one image of them. Blocks of images as the dense passes take
+/// them, their partial sums added in order: the same bits for any thread count.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tensor], y: &[f32], dy: &[f32], arg: &[u8]) -> HostGrads {
+    let (x, kernel, bias) = (&inputs[0], &inputs[1], inputs.get(2));
+    let (f, taps, block) = (pool.c, g.kh * g.kw * g.c, images_per_chunk(g));
+    let q = pool.out_pixels() * f;
+    let kd = kernel.data();
+    let kt = x.requires_grad().then(|| {
+        let mut kt = buffer::take(taps * f);
+        transpose(&kd, taps, f, &mut kt);
+        kt
+    });
+    let xd = x.data();
+    let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
+    let work = |b: usize, dx: Option<&mut [f32]>| {
+        let images = b * block..((b + 1) * block).min(g.n);
+        let mut maxima = Maxima::new(g, pool);
+        let mut dkt = want_dk.then(|| buffer::zeros(taps * f));
+        let mut db = want_db.then(|| buffer::zeros(f));
+        let mut dx_images = dx.map(|dx| dx.chunks_mut(g.image_len()));
+        let mut live = 0;
+        for i in images {
+            let o = i * q..(i + 1) * q;
+            live += maxima.find(&y[o.clone()], &dy[o.clone()], &arg[o]);
+            if let Some(dkt) = dkt.as_mut() {
+                maxima.kernel_grad(g, input.image(&xd, i), dkt);
+            }
+            if let Some(db) = db.as_mut() {
+                maxima.bias_grad(db);
+            }
+            if let (Some(dx), Some(kt)) = (dx_images.as_mut().and_then(|d| d.next()), kt.as_deref()) {
+                maxima.input_grad(g, kt, dx);
+            }
+        }
+        ((dkt, db), live)
+    };
+    let mut dx = x.requires_grad().then(|| buffer::take(x.numel()));
+    let parts: Vec<(Partials, usize)> = match dx.as_mut() {
+        Some(dx) => dx.par_chunks_mut(block * g.image_len()).enumerate().map(|(b, dx)| work(b, Some(dx))).collect(),
+        None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
+    };
+    if let Some(kt) = kt {
+        buffer::give(kt);
+    }
+    // What the dense passes would multiply: every output a window reads, in each product asked for.
+    let live: usize = parts.iter().map(|p| p.1).sum();
+    let products = (want_dk as usize + x.requires_grad() as usize) as u64;
+    profile::add_skipped_flops(2 * products * ((g.n * pool.out_pixels() * pool.kh * pool.kw * f - live) * taps) as u64);
+    let (dkts, dbs): (Vec<_>, Vec<_>) = parts.into_iter().map(|(partials, _)| partials).unzip();
+    let dk = want_dk.then(|| {
+        let dkt = super::add_in_order(dkts.into_iter().flatten(), taps * f);
+        let mut dk = buffer::take(taps * f);
+        transpose(&dkt, f, taps, &mut dk);
+        buffer::give(dkt);
+        dk
+    });
+    let mut grads = vec![dx, dk];
+    if bias.is_some() {
+        grads.push(want_db.then(|| super::add_in_order(dbs.into_iter().flatten(), f)));
+    }
+    grads
+}
+
+/// One image's maxima that pass a gradient, listed twice: by filter (each
+/// with its input window's offset in the image) and by the convolution
+/// output that holds them (each with its filter's row of the transposed kernel).
+struct Maxima {
+    /// Filter `j`'s terms: `by_filter[j * windows..][..filter_counts[j]]`.
+    by_filter: Vec<Term>,
+    filter_counts: Vec<usize>,
+    /// The terms of the image's output under position `k` of pooling window
+    /// `w`, `o = w * cells + k`: `by_output[o * f..][..output_counts[o]]`.
+    by_output: Vec<Term>,
+    output_counts: Vec<usize>,
+    /// The offset in a (padded) image of each output's window, by `o`.
+    output_at: Vec<u32>,
+    /// Pooling windows of one image, their cells, filters, and values in one row of the transposed kernel.
+    windows: usize,
+    cells: usize,
+    f: usize,
+    taps: usize,
+}
+
+impl Maxima {
+    /// Empty lists for convolution window `g` pooled by `pool`.
+    fn new(g: &Window, pool: &Window) -> Maxima {
+        let (f, cells, windows) = (pool.c, pool.kh * pool.kw, pool.out_pixels());
+        let (ph, pw) = padded_size(g);
+        let taps = g.kh * g.kw * g.c;
+        // Offsets are kept as u32 (terms of 8 bytes).
+        assert!(ph * pw * g.c <= u32::MAX as usize && taps * f <= u32::MAX as usize, "max-pooled convolution: images too large for 32-bit offsets");
+        let mut output_at = Vec::with_capacity(windows * cells);
+        for (py, px) in (0..pool.oh).flat_map(|py| (0..pool.ow).map(move |px| (py, px))) {
+            let at = |k: usize| ((py * pool.kh + k / pool.kw) * g.sh * pw + (px * pool.kw + k % pool.kw) * g.sw) * g.c;
+            output_at.extend((0..cells).map(|k| at(k) as u32));
+        }
+        let blank = Term { value: 0.0, at: 0 };
+        Maxima {
+            by_filter: vec![blank; f * windows],
+            filter_counts: vec![0; f],
+            by_output: vec![blank; windows * cells * f],
+            output_counts: vec![0; windows * cells],
+            output_at,
+            windows,
+            cells,
+            f,
+            taps,
+        }
+    }
+
+    /// Lists the maxima of one image: `y`, `dy` and `arg` its pooled outputs,
+    /// their gradients and the maxima's positions in their windows. Returns
+    /// how many pass a gradient.
+    fn find(&mut self, y: &[f32], dy: &[f32], arg: &[u8]) -> usize {
+        let (f, cells) = (self.f, self.cells);
+        self.filter_counts.fill(0);
+        self.output_counts.fill(0);
+        for w in 0..self.windows {
+            let cell = w * f..(w + 1) * f;
+            for (j, ((&y, &dy), &k)) in y[cell.clone()].iter().zip(&dy[cell.clone()]).zip(&arg[cell]).enumerate() {
+                // Each term is written, and kept (its count moved on) only if it
+                // passes: no branch to mispredict. Every slot written is in
+                // bounds, as a list holds at most one term per window (filter lists) or filter (output lists).
+                let passes = (y > 0.0 && dy != 0.0) as usize;
+                let o = w * cells + k as usize;
+                self.by_filter[j * self.windows + self.filter_counts[j]] = Term { value: dy, at: self.output_at[o] };
+                self.filter_counts[j] += passes;
+                self.by_output[o * f + self.output_counts[o]] = Term { value: dy, at: (j * self.taps) as u32 };
+                self.output_counts[o] += passes;
+            }
+        }
+        self.filter_counts.iter().sum()
+    }
+
+    /// Filter `j`'s terms.
+    fn filter(&self, j: usize) -> &[Term] {
+        &self.by_filter[j * self.windows..][..self.filter_counts[j]]
+    }
+
+    /// Adds the image's kernel gradient to `dkt`, the kernel as `(f, kh, kw, c)`.
+    fn kernel_grad(&self, g: &Window, image: &[f32], dkt: &mut [f32]) {
+        let (row, (_, pw)) = (g.kw * g.c, padded_size(g));
+        for j in 0..self.f {
+            let terms = self.filter(j);
+            for ky in (0..g.kh).step_by(MAX_ROWS) {
+                let rows = Rows { count: (g.kh - ky).min(MAX_ROWS), src_step: pw * g.c, dst_step: row };
+                for (c0, len) in pieces(row) {
+                    gather_add(terms, &image[ky * pw * g.c + c0..], &mut dkt[j * self.taps + ky * row + c0..], len, rows);
+                }
+            }
+        }
+    }
+
+    /// Adds the image's bias gradient to `db`.
+    fn bias_grad(&self, db: &mut [f32]) {
+        db.iter_mut().enumerate().for_each(|(j, db)| *db += self.filter(j).iter().map(|t| t.value).sum::<f32>());
+    }
+
+    /// Writes the image's input gradient to `dx`, given the transposed kernel `kt` (`(f, kh, kw, c)`).
+    fn input_grad(&self, g: &Window, kt: &[f32], dx: &mut [f32]) {
+        let (row, (ph, pw)) = (g.kw * g.c, padded_size(g));
+        let one = Window { n: 1, ..*g };
+        let mut padded = needs_padding(g).then(|| buffer::zeros(ph * pw * g.c));
+        let out: &mut [f32] = match padded.as_mut() {
+            Some(p) => p,
+            None => {
+                dx.fill(0.0);
+                dx
+            }
+        };
+        // Kernel row by kernel row, so the rows the terms read stay in cache.
+        for ky in 0..g.kh {
+            let rows = Rows::ONE;
+            for (o, (&count, &at)) in self.output_counts.iter().zip(&self.output_at).enumerate().filter(|(_, (&count, _))| count > 0) {
+                let terms = &self.by_output[o * self.f..][..count];
+                for (c0, len) in pieces(row) {
+                    gather_add(terms, &kt[ky * row + c0..], &mut out[at as usize + ky * pw * g.c + c0..], len, rows);
+                }
+            }
+        }
+        if let Some(p) = padded {
+            crop_images(&p, &one, dx);
+            buffer::give(p);
+        }
+    }
+}
+
+/// Splits a row of `len` values into even pieces of at most [`MAX_LEN`]
+/// (whole vectors of 16 but for the last): `(start, len)`.
+fn pieces(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    let count = len.div_ceil(MAX_LEN).max(1);
+    let size = len.div_ceil(count).div_ceil(16) * 16;
+    (0..len).step_by(size.max(1)).map(move |s| (s, size.min(len - s)))
+}

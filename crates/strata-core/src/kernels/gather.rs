@@ -1,0 +1,204 @@
+//! A sum of scaled rows gathered from anywhere in a buffer, added to one
+//! output row: `dst[..len] += sum over terms t of t.value * src[t.at..][..len]`.
+//!
+//! It is the inner loop of a gradient that reaches only some rows, such as a
+//! convolution's behind max pooling, where each window passes its gradient
+//! to one position per channel: the rows are summed in registers, in the
+//! order of `terms`, and `dst` is read and written once.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::tile::{isa, Isa};
+
+/// One scaled row: `value * src[at..at + len]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Term {
+    /// The scale.
+    pub value: f32,
+    /// Where the row starts in `src`.
+    pub at: u32,
+}
+
+/// The longest row one call sums (eight vectors of the widest instruction set).
+pub const MAX_LEN: usize = 128;
+
+/// The most rows one call sums at once.
+pub const MAX_ROWS: usize = 3;
+
+/// Which rows a call sums: `count` rows, `src_step` apart in `src` and `dst_step` apart in `dst`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows {
+    /// Rows per term (at most [`MAX_ROWS`]).
+    pub count: usize,
+    /// Distance in `src` between a term's rows.
+    pub src_step: usize,
+    /// Distance in `dst` between the output rows.
+    pub dst_step: usize,
+}
+
+impl Rows {
+    /// One row per term.
+    pub const ONE: Rows = Rows { count: 1, src_step: 0, dst_step: 0 };
+}
+
+/// For each row `r < rows.count`: `dst[r * dst_step..][..len] += sum of
+/// t.value * src[t.at + r * src_step..][..len]` over `terms`, in their
+/// order, summed in registers; `len` at most [`MAX_LEN`].
+///
+/// Panics if a row runs past `src` or `dst`, or `rows.count` exceeds [`MAX_ROWS`].
+pub fn gather_add(terms: &[Term], src: &[f32], dst: &mut [f32], len: usize, rows: Rows) {
+    assert!(len <= MAX_LEN && rows.count <= MAX_ROWS, "gather_add: {} rows of {len}", rows.count);
+    if len == 0 || rows.count == 0 || terms.is_empty() {
+        return;
+    }
+    let reach = |step: usize| (rows.count - 1).checked_mul(step).and_then(|r| r.checked_add(len));
+    assert!(reach(rows.dst_step).is_some_and(|end| end <= dst.len()), "gather_add: {} rows of {len} run past the {} values of dst", rows.count, dst.len());
+    let last = terms.iter().map(|t| t.at).max().unwrap_or(0) as usize;
+    assert!(reach(rows.src_step).and_then(|r| r.checked_add(last)).is_some_and(|end| end <= src.len()), "gather_add: a row runs past the {} values of src", src.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the asserts bound every row read and written; the CPU has the instruction set used.
+    unsafe {
+        match isa() {
+            Some(Isa::Avx512) => return avx512::dispatch(terms, src.as_ptr(), dst.as_mut_ptr(), len, rows),
+            Some(Isa::Avx2) => return avx2::dispatch(terms, src.as_ptr(), dst.as_mut_ptr(), len, rows),
+            None => {}
+        }
+    }
+    reference(terms, src, dst, len, rows);
+}
+
+/// [`gather_add`] as plain loops (each product rounded, then added).
+pub fn reference(terms: &[Term], src: &[f32], dst: &mut [f32], len: usize, rows: Rows) {
+    for r in 0..rows.count {
+        let mut acc = [0.0f32; MAX_LEN];
+        for t in terms {
+            let row = &src[t.at as usize + r * rows.src_step..][..len];
+            acc[..len].iter_mut().zip(row).for_each(|(a, &s)| *a += t.value * s);
+        }
+        dst[r * rows.dst_step..][..len].iter_mut().zip(&acc).for_each(|(d, a)| *d += a);
+    }
+}
+
+/// Picks the kernel for `rows.count` rows of `$v` vectors: `$kernel::<R, V>`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_size {
+    ($kernel:ident, $v:expr, $rows:expr, $args:tt; $($n:literal)*) => {
+        match ($rows, $v) {
+            $((1, $n) => $kernel::<1, $n> $args, (2, $n) => $kernel::<2, $n> $args, (3, $n) => $kernel::<3, $n> $args,)*
+            _ => unreachable!("sizes are checked by gather_add"),
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+
+    pub(super) unsafe fn dispatch(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
+        by_size!(sum, len.div_ceil(16), rows.count, (terms, src, dst, len, rows); 1 2 3 4 5 6 7 8)
+    }
+
+    /// `R` rows of `V` vectors of 16 lanes, the last masked to `len`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sum<const R: usize, const V: usize>(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
+        let tail = len - (V - 1) * 16;
+        let last: __mmask16 = if tail >= 16 { 0xffff } else { (1u16 << tail) - 1 };
+        let mask = |v: usize| if v + 1 < V { 0xffff } else { last };
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for t in terms {
+            let scale = _mm512_set1_ps(t.value);
+            let first = src.add(t.at as usize);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let row = first.add(r * rows.src_step);
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(scale, _mm512_maskz_loadu_ps(mask(v), row.add(16 * v)), *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                let p = dst.add(r * rows.dst_step + 16 * v);
+                _mm512_mask_storeu_ps(p, mask(v), _mm512_add_ps(*acc, _mm512_maskz_loadu_ps(mask(v), p)));
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+
+    pub(super) unsafe fn dispatch(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
+        // At most 12 accumulators (and a row vector and a scale) in 16 registers.
+        let part = if rows.count == 1 { 64 } else { 32 };
+        for start in (0..len).step_by(part) {
+            let n = (len - start).min(part);
+            by_size!(sum, n.div_ceil(8), rows.count, (terms, src.add(start), dst.add(start), n, rows); 1 2 3 4 5 6 7 8)
+        }
+    }
+
+    /// `R` rows of `V` vectors of 8 lanes, the last masked to `len`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sum<const R: usize, const V: usize>(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
+        let tail = (len - (V - 1) * 8) as i32;
+        let last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let whole = |v: usize| tail == 8 || v + 1 < V;
+        let load = |p: *const f32, v: usize| if whole(v) { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, last) };
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        for t in terms {
+            let scale = _mm256_set1_ps(t.value);
+            let first = src.add(t.at as usize);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let row = first.add(r * rows.src_step);
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(scale, load(row.add(8 * v), v), *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                let p = dst.add(r * rows.dst_step + 8 * v);
+                let value = _mm256_add_ps(*acc, load(p, v));
+                match whole(v) {
+                    true => _mm256_storeu_ps(p, value),
+                    false => _mm256_maskstore_ps(p, last, value),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn every_size_matches_the_reference() {
+        let mut rng = Rng::new(3);
+        let src: Vec<f32> = (0..2000).map(|_| rng.normal()).collect();
+        for count in 0..=MAX_ROWS {
+            let rows = Rows { count, src_step: 301, dst_step: 140 };
+            for len in 0..=MAX_LEN {
+                let terms: Vec<Term> = (0..7).map(|i| Term { value: rng.normal(), at: ((i * 131 + len) % (1300 - len)) as u32 }).collect();
+                let before: Vec<f32> = (0..3 * 140 + 5).map(|_| rng.normal()).collect();
+                let (mut got, mut want) = (before.clone(), before.clone());
+                gather_add(&terms, &src, &mut got, len, rows);
+                reference(&terms, &src, &mut want, len, rows);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{count} rows of {len} [{i}]: {g} vs {w}");
+                    if i % 140 >= len || i / 140 >= count {
+                        assert_eq!(g, &before[i], "{count} rows of {len}: [{i}] is outside them but was written");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "runs past")]
+    fn a_row_past_the_end_is_refused() {
+        gather_add(&[Term { value: 1.0, at: 5 }], &[0.0; 100], &mut [0.0; 26], 6, Rows { count: 2, src_step: 90, dst_step: 20 });
+    }
+}
