@@ -37,11 +37,6 @@ pub struct Rows {
     pub dst_step: usize,
 }
 
-impl Rows {
-    /// One row per term.
-    pub const ONE: Rows = Rows { count: 1, src_step: 0, dst_step: 0 };
-}
-
 /// For each row `r < rows.count`: `dst[r * dst_step..][..len] += sum of
 /// t.value * src[t.at + r * src_step..][..len]` over `terms`, in their
 /// order, summed in registers; `len` at most [`MAX_LEN`].
