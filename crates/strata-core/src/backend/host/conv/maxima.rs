@@ -29,8 +29,12 @@ use super::direct::{images_per_chunk, Input, Partials};
 /// Whether summing the maxima's rows beats the dense passes for convolution
 /// window `g`: a kernel row (`kw * c` inputs) must fill a vector, else the
 /// rows are too short to pay for gathering them (a first layer's `c = 1`).
-pub(super) fn suits(g: &Window) -> bool {
-    g.kw * g.c >= 16
+/// Offsets are kept in 32 bits, so a (padded) image or the kernel must have
+/// fewer than 2^32 values; larger ones take the dense passes.
+pub(super) fn suits(g: &Window, f: usize) -> bool {
+    let (ph, pw) = padded_size(g);
+    let fits = |len: Option<usize>| len.is_some_and(|len| len <= u32::MAX as usize);
+    g.kw * g.c >= 16 && fits(ph.checked_mul(pw).and_then(|p| p.checked_mul(g.c))) && fits((g.kh * g.kw * g.c).checked_mul(f))
 }
 
 /// The gradients of `[x, kernel, bias?]`, each where required, given the op's
@@ -127,7 +131,7 @@ impl Maxima {
         let (ph, pw) = padded_size(g);
         let taps = g.kh * g.kw * g.c;
         // Offsets are kept as u32 (terms of 8 bytes).
-        assert!(ph * pw * g.c <= u32::MAX as usize && taps * f <= u32::MAX as usize, "max-pooled convolution: images too large for 32-bit offsets");
+        assert!(ph * pw * g.c <= u32::MAX as usize && taps * f <= u32::MAX as usize, "max-pooled convolution: images too large for 32-bit offsets (`suits` sends them to the dense passes)");
         let mut output_at = Vec::with_capacity(windows * cells);
         for (py, px) in (0..pool.oh).flat_map(|py| (0..pool.ow).map(move |px| (py, px))) {
             let at = |k: usize| ((py * pool.kh + k / pool.kw) * g.sh * pw + (px * pool.kw + k % pool.kw) * g.sw) * g.c;

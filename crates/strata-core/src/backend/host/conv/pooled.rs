@@ -90,7 +90,7 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
         return Tensor::constant(out, shape);
     }
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
-        if maxima::suits(&gc) {
+        if maxima::suits(&gc, f) {
             return maxima::gradients(&gc, &gp, &input, inputs, y, dy, &arg);
         }
         // Each block's convolution gradient comes through the pooling and the relu.
