@@ -99,6 +99,52 @@ multiversion! {
 }
 
 multiversion! {
+    /// One row of GRU cells (`h` of them, Keras's `reset_after=True`): `x`
+    /// and `r` the input and recurrent sides' pre-activations `[z, r, h~]`
+    /// (each `h` long, biases added), `prev` the state before the step;
+    /// writes the gates `[z, r, candidate]` to `gates`, the recurrent part
+    /// of the candidate before the reset gate to `kept`, and the state after
+    /// the step to `next`.
+    pub fn gru_cells(x: &[f32], r: &[f32], gates: &mut [f32], kept: &mut [f32], prev: &[f32], next: &mut [f32]) {
+        let h = prev.len();
+        let (x, r, gates, kept, next) = (&x[..3 * h], &r[..3 * h], &mut gates[..3 * h], &mut kept[..h], &mut next[..h]);
+        // One loop per quantity: each vectorises with few live registers.
+        gates[..2 * h].iter_mut().zip(x[..2 * h].iter().zip(&r[..2 * h])).for_each(|(g, (&x, &r))| *g = sigmoid(x + r));
+        kept.copy_from_slice(&r[2 * h..]);
+        let (zr, cand) = gates.split_at_mut(2 * h);
+        for (((c, &x), &k), &reset) in cand.iter_mut().zip(&x[2 * h..]).zip(&*kept).zip(&zr[h..]) {
+            *c = tanh(x + reset * k);
+        }
+        for (((n, &z), &c), &p) in next.iter_mut().zip(&zr[..h]).zip(&*cand).zip(prev) {
+            *n = z * p + (1.0 - z) * c;
+        }
+    }
+}
+
+multiversion! {
+    /// One row of the GRU cells' step backward, from the gates and `kept`
+    /// of [`gru_cells`], the state before the step, the output's gradient
+    /// `dy` and the state's from the step after (`dh_next`): writes the
+    /// input and recurrent sides' pre-activation gradients to `dx` and `dr`
+    /// and replaces `dh_next` with the part of the state's gradient that
+    /// does not go through the recurrent product.
+    pub fn gru_cells_backward(gates: &[f32], kept: &[f32], prev: &[f32], dy: &[f32], dh_next: &mut [f32], dx: &mut [f32], dr: &mut [f32]) {
+        let h = prev.len();
+        let (gates, kept, dy, dh_next, dx, dr) = (&gates[..3 * h], &kept[..h], &dy[..h], &mut dh_next[..h], &mut dx[..3 * h], &mut dr[..3 * h]);
+        for j in 0..h {
+            let (z, r, cand) = (gates[j], gates[h + j], gates[2 * h + j]);
+            let dh = dy[j] + dh_next[j];
+            let da_h = dh * (1.0 - z) * (1.0 - cand * cand);
+            let da_z = dh * (prev[j] - cand) * z * (1.0 - z);
+            let da_r = da_h * kept[j] * r * (1.0 - r);
+            (dx[j], dx[h + j], dx[2 * h + j]) = (da_z, da_r, da_h);
+            (dr[j], dr[h + j], dr[2 * h + j]) = (da_z, da_r, da_h * r);
+            dh_next[j] = dh * z;
+        }
+    }
+}
+
+multiversion! {
     /// `tanh` of every value, in place.
     pub fn tanh_in_place(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x = tanh(*x));

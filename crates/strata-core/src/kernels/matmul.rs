@@ -61,6 +61,23 @@ impl Gemm {
         self.run_on(a, b, c, accumulate, 1);
     }
 
+    /// [`Gemm::run_small`] with the rows of `a` and `c` shared among the
+    /// threads when the product is large enough to pay: for a recurrent
+    /// layer's step made by one caller. Each output is one tile's sum over
+    /// all of `k`, in order, so the bits are the same for any thread count.
+    pub fn run_small_parallel(&self, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        let Gemm { m, k, n, trans_a, trans_b } = *self;
+        let threads = crate::threads::num_threads();
+        if trans_a || threads < 2 || m < 2 || m * n * k < PARALLEL_MIN_FLOPS {
+            return self.run_small(a, b, c, accumulate);
+        }
+        assert!(a.len() >= m * k && c.len() >= m * n, "gemm operands too small");
+        let rows = m.div_ceil(threads);
+        c[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(|(c, a)| {
+            Gemm { m: c.len() / n, k, n, trans_a, trans_b }.run_small(a, b, c, accumulate);
+        });
+    }
+
     /// Like [`Gemm::run_serial`], for a small product made many times over
     /// (a recurrent layer's step): on register tiles where the CPU has them
     /// (a plain right operand), reading both operands in place, where the
@@ -158,6 +175,29 @@ mod tests {
         for r in 0..rows {
             for c in 0..cols {
                 assert_eq!(dst[c * rows + r], src[r * cols + c]);
+            }
+        }
+    }
+
+    /// Rows shared among threads give the serial tiles' bits: each output is
+    /// one tile's sum over all of `k` whichever rows it runs with.
+    #[test]
+    fn run_small_parallel_gives_the_serial_bits() {
+        let mut rng = Rng::new(4);
+        for &(m, k, n) in &[(64, 256, 768), (37, 300, 130), (1, 4096, 512), (64, 0, 16)] {
+            for accumulate in [false, true] {
+                let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+                let init: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+                let g = Gemm { m, k, n, trans_a: false, trans_b: false };
+                let (mut serial, mut shared, mut slow) = (init.clone(), init.clone(), init);
+                g.run_small(&a, &b, &mut serial, accumulate);
+                g.run_small_parallel(&a, &b, &mut shared, accumulate);
+                g.reference(&a, &b, &mut slow, accumulate);
+                assert!(serial.iter().zip(&shared).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{k}x{n}");
+                for (x, y) in shared.iter().zip(&slow) {
+                    assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{m}x{k}x{n}: {x} vs {y}");
+                }
             }
         }
     }

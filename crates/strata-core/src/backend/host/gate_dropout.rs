@@ -138,7 +138,7 @@ impl StateSide {
     pub(super) fn forward(&self, prev: &[f32], out: &mut [f32], accumulate: bool) {
         let (b, h, width) = (self.batch, self.h, self.width);
         let Some(masks) = &self.masks else {
-            Gemm { m: b, k: h, n: width, trans_a: false, trans_b: false }.run(prev, &self.u, out, accumulate);
+            Gemm { m: b, k: h, n: width, trans_a: false, trans_b: false }.run_small_parallel(prev, &self.u, out, accumulate);
             return;
         };
         if !accumulate {
@@ -156,7 +156,7 @@ impl StateSide {
     pub(super) fn backward(&self, u_t: &[f32], dz: &[f32], dprev: &mut [f32], accumulate: bool) {
         let (b, h, width) = (self.batch, self.h, self.width);
         let Some(masks) = &self.masks else {
-            Gemm { m: b, k: width, n: h, trans_a: false, trans_b: false }.run(dz, u_t, dprev, accumulate);
+            Gemm { m: b, k: width, n: h, trans_a: false, trans_b: false }.run_small_parallel(dz, u_t, dprev, accumulate);
             return;
         };
         if !accumulate {

@@ -5,10 +5,12 @@
 use rayon::prelude::*;
 
 use super::gate_dropout::{InputSide, StateSide};
-use super::recurrent::{sigmoid, swap_leading, tanh, transposed, weight_grads, ROWS_PER_TASK};
+use super::recurrent::{swap_leading, transposed, weight_grads, ROWS_PER_TASK};
 use super::table_rows::Sequence;
 use crate::autodiff::GradFn;
+use crate::buffer::{self, Recycled};
 use crate::kernels::elementwise::sum_rows;
+use crate::kernels::fastmath;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
 
@@ -21,9 +23,10 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
     let rb = recurrent_bias.to_vec();
     // Kept for the backward pass: z, r and the candidate per row, the
     // recurrent part of the candidate before the reset gate, and the states.
-    let mut gates = vec![0.0f32; t * b * w];
-    let mut rec_h = vec![0.0f32; t * b * h];
-    let mut states = vec![0.0f32; (t + 1) * b * h];
+    // Each written in full, step by step, before it is read.
+    let mut gates = Recycled(buffer::take(t * b * w));
+    let mut rec_h = Recycled(buffer::take(t * b * h));
+    let mut states = Recycled(buffer::take((t + 1) * b * h));
     states[..b * h].copy_from_slice(&h0.data());
     let mut rz = vec![0.0f32; b * w];
     for step in 0..t {
@@ -39,15 +42,7 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
             .zip(g.par_chunks_mut(w.max(1)).zip(kept.par_chunks_mut(h.max(1))))
             .zip(prev.par_chunks(h.max(1)).zip(after[..b * h].par_chunks_mut(h.max(1))))
             .with_min_len(ROWS_PER_TASK)
-            .for_each(|(((xr, rr), (g, kept)), (prev, next))| {
-                for j in 0..h {
-                    let z = sigmoid(xr[j] + rr[j]);
-                    let r = sigmoid(xr[h + j] + rr[h + j]);
-                    let cand = tanh(xr[2 * h + j] + r * rr[2 * h + j]);
-                    (g[j], g[h + j], g[2 * h + j], kept[j]) = (z, r, cand, rr[2 * h + j]);
-                    next[j] = z * prev[j] + (1.0 - z) * cand;
-                }
-            });
+            .for_each(|(((xr, rr), (g, kept)), (prev, next))| fastmath::gru_cells(xr, rr, g, kept, prev, next));
     }
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
@@ -55,7 +50,8 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
         let dy = swap_leading(dy, b, t, h);
         let u_t = transposed(u.kernel(), h, w);
         // Pre-activation gradients of the input side and of the recurrent side.
-        let (mut dzx, mut dzr) = (vec![0.0f32; t * b * w], vec![0.0f32; t * b * w]);
+        // Written in full, step by step.
+        let (mut dzx, mut dzr) = (Recycled(buffer::take(t * b * w)), Recycled(buffer::take(t * b * w)));
         let mut dh_next = vec![0.0f32; b * h];
         for step in (0..t).rev() {
             let rows = step * b * w..(step + 1) * b * w;
@@ -67,18 +63,7 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
                 .zip(dh_next.par_chunks_mut(h.max(1)))
                 .zip(g.par_chunks(w.max(1)).zip(prev.par_chunks(h.max(1))).zip(kept.par_chunks(h.max(1)).zip(dys.par_chunks(h.max(1)))))
                 .with_min_len(ROWS_PER_TASK)
-                .for_each(|(((dx, dr), dh_next), ((g, prev), (kept, dyr)))| {
-                    for j in 0..h {
-                        let (z, r, cand) = (g[j], g[h + j], g[2 * h + j]);
-                        let dh = dyr[j] + dh_next[j];
-                        let da_h = dh * (1.0 - z) * (1.0 - cand * cand);
-                        let da_z = dh * (prev[j] - cand) * z * (1.0 - z);
-                        let da_r = da_h * kept[j] * r * (1.0 - r);
-                        (dx[j], dx[h + j], dx[2 * h + j]) = (da_z, da_r, da_h);
-                        (dr[j], dr[h + j], dr[2 * h + j]) = (da_z, da_r, da_h * r);
-                        dh_next[j] = dh * z;
-                    }
-                });
+                .for_each(|(((dx, dr), dh_next), ((g, prev), (kept, dyr)))| fastmath::gru_cells_backward(g, kept, prev, dyr, dh_next, dx, dr));
             u.backward(&u_t, &dzr[step * b * w..(step + 1) * b * w], &mut dh_next, true);
         }
         let [dx, dk, du, db] = weight_grads((&x, &inputs_side, &u), &inputs[1].data(), (&dzx, &dzr), &states[..t * b * h], (b, t, d, w));

@@ -10,6 +10,7 @@ use super::gate_dropout::{columns, InputSide, StateSide};
 use super::recurrent::{sigmoid, swap_leading, tanh, transposed, ROWS_PER_TASK};
 use super::table_rows::Sequence;
 use crate::autodiff::GradFn;
+use crate::buffer::{self, Recycled};
 use crate::kernels::matmul::Gemm;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
@@ -25,9 +26,10 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
     // candidate's reads it through the third mask (then times r).
     let (u_zr, u_h) = (StateSide::new(dropout, columns(&u, w, 0, 2 * h), (b, h, 2 * h), 0), StateSide::new(dropout, columns(&u, w, 2 * h, h), (b, h, h), 2));
     // Kept for the backward pass: z, r and the candidate per row, r * h_prev, and the states.
-    let mut gates = vec![0.0f32; t * b * w];
-    let mut reset = vec![0.0f32; t * b * h];
-    let mut states = vec![0.0f32; (t + 1) * b * h];
+    // Each written in full, step by step, before it is read.
+    let mut gates = Recycled(buffer::take(t * b * w));
+    let mut reset = Recycled(buffer::take(t * b * h));
+    let mut states = Recycled(buffer::take((t + 1) * b * h));
     states[..b * h].copy_from_slice(&h0.data());
     let (mut zr, mut cand_rec) = (vec![0.0f32; b * 2 * h], vec![0.0f32; b * h]);
     for step in 0..t {
@@ -69,7 +71,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
         let dy = swap_leading(dy, b, t, h);
         let (u_zr_t, u_h_t) = (transposed(u_zr.kernel(), h, 2 * h), transposed(u_h.kernel(), h, h));
         // Pre-activation gradients [da_z, da_r, da_h] per step, and the gradient of r * h_prev.
-        let mut dz = vec![0.0f32; t * b * w];
+        let mut dz = Recycled(buffer::take(t * b * w));
         let mut d_rh = vec![0.0f32; b * h];
         let mut dh_next = vec![0.0f32; b * h];
         for step in (0..t).rev() {

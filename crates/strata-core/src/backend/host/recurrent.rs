@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
+use crate::buffer::{self, Recycled};
 use super::gate_dropout::{InputSide, StateSide};
 use super::table_rows::Sequence;
 use crate::ops::recurrent::RecurrentDropout;
@@ -56,8 +57,9 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
     let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, h), 0));
     let x = Sequence::new(input, &inputs_side, (b, t, d));
     let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), h);
-    // Every step's state, from the initial one: `[time + 1, batch, units]`.
-    let mut states = vec![0.0f32; (t + 1) * b * h];
+    // Every step's state, from the initial one: `[time + 1, batch, units]`,
+    // each written before it is read.
+    let mut states = Recycled(buffer::take((t + 1) * b * h));
     states[..b * h].copy_from_slice(&h0.data());
     for step in 0..t {
         let (before, after) = states.split_at_mut((step + 1) * b * h);
@@ -71,7 +73,7 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
         let dy = swap_leading(dy, b, t, h);
         let u_t = transposed(u.kernel(), h, h);
-        let mut da = vec![0.0f32; t * b * h];
+        let mut da = Recycled(buffer::take(t * b * h));
         let mut dh_next = vec![0.0f32; b * h];
         for step in (0..t).rev() {
             let rows = step * b * h..(step + 1) * b * h;
