@@ -51,7 +51,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
                     (g[j], g[h + j], rh[j]) = (z, r, r * prev_h[j]);
                 }
             });
-        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(rh, u_h.kernel(), &mut cand_rec, false);
+        Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run_small_parallel(rh, u_h.kernel(), &mut cand_rec, false);
         xs.par_chunks(w.max(1))
             .zip(cand_rec.par_chunks(h.max(1)))
             .zip(g.par_chunks_mut(w.max(1)))
@@ -89,7 +89,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
                 }
             });
             let da_h = columns(dz_step, w, 2 * h, h);
-            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run(&da_h, &u_h_t, &mut d_rh, false);
+            Gemm { m: b, k: h, n: h, trans_a: false, trans_b: false }.run_small_parallel(&da_h, &u_h_t, &mut d_rh, false);
             // Through r * h_prev (h_prev as the candidate read it): to the reset gate and to h_prev.
             let (prev_h, d_rh_read) = (u_h.through_mask(prev, 0), u_h.through_mask(&d_rh, 0));
             dz_step.par_chunks_mut(w.max(1)).zip(dh_next.par_chunks_mut(h.max(1))).zip(g.par_chunks(w.max(1)).zip(prev_h.par_chunks(h.max(1))).zip(d_rh.par_chunks(h.max(1)).zip(d_rh_read.par_chunks(h.max(1))))).with_min_len(ROWS_PER_TASK).for_each(|((dz, dh), ((g, prev_h), (drh, drh_read)))| {
