@@ -368,3 +368,58 @@ fn predict_records_no_graph_on_the_thread_that_runs_it() {
         assert!(!saw_graph.load(std::sync::atomic::Ordering::SeqCst), "predict in batches of {batch_size} recorded the graph");
     }
 }
+
+/// A layer of one's own that notes the largest batch it was called with.
+struct BatchSeen {
+    base: strata::layers::LayerBase,
+    largest: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Layer for BatchSeen {
+    fn class_name(&self) -> &'static str {
+        "BatchSeen"
+    }
+    fn base(&self) -> &strata::layers::LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut strata::layers::LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> strata::Result<Vec<usize>> {
+        Ok(input_shape.to_vec())
+    }
+    fn call(&self, x: &Tensor, _training: bool) -> strata::Result<Tensor> {
+        self.largest.fetch_max(x.shape()[0], std::sync::atomic::Ordering::SeqCst);
+        Ok(x.clone())
+    }
+    fn own_config(&self) -> Value {
+        serde_json::json!({})
+    }
+}
+
+/// `predict` runs a large batch of Strata's own layers in parts (for the
+/// caches), with the values of the whole batch to rounding; with a layer of
+/// the user's, which might look across the batch, it runs the batch whole.
+#[test]
+fn predict_runs_large_batches_in_parts_only_through_our_own_layers() {
+    let mut rng = Rng::new(8);
+    let x = Tensor::new((0..300 * 5).map(|_| rng.normal()).collect(), &[300, 5]).unwrap();
+    let input = Input::named([5], "x");
+    let mut ours = Model::with_seed(&[input.clone()], &[Dense::new(3).activation(Softmax).apply(&Dense::new(7).activation(Relu).apply(&input).unwrap()).unwrap()], 0).unwrap();
+    let whole = {
+        let _g = strata::core::no_grad();
+        ours.call(&x, false).unwrap().to_vec()
+    };
+    for batch_size in [300, 1000, 7] {
+        let parts = ours.predict(x.clone(), batch_size).unwrap();
+        assert_eq!(parts.shape(), [300, 3]);
+        for (p, w) in parts.to_vec().iter().zip(&whole) {
+            assert!((p - w).abs() <= 1e-6, "batch {batch_size}: {p} vs {w}");
+        }
+    }
+    let largest = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = BatchSeen { base: strata::layers::LayerBase::new("BatchSeen"), largest: largest.clone() };
+    let mut theirs = Model::with_seed(&[input.clone()], &[Dense::new(3).apply(&seen.apply(&input).unwrap()).unwrap()], 0).unwrap();
+    theirs.predict(x, 300).unwrap();
+    assert_eq!(largest.load(std::sync::atomic::Ordering::SeqCst), 300, "a layer of the user's sees the batch as asked");
+}

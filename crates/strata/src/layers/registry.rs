@@ -91,6 +91,13 @@ pub fn register_layer(class_name: &str, from_config: impl Fn(&Value) -> Result<B
     CUSTOM.register(class_name, Arc::new(from_config));
 }
 
+/// Whether `class_name` is one of Strata's own layers (and no layer of the
+/// user's registered under that name): in inference each of them computes
+/// every sample apart from the others.
+pub(crate) fn is_built_in(class_name: &str) -> bool {
+    BUILT_IN.iter().any(|(n, _)| *n == class_name) && !CUSTOM.names().iter().any(|n| n == class_name)
+}
+
 /// Every layer class a config may name: the built-in ones, then the registered ones.
 pub fn supported() -> Vec<String> {
     BUILT_IN.iter().map(|(n, _)| n.to_string()).chain(CUSTOM.names()).collect()
