@@ -252,11 +252,13 @@ fn bad_graphs_configs_and_arrays_are_named() {
 /// A layer of one's own: registered by class name, a model using it reads
 /// back from its config; an unregistered class is named in the error. With
 /// `saw_graph` it notes whether its input carries the graph back to the
-/// weights before it, as a prediction's must not.
+/// weights before it, as a prediction's must not; with `largest_batch`, the
+/// largest batch it was called with.
 struct Scale {
     base: strata::layers::LayerBase,
     factor: f32,
     saw_graph: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    largest_batch: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Layer for Scale {
@@ -276,6 +278,9 @@ impl Layer for Scale {
         if let Some(saw) = &self.saw_graph {
             saw.store(x.requires_grad(), std::sync::atomic::Ordering::SeqCst);
         }
+        if let Some(largest) = &self.largest_batch {
+            largest.fetch_max(x.shape()[0], std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(x.scale(self.factor))
     }
     fn own_config(&self) -> Value {
@@ -285,7 +290,7 @@ impl Layer for Scale {
 
 #[test]
 fn registered_layers_of_ones_own_load_from_configs() {
-    let scale = |factor: f32| Scale { base: strata::layers::LayerBase::new("Scale"), factor, saw_graph: None };
+    let scale = |factor: f32| Scale { base: strata::layers::LayerBase::new("Scale"), factor, saw_graph: None, largest_batch: None };
     let x = Input::named([3], "x");
     let model = Model::with_seed(&[x.clone()], &[Dense::new(2).apply(&scale(2.5).apply(&x).unwrap()).unwrap()], 0).unwrap();
     let json = model.to_json();
@@ -358,7 +363,7 @@ fn predict_records_no_graph_on_the_thread_that_runs_it() {
     let saw_graph = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let x = Input::named([3], "x");
     let dense = Dense::new(2).apply(&x).unwrap();
-    let probe = Scale { base: strata::layers::LayerBase::new("Scale"), factor: 1.0, saw_graph: Some(saw_graph.clone()) };
+    let probe = Scale { base: strata::layers::LayerBase::new("Scale"), factor: 1.0, saw_graph: Some(saw_graph.clone()), largest_batch: None };
     let mut model = Model::with_seed(&[x], &[probe.apply(&dense).unwrap()], 0).unwrap();
     // The probe itself sees the graph where one is recorded.
     let _ = model.call_many(&[Tensor::zeros(&[1, 3])], false).unwrap();
@@ -366,34 +371,6 @@ fn predict_records_no_graph_on_the_thread_that_runs_it() {
     for batch_size in [1, 4] {
         model.predict_many(Tensor::zeros(&[4, 3]), batch_size).unwrap();
         assert!(!saw_graph.load(std::sync::atomic::Ordering::SeqCst), "predict in batches of {batch_size} recorded the graph");
-    }
-}
-
-/// A layer of one's own that notes the largest batch it was called with.
-struct BatchSeen {
-    base: strata::layers::LayerBase,
-    largest: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Layer for BatchSeen {
-    fn class_name(&self) -> &'static str {
-        "BatchSeen"
-    }
-    fn base(&self) -> &strata::layers::LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut strata::layers::LayerBase {
-        &mut self.base
-    }
-    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> strata::Result<Vec<usize>> {
-        Ok(input_shape.to_vec())
-    }
-    fn call(&self, x: &Tensor, _training: bool) -> strata::Result<Tensor> {
-        self.largest.fetch_max(x.shape()[0], std::sync::atomic::Ordering::SeqCst);
-        Ok(x.clone())
-    }
-    fn own_config(&self) -> Value {
-        serde_json::json!({})
     }
 }
 
@@ -418,7 +395,7 @@ fn predict_runs_large_batches_in_parts_only_through_our_own_layers() {
         }
     }
     let largest = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = BatchSeen { base: strata::layers::LayerBase::new("BatchSeen"), largest: largest.clone() };
+    let seen = Scale { base: strata::layers::LayerBase::new("Scale"), factor: 1.0, saw_graph: None, largest_batch: Some(largest.clone()) };
     let mut theirs = Model::with_seed(&[input.clone()], &[Dense::new(3).apply(&seen.apply(&input).unwrap()).unwrap()], 0).unwrap();
     theirs.predict(x, 300).unwrap();
     assert_eq!(largest.load(std::sync::atomic::Ordering::SeqCst), 300, "a layer of the user's sees the batch as asked");

@@ -95,7 +95,7 @@ pub fn register_layer(class_name: &str, from_config: impl Fn(&Value) -> Result<B
 /// user's registered under that name): in inference each of them computes
 /// every sample apart from the others.
 pub(crate) fn is_built_in(class_name: &str) -> bool {
-    BUILT_IN.iter().any(|(n, _)| *n == class_name) && !CUSTOM.names().iter().any(|n| n == class_name)
+    BUILT_IN.iter().any(|(n, _)| *n == class_name) && CUSTOM.get(class_name).is_none()
 }
 
 /// Every layer class a config may name: the built-in ones, then the registered ones.

@@ -112,7 +112,7 @@ impl Model {
         let shapes = self.output_shapes();
         let mut out: Vec<Vec<f32>> = shapes.iter().map(|s| Vec::with_capacity(n * s.iter().product::<usize>())).collect();
         let indices: Vec<usize> = (0..n).collect();
-        let part = if self.samples_apart() { batch_size.min(PREDICT_PART) } else { batch_size };
+        let part = if batch_size > PREDICT_PART && self.samples_apart() { PREDICT_PART } else { batch_size };
         // On a worker of the pool: each layer's parallel loop then shares its
         // work without a hand-off to the pool and back (several per batch,
         // which a small batch's latency feels).

@@ -136,13 +136,9 @@ impl Input {
     }
     /// Image `i`, given `x`'s data.
     pub(super) fn image<'a>(&'a self, x: &'a [f32], i: usize) -> &'a [f32] {
-        self.images(x, i..i + 1)
+        &self.images(x)[i * self.len..(i + 1) * self.len]
     }
-    /// The images `range`, given `x`'s data.
-    pub(super) fn images<'a>(&'a self, x: &'a [f32], range: Range<usize>) -> &'a [f32] {
-        &self.all(x)[range.start * self.len..range.end * self.len]
-    }
-    fn all<'a>(&'a self, x: &'a [f32]) -> &'a [f32] {
+    fn images<'a>(&'a self, x: &'a [f32]) -> &'a [f32] {
         self.padded.as_deref().unwrap_or(x)
     }
 }
@@ -166,7 +162,7 @@ pub(super) fn gradients(g: &Window, f: usize, input: &Input, inputs: &[Tensor], 
         Recycled(kt)
     });
     let xd = x.data();
-    let images = input.all(&xd);
+    let images = input.images(&xd);
     let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
     let work = |b: usize, dx: Option<&mut [f32]>| {
         let imgs = b * block..((b + 1) * block).min(g.n);
