@@ -589,6 +589,44 @@ fn simple_rnn_through_time() {
     check("simple_rnn with dropout masks", &inputs, |i| i[0].simple_rnn(&i[1], &i[2], &i[3], &i[4], &dropout).unwrap());
 }
 
+/// The LSTM op gives the same bits, values and gradients, on any number of
+/// threads: three parts of units (run by one, two or three threads, as
+/// stages of a team), on plain input and on an embedding's rows (whose
+/// weight gradients add up in blocks of steps: six steps, a block and a
+/// part of one), with and without dropout masks.
+#[test]
+fn lstm_gives_the_same_bits_on_any_thread_count() {
+    let mut r = Rng::new(13);
+    let (b, t, d, h, rows) = (5, 6, 7, 260, 9);
+    let table = scaled(&mut r, &[rows, d], 1.0);
+    let (k, u, bias) = (scaled(&mut r, &[d, 4 * h], 0.3), scaled(&mut r, &[h, 4 * h], 0.1), scaled(&mut r, &[4 * h], 0.3));
+    let (h0, c0) = (scaled(&mut r, &[b, h], 0.5), scaled(&mut r, &[b, h], 0.5));
+    let ids = Tensor::from_i32((0..b * t).map(|i| (i * 4 % rows) as i32).collect(), &[b, t]).unwrap();
+    let masks = dropout_masks(&mut r, 4, (b, d, h));
+    let weights = scaled(&mut r, &[b, t, 2 * h], 1.0);
+    let run = |threads: usize, lookup: bool, dropout: &RecurrentDropout| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let x = if lookup { table.take(&ids, 0).unwrap() } else { Tensor::variable(table.take(&ids, 0).unwrap().to_vec(), &[b, t, d]).unwrap() };
+            let y = Tensor::concat(&x.lstm(&k, &u, &bias, &h0, &c0, dropout).unwrap(), 2).unwrap();
+            let grads = y.mul(&weights).unwrap().sum().backward().unwrap();
+            let mut bits: Vec<u32> = y.to_vec().iter().map(|v| v.to_bits()).collect();
+            for p in [&table, &k, &u, &bias, &h0, &c0] {
+                bits.extend(grads.get(p).map(|g| g.to_vec()).unwrap_or_default().iter().map(|v| v.to_bits()));
+            }
+            bits
+        })
+    };
+    for lookup in [true, false] {
+        for dropout in [RecurrentDropout::default(), masks.clone()] {
+            let one = run(1, lookup, &dropout);
+            for threads in [2, 3] {
+                assert!(one == run(threads, lookup, &dropout), "{threads} threads differ from one (lookup: {lookup}, masks: {})", dropout.states.is_some());
+            }
+        }
+    }
+}
+
 /// The LSTM op with more units than one part holds (its units run in parts
 /// of at most 128) equals the same LSTM written step by step in ops, values
 /// and gradients, with and without dropout masks.

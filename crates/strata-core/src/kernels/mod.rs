@@ -3,7 +3,7 @@
 //! keeps the door open for other backends. Each fast kernel has a slow,
 //! obvious reference version beside it that the tests compare against.
 
-mod simd;
+pub(crate) mod simd;
 
 pub mod conv;
 pub mod direct;

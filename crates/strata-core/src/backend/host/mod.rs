@@ -20,4 +20,5 @@ pub(crate) mod pool;
 pub(crate) mod recurrent;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
+pub(crate) mod stages;
 pub(crate) mod table_rows;

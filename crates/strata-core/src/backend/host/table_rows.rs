@@ -178,12 +178,13 @@ impl TableRows {
     fn grads_by_row(&self, kernel: &[f32], dp: &[f32], width: usize) -> [Option<Vec<f32>>; 3] {
         let (rows, d) = (self.table.shape()[0], self.table.shape()[1]);
         let table = self.table.data();
+        // Both products write every value (no accumulation) of a pooled buffer.
         let dtable = self.table.requires_grad().then(|| {
-            let mut dtable = vec![0.0f32; rows * d];
+            let mut dtable = buffer::take(rows * d);
             Gemm { m: rows, k: width, n: d, trans_a: false, trans_b: true }.run(dp, kernel, &mut dtable, false);
             dtable
         });
-        let mut dk = vec![0.0f32; d * width];
+        let mut dk = buffer::take(d * width);
         Gemm { m: d, k: rows, n: width, trans_a: true, trans_b: false }.run(&table, dp, &mut dk, false);
         [dtable, Some(dk), Some(sum_rows(dp, width))]
     }
