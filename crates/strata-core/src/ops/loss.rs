@@ -39,7 +39,9 @@ impl Tensor {
         if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
             return Err(Error::argument("labels", format!("label {l} of sample {i} is out of range for {classes} classes (0..={})", classes.saturating_sub(1))));
         }
-        let mut onehot = vec![0.0; labels.len() * classes];
+        // Pooled: a fresh buffer of this size (a loss's targets at every
+        // position of a sequence) costs page faults at every step.
+        let mut onehot = crate::buffer::zeros(labels.len() * classes);
         for (r, &l) in labels.iter().enumerate() {
             onehot[r * classes + l] = 1.0;
         }
