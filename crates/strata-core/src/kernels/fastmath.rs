@@ -49,17 +49,23 @@ pub fn tanh(x: f32) -> f32 {
 }
 
 multiversion! {
-    /// One row of LSTM cells (`n` of them): `z` the pre-activations
-    /// `[i, f, c, o]` (each `n` long), `c_prev` the cell states before the
-    /// step; writes the gates after their activations to `gates` and the
-    /// states after the step to `h_next` and `c_next`.
-    pub fn lstm_cells(z: &[f32], gates: &mut [f32], c_prev: &[f32], h_next: &mut [f32], c_next: &mut [f32]) {
+    /// One row of LSTM cells (`n` of them): `z` the recurrent side's
+    /// pre-activations `[i, f, c, o]` (each `n` long) and `x` the input
+    /// side's, gate by gate, `c_prev` the cell states before the step;
+    /// writes the gates after their activations to `gates` and the states
+    /// after the step to `h_next` and `c_next`.
+    pub fn lstm_cells(z: &[f32], x: [&[f32]; 4], gates: &mut [f32], c_prev: &[f32], h_next: &mut [f32], c_next: &mut [f32]) {
         let n = c_prev.len();
-        // One function per loop: each vectorises with few live registers.
+        // One loop per gate: each vectorises with few live registers.
         let (z, gates) = (&z[..4 * n], &mut gates[..4 * n]);
-        gates[..2 * n].iter_mut().zip(&z[..2 * n]).for_each(|(g, &z)| *g = sigmoid(z));
-        gates[2 * n..3 * n].iter_mut().zip(&z[2 * n..3 * n]).for_each(|(g, &z)| *g = tanh(z));
-        gates[3 * n..].iter_mut().zip(&z[3 * n..]).for_each(|(g, &z)| *g = sigmoid(z));
+        for (g, x) in x.iter().enumerate() {
+            let (gate, z, x) = (&mut gates[g * n..(g + 1) * n], &z[g * n..(g + 1) * n], &x[..n]);
+            if g == 2 {
+                gate.iter_mut().zip(z).zip(x).for_each(|((a, &z), &x)| *a = tanh(z + x));
+            } else {
+                gate.iter_mut().zip(z).zip(x).for_each(|((a, &z), &x)| *a = sigmoid(z + x));
+            }
+        }
         let (i, rest) = gates.split_at(n);
         let (f, rest) = rest.split_at(n);
         let (c_hat, o) = rest.split_at(n);

@@ -128,15 +128,11 @@ impl Part {
     fn forward(&mut self, step: usize, xw: &Projection, prev: &[f32], read: Option<&[Vec<f32>]>, h: usize) {
         let (n, a) = (self.n(), self.units.start);
         let b = prev.len() / h;
-        for (r, z) in self.z.chunks_mut(4 * n).enumerate() {
-            let x = xw.row(step, r, (b, 4 * h));
-            for g in 0..4 {
-                z[g * n..(g + 1) * n].copy_from_slice(&x[g * h + a..g * h + a + n]);
-            }
-        }
+        // The recurrent side's pre-activations; the cells add the input side's.
         match read {
-            None => Gemm { m: b, k: h, n: 4 * n, trans_a: false, trans_b: false }.run_small(prev, &self.u, &mut self.z, true),
+            None => Gemm { m: b, k: h, n: 4 * n, trans_a: false, trans_b: false }.run_small(prev, &self.u, &mut self.z, false),
             Some(read) => {
+                self.z[..b * 4 * n].fill(0.0);
                 let mut part = vec![0.0f32; b * n];
                 for (g, (read, u)) in read.iter().zip(&self.gate_u).enumerate() {
                     Gemm { m: b, k: h, n, trans_a: false, trans_b: false }.run_small(read, u, &mut part, false);
@@ -148,7 +144,9 @@ impl Part {
         let (c_prev, c_next) = (&before[step * b * n..], &mut after[..b * n]);
         let gates = &mut self.gates[step * b * 4 * n..(step + 1) * b * 4 * n];
         for (r, (z, g)) in self.z.chunks(4 * n).zip(gates.chunks_mut(4 * n)).enumerate() {
-            fastmath::lstm_cells(z, g, &c_prev[r * n..(r + 1) * n], &mut self.h[r * n..(r + 1) * n], &mut c_next[r * n..(r + 1) * n]);
+            let x = xw.row(step, r, (b, 4 * h));
+            let x = std::array::from_fn(|g| &x[g * h + a..g * h + a + n]);
+            fastmath::lstm_cells(z, x, g, &c_prev[r * n..(r + 1) * n], &mut self.h[r * n..(r + 1) * n], &mut c_next[r * n..(r + 1) * n]);
         }
     }
 
