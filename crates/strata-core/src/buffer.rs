@@ -60,6 +60,13 @@ pub fn take<T: Pooled>(len: usize) -> Vec<T> {
     vec![T::default(); len]
 }
 
+/// A pooled copy of `values`.
+pub fn copy_of(values: &[f32]) -> Vec<f32> {
+    let mut v = take(values.len());
+    v.copy_from_slice(values);
+    v
+}
+
 /// A buffer of `len` zeros.
 pub fn zeros(len: usize) -> Vec<f32> {
     let mut v = take(len);

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::buffer;
+use crate::buffer::{self, Recycled};
 use crate::kernels::matmul::Gemm;
 use crate::ops::recurrent::RecurrentDropout;
 use crate::tensor::Tensor;
@@ -102,7 +102,7 @@ pub(super) struct StateSide {
     batch: usize,
     h: usize,
     width: usize,
-    u: Vec<f32>,
+    u: Recycled,
     /// Each gate's columns of `U`, `[h, h]`, when masked.
     gate_u: Vec<Vec<f32>>,
 }
@@ -115,7 +115,7 @@ impl StateSide {
             Some(_) => (0..width / h).map(|g| columns(&u, width, g * h, h)).collect(),
             None => Vec::new(),
         };
-        StateSide { masks, batch, h, width, u, gate_u }
+        StateSide { masks, batch, h, width, u: Recycled(u), gate_u }
     }
 
     /// The kernel, `[h, width]`.

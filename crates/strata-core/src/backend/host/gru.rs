@@ -17,7 +17,7 @@ use crate::tensor::Tensor;
 /// [`Tensor::gru`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias, recurrent_bias]: [&Tensor; 2], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
     let w = 3 * h;
-    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, buffer::copy_of(&recurrent.data()), (b, h, w), 0));
     let x = Sequence::new(input, &inputs_side, (b, t, d));
     let xw = x.project(&inputs_side, &kernel.data(), &input_bias.data(), (b, t, d), w);
     let rb = recurrent_bias.to_vec();
@@ -47,7 +47,7 @@ pub(crate) fn gru(input: &Tensor, [kernel, recurrent]: [&Tensor; 2], [input_bias
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), input_bias.clone(), recurrent_bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
-        let dy = swap_leading(dy, b, t, h);
+        let dy = Recycled(swap_leading(dy, b, t, h));
         let u_t = transposed(u.kernel(), h, w);
         // Pre-activation gradients of the input side and of the recurrent side.
         // Written in full, step by step.

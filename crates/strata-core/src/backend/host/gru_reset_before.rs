@@ -68,7 +68,7 @@ pub(crate) fn gru_reset_before(input: &Tensor, [kernel, recurrent, bias]: [&Tens
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
-        let dy = swap_leading(dy, b, t, h);
+        let dy = Recycled(swap_leading(dy, b, t, h));
         let (u_zr_t, u_h_t) = (transposed(u_zr.kernel(), h, 2 * h), transposed(u_h.kernel(), h, h));
         // Pre-activation gradients [da_z, da_r, da_h] per step, and the gradient of r * h_prev.
         let mut dz = Recycled(buffer::take(t * b * w));

@@ -293,7 +293,7 @@ fn grad_row(dy: Option<&[f32]>, at: usize, n: usize) -> &[f32] {
 /// [`Tensor::lstm`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn lstm(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], [h0, c0]: [&Tensor; 2], dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> [Tensor; 2] {
     let w = 4 * h;
-    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, w), 0));
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, buffer::copy_of(&recurrent.data()), (b, h, w), 0));
     let x = Sequence::new(input, &inputs_side, (b, t, d));
     let count = h.div_ceil(PART_UNITS);
     let mut parts: Vec<Part> = (0..count).map(|i| Part::new(i * h / count..(i + 1) * h / count, u.kernel(), (b, t, h), &c0.data(), u.masks().is_some())).collect();

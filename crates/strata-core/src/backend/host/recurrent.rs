@@ -29,9 +29,10 @@ pub(super) fn weight_grads((x, input, state): (&Sequence, &InputSide, &StateSide
     [dx, dk, Some(state.kernel_grad(h_prev, dz_rec, t * b)), db]
 }
 
-/// `[a, b, rest]` rows to `[b, a, rest]` rows.
+/// `[a, b, rest]` rows to `[b, a, rest]` rows (in a pooled buffer).
 pub(super) fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+    // Written in full below.
+    let mut out = buffer::take(x.len());
     for i in 0..a {
         for j in 0..b {
             out[(j * a + i) * rest..(j * a + i + 1) * rest].copy_from_slice(&x[(i * b + j) * rest..(i * b + j + 1) * rest]);
@@ -43,8 +44,9 @@ pub(super) fn swap_leading(x: &[f32], a: usize, b: usize, rest: usize) -> Vec<f3
 /// `[rows, cols]` as `[cols, rows]`: a recurrent kernel transposed once for
 /// the backward pass's per-step product with it (a transposed right operand
 /// would be transposed again at every step).
-pub(super) fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+pub(super) fn transposed(x: &[f32], rows: usize, cols: usize) -> Recycled {
+    // Written in full below.
+    let mut out = Recycled(buffer::take(x.len()));
     crate::kernels::matmul::transpose(x, rows, cols, &mut out);
     out
 }
@@ -54,7 +56,7 @@ pub(super) const ROWS_PER_TASK: usize = 8;
 
 /// [`Tensor::simple_rnn`] on the host, for checked shapes `(batch, time, features, units)`.
 pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3], h0: &Tensor, dropout: &RecurrentDropout, (b, t, d, h): (usize, usize, usize, usize)) -> Tensor {
-    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, recurrent.to_vec(), (b, h, h), 0));
+    let (inputs_side, u) = (InputSide::new(dropout, b, h), StateSide::new(dropout, buffer::copy_of(&recurrent.data()), (b, h, h), 0));
     let x = Sequence::new(input, &inputs_side, (b, t, d));
     let xw = x.project(&inputs_side, &kernel.data(), &bias.data(), (b, t, d), h);
     // Every step's state, from the initial one: `[time + 1, batch, units]`,
@@ -71,7 +73,7 @@ pub(crate) fn simple_rnn(input: &Tensor, [kernel, recurrent, bias]: [&Tensor; 3]
     let out = swap_leading(&states[b * h..], t, b, h);
     let inputs = vec![x.graph_input(input), kernel.clone(), recurrent.clone(), bias.clone(), h0.clone()];
     let backward = move |inputs: &[Tensor], _y: &[f32], dy: &[f32]| {
-        let dy = swap_leading(dy, b, t, h);
+        let dy = Recycled(swap_leading(dy, b, t, h));
         let u_t = transposed(u.kernel(), h, h);
         let mut da = Recycled(buffer::take(t * b * h));
         let mut dh_next = vec![0.0f32; b * h];
