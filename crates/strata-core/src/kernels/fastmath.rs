@@ -182,11 +182,15 @@ fn sum_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
 multiversion! {
     /// One row of a softmax cross-entropy from logits `z` and targets `t`
     /// (as long as `z`): writes the softmax to `p` and returns the loss
-    /// `Σ -t·(z - max - ln Σ e^(z - max))`.
+    /// `Σ -t·(z - max - ln Σ e^(z - max))`. The sums vectorise; `e^x` is
+    /// the standard library's, not [`exp`]: with the 2-ulp one, the
+    /// headline CNN trained on 4 processes drifted from 1 process (a largest
+    /// relative weight difference of 8e-2 after 10 steps, about 1e-7 with
+    /// this one), which `strata-cli/tests/mpi.rs` holds below 1e-5.
     pub fn softmax_cross_entropy_row(z: &[f32], t: &[f32], p: &mut [f32]) -> f32 {
         let (t, p) = (&t[..z.len()], &mut p[..z.len()]);
         let max = fold_lanes(z, f32::NEG_INFINITY, f32::max);
-        p.iter_mut().zip(z).for_each(|(p, &z)| *p = exp(z - max));
+        p.iter_mut().zip(z).for_each(|(p, &z)| *p = (z - max).exp());
         let total = fold_lanes(p, 0.0, |a, v| a + v);
         let log_total = total.ln();
         p.iter_mut().for_each(|p| *p /= total);
