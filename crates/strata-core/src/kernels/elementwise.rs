@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::multiversion;
 use crate::buffer;
 
 const PARALLEL_MIN: usize = 1 << 16;
@@ -112,6 +113,54 @@ pub fn sum_rows(x: &[f32], cols: usize) -> Vec<f32> {
     out
 }
 
+/// `values` folded with `f` in 16 lanes (`init` in each), then the lanes
+/// and the values past the last 16 folded in order: an order that vectorises.
+#[inline(always)]
+fn fold_lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [init; 16];
+    let chunks = values.chunks_exact(16);
+    let tail = chunks.remainder().iter().fold(init, |a, &v| f(a, v));
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = f(*lane, v);
+        }
+    }
+    lanes.iter().fold(tail, |a, &v| f(a, v))
+}
+
+/// `Σ term(a_i, b_i)` in 16 lanes, as [`fold_lanes`].
+#[inline(always)]
+fn sum_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&a, &b)| term(a, b)).sum();
+    for (a, b) in ca.zip(cb) {
+        for i in 0..16 {
+            lanes[i] += term(a[i], b[i]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+multiversion! {
+    /// One row of a softmax cross-entropy from logits `z` and targets `t`
+    /// (as long as `z`): writes the softmax to `p` and returns the loss
+    /// `Σ -t·(z - max - ln Σ e^(z - max))`. The sums vectorise; `e^x` is
+    /// the standard library's, not [`super::fastmath::exp`]: with the 2-ulp
+    /// one, the headline CNN trained on 4 processes drifted from 1 process
+    /// (a largest relative weight difference of 8e-2 after 10 steps, about
+    /// 1e-7 with this one), which `strata-cli/tests/mpi.rs` holds below 1e-5.
+    pub fn softmax_cross_entropy_row(z: &[f32], t: &[f32], p: &mut [f32]) -> f32 {
+        let (t, p) = (&t[..z.len()], &mut p[..z.len()]);
+        let max = fold_lanes(z, f32::NEG_INFINITY, f32::max);
+        p.iter_mut().zip(z).for_each(|(p, &z)| *p = (z - max).exp());
+        let total = fold_lanes(p, 0.0, |a, v| a + v);
+        let log_total = total.ln();
+        p.iter_mut().for_each(|p| *p /= total);
+        -sum_lanes(z, t, |z, t| t * (z - max - log_total))
+    }
+}
+
 #[cfg(test)]
 mod finite_tests {
     #[test]
@@ -126,5 +175,39 @@ mod finite_tests {
             }
         }
         assert!(super::all_finite(&x) && super::all_finite(&[]));
+    }
+}
+
+#[cfg(test)]
+mod softmax_tests {
+    use super::*;
+
+    /// Every row length around the 16 lanes (a tail, whole lanes, both),
+    /// one-hot and spread targets, large logits: the loss and softmax within
+    /// 1e-6 (relative; the softmax's tiny values within what rounding
+    /// `z - max` to f32 allows) of the same sums in f64.
+    #[test]
+    fn softmax_cross_entropy_rows_match_the_definition() {
+        let mut rng = crate::rng::Rng::new(9);
+        for len in 1..=70 {
+            for scale in [1.0f32, 30.0] {
+                let z: Vec<f32> = (0..len).map(|_| scale * rng.normal()).collect();
+                let one_hot: Vec<f32> = (0..len).map(|i| if i == len / 3 { 1.0 } else { 0.0 }).collect();
+                let spread: Vec<f32> = (0..len).map(|_| rng.uniform()).collect();
+                for t in [one_hot, spread] {
+                    let mut p = vec![0.0f32; len];
+                    let loss = softmax_cross_entropy_row(&z, &t, &mut p);
+                    let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+                    let total: f64 = z.iter().map(|&v| (v as f64 - max).exp()).sum();
+                    let want: f64 = z.iter().zip(&t).map(|(&v, &t)| -(t as f64) * (v as f64 - max - total.ln())).sum();
+                    assert!((loss as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "length {len}, scale {scale}: loss {loss}, want {want}");
+                    for (&p, &v) in p.iter().zip(&z) {
+                        // `z - max` is rounded to f32 first: e^x's relative error grows with |x|.
+                        let (x, want) = (v as f64 - max, (v as f64 - max).exp() / total);
+                        assert!((p as f64 - want).abs() <= (1e-6 + 1.2e-7 * x.abs()) * want + 1e-30, "length {len}: p {p}, want {want}");
+                    }
+                }
+            }
+        }
     }
 }

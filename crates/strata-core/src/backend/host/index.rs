@@ -68,8 +68,7 @@ pub(crate) fn gather(x: &Tensor, a: usize, indices: &[usize]) -> Tensor {
 /// `x` with `src`'s slices added at positions `indices` along `axis`.
 pub(crate) fn scatter_add(x: &Tensor, a: usize, indices: &[usize], src: &Tensor) -> Tensor {
     let (outer, full, inner) = split_at_axis(x.shape(), a);
-    let mut out = buffer::take(x.numel());
-    out.copy_from_slice(&x.data());
+    let mut out = buffer::copy_of(&x.data());
     scatter_add_blocks(&src.data(), indices, &mut out, full, (outer, inner));
     let indices = indices.to_vec();
     let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
