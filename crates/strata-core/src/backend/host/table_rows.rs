@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::gate_dropout::InputSide;
 use super::recurrent::swap_leading;
-use crate::buffer;
+use crate::buffer::{self, Recycled};
 use crate::kernels::elementwise::sum_rows;
 use crate::kernels::matmul::Gemm;
 use crate::tensor::Tensor;
@@ -41,8 +41,10 @@ impl Sequence {
         }
     }
 
-    /// `x · kernel + bias` of every position, step-major `[t · b, width]`.
-    pub(super) fn project(&self, side: &InputSide, kernel: &[f32], bias: &[f32], (b, t, d): (usize, usize, usize), width: usize) -> Vec<f32> {
+    /// `x · kernel + bias` of every position, step-major `[t · b, width]`
+    /// (back to the pool when dropped: a fresh buffer of this size each
+    /// step costs more than the copy into it).
+    pub(super) fn project(&self, side: &InputSide, kernel: &[f32], bias: &[f32], (b, t, d): (usize, usize, usize), width: usize) -> Recycled {
         match self.projection(side, kernel, bias, (b, t, d), width) {
             Projection::Table { rows, ids, .. } => {
                 let mut out = buffer::take(t * b * width);
@@ -52,9 +54,9 @@ impl Sequence {
                         row.copy_from_slice(&rows[id * width..(id + 1) * width]);
                     }
                 });
-                out
+                Recycled(out)
             }
-            Projection::Steps(x) => x,
+            Projection::Steps(x) => Recycled(x),
         }
     }
 
