@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use super::simd::multiversion;
+use super::fastmath;
 use crate::buffer;
 
 const PARALLEL_MIN: usize = 1 << 16;
@@ -143,21 +144,27 @@ fn sum_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 multiversion! {
-    /// One row of a softmax cross-entropy from logits `z` and targets `t`
-    /// (as long as `z`): writes the softmax to `p` and returns the loss
-    /// `Σ -t·(z - max - ln Σ e^(z - max))`. The sums vectorise; `e^x` is
-    /// the standard library's, not [`super::fastmath::exp`]: with the 2-ulp
-    /// one, the headline CNN trained on 4 processes drifted from 1 process
-    /// (a largest relative weight difference of 8e-2 after 10 steps, about
-    /// 1e-7 with this one), which `strata-cli/tests/mpi.rs` holds below 1e-5.
-    pub fn softmax_cross_entropy_row(z: &[f32], t: &[f32], p: &mut [f32]) -> f32 {
-        let (t, p) = (&t[..z.len()], &mut p[..z.len()]);
-        let max = fold_lanes(z, f32::NEG_INFINITY, f32::max);
-        p.iter_mut().zip(z).for_each(|(p, &z)| *p = (z - max).exp());
-        let total = fold_lanes(p, 0.0, |a, v| a + v);
-        let log_total = total.ln();
-        p.iter_mut().for_each(|p| *p /= total);
-        -sum_lanes(z, t, |z, t| t * (z - max - log_total))
+    /// Rows of a softmax cross-entropy from logits `z` and targets `t`
+    /// (`loss.len()` rows of the same width): writes each row's softmax to
+    /// `p` and its loss `Σ -t·(z - max - ln Σ e^(z - max))` to `loss`. The
+    /// sums vectorise, and so does `e^x` ([`fastmath::exp_rounded`], as
+    /// accurate as libm's): over the whole block in one loop, since a
+    /// short row's tail, one value at a time, costs as much as the rest.
+    pub fn softmax_cross_entropy_rows(z: &[f32], t: &[f32], p: &mut [f32], loss: &mut [f32]) {
+        let width = z.len() / loss.len().max(1);
+        let (z, t, p) = (&z[..loss.len() * width], &t[..loss.len() * width], &mut p[..loss.len() * width]);
+        // `z - max` of each row (the max kept in `loss` meanwhile), then `e^x` of every value.
+        for ((z, p), max) in z.chunks(width).zip(p.chunks_mut(width)).zip(loss.iter_mut()) {
+            *max = fold_lanes(z, f32::NEG_INFINITY, f32::max);
+            p.iter_mut().zip(z).for_each(|(p, &z)| *p = z - *max);
+        }
+        p.iter_mut().for_each(|v| *v = fastmath::exp_rounded(*v));
+        for (((z, t), p), loss) in z.chunks(width).zip(t.chunks(width)).zip(p.chunks_mut(width)).zip(loss.iter_mut()) {
+            let (max, total) = (*loss, fold_lanes(p, 0.0, |a, v| a + v));
+            let log_total = total.ln();
+            p.iter_mut().for_each(|p| *p /= total);
+            *loss = -sum_lanes(z, t, |z, t| t * (z - max - log_total));
+        }
     }
 }
 
@@ -183,25 +190,25 @@ mod softmax_tests {
     use super::*;
 
     /// Every row length around the 16 lanes (a tail, whole lanes, both),
-    /// one-hot and spread targets, large logits: the loss and softmax within
-    /// 1e-6 (relative; the softmax's tiny values within what rounding
-    /// `z - max` to f32 allows) of the same sums in f64.
+    /// one-hot and spread targets, large logits, three rows at once: the loss
+    /// and softmax within 1e-6 (relative; the softmax's tiny values within
+    /// what rounding `z - max` to f32 allows) of the same sums in f64.
     #[test]
     fn softmax_cross_entropy_rows_match_the_definition() {
         let mut rng = crate::rng::Rng::new(9);
         for len in 1..=70 {
             for scale in [1.0f32, 30.0] {
-                let z: Vec<f32> = (0..len).map(|_| scale * rng.normal()).collect();
-                let one_hot: Vec<f32> = (0..len).map(|i| if i == len / 3 { 1.0 } else { 0.0 }).collect();
-                let spread: Vec<f32> = (0..len).map(|_| rng.uniform()).collect();
-                for t in [one_hot, spread] {
-                    let mut p = vec![0.0f32; len];
-                    let loss = softmax_cross_entropy_row(&z, &t, &mut p);
+                let z: Vec<f32> = (0..3 * len).map(|_| scale * rng.normal()).collect();
+                let one_hot = (0..len).map(|i| if i == len / 3 { 1.0 } else { 0.0 });
+                let t: Vec<f32> = one_hot.chain((0..2 * len).map(|_| rng.uniform())).collect();
+                let (mut p, mut loss) = (vec![0.0f32; 3 * len], [0.0f32; 3]);
+                softmax_cross_entropy_rows(&z, &t, &mut p, &mut loss);
+                for (((z, t), p), &loss) in z.chunks(len).zip(t.chunks(len)).zip(p.chunks(len)).zip(&loss) {
                     let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
                     let total: f64 = z.iter().map(|&v| (v as f64 - max).exp()).sum();
-                    let want: f64 = z.iter().zip(&t).map(|(&v, &t)| -(t as f64) * (v as f64 - max - total.ln())).sum();
+                    let want: f64 = z.iter().zip(t).map(|(&v, &t)| -(t as f64) * (v as f64 - max - total.ln())).sum();
                     assert!((loss as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "length {len}, scale {scale}: loss {loss}, want {want}");
-                    for (&p, &v) in p.iter().zip(&z) {
+                    for (&p, &v) in p.iter().zip(z) {
                         // `z - max` is rounded to f32 first: e^x's relative error grows with |x|.
                         let (x, want) = (v as f64 - max, (v as f64 - max).exp() / total);
                         assert!((p as f64 - want).abs() <= (1e-6 + 1.2e-7 * x.abs()) * want + 1e-30, "length {len}: p {p}, want {want}");

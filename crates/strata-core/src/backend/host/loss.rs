@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
 use crate::buffer::{self, Recycled};
-use crate::kernels::elementwise::softmax_cross_entropy_row;
+use crate::kernels::elementwise::softmax_cross_entropy_rows;
 use crate::tensor::Tensor;
 
 /// Rows per parallel task.
@@ -21,8 +21,9 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
     let mut loss = vec![0.0f32; rows];
     let mut probs = buffer::take(z.len());
     // Rows are independent: each row's numbers are the same on any thread count.
-    let by_row = probs.par_chunks_mut(width).zip(loss.par_iter_mut()).zip(z.par_chunks(width).zip(t.par_chunks(width)));
-    by_row.with_min_len(ROWS_PER_TASK).for_each(|((p, loss), (zr, tr))| *loss = softmax_cross_entropy_row(zr, tr, p));
+    let block = ROWS_PER_TASK * width;
+    let by_rows = probs.par_chunks_mut(block).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(block).zip(t.par_chunks(block)));
+    by_rows.for_each(|((p, loss), (z, t))| softmax_cross_entropy_rows(z, t, p, loss));
     let (probs, shape) = (Recycled(probs), logits.shape()[..logits.rank() - 1].to_vec());
     let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
         // d/dz = softmax(z) · Σt - t; d/dt = -log_softmax(z).
