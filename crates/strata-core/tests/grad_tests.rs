@@ -180,6 +180,23 @@ fn fused_cross_entropy() {
     check("sparse_softmax_cross_entropy", &[logits], |t| ops::sparse_softmax_cross_entropy(&t[0], &[0, 4, 2, 2]).unwrap());
 }
 
+/// Labels give the numbers of one-hot targets, bit for bit, forward and
+/// backward (rows of 85 classes: whole lanes and a tail; more rows than a task).
+#[test]
+fn labels_give_one_hot_targets_bits() {
+    let mut r = Rng::new(10);
+    let (rows, classes) = (130, 85);
+    let logits = Tensor::variable((0..rows * classes).map(|_| 4.0 * r.normal()).collect(), &[rows, classes]).unwrap();
+    let labels: Vec<usize> = (0..rows).map(|_| r.below(classes)).collect();
+    let weights = Tensor::new((0..rows).map(|_| r.normal()).collect(), &[rows]).unwrap();
+    let sparse = ops::sparse_softmax_cross_entropy(&logits, &labels).unwrap();
+    let dense = ops::softmax_cross_entropy(&logits, &Tensor::one_hot(&labels, classes).unwrap()).unwrap();
+    let bits = |t: &Tensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&sparse), bits(&dense));
+    let grad = |loss: &Tensor| loss.mul(&weights).unwrap().sum().backward().unwrap().get(&logits).unwrap().clone();
+    assert_eq!(bits(&grad(&sparse)), bits(&grad(&dense)));
+}
+
 #[test]
 fn a_tensor_used_twice_accumulates_its_gradient() {
     let x = Tensor::variable(vec![3.0], &[1]).unwrap();

@@ -301,6 +301,10 @@ pub trait Backend: Send + Sync {
     fn softmax_cross_entropy(&self, logits: &Tensor, targets: &Tensor) -> Tensor {
         host::loss::softmax_cross_entropy(logits, targets)
     }
+    /// Per-row `-log_softmax(logits)[label]`, for `[batch, classes]` logits and checked labels.
+    fn sparse_softmax_cross_entropy(&self, logits: &Tensor, labels: &[usize]) -> Tensor {
+        host::loss::sparse_softmax_cross_entropy(logits, labels)
+    }
 
     /// `[m, k] · [k, n] + bias`, then relu when `relu`.
     fn linear(&self, x: &Tensor, kernel: &Tensor, bias: Option<&Tensor>, relu: bool) -> Tensor {

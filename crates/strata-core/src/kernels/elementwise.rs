@@ -143,6 +143,15 @@ fn sum_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// The targets of [`softmax_cross_entropy_rows`], a row each.
+#[derive(Clone, Copy)]
+pub enum Targets<'a> {
+    /// Any distribution over the classes, as wide as the logits.
+    Values(&'a [f32]),
+    /// A class id.
+    Labels(&'a [usize]),
+}
+
 multiversion! {
     /// Rows of a softmax cross-entropy from logits `z` and targets `t`
     /// (`loss.len()` rows of the same width): writes each row's softmax to
@@ -150,20 +159,24 @@ multiversion! {
     /// sums vectorise, and so does `e^x` ([`fastmath::exp_rounded`], as
     /// accurate as libm's): over the whole block in one loop, since a
     /// short row's tail, one value at a time, costs as much as the rest.
-    pub fn softmax_cross_entropy_rows(z: &[f32], t: &[f32], p: &mut [f32], loss: &mut [f32]) {
+    pub fn softmax_cross_entropy_rows(z: &[f32], t: Targets, p: &mut [f32], loss: &mut [f32]) {
         let width = z.len() / loss.len().max(1);
-        let (z, t, p) = (&z[..loss.len() * width], &t[..loss.len() * width], &mut p[..loss.len() * width]);
+        let (z, p) = (&z[..loss.len() * width], &mut p[..loss.len() * width]);
         // `z - max` of each row (the max kept in `loss` meanwhile), then `e^x` of every value.
         for ((z, p), max) in z.chunks(width).zip(p.chunks_mut(width)).zip(loss.iter_mut()) {
             *max = fold_lanes(z, f32::NEG_INFINITY, f32::max);
             p.iter_mut().zip(z).for_each(|(p, &z)| *p = z - *max);
         }
         p.iter_mut().for_each(|v| *v = fastmath::exp_rounded(*v));
-        for (((z, t), p), loss) in z.chunks(width).zip(t.chunks(width)).zip(p.chunks_mut(width)).zip(loss.iter_mut()) {
+        for (row, ((z, p), loss)) in z.chunks(width).zip(p.chunks_mut(width)).zip(loss.iter_mut()).enumerate() {
             let (max, total) = (*loss, fold_lanes(p, 0.0, |a, v| a + v));
             let log_total = total.ln();
             p.iter_mut().for_each(|p| *p /= total);
-            *loss = -sum_lanes(z, t, |z, t| t * (z - max - log_total));
+            *loss = match t {
+                Targets::Values(t) => -sum_lanes(z, &t[row * width..(row + 1) * width], |z, t| t * (z - max - log_total)),
+                // The sum above with one-hot targets: its zero terms add nothing.
+                Targets::Labels(labels) => -(z[labels[row]] - max - log_total),
+            };
         }
     }
 }
@@ -202,7 +215,10 @@ mod softmax_tests {
                 let one_hot = (0..len).map(|i| if i == len / 3 { 1.0 } else { 0.0 });
                 let t: Vec<f32> = one_hot.chain((0..2 * len).map(|_| rng.uniform())).collect();
                 let (mut p, mut loss) = (vec![0.0f32; 3 * len], [0.0f32; 3]);
-                softmax_cross_entropy_rows(&z, &t, &mut p, &mut loss);
+                softmax_cross_entropy_rows(&z, Targets::Values(&t), &mut p, &mut loss);
+                let (mut q, mut sparse) = (vec![0.0f32; 3 * len], [0.0f32; 3]);
+                softmax_cross_entropy_rows(&z, Targets::Labels(&[len / 3, 0, 0]), &mut q, &mut sparse);
+                assert_eq!((p.clone(), sparse[0].to_bits()), (q, loss[0].to_bits()), "a label gives one-hot targets' bits");
                 for (((z, t), p), &loss) in z.chunks(len).zip(t.chunks(len)).zip(p.chunks(len)).zip(&loss) {
                     let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
                     let total: f64 = z.iter().map(|&v| (v as f64 - max).exp()).sum();

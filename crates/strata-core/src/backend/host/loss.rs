@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::autodiff::GradFn;
 use crate::buffer::{self, Recycled};
-use crate::kernels::elementwise::softmax_cross_entropy_rows;
+use crate::kernels::elementwise::{softmax_cross_entropy_rows, Targets};
 use crate::tensor::Tensor;
 
 /// Rows per parallel task.
@@ -23,7 +23,7 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
     // Rows are independent: each row's numbers are the same on any thread count.
     let block = ROWS_PER_TASK * width;
     let by_rows = probs.par_chunks_mut(block).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(block).zip(t.par_chunks(block)));
-    by_rows.for_each(|((p, loss), (z, t))| softmax_cross_entropy_rows(z, t, p, loss));
+    by_rows.for_each(|((p, loss), (z, t))| softmax_cross_entropy_rows(z, Targets::Values(t), p, loss));
     let (probs, shape) = (Recycled(probs), logits.shape()[..logits.rank() - 1].to_vec());
     let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
         // d/dz = softmax(z) · Σt - t; d/dt = -log_softmax(z).
@@ -38,4 +38,29 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
         vec![Some(gz), gt]
     };
     Tensor::from_op(loss, shape, GradFn::host("softmax_cross_entropy", vec![logits.clone(), targets.clone()], backward))
+}
+
+/// Per-row `-log_softmax(logits)[label]` of `[rows, classes]` logits and
+/// labels below `classes`: [`softmax_cross_entropy`]'s numbers with one-hot
+/// targets, without them.
+pub(crate) fn sparse_softmax_cross_entropy(logits: &Tensor, labels: &[usize]) -> Tensor {
+    let (rows, width) = (logits.shape()[0], logits.shape()[1].max(1));
+    let z = logits.data();
+    let mut loss = vec![0.0f32; rows];
+    let mut probs = buffer::take(z.len());
+    let block = ROWS_PER_TASK * width;
+    let by_rows = probs.par_chunks_mut(block).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(block).zip(labels.par_chunks(ROWS_PER_TASK)));
+    by_rows.for_each(|((p, loss), (z, labels))| softmax_cross_entropy_rows(z, Targets::Labels(labels), p, loss));
+    let (probs, labels) = (Recycled(probs), labels.to_vec());
+    let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
+        // d/dz = softmax(z) - one_hot(label).
+        let mut gz = buffer::take(probs.len());
+        let by_row = gz.par_chunks_mut(width).zip(probs.par_chunks(width)).zip(labels.par_iter().zip(g.par_iter()));
+        by_row.with_min_len(ROWS_PER_TASK).for_each(|((gz, p), (&label, &g))| {
+            gz.iter_mut().zip(p).for_each(|(gz, &p)| *gz = g * p);
+            gz[label] = g * (p[label] - 1.0);
+        });
+        vec![Some(gz)]
+    };
+    Tensor::from_op(loss, vec![rows], GradFn::host("sparse_softmax_cross_entropy", vec![logits.clone()], backward))
 }
