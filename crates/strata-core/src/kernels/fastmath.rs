@@ -3,7 +3,8 @@
 //! and 2 tanh per LSTM cell cost about 65 ns, more than the cell's share of
 //! the recurrent product). Cephes' single-precision forms: `exp` within
 //! 2 ulp on its range, `sigmoid` and `tanh` within 3e-7 relative.
-//! The recurrent cells' loops use them, compiled per instruction set.
+//! The recurrent cells' loops use them, compiled per instruction set. The
+//! loss uses [`exp_rounded`], as accurate as libm's `expf`.
 
 use super::simd::multiversion;
 
