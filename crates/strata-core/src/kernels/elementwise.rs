@@ -152,6 +152,16 @@ pub enum Targets<'a> {
     Labels(&'a [usize]),
 }
 
+impl<'a> Targets<'a> {
+    /// The targets from row `row` on, of rows `width` wide.
+    pub fn from_row(self, row: usize, width: usize) -> Targets<'a> {
+        match self {
+            Targets::Values(t) => Targets::Values(&t[row * width..]),
+            Targets::Labels(labels) => Targets::Labels(&labels[row..]),
+        }
+    }
+}
+
 multiversion! {
     /// Rows of a softmax cross-entropy from logits `z` and targets `t`
     /// (`loss.len()` rows of the same width): writes each row's softmax to

@@ -17,14 +17,8 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
     let classes = *logits.shape().last().expect("rank checked");
     let (z, t) = (logits.data(), targets.data());
     let width = classes.max(1);
-    let rows = z.len() / width;
-    let mut loss = vec![0.0f32; rows];
-    let mut probs = buffer::take(z.len());
-    // Rows are independent: each row's numbers are the same on any thread count.
-    let block = ROWS_PER_TASK * width;
-    let by_rows = probs.par_chunks_mut(block).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(block).zip(t.par_chunks(block)));
-    by_rows.for_each(|((p, loss), (z, t))| softmax_cross_entropy_rows(z, Targets::Values(t), p, loss));
-    let (probs, shape) = (Recycled(probs), logits.shape()[..logits.rank() - 1].to_vec());
+    let (loss, probs) = by_rows(&z, width, Targets::Values(&t));
+    let shape = logits.shape()[..logits.rank() - 1].to_vec();
     let backward = move |inputs: &[Tensor], _: &[f32], g: &[f32]| {
         // d/dz = softmax(z) · Σt - t; d/dt = -log_softmax(z).
         let t = inputs[1].data();
@@ -45,13 +39,8 @@ pub(crate) fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor
 /// targets, without them.
 pub(crate) fn sparse_softmax_cross_entropy(logits: &Tensor, labels: &[usize]) -> Tensor {
     let (rows, width) = (logits.shape()[0], logits.shape()[1].max(1));
-    let z = logits.data();
-    let mut loss = vec![0.0f32; rows];
-    let mut probs = buffer::take(z.len());
-    let block = ROWS_PER_TASK * width;
-    let by_rows = probs.par_chunks_mut(block).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(block).zip(labels.par_chunks(ROWS_PER_TASK)));
-    by_rows.for_each(|((p, loss), (z, labels))| softmax_cross_entropy_rows(z, Targets::Labels(labels), p, loss));
-    let (probs, labels) = (Recycled(probs), labels.to_vec());
+    let (loss, probs) = by_rows(&logits.data(), width, Targets::Labels(labels));
+    let labels = labels.to_vec();
     let backward = move |_: &[Tensor], _: &[f32], g: &[f32]| {
         // d/dz = softmax(z) - one_hot(label).
         let mut gz = buffer::take(probs.len());
@@ -63,4 +52,15 @@ pub(crate) fn sparse_softmax_cross_entropy(logits: &Tensor, labels: &[usize]) ->
         vec![Some(gz)]
     };
     Tensor::from_op(loss, vec![rows], GradFn::host("sparse_softmax_cross_entropy", vec![logits.clone()], backward))
+}
+
+/// Each row's loss and softmax, for the logits `z` (rows `width` wide) and
+/// their targets, [`ROWS_PER_TASK`] rows to a task: each row's numbers are
+/// the same on any thread count.
+fn by_rows(z: &[f32], width: usize, targets: Targets) -> (Vec<f32>, Recycled) {
+    let mut loss = vec![0.0f32; z.len() / width];
+    let mut probs = buffer::take(z.len());
+    let tasks = probs.par_chunks_mut(ROWS_PER_TASK * width).zip(loss.par_chunks_mut(ROWS_PER_TASK)).zip(z.par_chunks(ROWS_PER_TASK * width));
+    tasks.enumerate().for_each(|(i, ((p, loss), z))| softmax_cross_entropy_rows(z, targets.from_row(i * ROWS_PER_TASK, width), p, loss));
+    (loss, Recycled(probs))
 }
