@@ -111,6 +111,52 @@ impl<T: Pooled> std::ops::DerefMut for Recycled<T> {
     }
 }
 
+/// A pooled buffer whose values start on a 64-byte boundary (a cache line,
+/// and the width of an AVX-512 vector): a kernel that streams rows with
+/// whole-vector loads and stores reads each vector from one line, not two.
+/// The allocator aligns a `Vec<f32>` to 16 bytes at best, and on a Zen 5 the
+/// maxima's gathered rows ran 1.55x faster from aligned copies (170 against
+/// 110 GFLOP/s on one core). The values are unspecified, as with [`take`].
+pub struct Aligned {
+    buf: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    /// `len` values, starting on a 64-byte boundary.
+    pub fn take(len: usize) -> Aligned {
+        let buf = take::<f32>(len + 15);
+        let start = (buf.as_ptr() as usize).wrapping_neg() % 64 / size_of::<f32>();
+        Aligned { buf, start, len }
+    }
+    /// `len` zeros, starting on a 64-byte boundary.
+    pub fn zeros(len: usize) -> Aligned {
+        let mut a = Aligned::take(len);
+        a.fill(0.0);
+        a
+    }
+}
+
+impl Drop for Aligned {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.buf));
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[self.start..][..self.len]
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..][..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +175,16 @@ mod tests {
             assert_eq!(again[7], 42.0);
         }
         assert!(zeros(len).iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn aligned_buffers_start_on_a_cache_line() {
+        for len in [1, 17, MIN_POOLED_LEN, MIN_POOLED_LEN * 5 + 3] {
+            let mut a = Aligned::zeros(len);
+            assert_eq!(a.len(), len);
+            assert_eq!(a.as_ptr() as usize % 64, 0, "{len} values");
+            assert!(a.iter().all(|&x| x == 0.0));
+            a[len - 1] = 1.0;
+        }
     }
 }

@@ -77,6 +77,30 @@ pub fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
     zip_map(dy, y, |d, y| if y > 0.0 { d } else { 0.0 })
 }
 
+multiversion! {
+    /// `total[i] += part[i]` (the shorter length).
+    pub fn add_assign(total: &mut [f32], part: &[f32]) {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
+}
+
+/// `parts[0] + parts[1] + ...`, added first to last, in `parts[0]` (given back
+/// first): each value's additions in that order whatever the threads, which
+/// share stretches of the values when the parts are long.
+pub fn add_parts_in_order(mut parts: Vec<Vec<f32>>) -> Option<Vec<f32>> {
+    if parts.is_empty() {
+        return None;
+    }
+    let mut total = parts.remove(0);
+    let add = |i: usize, stretch: &mut [f32]| parts.iter().for_each(|p| add_assign(stretch, &p[i * CHUNK..]));
+    match total.len() * parts.len() >= PARALLEL_MIN {
+        true => total.par_chunks_mut(CHUNK).enumerate().for_each(|(i, t)| add(i, t)),
+        false => total.chunks_mut(CHUNK).enumerate().for_each(|(i, t)| add(i, t)),
+    }
+    parts.into_iter().for_each(buffer::give);
+    Some(total)
+}
+
 /// Sum of all elements, accumulated in f64 in a fixed order.
 pub fn sum(x: &[f32]) -> f64 {
     let partial = |c: &[f32]| c.iter().map(|&v| v as f64).sum::<f64>();

@@ -137,12 +137,19 @@ mod tests {
         }
         let mut rng = Rng::new(17);
         let mut var = |shape: &[usize]| Tensor::variable((0..shape.iter().product()).map(|_| rng.normal()).collect(), shape).unwrap();
-        for (xs, k, f, strides, padding, relu) in [
-            ([3, 9, 8, 20], (3, 3), 70, (1, 1), Padding::Same, true),
-            ([2, 11, 7, 3], (2, 3), 5, (2, 3), Padding::Valid, false),
-            ([4, 6, 6, 33], (3, 3), 16, (2, 2), Padding::Same, true),
+        // `data`: the input is a constant, as a first layer's (its fused
+        // backward then takes the kernel and bias alone, filters across lanes).
+        for (xs, k, f, strides, padding, relu, data) in [
+            ([3, 9, 8, 20], (3, 3), 70, (1, 1), Padding::Same, true, false),
+            ([2, 11, 7, 3], (2, 3), 5, (2, 3), Padding::Valid, false, false),
+            ([4, 6, 6, 33], (3, 3), 16, (2, 2), Padding::Same, true, false),
+            ([5, 12, 11, 1], (3, 3), 32, (1, 1), Padding::Valid, true, true),
+            ([3, 9, 10, 3], (3, 3), 20, (1, 1), Padding::Same, true, true),
+            ([2, 13, 13, 1], (5, 5), 40, (2, 2), Padding::Same, true, true),
         ] {
-            let (x, kernel, bias) = (var(&xs), var(&[k.0, k.1, xs[3], f]), var(&[f]));
+            let x = var(&xs);
+            let x = if data { x.detach() } else { x };
+            let (kernel, bias) = (var(&[k.0, k.1, xs[3], f]), var(&[f]));
             let g = geometry(&x, &kernel, Some(&bias), strides, padding).unwrap();
             let (direct, gemm) = match relu {
                 true => {
@@ -154,7 +161,8 @@ mod tests {
             let weights = Tensor::new((0..direct.numel()).map(|i| (i % 7) as f32 - 3.0).collect(), direct.shape()).unwrap();
             let gd = direct.mul(&weights).unwrap().sum().backward().unwrap();
             let gg = gemm.mul(&weights).unwrap().sum().backward().unwrap();
-            let pairs = [(direct.to_vec(), gemm.to_vec())].into_iter().chain([&x, &kernel, &bias].map(|t| (gd.get(t).unwrap().to_vec(), gg.get(t).unwrap().to_vec())));
+            let grads = [&x, &kernel, &bias].into_iter().filter(|t| t.requires_grad());
+            let pairs = [(direct.to_vec(), gemm.to_vec())].into_iter().chain(grads.map(|t| (gd.get(t).unwrap().to_vec(), gg.get(t).unwrap().to_vec())));
             for (which, (a, b)) in pairs.enumerate() {
                 for (i, (u, v)) in a.iter().zip(&b).enumerate() {
                     assert!((u - v).abs() <= 1e-4 * (1.0 + v.abs()), "{xs:?} part {which} [{i}]: {u} vs {v}");

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use crate::autodiff::HostGrads;
-use crate::buffer;
+use crate::buffer::{self, Aligned};
 use crate::kernels::direct::{crop_images, needs_padding, padded_size};
 use crate::kernels::gather::{gather_add, Rows, Term, MAX_LEN, MAX_ROWS};
 use crate::kernels::matmul::transpose;
@@ -32,9 +32,27 @@ use super::direct::{images_per_chunk, Input, Partials};
 /// Offsets are kept in 32 bits, so a (padded) image or the kernel must have
 /// fewer than 2^32 values; larger ones take the dense passes.
 pub(super) fn suits(g: &Window, f: usize) -> bool {
+    g.kw * g.c >= 16 && offsets_fit(g, f)
+}
+
+/// Whether offsets in a (padded) image and in the kernel fit in 32 bits.
+pub(super) fn offsets_fit(g: &Window, f: usize) -> bool {
     let (ph, pw) = padded_size(g);
     let fits = |len: Option<usize>| len.is_some_and(|len| len <= u32::MAX as usize);
-    g.kw * g.c >= 16 && fits(ph.checked_mul(pw).and_then(|p| p.checked_mul(g.c))) && fits((g.kh * g.kw * g.c).checked_mul(f))
+    fits(ph.checked_mul(pw).and_then(|p| p.checked_mul(g.c))) && fits((g.kh * g.kw * g.c).checked_mul(f))
+}
+
+/// The offset in a (padded) image of the input window under each output
+/// that `pool`'s windows read, by window and cell: `[w * cells + k]`.
+pub(super) fn window_origins(g: &Window, pool: &Window) -> Vec<u32> {
+    let (_, pw) = padded_size(g);
+    let cells = pool.kh * pool.kw;
+    let mut origins = Vec::with_capacity(pool.out_pixels() * cells);
+    for (py, px) in (0..pool.oh).flat_map(|py| (0..pool.ow).map(move |px| (py, px))) {
+        let at = |k: usize| ((py * pool.kh + k / pool.kw) * g.sh * pw + (px * pool.kw + k % pool.kw) * g.sw) * g.c;
+        origins.extend((0..cells).map(|k| at(k) as u32));
+    }
+    origins
 }
 
 /// The gradients of `[x, kernel, bias?]`, each where required, given the op's
@@ -48,8 +66,10 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     let (f, taps, block) = (pool.c, g.kh * g.kw * g.c, images_per_chunk(g));
     let q = pool.out_pixels() * f;
     let kd = kernel.data();
+    // The gathers read whole vectors from the rows of `kt` and of each image:
+    // both are copied to cache-line-aligned buffers (buffer::Aligned).
     let kt = x.requires_grad().then(|| {
-        let mut kt = buffer::take(taps * f);
+        let mut kt = Aligned::take(taps * f);
         transpose(&kd, taps, f, &mut kt);
         kt
     });
@@ -61,12 +81,14 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
         let mut dkt = want_dk.then(|| buffer::zeros(taps * f));
         let mut db = want_db.then(|| buffer::zeros(f));
         let mut dx_images = dx.map(|dx| dx.chunks_mut(g.image_len()));
+        let mut image = want_dk.then(|| Aligned::take(input.image(&xd, 0).len()));
         let mut live = 0;
         for i in images {
             let o = i * q..(i + 1) * q;
             live += maxima.find(&y[o.clone()], &dy[o.clone()], &arg[o]);
-            if let Some(dkt) = dkt.as_mut() {
-                maxima.kernel_grad(g, input.image(&xd, i), dkt);
+            if let (Some(dkt), Some(image)) = (dkt.as_mut(), image.as_mut()) {
+                image.copy_from_slice(input.image(&xd, i));
+                maxima.kernel_grad(g, image, dkt);
             }
             if let Some(db) = db.as_mut() {
                 maxima.bias_grad(db);
@@ -82,9 +104,7 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
         Some(dx) => dx.par_chunks_mut(block * g.image_len()).enumerate().map(|(b, dx)| work(b, Some(dx))).collect(),
         None => (0..g.n.div_ceil(block)).into_par_iter().map(|b| work(b, None)).collect(),
     };
-    if let Some(kt) = kt {
-        buffer::give(kt);
-    }
+    drop(kt);
     // What the dense passes would multiply: every output a window reads, in each product asked for.
     let live: usize = parts.iter().map(|p| p.1).sum();
     let products = (want_dk as usize + x.requires_grad() as usize) as u64;
@@ -128,22 +148,16 @@ impl Maxima {
     /// Empty lists for convolution window `g` pooled by `pool`.
     fn new(g: &Window, pool: &Window) -> Maxima {
         let (f, cells, windows) = (pool.c, pool.kh * pool.kw, pool.out_pixels());
-        let (ph, pw) = padded_size(g);
         let taps = g.kh * g.kw * g.c;
         // Offsets are kept as u32 (terms of 8 bytes).
-        assert!(ph * pw * g.c <= u32::MAX as usize && taps * f <= u32::MAX as usize, "max-pooled convolution: images too large for 32-bit offsets (`suits` sends them to the dense passes)");
-        let mut output_at = Vec::with_capacity(windows * cells);
-        for (py, px) in (0..pool.oh).flat_map(|py| (0..pool.ow).map(move |px| (py, px))) {
-            let at = |k: usize| ((py * pool.kh + k / pool.kw) * g.sh * pw + (px * pool.kw + k % pool.kw) * g.sw) * g.c;
-            output_at.extend((0..cells).map(|k| at(k) as u32));
-        }
+        assert!(offsets_fit(g, f), "max-pooled convolution: images too large for 32-bit offsets (`suits` sends them to the dense passes)");
         let blank = Term { value: 0.0, at: 0 };
         Maxima {
             by_filter: vec![blank; f * windows],
             filter_counts: vec![0; f],
             by_output: vec![blank; windows * cells * f],
             output_counts: vec![0; windows * cells],
-            output_at,
+            output_at: window_origins(g, pool),
             windows,
             cells,
             f,

@@ -7,6 +7,7 @@
 //! receptive fields out as a matrix for the `gemm` crate (the portable one).
 
 pub(crate) mod direct;
+pub(crate) mod first;
 pub(crate) mod im2col;
 pub(crate) mod maxima;
 pub(crate) mod pooled;
@@ -15,6 +16,7 @@ pub(crate) mod transpose;
 
 use crate::autodiff::{self, GradFn, HostGrads};
 use crate::buffer;
+use crate::kernels::elementwise::add_parts_in_order;
 use crate::kernels::window::Window;
 use crate::tensor::Tensor;
 
@@ -37,13 +39,7 @@ impl Conv {
 /// The sum of partial results of `len` values, added first to last (zeros
 /// when there are none: an empty batch).
 fn add_in_order(parts: impl Iterator<Item = Vec<f32>>, len: usize) -> Vec<f32> {
-    parts
-        .reduce(|mut total, part| {
-            total.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-            buffer::give(part);
-            total
-        })
-        .unwrap_or_else(|| buffer::zeros(len))
+    add_parts_in_order(parts.collect()).unwrap_or_else(|| buffer::zeros(len))
 }
 
 /// Whether the op's output joins the autodiff graph (so its backward pass needs saved values).

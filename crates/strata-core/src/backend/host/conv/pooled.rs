@@ -18,7 +18,7 @@ use crate::kernels::winograd::Scratch;
 use crate::tensor::Tensor;
 
 use super::direct::{gradients, images_per_chunk, Forward, Input};
-use super::maxima;
+use super::{first, maxima};
 
 /// How many bands of pooled rows each image's work is split into: one when
 /// the batch has an image for every thread, else one per thread (at most
@@ -92,6 +92,9 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
     let backward = move |inputs: &[Tensor], y: &[f32], dy: &[f32]| {
         if maxima::suits(&gc, f) {
             return maxima::gradients(&gc, &gp, &input, inputs, y, dy, &arg);
+        }
+        if first::suits(&gc, f, inputs) {
+            return first::gradients(&gc, &gp, &input, inputs, y, dy, &arg);
         }
         // Each block's convolution gradient comes through the pooling and the relu.
         gradients(&gc, f, &input, inputs, |imgs, d| {
