@@ -13,6 +13,7 @@ use super::tile::{isa, Isa};
 
 /// One scaled row: `value * src[at..at + len]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
 pub struct Term {
     /// The scale.
     pub value: f32,
@@ -75,6 +76,36 @@ pub fn reference(terms: &[Term], src: &[f32], dst: &mut [f32], len: usize, rows:
     }
 }
 
+/// Lists one pooling window's terms by cell: for each filter `j` whose
+/// maximum passes a gradient (`y[j] > 0` and `dy[j] != 0`) and sits in cell
+/// `k = arg[j]`, appends `{dy[j], j * step}` to cell `k`'s list,
+/// `terms[k * f..][..counts[k]]`, in the order of `j` (`f = y.len()`).
+///
+/// Panics if the slices are shorter than `cells` lists of `f` (or `arg`, `dy` than `y`).
+pub fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
+    let (f, cells) = (y.len(), counts.len());
+    assert!(dy.len() >= f && arg.len() >= f && terms.len() >= cells * f, "list_by_cell: {cells} lists of {f}");
+    counts.fill(0);
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Some(Isa::Avx512) {
+        // SAFETY: the assert bounds every read and write; the CPU has AVX-512F.
+        return unsafe { avx512_lists::list_by_cell(y, dy, arg, step, terms, counts) };
+    }
+    list_by_cell_reference(y, dy, arg, step, terms, counts);
+}
+
+/// [`list_by_cell`] as a plain loop (`counts` zero to begin with).
+pub fn list_by_cell_reference(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
+    let (f, cells) = (y.len(), counts.len());
+    for (j, ((&y, &dy), &k)) in y.iter().zip(dy).zip(arg).enumerate() {
+        let k = k as usize;
+        if y > 0.0 && dy != 0.0 && k < cells {
+            terms[k * f + counts[k]] = Term { value: dy, at: j as u32 * step };
+            counts[k] += 1;
+        }
+    }
+}
+
 /// Picks the kernel for `rows.count` rows of `$v` vectors: `$kernel::<R, V>`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_size {
@@ -115,6 +146,49 @@ mod avx512 {
             for (v, acc) in acc.iter().enumerate() {
                 let p = dst.add(r * rows.dst_step + 16 * v);
                 _mm512_mask_storeu_ps(p, mask(v), _mm512_add_ps(*acc, _mm512_maskz_loadu_ps(mask(v), p)));
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512_lists {
+    use super::*;
+
+    /// [`super::list_by_cell`] 16 filters at a time: each cell's terms
+    /// packed to the front of a vector (a compress), interleaved into terms
+    /// and written with masked stores, so nothing past a list's end is touched.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
+        let f = y.len();
+        let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for j0 in (0..f).step_by(16) {
+            let n = (f - j0).min(16);
+            let lanes = ((1u32 << n) - 1) as __mmask16;
+            let mut bytes = [0u8; 16];
+            bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
+            let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
+            let (yv, dyv) = (_mm512_maskz_loadu_ps(lanes, y.as_ptr().add(j0)), _mm512_maskz_loadu_ps(lanes, dy.as_ptr().add(j0)));
+            let zero = _mm512_setzero_ps();
+            let passed = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, yv, zero), dyv, zero);
+            let at = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), _mm512_set1_epi32(step as i32));
+            for (k, count) in counts.iter_mut().enumerate() {
+                let here = _mm512_mask_cmpeq_epi32_mask(passed, cell, _mm512_set1_epi32(k as i32));
+                let kept = here.count_ones() as usize;
+                if kept == 0 {
+                    continue;
+                }
+                let values = _mm512_castps_si512(_mm512_maskz_compress_ps(here, dyv));
+                let ats = _mm512_maskz_compress_epi32(here, at);
+                let out = terms.as_mut_ptr().add(k * f + *count).cast::<i32>();
+                let words = |terms: usize| ((1u32 << (2 * terms)) - 1) as __mmask16;
+                _mm512_mask_storeu_epi32(out, words(kept.min(8)), _mm512_permutex2var_epi32(values, first, ats));
+                if kept > 8 {
+                    _mm512_mask_storeu_epi32(out.add(16), words(kept - 8), _mm512_permutex2var_epi32(values, second, ats));
+                }
+                *count += kept;
             }
         }
     }
@@ -187,6 +261,28 @@ mod tests {
                         assert_eq!(g, &before[i], "{count} rows of {len}: [{i}] is outside them but was written");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn lists_by_cell_as_the_reference_does() {
+        let mut rng = Rng::new(4);
+        for (f, cells) in [(64, 4), (20, 4), (7, 9), (33, 1), (16, 2)] {
+            let y: Vec<f32> = (0..f).map(|i| if i % 5 == 0 { 0.0 } else { rng.normal() }).collect();
+            let dy: Vec<f32> = (0..f).map(|i| if i % 7 == 3 { 0.0 } else if i == 2 { f32::NAN } else { rng.normal() }).collect();
+            let arg: Vec<u8> = (0..f).map(|i| ((i * 11 + f) % (cells + 1)) as u8).collect();
+            let blank = Term { value: -9.0, at: 99 };
+            let (mut got, mut want) = (vec![blank; cells * f], vec![blank; cells * f]);
+            let (mut got_counts, mut want_counts) = (vec![5; cells], vec![0; cells]);
+            list_by_cell(&y, &dy, &arg, 288, &mut got, &mut got_counts);
+            list_by_cell_reference(&y, &dy, &arg, 288, &mut want, &mut want_counts);
+            assert_eq!(got_counts, want_counts, "{f} filters, {cells} cells");
+            for k in 0..cells {
+                let (g, w) = (&got[k * f..][..f], &want[k * f..][..f]);
+                // Bits, for the NaN gradient; nothing past a list's end is written.
+                let bits = |t: &[Term]| t.iter().map(|t| (t.value.to_bits(), t.at)).collect::<Vec<_>>();
+                assert_eq!(bits(g), bits(w), "{f} filters, cell {k}");
             }
         }
     }

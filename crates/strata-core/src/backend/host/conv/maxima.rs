@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::autodiff::HostGrads;
 use crate::buffer::{self, Aligned};
 use crate::kernels::direct::{crop_images, needs_padding, padded_size};
-use crate::kernels::gather::{gather_add, Rows, Term, MAX_LEN, MAX_ROWS};
+use crate::kernels::gather::{gather_add, list_by_cell, Rows, Term, MAX_LEN, MAX_ROWS};
 use crate::kernels::matmul::transpose;
 use crate::kernels::window::Window;
 use crate::profile;
@@ -174,17 +174,17 @@ impl Maxima {
         self.output_counts.fill(0);
         for w in 0..self.windows {
             let cell = w * f..(w + 1) * f;
-            for (j, ((&y, &dy), &k)) in y[cell.clone()].iter().zip(&dy[cell.clone()]).zip(&arg[cell]).enumerate() {
+            for (j, ((&y, &dy), &k)) in y[cell.clone()].iter().zip(&dy[cell.clone()]).zip(&arg[cell.clone()]).enumerate() {
                 // Each term is written, and kept (its count moved on) only if it
                 // passes: no branch to mispredict. Every slot written is in
-                // bounds, as a list holds at most one term per window (filter lists) or filter (output lists).
+                // bounds, as a list holds at most one term per window.
                 let passes = (y > 0.0 && dy != 0.0) as usize;
-                let o = w * cells + k as usize;
-                self.by_filter[j * self.windows + self.filter_counts[j]] = Term { value: dy, at: self.output_at[o] };
+                self.by_filter[j * self.windows + self.filter_counts[j]] = Term { value: dy, at: self.output_at[w * cells + k as usize] };
                 self.filter_counts[j] += passes;
-                self.by_output[o * f + self.output_counts[o]] = Term { value: dy, at: (j * self.taps) as u32 };
-                self.output_counts[o] += passes;
             }
+            let outputs = w * cells..(w + 1) * cells;
+            let (lists, counts) = (&mut self.by_output[outputs.start * f..outputs.end * f], &mut self.output_counts[outputs]);
+            list_by_cell(&y[cell.clone()], &dy[cell.clone()], &arg[cell], self.taps as u32, lists, counts);
         }
         self.filter_counts.iter().sum()
     }
