@@ -240,6 +240,12 @@ fn shape_errors_are_reported_not_panicked() {
     let logits = Tensor::zeros(&[2, 3]);
     let msg = ops::sparse_softmax_cross_entropy(&logits, &[0, 3]).unwrap_err().to_string();
     assert!(msg.contains("label 3") && msg.contains("sample 1"), "{msg}");
+    // No classes: an error naming the shape, not a loss with no values.
+    let empty = Tensor::zeros(&[2, 0]);
+    let msg = ops::softmax_cross_entropy(&empty, &empty).unwrap_err().to_string();
+    assert!(msg.contains("(2, 0)") && msg.contains("at least one class"), "{msg}");
+    let msg = ops::sparse_softmax_cross_entropy(&empty, &[0, 0]).unwrap_err().to_string();
+    assert!(msg.contains("(2, 0)") && msg.contains("no classes"), "{msg}");
     assert!(Tensor::zeros(&[2]).backward().is_err());
 }
 

@@ -10,10 +10,10 @@ use super::same_device;
 /// `logits` and `targets` share a shape `[..., classes]`; the result drops the last axis.
 pub fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     same_device("softmax_cross_entropy", &[logits, targets])?;
-    if logits.shape() != targets.shape() || logits.rank() == 0 {
+    if logits.shape() != targets.shape() || logits.shape().last().is_none_or(|&c| c == 0) {
         return Err(Error::shape(
             "softmax_cross_entropy",
-            format!("logits {} and targets {} must have the same shape [..., classes]", fmt_shape(logits.shape()), fmt_shape(targets.shape())),
+            format!("logits {} and targets {} must have the same shape [..., classes], with at least one class", fmt_shape(logits.shape()), fmt_shape(targets.shape())),
         ));
     }
     Ok(logits.backend().softmax_cross_entropy(logits, targets))
@@ -31,6 +31,9 @@ pub fn sparse_softmax_cross_entropy(logits: &Tensor, labels: &[usize]) -> Result
             "sparse_softmax_cross_entropy",
             format!("logits {} must be [batch, classes] with batch = {} labels", fmt_shape(s), labels.len()),
         ));
+    }
+    if s[1] == 0 {
+        return Err(Error::shape("sparse_softmax_cross_entropy", format!("logits {} have no classes", fmt_shape(s))));
     }
     check_labels(labels, s[1])?;
     Ok(logits.backend().sparse_softmax_cross_entropy(logits, labels))
