@@ -17,6 +17,6 @@ pub mod optim;
 pub mod peak;
 pub mod pool;
 pub mod pool_tiles;
-pub mod pooled_grad;
+pub mod first_layer;
 pub mod thin;
 pub mod tile;

@@ -6,6 +6,12 @@
 //! computed (an 11x11 output pooled 2x2 needs 10x10), and the backward pass
 //! runs the gradients over those alone. The values are the same as the two
 //! ops' (bit for bit); the gradients agree to rounding.
+//!
+//! Three backward paths: through each window's maximum alone where kernel
+//! rows fill a vector ([`super::maxima`]); a first layer's kernel and bias
+//! gradients with filters across the lanes ([`super::first`], which also
+//! runs such a layer's forward pass); else the dense passes behind the
+//! pooling and the relu.
 
 use std::ops::Range;
 
@@ -42,6 +48,7 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
     let gp = Window { n: 1, h: gc.oh, w: gc.ow, c: f, ..pooled };
     let (p, q, per_chunk) = (gc.out_pixels() * f, pooled.out_pixels() * f, images_per_chunk(&g));
     let input = Input::new(&gc, x);
+    let first = first::Layout::new(&gc, &gp);
     let bias_values = bias.map(|b| b.to_vec());
     let mut out = buffer::take(g.n * q);
     let mut arg = buffer::take::<u8>(g.n * q);
@@ -54,6 +61,10 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
         // all at once, direct tiles one row of windows at a time (pooled
         // while it is in the first-level cache).
         let band = |image: &[f32], rows: Range<usize>, y: &mut [f32], a: &mut [u8], scratch: &mut Scratch, conv: &mut Vec<f32>| {
+            if let Some(first) = &first {
+                first.forward(image, &kd, bias, rows.start * pooled.ow..rows.end * pooled.ow, y, a);
+                return;
+            }
             if forward.is_winograd() {
                 conv.resize(rows.len() * pool.0 * gc.ow * f, 0.0);
                 forward.rows(image, rows.start * pool.0..rows.end * pool.0, bias, true, scratch, conv);
@@ -93,8 +104,8 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
         if maxima::suits(&gc, f) {
             return maxima::gradients(&gc, &gp, &input, inputs, y, dy, &arg);
         }
-        if first::suits(&gc, f, inputs) {
-            return first::gradients(&gc, &gp, &input, inputs, y, dy, &arg);
+        if let Some(grads) = first.as_ref().and_then(|first| first::gradients(first, &gc, &gp, &input, inputs, y, dy, &arg)) {
+            return grads;
         }
         // Each block's convolution gradient comes through the pooling and the relu.
         gradients(&gc, f, &input, inputs, |imgs, d| {

@@ -1,0 +1,336 @@
+//! A first layer's relu convolution + max pooling (over one or three
+//! channels: kernel rows of `kw * c` values, below one vector), one image at
+//! a time, with the filters across the vector lanes: the forward pass, and
+//! the kernel and bias gradients.
+//!
+//! - Forward: for each pooling window, each cell's convolution output (the
+//!   bias, then one multiply-add per kernel tap, an input value broadcast to
+//!   all lanes, in the tiles' order: the same bits), relu, and the running
+//!   maximum and its cell, all in registers. Register tiles over output
+//!   pixels did this with nine-step sums, and wrote and read back the
+//!   convolution's output for the pooling.
+//! - Gradients: each cell of a window takes the window's gradient in the
+//!   lanes whose maximum sits there (and passed relu), zero in the others,
+//!   and multiplies the cell's input window, a tap at a time. That is the
+//!   dense passes' multiply count (every convolution output a window reads,
+//!   times the taps), but nothing is stored between the steps: the dense
+//!   passes wrote each image's full-size output gradient and read it back
+//!   once per kernel row.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::tile::{isa, Isa};
+
+/// Where one image's gradients come from, for `windows` pooling windows of
+/// `cells` cells and `f` filters.
+pub struct Maxima<'a> {
+    /// The pooled outputs (`windows * f`, window-major).
+    pub y: &'a [f32],
+    /// Their gradients.
+    pub dy: &'a [f32],
+    /// The cell of each maximum in its window.
+    pub arg: &'a [u8],
+    /// The offset in the image of the input window under each cell: `at[w * cells + k]`.
+    pub at: &'a [u32],
+    /// Cells per pooling window.
+    pub cells: usize,
+    /// Filters.
+    pub f: usize,
+}
+
+impl Maxima<'_> {
+    fn windows(&self) -> usize {
+        self.at.len() / self.cells.max(1)
+    }
+}
+
+/// Whether this CPU runs the vector kernels (else the convolution takes
+/// the tiles and the dense passes, which have an AVX2 path).
+pub fn available() -> bool {
+    isa() == Some(Isa::Avx512)
+}
+
+/// Adds one image's kernel gradient to `dk` (`taps.len() x m.f`, Keras's
+/// `(kh, kw, c, f)`) and its bias gradient to `db` (`m.f`). `taps` holds
+/// each kernel tap's offset from an input window's origin in `image`.
+///
+/// Panics if a read runs past `image` or the slices are shorter than the sizes say.
+pub fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+    let (windows, f) = (m.windows(), m.f);
+    assert!(m.y.len() >= windows * f && m.dy.len() >= windows * f && m.arg.len() >= windows * f, "first_layer: pooled rows shorter than {windows} windows of {f}");
+    assert!(dk.len() >= taps.len() * f && db.len() >= f, "first_layer: gradients shorter than {} taps of {f}", taps.len());
+    let reach = m.at.iter().max().map_or(0, |&a| a as usize) + taps.iter().max().map_or(0, |&t| t as usize);
+    assert!(m.at.is_empty() || taps.is_empty() || reach < image.len(), "first_layer: a window reads past the {} values of the image", image.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
+        return unsafe { avx512::add_image(image, taps, m, dk, db) };
+    }
+    reference(image, taps, m, dk, db);
+}
+
+/// [`add_image`] as plain loops.
+pub fn reference(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+    let f = m.f;
+    for w in 0..m.windows() {
+        for j in 0..f {
+            let (y, dy, k) = (m.y[w * f + j], m.dy[w * f + j], m.arg[w * f + j] as usize);
+            if y > 0.0 && k < m.cells {
+                let at = m.at[w * m.cells + k] as usize;
+                taps.iter().enumerate().for_each(|(t, &tap)| dk[t * f + j] += dy * image[at + tap as usize]);
+                db[j] += dy;
+            }
+        }
+    }
+}
+
+/// A convolution's weights: `kernel` (`taps.len() x f`, Keras's `(kh, kw,
+/// c, f)`), an optional bias, and each tap's offset from an input window's
+/// origin in the image.
+pub struct Weights<'a> {
+    /// The kernel.
+    pub kernel: &'a [f32],
+    /// The bias (`f`), if any.
+    pub bias: Option<&'a [f32]>,
+    /// Each tap's offset in the image.
+    pub taps: &'a [u32],
+    /// Filters.
+    pub f: usize,
+}
+
+/// Writes `max_pool(relu(conv(image)))` of the pooling windows whose cells'
+/// input windows start at `at` (`[w * cells + k]`) to `y` (`windows x f`),
+/// and each maximum's cell to `arg`: the first cell holding the maximum.
+///
+/// Panics if a read runs past `image` or the slices are shorter than the sizes say.
+pub fn forward(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &mut [f32], arg: &mut [u8]) {
+    let (f, taps) = (weights.f, weights.taps);
+    let windows = at.len() / cells.max(1);
+    assert!(cells >= 1 && cells <= 256 && at.len() == windows * cells, "first_layer: {} window origins for {cells} cells", at.len());
+    assert!(y.len() >= windows * f && arg.len() >= windows * f, "first_layer: outputs shorter than {windows} windows of {f}");
+    assert!(weights.kernel.len() >= taps.len() * f && weights.bias.is_none_or(|b| b.len() >= f), "first_layer: kernel shorter than {} taps of {f}", taps.len());
+    let reach = at.iter().max().map_or(0, |&a| a as usize) + taps.iter().max().map_or(0, |&t| t as usize);
+    assert!(at.is_empty() || taps.is_empty() || reach < image.len(), "first_layer: a window reads past the {} values of the image", image.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
+        return unsafe { avx512::forward(image, weights, at, cells, y, arg) };
+    }
+    forward_reference(image, weights, at, cells, y, arg);
+}
+
+/// [`forward`] as plain loops (each product rounded, then added).
+pub fn forward_reference(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &mut [f32], arg: &mut [u8]) {
+    let f = weights.f;
+    for (w, origins) in at.chunks_exact(cells).enumerate() {
+        for j in 0..f {
+            let mut best = (f32::NAN, 0);
+            for (k, &origin) in origins.iter().enumerate() {
+                let mut z = weights.bias.map_or(0.0, |b| b[j]);
+                for (t, &tap) in weights.taps.iter().enumerate() {
+                    z += image[(origin + tap) as usize] * weights.kernel[t * f + j];
+                }
+                let z = if z > 0.0 { z } else { 0.0 };
+                if k == 0 || z > best.0 {
+                    best = (z, k);
+                }
+            }
+            y[w * f + j] = best.0;
+            arg[w * f + j] = best.1 as u8;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+
+    /// Taps summed at once: 9 (a 3x3 kernel over one channel) times two
+    /// vectors of filters is 18 of the 32 registers.
+    const TAPS: usize = 9;
+
+    /// The lanes of the 16 filters from `j0` that exist.
+    fn lanes(f: usize, j0: usize) -> __mmask16 {
+        match f.saturating_sub(j0) {
+            n if n >= 16 => 0xffff,
+            n => ((1u32 << n) - 1) as __mmask16,
+        }
+    }
+
+    /// Cells summed at once: two vectors of filters each, 8 registers.
+    const CELLS: usize = 4;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &mut [f32], arg: &mut [u8]) {
+        let (f, taps, x) = (weights.f, weights.taps, image.as_ptr());
+        for j0 in (0..f).step_by(32) {
+            let mask = [lanes(f, j0), lanes(f, j0 + 16)];
+            let bias = [0, 1].map(|i| weights.bias.map_or(_mm512_setzero_ps(), |b| _mm512_maskz_loadu_ps(mask[i], b.as_ptr().add(j0 + 16 * i))));
+            let kernel = |t: usize, i: usize| _mm512_maskz_loadu_ps(mask[i], weights.kernel.as_ptr().add(t * f + j0 + 16 * i));
+            for (w, origins) in at.chunks_exact(cells).enumerate() {
+                let (mut best, mut cell) = ([_mm512_setzero_ps(); 2], [_mm512_setzero_si512(); 2]);
+                for k0 in (0..cells).step_by(CELLS) {
+                    // Four cells' sums side by side, each in the tiles' order
+                    // (a last group of fewer padded with copies of its first,
+                    // so the loops unroll and the sums stay in registers).
+                    let group = &origins[k0..(k0 + CELLS).min(cells)];
+                    let padded: [u32; CELLS] = std::array::from_fn(|k| group.get(k).copied().unwrap_or(group[0]));
+                    let mut acc = [bias; CELLS];
+                    for (t, &tap) in taps.iter().enumerate() {
+                        let (k_0, k_1) = (kernel(t, 0), kernel(t, 1));
+                        for (acc, &origin) in acc.iter_mut().zip(&padded) {
+                            let v = _mm512_set1_ps(*x.add((origin + tap) as usize));
+                            *acc = [_mm512_fmadd_ps(v, k_0, acc[0]), _mm512_fmadd_ps(v, k_1, acc[1])];
+                        }
+                    }
+                    for (k, acc) in acc.iter().enumerate().take(group.len()) {
+                        let here = _mm512_set1_epi32((k0 + k) as i32);
+                        for i in 0..2 {
+                            let z = _mm512_max_ps(acc[i], _mm512_setzero_ps());
+                            if k0 + k == 0 {
+                                best[i] = z;
+                                continue;
+                            }
+                            let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(z, best[i]);
+                            best[i] = _mm512_mask_mov_ps(best[i], more, z);
+                            cell[i] = _mm512_mask_mov_epi32(cell[i], more, here);
+                        }
+                    }
+                }
+                for i in 0..2 {
+                    let o = w * f + j0 + 16 * i;
+                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(o), mask[i], best[i]);
+                    _mm512_mask_cvtepi32_storeu_epi8(arg.as_mut_ptr().add(o).cast(), mask[i], cell[i]);
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+        let (f, cells, x) = (m.f, m.cells, image.as_ptr());
+        for j0 in (0..f).step_by(32) {
+            let mask = [lanes(f, j0), lanes(f, j0 + 16)];
+            // Window `w`'s gradients in these lanes, where its maximum passed relu, and the cells of the maxima.
+            let window = |w: usize, i: usize| {
+                let o = w * f + j0 + 16 * i;
+                let y = _mm512_maskz_loadu_ps(mask[i], m.y.as_ptr().add(o));
+                let passed = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(mask[i], y, _mm512_setzero_ps());
+                let bytes = match mask[i] {
+                    0xffff => _mm_loadu_si128(m.arg.as_ptr().add(o).cast()),
+                    0 => _mm_setzero_si128(),
+                    _ => {
+                        let mut bytes = [0u8; 16];
+                        let n = f - j0 - 16 * i;
+                        bytes[..n].copy_from_slice(&m.arg[o..][..n]);
+                        _mm_loadu_si128(bytes.as_ptr().cast())
+                    }
+                };
+                (_mm512_maskz_loadu_ps(passed, m.dy.as_ptr().add(o)), passed, _mm512_cvtepu8_epi32(bytes))
+            };
+            let mut bias = [_mm512_setzero_ps(); 2];
+            for w in 0..m.windows() {
+                bias = [0, 1].map(|i| _mm512_add_ps(bias[i], window(w, i).0));
+            }
+            let add = |p: *mut f32, i: usize, v: __m512| _mm512_mask_storeu_ps(p, mask[i], _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[i], p)));
+            (0..2).for_each(|i| add(db.as_mut_ptr().add(j0 + 16 * i), i, bias[i]));
+            for t0 in (0..taps.len()).step_by(TAPS) {
+                // A whole group of taps (the last padded with copies of the
+                // first, summed and dropped), so the loops over it unroll and
+                // the sums stay in registers.
+                let tap = &taps[t0..(t0 + TAPS).min(taps.len())];
+                let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
+                let mut acc = [[_mm512_setzero_ps(); 2]; TAPS];
+                for w in 0..m.windows() {
+                    let [(dy0, passed0, arg0), (dy1, passed1, arg1)] = [window(w, 0), window(w, 1)];
+                    for k in 0..cells {
+                        let here = _mm512_set1_epi32(k as i32);
+                        let g0 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed0, arg0, here), dy0);
+                        let g1 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed1, arg1, here), dy1);
+                        let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
+                        for (acc, &t) in acc.iter_mut().zip(&group) {
+                            let v = _mm512_set1_ps(*base.add(t as usize));
+                            *acc = [_mm512_fmadd_ps(v, g0, acc[0]), _mm512_fmadd_ps(v, g1, acc[1])];
+                        }
+                    }
+                }
+                for (t, acc) in acc.iter().enumerate().take(tap.len()) {
+                    (0..2).for_each(|i| add(dk.as_mut_ptr().add((t0 + t) * f + j0 + 16 * i), i, acc[i]));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn matches_the_reference() {
+        if !available() {
+            eprintln!("skipped: no AVX-512 here, so add_image runs the reference itself");
+            return;
+        }
+        let mut rng = Rng::new(5);
+        // f = 32 (two whole vectors), 20 (a tail), 40 (a second group); taps 9, 27 (three groups), 25.
+        for (f, taps, cells) in [(32, 9, 4), (20, 27, 4), (40, 25, 9), (7, 4, 1)] {
+            let windows = 13;
+            let image: Vec<f32> = (0..400).map(|_| rng.normal()).collect();
+            let tap_at: Vec<u32> = (0..taps).map(|t| (t * 3 % 50) as u32).collect();
+            let at: Vec<u32> = (0..windows * cells).map(|i| (i * 7 % 340) as u32).collect();
+            let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let arg: Vec<u8> = (0..windows * f).map(|i| (i * 5 % cells) as u8).collect();
+            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells, f };
+            let start: Vec<f32> = (0..taps * f + f).map(|_| rng.normal()).collect();
+            let (mut got, mut want) = (start.clone(), start.clone());
+            let (gk, gb) = got.split_at_mut(taps * f);
+            add_image(&image, &tap_at, &m, gk, gb);
+            let (wk, wb) = want.split_at_mut(taps * f);
+            reference(&image, &tap_at, &m, wk, wb);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "f {f}, taps {taps}: [{i}] {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_reference() {
+        if !available() {
+            eprintln!("skipped: no AVX-512 here, so forward runs the reference itself");
+            return;
+        }
+        let mut rng = Rng::new(6);
+        // f = 32, a tail of 20, a second group (40); 4 cells, 9 (two groups of four and one), 1.
+        for (f, taps, cells, bias) in [(32, 9, 4, true), (20, 27, 9, false), (40, 25, 4, true), (7, 4, 1, true)] {
+            let windows = 11;
+            let image: Vec<f32> = (0..400).map(|_| rng.normal()).collect();
+            let tap_at: Vec<u32> = (0..taps).map(|t| (t * 3 % 50) as u32).collect();
+            // Cells 2 and 3 of each window share an origin: equal maxima, the first cell's.
+            let at: Vec<u32> = (0..windows * cells).map(|i| (if i % cells == 3 { i - 1 } else { i } * 7 % 340) as u32).collect();
+            let kernel: Vec<f32> = (0..taps * f).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..f).map(|_| rng.normal()).collect();
+            let weights = Weights { kernel: &kernel, bias: bias.then_some(&b[..]), taps: &tap_at, f };
+            let (mut y, mut arg) = (vec![f32::NAN; windows * f], vec![99; windows * f]);
+            let (mut y_want, mut arg_want) = (y.clone(), arg.clone());
+            forward(&image, &weights, &at, cells, &mut y, &mut arg);
+            forward_reference(&image, &weights, &at, cells, &mut y_want, &mut arg_want);
+            for (i, (g, w)) in y.iter().zip(&y_want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "f {f}, taps {taps}: [{i}] {g} vs {w}");
+            }
+            // Rounding may reorder near-equal maxima; the cells agree wherever the values are apart.
+            let agree = arg.iter().zip(&arg_want).filter(|(a, b)| a == b).count();
+            assert!(agree * 100 >= 98 * arg.len(), "f {f}, taps {taps}: {agree} of {} cells agree", arg.len());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "reads past")]
+    fn a_window_past_the_image_is_refused() {
+        let m = Maxima { y: &[1.0], dy: &[1.0], arg: &[0], at: &[10], cells: 1, f: 1 };
+        add_image(&[0.0; 12], &[0, 2], &m, &mut [0.0; 2], &mut [0.0]);
+    }
+}
