@@ -74,20 +74,30 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn block(src: *const f32, src_step: usize, dst: *mut f32, dst_step: usize) {
         let mut r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * src_step)));
-        for d in [8, 4, 2, 1] {
-            // Lane j of the upper row: its own where bit d of j is clear, else the
-            // lower row's lane j - d; of the lower row: its own where set, else the upper row's j + d.
-            let upper: [i32; 16] = std::array::from_fn(|j| if j & d == 0 { j as i32 } else { (16 + j - d) as i32 });
-            let lower: [i32; 16] = std::array::from_fn(|j| if j & d != 0 { (16 + j) as i32 } else { (j + d) as i32 });
-            let (upper, lower) = (_mm512_loadu_si512(upper.as_ptr().cast()), _mm512_loadu_si512(lower.as_ptr().cast()));
-            for a in (0..16).filter(|a| a & d == 0) {
-                let (x, y) = (r[a], r[a + d]);
-                r[a] = _mm512_permutex2var_ps(x, upper, y);
-                r[a + d] = _mm512_permutex2var_ps(x, lower, y);
-            }
-        }
+        round::<8>(&mut r);
+        round::<4>(&mut r);
+        round::<2>(&mut r);
+        round::<1>(&mut r);
         for (i, row) in r.iter().enumerate() {
             _mm512_storeu_ps(dst.add(i * dst_step), *row);
+        }
+    }
+
+    /// One round, for bit `D` (a constant, so the loops unroll and the rows stay in registers).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn round<const D: usize>(r: &mut [__m512; 16]) {
+        // Lane j of the upper row: its own where bit D of j is clear, else the
+        // lower row's lane j - D; of the lower row: its own where set, else the upper row's j + D.
+        let upper: [i32; 16] = std::array::from_fn(|j| if j & D == 0 { j as i32 } else { (16 + j - D) as i32 });
+        let lower: [i32; 16] = std::array::from_fn(|j| if j & D != 0 { (16 + j) as i32 } else { (j + D) as i32 });
+        let (upper, lower) = (_mm512_loadu_si512(upper.as_ptr().cast()), _mm512_loadu_si512(lower.as_ptr().cast()));
+        for a in 0..16 {
+            if a & D == 0 {
+                let (x, y) = (r[a], r[a + D]);
+                r[a] = _mm512_permutex2var_ps(x, upper, y);
+                r[a + D] = _mm512_permutex2var_ps(x, lower, y);
+            }
         }
     }
 }

@@ -75,26 +75,37 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     });
     let xd = x.data();
     let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
+    // Images whose kernel gradients are summed in one pass: as many as fit
+    // in about 32 KiB (a first-level cache), so a layer with few windows an
+    // image (a 3x3 output pooled to 1x1) does not read and write its whole
+    // kernel gradient once per image for one term a filter.
+    let image_len = padded_size(g).0 * padded_size(g).1 * g.c;
+    let group = (8192 / image_len).clamp(1, block).min(u32::MAX as usize / image_len);
     let work = |b: usize, dx: Option<&mut [f32]>| {
         let images = b * block..((b + 1) * block).min(g.n);
-        let mut maxima = Maxima::new(g, pool);
+        let mut maxima = Maxima::new(g, pool, group);
         let mut dkt = want_dk.then(|| buffer::zeros(taps * f));
         let mut db = want_db.then(|| buffer::zeros(f));
         let mut dx_images = dx.map(|dx| dx.chunks_mut(g.image_len()));
-        let mut image = want_dk.then(|| Aligned::take(input.image(&xd, 0).len()));
+        let mut copies = want_dk.then(|| Aligned::take(group * image_len));
         let mut live = 0;
-        for i in images {
-            let o = i * q..(i + 1) * q;
-            live += maxima.find(&y[o.clone()], &dy[o.clone()], &arg[o]);
-            if let (Some(dkt), Some(image)) = (dkt.as_mut(), image.as_mut()) {
-                image.copy_from_slice(input.image(&xd, i));
-                maxima.kernel_grad(g, image, dkt);
+        for first in images.clone().step_by(group) {
+            maxima.clear_filters();
+            for (k, i) in (first..(first + group).min(images.end)).enumerate() {
+                let o = i * q..(i + 1) * q;
+                live += maxima.find(&y[o.clone()], &dy[o.clone()], &arg[o], (k * image_len) as u32);
+                if let Some(copies) = copies.as_mut() {
+                    copies[k * image_len..(k + 1) * image_len].copy_from_slice(input.image(&xd, i));
+                }
+                if let (Some(dx), Some(kt)) = (dx_images.as_mut().and_then(|d| d.next()), kt.as_deref()) {
+                    maxima.input_grad(g, kt, dx);
+                }
+            }
+            if let (Some(dkt), Some(copies)) = (dkt.as_mut(), copies.as_ref()) {
+                maxima.kernel_grad(g, copies, dkt);
             }
             if let Some(db) = db.as_mut() {
                 maxima.bias_grad(db);
-            }
-            if let (Some(dx), Some(kt)) = (dx_images.as_mut().and_then(|d| d.next()), kt.as_deref()) {
-                maxima.input_grad(g, kt, dx);
             }
         }
         ((dkt, db), live)
@@ -124,11 +135,12 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     grads
 }
 
-/// One image's maxima that pass a gradient, listed twice: by filter (each
-/// with its input window's offset in the image) and by the convolution
-/// output that holds them (each with its filter's row of the transposed kernel).
+/// The maxima that pass a gradient, listed twice: by filter, over a group
+/// of images (each with its input window's offset in the group's images),
+/// and by the convolution output of one image that holds them (each with
+/// its filter's row of the transposed kernel).
 struct Maxima {
-    /// Filter `j`'s terms: `by_filter[j * windows..][..filter_counts[j]]`.
+    /// Filter `j`'s terms: `by_filter[j * windows * images..][..filter_counts[j]]`.
     by_filter: Vec<Term>,
     filter_counts: Vec<usize>,
     /// The terms of the image's output under position `k` of pooling window
@@ -137,41 +149,51 @@ struct Maxima {
     output_counts: Vec<usize>,
     /// The offset in a (padded) image of each output's window, by `o`.
     output_at: Vec<u32>,
-    /// Pooling windows of one image, their cells, filters, and values in one row of the transposed kernel.
+    /// Pooling windows of one image, images in a group, cells of a window,
+    /// filters, and values in one row of the transposed kernel.
     windows: usize,
+    images: usize,
     cells: usize,
     f: usize,
     taps: usize,
 }
 
 impl Maxima {
-    /// Empty lists for convolution window `g` pooled by `pool`.
-    fn new(g: &Window, pool: &Window) -> Maxima {
+    /// Empty lists for convolution window `g` pooled by `pool`, for groups of up to `images` images.
+    fn new(g: &Window, pool: &Window, images: usize) -> Maxima {
         let (f, cells, windows) = (pool.c, pool.kh * pool.kw, pool.out_pixels());
         let taps = g.kh * g.kw * g.c;
         // Offsets are kept as u32 (terms of 8 bytes).
         assert!(offsets_fit(g, f), "max-pooled convolution: images too large for 32-bit offsets (`suits` sends them to the dense passes)");
         let blank = Term { value: 0.0, at: 0 };
         Maxima {
-            by_filter: vec![blank; f * windows],
+            by_filter: vec![blank; f * windows * images],
             filter_counts: vec![0; f],
             by_output: vec![blank; windows * cells * f],
             output_counts: vec![0; windows * cells],
             output_at: window_origins(g, pool),
             windows,
+            images,
             cells,
             f,
             taps,
         }
     }
 
-    /// Lists the maxima of one image: `y`, `dy` and `arg` its pooled outputs,
-    /// their gradients and the maxima's positions in their windows. Returns
-    /// how many pass a gradient.
-    fn find(&mut self, y: &[f32], dy: &[f32], arg: &[u8]) -> usize {
-        let (f, cells) = (self.f, self.cells);
+    /// Empties the filter lists, for the next group of images.
+    fn clear_filters(&mut self) {
         self.filter_counts.fill(0);
+    }
+
+    /// Lists the maxima of one image: `y`, `dy` and `arg` its pooled outputs,
+    /// their gradients and the maxima's positions in their windows, the image
+    /// at offset `image_at` in its group's (for the filter lists, which run
+    /// over the group; the output lists are this image's). Returns how many
+    /// pass a gradient.
+    fn find(&mut self, y: &[f32], dy: &[f32], arg: &[u8], image_at: u32) -> usize {
+        let (f, cells, capacity) = (self.f, self.cells, self.windows * self.images);
         self.output_counts.fill(0);
+        let before: usize = self.filter_counts.iter().sum();
         for w in 0..self.windows {
             let cell = w * f..(w + 1) * f;
             for (j, ((&y, &dy), &k)) in y[cell.clone()].iter().zip(&dy[cell.clone()]).zip(&arg[cell.clone()]).enumerate() {
@@ -179,36 +201,37 @@ impl Maxima {
                 // passes: no branch to mispredict. Every slot written is in
                 // bounds, as a list holds at most one term per window.
                 let passes = (y > 0.0 && dy != 0.0) as usize;
-                self.by_filter[j * self.windows + self.filter_counts[j]] = Term { value: dy, at: self.output_at[w * cells + k as usize] };
+                self.by_filter[j * capacity + self.filter_counts[j]] = Term { value: dy, at: image_at + self.output_at[w * cells + k as usize] };
                 self.filter_counts[j] += passes;
             }
             let outputs = w * cells..(w + 1) * cells;
             let (lists, counts) = (&mut self.by_output[outputs.start * f..outputs.end * f], &mut self.output_counts[outputs]);
             list_by_cell(&y[cell.clone()], &dy[cell.clone()], &arg[cell], self.taps as u32, lists, counts);
         }
-        self.filter_counts.iter().sum()
+        self.filter_counts.iter().sum::<usize>() - before
     }
 
     /// Filter `j`'s terms.
     fn filter(&self, j: usize) -> &[Term] {
-        &self.by_filter[j * self.windows..][..self.filter_counts[j]]
+        &self.by_filter[j * self.windows * self.images..][..self.filter_counts[j]]
     }
 
-    /// Adds the image's kernel gradient to `dkt`, the kernel as `(f, kh, kw, c)`.
-    fn kernel_grad(&self, g: &Window, image: &[f32], dkt: &mut [f32]) {
+    /// Adds the group's kernel gradient to `dkt`, the kernel as `(f, kh, kw,
+    /// c)`, given the group's images one after the other.
+    fn kernel_grad(&self, g: &Window, images: &[f32], dkt: &mut [f32]) {
         let (row, (_, pw)) = (g.kw * g.c, padded_size(g));
         for j in 0..self.f {
             let terms = self.filter(j);
             for ky in (0..g.kh).step_by(MAX_ROWS) {
                 let rows = Rows { count: (g.kh - ky).min(MAX_ROWS), src_step: pw * g.c, dst_step: row };
                 for (c0, len) in pieces(row) {
-                    gather_add(terms, &image[ky * pw * g.c + c0..], &mut dkt[j * self.taps + ky * row + c0..], len, rows);
+                    gather_add(terms, &images[ky * pw * g.c + c0..], &mut dkt[j * self.taps + ky * row + c0..], len, rows);
                 }
             }
         }
     }
 
-    /// Adds the image's bias gradient to `db`.
+    /// Adds the group's bias gradient to `db`.
     fn bias_grad(&self, db: &mut [f32]) {
         db.iter_mut().enumerate().for_each(|(j, db)| *db += self.filter(j).iter().map(|t| t.value).sum::<f32>());
     }
