@@ -268,6 +268,14 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// An image of 400 values, `taps` tap offsets and `origins` window
+    /// origins (the `i`-th from `spot(i)`), every read inside the image.
+    fn layout(rng: &mut Rng, taps: usize, origins: usize, spot: impl Fn(usize) -> usize) -> (Vec<f32>, Vec<u32>, Vec<u32>) {
+        let image = (0..400).map(|_| rng.normal()).collect();
+        let tap_at = (0..taps).map(|t| (t * 3 % 50) as u32).collect();
+        (image, tap_at, (0..origins).map(|i| (spot(i) * 7 % 340) as u32).collect())
+    }
+
     #[test]
     fn matches_the_reference() {
         if !available() {
@@ -278,9 +286,7 @@ mod tests {
         // f = 32 (two whole vectors), 20 (a tail), 40 (a second group); taps 9, 27 (three groups), 25.
         for (f, taps, cells) in [(32, 9, 4), (20, 27, 4), (40, 25, 9), (7, 4, 1)] {
             let windows = 13;
-            let image: Vec<f32> = (0..400).map(|_| rng.normal()).collect();
-            let tap_at: Vec<u32> = (0..taps).map(|t| (t * 3 % 50) as u32).collect();
-            let at: Vec<u32> = (0..windows * cells).map(|i| (i * 7 % 340) as u32).collect();
+            let (image, tap_at, at) = layout(&mut rng, taps, windows * cells, |i| i);
             let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
             let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
             let arg: Vec<u8> = (0..windows * f).map(|i| (i * 5 % cells) as u8).collect();
@@ -307,10 +313,8 @@ mod tests {
         // f = 32, a tail of 20, a second group (40); 4 cells, 9 (two groups of four and one), 1.
         for (f, taps, cells, bias) in [(32, 9, 4, true), (20, 27, 9, false), (40, 25, 4, true), (7, 4, 1, true)] {
             let windows = 11;
-            let image: Vec<f32> = (0..400).map(|_| rng.normal()).collect();
-            let tap_at: Vec<u32> = (0..taps).map(|t| (t * 3 % 50) as u32).collect();
             // Cells 2 and 3 of each window share an origin: equal maxima, the first cell's.
-            let at: Vec<u32> = (0..windows * cells).map(|i| (if i % cells == 3 { i - 1 } else { i } * 7 % 340) as u32).collect();
+            let (image, tap_at, at) = layout(&mut rng, taps, windows * cells, |i| if i % cells == 3 { i - 1 } else { i });
             let kernel: Vec<f32> = (0..taps * f).map(|_| rng.normal()).collect();
             let b: Vec<f32> = (0..f).map(|_| rng.normal()).collect();
             let weights = Weights { kernel: &kernel, bias: bias.then_some(&b[..]), taps: &tap_at, f };
