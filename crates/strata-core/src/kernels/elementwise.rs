@@ -84,15 +84,16 @@ multiversion! {
     }
 }
 
-/// `parts[0] + parts[1] + ...`, added first to last, in `parts[0]` (given back
-/// first): each value's additions in that order whatever the threads, which
-/// share stretches of the values when the parts are long.
+/// `parts[0] + parts[1] + ...`, added first to last, returned in the first
+/// part's buffer (the others go back to the pool): each value's additions in
+/// that order whatever the threads, which share stretches of the values
+/// when the parts are long. A part shorter than the first adds to its length.
 pub fn add_parts_in_order(mut parts: Vec<Vec<f32>>) -> Option<Vec<f32>> {
     if parts.is_empty() {
         return None;
     }
     let mut total = parts.remove(0);
-    let add = |i: usize, stretch: &mut [f32]| parts.iter().for_each(|p| add_assign(stretch, &p[i * CHUNK..]));
+    let add = |i: usize, stretch: &mut [f32]| parts.iter().for_each(|p| add_assign(stretch, p.get(i * CHUNK..).unwrap_or_default()));
     match total.len() * parts.len() >= PARALLEL_MIN {
         true => total.par_chunks_mut(CHUNK).enumerate().for_each(|(i, t)| add(i, t)),
         false => total.chunks_mut(CHUNK).enumerate().for_each(|(i, t)| add(i, t)),
@@ -266,5 +267,24 @@ mod softmax_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn parts_add_in_order_with_the_serial_bits() {
+        let mut rng = Rng::new(8);
+        // Long enough to share among threads (several stretches, the last partial), and short.
+        for len in [3 * CHUNK + 17, 100] {
+            let parts: Vec<Vec<f32>> = (0..7).map(|_| (0..len).map(|_| rng.normal() * 1e3).collect()).collect();
+            let want: Vec<u32> = (0..len).map(|i| parts.iter().map(|p| p[i]).reduce(|a, b| a + b).unwrap().to_bits()).collect();
+            let got = add_parts_in_order(parts).unwrap();
+            assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{len} values");
+        }
+        assert!(add_parts_in_order(Vec::new()).is_none());
     }
 }

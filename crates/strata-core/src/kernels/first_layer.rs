@@ -107,7 +107,7 @@ pub struct Weights<'a> {
 pub fn forward(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &mut [f32], arg: &mut [u8]) {
     let (f, taps) = (weights.f, weights.taps);
     let windows = at.len() / cells.max(1);
-    assert!(cells >= 1 && cells <= 256 && at.len() == windows * cells, "first_layer: {} window origins for {cells} cells", at.len());
+    assert!((1..=256).contains(&cells) && at.len() == windows * cells, "first_layer: {} window origins for {cells} cells", at.len());
     assert!(y.len() >= windows * f && arg.len() >= windows * f, "first_layer: outputs shorter than {windows} windows of {f}");
     assert!(weights.kernel.len() >= taps.len() * f && weights.bias.is_none_or(|b| b.len() >= f), "first_layer: kernel shorter than {} taps of {f}", taps.len());
     let reach = at.iter().max().map_or(0, |&a| a as usize) + taps.iter().max().map_or(0, |&t| t as usize);

@@ -79,7 +79,8 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     // in about 32 KiB (a first-level cache), so a layer with few windows an
     // image (a 3x3 output pooled to 1x1) does not read and write its whole
     // kernel gradient once per image for one term a filter.
-    let image_len = padded_size(g).0 * padded_size(g).1 * g.c;
+    let (ph, pw) = padded_size(g);
+    let image_len = ph * pw * g.c;
     let group = (8192 / image_len).clamp(1, block).min(u32::MAX as usize / image_len);
     let work = |b: usize, dx: Option<&mut [f32]>| {
         let images = b * block..((b + 1) * block).min(g.n);
