@@ -3,7 +3,7 @@
 //! `STRATA_THREADS` environment variable. Idle workers sleep rather than spin,
 //! so Strata stays fast on a machine that is busy with other work.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -209,9 +209,12 @@ fn update_contention() -> bool {
 }
 
 /// Runs one unit of work (a training step) on all threads, or, while other
-/// programs keep the cores busy, on a single worker.
+/// programs keep the cores busy, on a single worker. On all threads the
+/// other workers are kept looking for work through the step and
+/// [`LINGER`] after it ([`keep_awake`]).
 pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if !ADAPTIVE.load(Ordering::Relaxed) || num_threads() < 2 || !update_contention() {
+        let _step = Step::start();
         return f();
     }
     let single = SINGLE.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "strata-single".into()).build().ok());
@@ -219,6 +222,75 @@ pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         Some(pool) => pool.install(f),
         None => f(),
     }
+}
+
+/// How long the other workers keep looking for work after the last call to
+/// [`keep_awake`]: longer than the gap between two training steps (the next
+/// batch, the metrics, the callbacks), short enough to cost little after the last.
+const LINGER: Duration = Duration::from_millis(2);
+
+/// Whether workers are being kept awake, how many steps are running, and
+/// when [`keep_awake`] was last called or a step ended (microseconds from `EPOCH`).
+static AWAKE: AtomicBool = AtomicBool::new(false);
+static STEPS: AtomicUsize = AtomicUsize::new(0);
+static LAST_CALL: AtomicU64 = AtomicU64::new(0);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// A running training step: the workers stay awake while it runs.
+struct Step;
+
+impl Step {
+    fn start() -> Step {
+        STEPS.fetch_add(1, Ordering::AcqRel);
+        keep_awake();
+        Step
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        LAST_CALL.store(micros_now(), Ordering::Relaxed);
+        STEPS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn micros_now() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// Keeps the pool's other workers looking for work, not asleep, while a
+/// training step runs ([`run_step`]) and until [`LINGER`] after the last
+/// call or step. An idle rayon worker yields its core a
+/// few dozen times (about 30 µs here) and then sleeps, and waking it costs
+/// tens of microseconds on a virtual machine, more than some parallel loops
+/// take: on the project's 2-core VM the headline CNN's first convolution
+/// (53 µs forward) took 72 µs after 10-40 µs of serial work on the calling
+/// thread and 138 µs after 80 µs or more, when the sleeping worker never
+/// joined in (a probe timing it after a busy gap). A training step's serial
+/// stretches (the loss, the metrics, the next batch) are that long. So each
+/// other worker runs a job that takes pool work as it appears
+/// (`rayon::yield_now`) and otherwise yields its core, until the steps stop.
+pub fn keep_awake() {
+    LAST_CALL.store(micros_now(), Ordering::Relaxed);
+    if num_threads() < 2 || AWAKE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // The calling thread's own copy returns at once: it is the one doing the serial work.
+    let caller = rayon::current_thread_index();
+    let linger = LINGER.as_micros() as u64;
+    rayon::spawn_broadcast(move |ctx| {
+        if Some(ctx.index()) == caller {
+            return;
+        }
+        while STEPS.load(Ordering::Acquire) > 0 || micros_now().saturating_sub(LAST_CALL.load(Ordering::Relaxed)) < linger {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                // Other programs' threads get the core (spinning instead made
+                // training beside a busy core 2x slower with the fallback off).
+                std::thread::yield_now();
+            }
+        }
+        AWAKE.store(false, Ordering::Release);
+    });
 }
 
 /// Runs `f` on a worker of the pool (in place when called from one). Called
@@ -351,5 +423,22 @@ mod tests {
         assert_eq!(message.downcast_ref::<&str>(), Some(&"in the job"));
         // The pool still works after it.
         assert_eq!(on_pool(|| 7), 7);
+    }
+
+    #[test]
+    fn workers_kept_awake_take_the_work_and_stop_after_the_steps() {
+        // Steps from outside the pool and from inside it give their loops' results.
+        let sum = |n: u64| run_step(|| {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().sum::<u64>()
+        });
+        assert_eq!(sum(10_000), 49_995_000);
+        assert_eq!(rayon::scope(|_| sum(1_000)), 499_500);
+        // The kept-awake jobs end soon after the last step, on any pool size.
+        let start = Instant::now();
+        while AWAKE.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!AWAKE.load(Ordering::Acquire), "workers still kept awake {:?} after the last step", start.elapsed());
     }
 }
