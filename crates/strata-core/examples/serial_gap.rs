@@ -1,3 +1,10 @@
+//! How long the headline CNN's first convolution + pooling (forward, batch
+//! 32) takes right after the calling thread has worked alone for a while:
+//! an idle pool worker falls asleep after some tens of microseconds, and the
+//! loop then waits to wake it. Outside a training step nothing keeps the
+//! workers awake (`threads::keep_awake`), so this shows the cost it avoids:
+//! `cargo run --release -p strata-core --example serial_gap`.
+
 use std::time::{Duration, Instant};
 use strata_core::{ops, Padding, Tensor};
 fn main() {
@@ -10,7 +17,8 @@ fn main() {
         let mut t = vec![];
         for _ in 0..400 {
             let s = Instant::now();
-            while s.elapsed() < Duration::from_micros(gap_us) {} // the main thread busy, serially
+            // The calling thread busy, alone.
+            while s.elapsed() < Duration::from_micros(gap_us) {}
             let s = Instant::now();
             ops::conv2d_relu_max_pool(&x, &k, Some(&b), (1, 1), Padding::Valid, (2, 2)).unwrap();
             t.push(s.elapsed().as_secs_f64() * 1e6);
