@@ -131,7 +131,7 @@ pub fn sum_rows(x: &[f32], cols: usize) -> Vec<f32> {
             })
             .collect();
         for p in partials {
-            out.iter_mut().zip(&p).for_each(|(a, v)| *a += v);
+            add_assign(&mut out, &p);
         }
     } else {
         x.chunks_exact(cols).for_each(|r| out.iter_mut().zip(r).for_each(|(a, v)| *a += v));

@@ -145,6 +145,7 @@ pub fn forward_reference(image: &[f32], weights: &Weights, at: &[u32], cells: us
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::*;
+    use crate::kernels::simd::lane_mask;
 
     /// Taps summed at once: 9 (a 3x3 kernel over one channel) times two
     /// vectors of filters is 18 of the 32 registers.
@@ -152,10 +153,7 @@ mod avx512 {
 
     /// The lanes of the 16 filters from `j0` that exist.
     fn lanes(f: usize, j0: usize) -> __mmask16 {
-        match f.saturating_sub(j0) {
-            n if n >= 16 => 0xffff,
-            n => ((1u32 << n) - 1) as __mmask16,
-        }
+        lane_mask(f.saturating_sub(j0))
     }
 
     /// Cells summed at once: two vectors of filters each, 8 registers.

@@ -9,6 +9,8 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::simd::lane_mask;
 use super::tile::{isa, Isa};
 
 /// One scaled row: `value * src[at..at + len]`.
@@ -129,7 +131,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     unsafe fn sum<const R: usize, const V: usize>(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
         let tail = len - (V - 1) * 16;
-        let last: __mmask16 = if tail >= 16 { 0xffff } else { (1u16 << tail) - 1 };
+        let last: __mmask16 = lane_mask(tail);
         let mask = |v: usize| if v + 1 < V { 0xffff } else { last };
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         for t in terms {
@@ -166,7 +168,7 @@ mod avx512_lists {
         let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for j0 in (0..f).step_by(16) {
             let n = (f - j0).min(16);
-            let lanes = ((1u32 << n) - 1) as __mmask16;
+            let lanes = lane_mask(n);
             let mut bytes = [0u8; 16];
             bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
             let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
@@ -183,7 +185,8 @@ mod avx512_lists {
                 let values = _mm512_castps_si512(_mm512_maskz_compress_ps(here, dyv));
                 let ats = _mm512_maskz_compress_epi32(here, at);
                 let out = terms.as_mut_ptr().add(k * f + *count).cast::<i32>();
-                let words = |terms: usize| ((1u32 << (2 * terms)) - 1) as __mmask16;
+                // Two 32-bit words a term.
+                let words = |terms: usize| lane_mask(2 * terms);
                 _mm512_mask_storeu_epi32(out, words(kept.min(8)), _mm512_permutex2var_epi32(values, first, ats));
                 if kept > 8 {
                     _mm512_mask_storeu_epi32(out.add(16), words(kept - 8), _mm512_permutex2var_epi32(values, second, ats));

@@ -9,7 +9,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::simd::multiversion;
+use super::simd::{lane_mask, multiversion};
 use super::window::Window;
 
 /// Checks the sizes every index below relies on.
@@ -84,10 +84,6 @@ fn at(g: &Window, oy: usize, ox: usize, ky: usize, kx: usize) -> usize {
     ((oy * g.kh + ky) * g.w + ox * g.kw + kx) * g.c
 }
 
-/// The lanes of the 16 channels from `c0` that exist.
-fn lanes(c: usize, c0: usize) -> u16 {
-    if c - c0 >= 16 { 0xffff } else { (1u16 << (c - c0)) - 1 }
-}
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -96,7 +92,7 @@ unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * g.c;
             for c0 in (0..g.c).step_by(16) {
-                let m = lanes(g.c, c0);
+                let m = lane_mask(g.c - c0);
                 let mut best = _mm512_maskz_loadu_ps(m, x.add(at(g, oy, ox, 0, 0) + c0));
                 let mut pos = _mm512_setzero_si512();
                 for k in 1..g.kh * g.kw {
@@ -154,7 +150,7 @@ unsafe fn unpool_avx512(dy: *const f32, y: *const f32, arg: *const u8, g: &Windo
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * g.c;
             for c0 in (0..g.c).step_by(16) {
-                let m = lanes(g.c, c0);
+                let m = lane_mask(g.c - c0);
                 let passed = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_maskz_loadu_ps(m, y.add(o + c0)), _mm512_setzero_ps());
                 let grad = _mm512_maskz_loadu_ps(passed, dy.add(o + c0));
                 let mut bytes = [0u8; 16];

@@ -46,6 +46,13 @@ pub(crate) fn has_avx512() -> bool {
         && std::is_x86_feature_detected!("avx512dq")
 }
 
+/// A mask of the first `n` of 16 lanes (all of them from `n = 16` on): the
+/// lanes of a vector that a row's last, partial stretch fills.
+#[inline]
+pub(crate) fn lane_mask(n: usize) -> u16 {
+    if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
+}
+
 /// Asks the CPU to bring `values` into its nearest cache ahead of their
 /// use: a hint, with no effect on any result (nothing where the CPU has no
 /// such instruction). For data read soon after, at addresses the hardware's

@@ -207,7 +207,7 @@ unsafe fn dispatch(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel<const R: usize, const V: usize>(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
     let tail = t.cols - (V - 1) * 16;
-    let mask: __mmask16 = if tail >= 16 { 0xffff } else { (1u16 << tail) - 1 };
+    let mask: __mmask16 = super::simd::lane_mask(tail);
     // A bias starts the sums (one load per vector, not per row).
     let mut start = [_mm512_setzero_ps(); V];
     if let Out::Store { bias: Some(bias), .. } = out {

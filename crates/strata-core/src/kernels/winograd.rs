@@ -251,7 +251,7 @@ mod avx512 {
 
     /// The lanes of the 16 channels from `c0` that exist.
     fn mask(len: usize, c0: usize) -> __mmask16 {
-        if len - c0 >= 16 { 0xffff } else { (1u16 << (len - c0)) - 1 }
+        crate::kernels::simd::lane_mask(len - c0)
     }
 
     #[target_feature(enable = "avx512f")]
