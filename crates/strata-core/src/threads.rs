@@ -229,9 +229,9 @@ pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// batch, the metrics, the callbacks), short enough to cost little after the last.
 const LINGER: Duration = Duration::from_millis(2);
 
-/// Whether workers are being kept awake, how many steps are running, and
+/// How many workers are being kept awake, how many steps are running, and
 /// when [`keep_awake`] was last called or a step ended (microseconds from `EPOCH`).
-static AWAKE: AtomicBool = AtomicBool::new(false);
+static AWAKE: AtomicUsize = AtomicUsize::new(0);
 static STEPS: AtomicUsize = AtomicUsize::new(0);
 static LAST_CALL: AtomicU64 = AtomicU64::new(0);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -272,11 +272,14 @@ fn micros_now() -> u64 {
 /// (`rayon::yield_now`) and otherwise yields its core, until the steps stop.
 pub fn keep_awake() {
     LAST_CALL.store(micros_now(), Ordering::Relaxed);
-    if num_threads() < 2 || AWAKE.swap(true, Ordering::AcqRel) {
+    // The calling thread's own copy returns at once: it is the one doing the
+    // serial work. A new round starts only once every worker of the last has
+    // left its loop (a round started while some still ran would nest in them).
+    let caller = rayon::current_thread_index();
+    let others = num_threads() - caller.is_some() as usize;
+    if num_threads() < 2 || AWAKE.compare_exchange(0, others, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return;
     }
-    // The calling thread's own copy returns at once: it is the one doing the serial work.
-    let caller = rayon::current_thread_index();
     let linger = LINGER.as_micros() as u64;
     rayon::spawn_broadcast(move |ctx| {
         if Some(ctx.index()) == caller {
@@ -289,7 +292,7 @@ pub fn keep_awake() {
                 std::thread::yield_now();
             }
         }
-        AWAKE.store(false, Ordering::Release);
+        AWAKE.fetch_sub(1, Ordering::AcqRel);
     });
 }
 
@@ -436,9 +439,9 @@ mod tests {
         assert_eq!(rayon::scope(|_| sum(1_000)), 499_500);
         // The kept-awake jobs end soon after the last step, on any pool size.
         let start = Instant::now();
-        while AWAKE.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+        while AWAKE.load(Ordering::Acquire) > 0 && start.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert!(!AWAKE.load(Ordering::Acquire), "workers still kept awake {:?} after the last step", start.elapsed());
+        assert_eq!(AWAKE.load(Ordering::Acquire), 0, "workers still kept awake {:?} after the last step", start.elapsed());
     }
 }
