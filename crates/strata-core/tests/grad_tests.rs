@@ -374,6 +374,10 @@ fn conv_relu_max_pool_is_the_two_ops_in_one() {
         ([1, 5, 5, 1], (3, 3), 2, (1, 1), Padding::Valid, (2, 2)),
         // Kernel rows of 16 values or more: the backward sums each window's maximum alone.
         ([3, 13, 13, 16], (3, 3), 20, (1, 1), Padding::Valid, (2, 2)),
+        // 3x3 pooled 2x2: the input gradient a window's region at a time, in
+        // slices of 16 channels (the last partial, padded; the headline's shape).
+        ([2, 10, 10, 20], (3, 3), 33, (1, 1), Padding::Same, (2, 2)),
+        ([2, 13, 13, 32], (3, 3), 64, (1, 1), Padding::Valid, (2, 2)),
         ([2, 9, 8, 8], (5, 4), 70, (1, 1), Padding::Same, (2, 3)),
         ([5, 11, 9, 50], (3, 3), 5, (2, 1), Padding::Valid, (3, 1)),
         ([9, 4, 4, 16], (1, 1), 17, (1, 1), Padding::Same, (2, 2)),

@@ -108,6 +108,32 @@ pub fn list_by_cell_reference(y: &[f32], dy: &[f32], arg: &[u8], step: u32, term
     }
 }
 
+/// Appends one pooling window's terms to lists by filter: for each filter
+/// `j` whose maximum passes a gradient (`y[j] > 0` and `dy[j] != 0`) and
+/// sits in cell `k = arg[j]`, `{dy[j], origins[k]}` goes to the end of list
+/// `j`, `terms[j * capacity..][..counts[j]]`. A full list drops the term; a
+/// cell past `origins` gives offset 0.
+///
+/// Panics if the slices are shorter than `f = y.len()` lists of `capacity`
+/// (or `dy`, `arg` than `y`).
+pub fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
+    let f = y.len();
+    assert!(dy.len() >= f && arg.len() >= f && counts.len() >= f && terms.len() >= f * capacity, "list_by_filter: {f} lists of {capacity}");
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Some(Isa::Avx512) && origins.len() <= 16 && capacity > 0 && f * capacity <= i32::MAX as usize {
+        // SAFETY: the assert bounds every read and write (slots are clamped
+        // to their lists, which fit 32-bit indices); the CPU has AVX-512F.
+        return unsafe { avx512_lists::list_by_filter(y, dy, arg, origins, capacity, terms, counts) };
+    }
+    for (j, ((&y, &dy), &k)) in y.iter().zip(dy).zip(arg).enumerate() {
+        let count = &mut counts[j];
+        if y > 0.0 && dy != 0.0 && (*count as usize) < capacity {
+            terms[j * capacity + *count as usize] = Term { value: dy, at: origins.get(k as usize).copied().unwrap_or(0) };
+            *count += 1;
+        }
+    }
+}
+
 /// Picks the kernel for `rows.count` rows of `$v` vectors: `$kernel::<R, V>`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_size {
@@ -157,10 +183,42 @@ mod avx512 {
 mod avx512_lists {
     use super::*;
 
+    /// [`super::list_by_filter`] 16 filters at a time: the terms made side
+    /// by side (the origin of each lane's cell by a permute), interleaved,
+    /// and scattered to their lists' ends with the counts beside them.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
+        let (f, count) = (y.len(), origins.len());
+        let origins = _mm512_maskz_loadu_epi32(lane_mask(count), origins.as_ptr().cast());
+        let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let (room, base) = (_mm512_set1_epi32(capacity as i32), terms.as_mut_ptr().cast::<i64>());
+        for j0 in (0..f).step_by(16) {
+            let n = (f - j0).min(16);
+            let lanes = lane_mask(n);
+            let mut bytes = [0u8; 16];
+            bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
+            let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
+            let (yv, dyv) = (_mm512_maskz_loadu_ps(lanes, y.as_ptr().add(j0)), _mm512_maskz_loadu_ps(lanes, dy.as_ptr().add(j0)));
+            let zero = _mm512_setzero_ps();
+            let passed = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, yv, zero), dyv, zero);
+            let held = _mm512_maskz_loadu_epi32(lanes, counts.as_ptr().add(j0).cast());
+            let kept = passed & _mm512_cmplt_epu32_mask(held, room);
+            // A cell past the origins (16 at most) reads a zero lane: a wrong offset, never a write outside.
+            let known = _mm512_cmplt_epu32_mask(cell, _mm512_set1_epi32(count as i32));
+            let (values, ats) = (_mm512_castps_si512(dyv), _mm512_maskz_permutexvar_epi32(known, cell, origins));
+            let slots = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), room), held);
+            _mm512_mask_i32scatter_epi64::<8>(base.cast(), kept as u8, _mm512_castsi512_si256(slots), _mm512_permutex2var_epi32(values, first, ats));
+            _mm512_mask_i32scatter_epi64::<8>(base.cast(), (kept >> 8) as u8, _mm512_extracti64x4_epi64::<1>(slots), _mm512_permutex2var_epi32(values, second, ats));
+            _mm512_mask_storeu_epi32(counts.as_mut_ptr().add(j0).cast(), lanes, _mm512_mask_add_epi32(held, kept, held, _mm512_set1_epi32(1)));
+        }
+    }
+
     /// [`super::list_by_cell`] 16 filters at a time: each cell's terms
     /// packed to the front of a vector (a compress), interleaved into terms
     /// and written with masked stores, so nothing past a list's end is touched.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
         let f = y.len();
         let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -288,6 +346,41 @@ mod tests {
                 assert_eq!(bits(g), bits(w), "{f} filters, cell {k}");
             }
         }
+    }
+
+    #[test]
+    fn lists_by_filter_as_the_plain_loop_does() {
+        let mut rng = Rng::new(6);
+        for (f, cells) in [(64, 4), (20, 4), (7, 9), (33, 1)] {
+            let capacity = 5;
+            let origins: Vec<u32> = (0..cells).map(|k| 1000 + 37 * k as u32).collect();
+            let (mut got, mut want) = (vec![Term { value: -9.0, at: 99 }; f * capacity], vec![Term { value: -9.0, at: 99 }; f * capacity]);
+            let (mut got_counts, mut want_counts) = (vec![0u32; f], vec![0; f]);
+            for _ in 0..capacity + 1 {
+                let y: Vec<f32> = (0..f).map(|i| if i % 5 == 0 { 0.0 } else { rng.normal() }).collect();
+                let dy: Vec<f32> = (0..f).map(|i| if i % 7 == 3 { 0.0 } else if i == 2 { f32::NAN } else { rng.normal() }).collect();
+                let arg: Vec<u8> = (0..f).map(|_| rng.below(cells) as u8).collect();
+                list_by_filter(&y, &dy, &arg, &origins, capacity, &mut got, &mut got_counts);
+                for (j, ((&y, &dy), &k)) in y.iter().zip(&dy).zip(&arg).enumerate() {
+                    if y > 0.0 && dy != 0.0 && want_counts[j] < capacity {
+                        want[j * capacity + want_counts[j]] = Term { value: dy, at: origins[k as usize] };
+                        want_counts[j] += 1;
+                    }
+                }
+            }
+            assert_eq!(got_counts.iter().map(|&n| n as usize).collect::<Vec<_>>(), want_counts, "{f} filters, {cells} cells");
+            let bits = |t: &[Term]| t.iter().map(|t| (t.value.to_bits(), t.at)).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{f} filters, {cells} cells: the lists and nothing past them");
+        }
+    }
+
+    #[test]
+    fn a_full_list_drops_the_term() {
+        let mut terms = [Term { value: 0.0, at: 0 }; 2];
+        let mut counts = [1, 0];
+        list_by_filter(&[1.0, 1.0], &[2.0, 3.0], &[0, 1], &[5], 1, &mut terms, &mut counts);
+        assert_eq!(counts, [1, 1]);
+        assert_eq!(terms, [Term { value: 0.0, at: 0 }, Term { value: 3.0, at: 0 }], "a cell past the origins gives offset 0");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod optim;
 pub mod peak;
 pub mod pool;
 pub mod pool_tiles;
+pub mod region;
 pub mod first_layer;
 pub mod thin;
 pub mod tile;
