@@ -71,7 +71,7 @@ pub fn add_window(cells: [&[Term]; 4], slice: &[f32], dst: &mut [f32], row_step:
     assert!(reach.is_some_and(|end| end <= dst.len()), "add_window: the region runs past the {} values of dst", dst.len());
     assert!(slice.len() >= FILTER_STEP, "add_window: a slice of {} values holds no filter", slice.len());
     #[cfg(target_arch = "x86_64")]
-    if available() && slice.as_ptr() as usize % 64 == 0 && slice.len() % 16 == 0 {
+    if available() && (slice.as_ptr() as usize).is_multiple_of(64) && slice.len().is_multiple_of(16) {
         // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
         return unsafe { avx512::add_window(cells, slice.as_ptr(), slice.len() - FILTER_STEP, dst.as_mut_ptr(), row_step, c, lanes) };
     }

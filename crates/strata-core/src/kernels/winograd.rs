@@ -89,22 +89,58 @@ pub fn forward_image(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[
 /// values are those of the whole image's pass, whatever the band.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, relu: bool, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32]) {
+    let tw = g.ow.div_ceil(2);
+    let blocks = products(x, rows, row_width, g, u, f, scratch, band.clone());
+    // The band's outputs, as an image of their own rows.
+    let out = Window { oh: (2 * band.end).min(g.oh) - 2 * band.start, ..*g };
+    assert!(y.len() >= out.out_pixels() * f, "winograd sizes");
+    for t in 0..blocks {
+        transform_output(&scratch.m, t, blocks, f, bias, relu, (2 * (t / tw), 2 * (t % tw)), &out, y);
+    }
+}
+
+/// Whether [`forward_band_pooled`] runs on this CPU (it needs AVX-512).
+pub fn pools() -> bool {
+    tile::isa() == Some(tile::Isa::Avx512)
+}
+
+/// [`forward_band`] with relu, each 2x2 block then max pooled: `y` takes
+/// the largest of its four outputs and `arg` its cell (0 to 3, row by row;
+/// the first of equals), the same values as
+/// [`max_pool_tiles`](super::pool_tiles::max_pool_tiles) over the
+/// convolution's, without storing those. `g`'s outputs must be of even size.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_band_pooled(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32], arg: &mut [u8]) {
+    assert!(pools() && g.oh % 2 == 0 && g.ow % 2 == 0, "winograd pooling: {}x{} outputs, or no AVX-512", g.oh, g.ow);
+    let blocks = band.len() * g.ow / 2;
+    assert!(y.len() >= blocks * f && arg.len() >= blocks * f, "winograd pooling sizes");
+    assert!(bias.is_none_or(|b| b.len() >= f), "winograd bias");
+    let blocks = products(x, rows, row_width, g, u, f, scratch, band);
+    for t in 0..blocks {
+        // SAFETY: the CPU has AVX-512 (asserted); block t's products are in
+        // `m` (sized by `products`), its outputs at `t * f` in `y` and `arg`.
+        unsafe { avx512::transform_output_pooled(&scratch.m, t, blocks, f, bias, y[t * f..].as_mut_ptr(), arg[t * f..].as_mut_ptr()) };
+    }
+}
+
+/// Transforms the band's input blocks and runs the products to
+/// `scratch.m`: one `[blocks, c] x [c, f]` product per position of the
+/// transformed blocks, on tiles. Returns the number of blocks.
+#[allow(clippy::too_many_arguments)]
+fn products(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, scratch: &mut Scratch, band: Range<usize>) -> usize {
     assert!(tile::available(), "Winograd's kernels run on tiles, which need AVX-512, or AVX2 and FMA");
     let c = g.c;
     let tw = g.ow.div_ceil(2);
     assert!(band.start < band.end && band.end <= g.oh.div_ceil(2), "winograd band {band:?} of {} block rows", g.oh.div_ceil(2));
-    // The band's outputs, as an image of their own rows.
-    let out = Window { oh: (2 * band.end).min(g.oh) - 2 * band.start, ..*g };
     let blocks = band.len() * tw;
-    assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f && y.len() >= out.out_pixels() * f, "winograd sizes");
+    assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f, "winograd sizes");
     scratch.v.resize(XI * blocks * c, 0.0);
     scratch.m.resize(XI * blocks * f, 0.0);
     scratch.zeros.resize(c, 0.0);
     let zeros = &scratch.zeros;
-    // Block t's top-left output pixel, in the band's rows.
-    let origin = |t: usize| (2 * (t / tw), 2 * (t % tw));
     for t in 0..blocks {
-        let (by, bx) = origin(t);
+        // Block t's top-left output pixel, in the band's rows.
+        let (by, bx) = (2 * (t / tw), 2 * (t % tw));
         let pixel = |i: usize, j: usize| -> &[f32] {
             let (r, q) = (2 * band.start + by + i, bx + j);
             if r < rows && q < row_width {
@@ -134,9 +170,7 @@ pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f
             }
         }
     }
-    for t in 0..blocks {
-        transform_output(&scratch.m, t, blocks, f, bias, relu, origin(t), &out, y);
-    }
+    blocks
 }
 
 /// `V = Bᵀ d B` for block `t`, every channel: `d[4 i + j]` is the input pixel (i, j).
@@ -249,6 +283,49 @@ mod avx512 {
 
     use super::Window;
 
+    /// `Aᵀ M A` of block `t`, 16 filters from `o0` (lanes `k`), plus
+    /// `bias`: the block's four outputs, row by row.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block_outputs(m: *const f32, t: usize, blocks: usize, f: usize, o0: usize, k: __mmask16, bias: Option<&[f32]>) -> [[__m512; 2]; 2] {
+        let p: [__m512; 16] = std::array::from_fn(|i| _mm512_maskz_loadu_ps(k, m.add((i * blocks + t) * f + o0)));
+        let b = match bias {
+            Some(b) => _mm512_maskz_loadu_ps(k, b.as_ptr().add(o0)),
+            None => _mm512_setzero_ps(),
+        };
+        // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
+        let mut am = [[_mm512_setzero_ps(); 4]; 2];
+        for j in 0..4 {
+            let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+            am[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            am[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        // ... then on each row i, plus bias.
+        am.map(|[m0, m1, m2, m3]| [_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), b), _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(m1, m2), m3), b)])
+    }
+
+    /// Block `t`'s outputs after relu, max pooled: the largest to `y`, its
+    /// cell to `arg` (`f` of each), in the order and with the comparison
+    /// the pooling kernel uses, so the same values.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn transform_output_pooled(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, y: *mut f32, arg: *mut u8) {
+        for o0 in (0..f).step_by(16) {
+            let k = mask(f, o0);
+            let out = block_outputs(m.as_ptr(), t, blocks, f, o0, k, bias);
+            let relu = |v: __m512| _mm512_max_ps(v, _mm512_setzero_ps());
+            let (mut best, mut cell) = (relu(out[0][0]), _mm512_setzero_si512());
+            for c in 1..4 {
+                let v = relu(out[c / 2][c % 2]);
+                let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                best = _mm512_mask_mov_ps(best, more, v);
+                cell = _mm512_mask_mov_epi32(cell, more, _mm512_set1_epi32(c as i32));
+            }
+            _mm512_mask_storeu_ps(y.add(o0), k, best);
+            _mm512_mask_cvtepi32_storeu_epi8(arg.add(o0).cast(), k, cell);
+        }
+    }
+
     /// The lanes of the 16 channels from `c0` that exist.
     fn mask(len: usize, c0: usize) -> __mmask16 {
         crate::kernels::simd::lane_mask(len - c0)
@@ -284,25 +361,11 @@ mod avx512 {
     pub(super) unsafe fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
         let (oy, ox) = origin;
         let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
-        let (m, y) = (m.as_ptr(), y.as_mut_ptr());
+        let y = y.as_mut_ptr();
         for o0 in (0..f).step_by(16) {
             let k = mask(f, o0);
-            let p: [__m512; 16] = std::array::from_fn(|i| _mm512_maskz_loadu_ps(k, m.add((i * blocks + t) * f + o0)));
-            let b = match bias {
-                Some(b) => _mm512_maskz_loadu_ps(k, b.as_ptr().add(o0)),
-                None => _mm512_setzero_ps(),
-            };
-            // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
-            let mut am = [[_mm512_setzero_ps(); 4]; 2];
-            for j in 0..4 {
-                let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
-                am[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                am[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
-            // ... then on each row i, plus bias and relu.
-            for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
-                let out = [_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, m1), m2), b), _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(m1, m2), m3), b)];
-                for (j, value) in out.into_iter().enumerate().take(cols) {
+            for (i, out) in block_outputs(m.as_ptr(), t, blocks, f, o0, k, bias).iter().enumerate().take(rows) {
+                for (j, &value) in out.iter().enumerate().take(cols) {
                     let value = if relu { _mm512_max_ps(value, _mm512_setzero_ps()) } else { value };
                     _mm512_mask_storeu_ps(y.add(((oy + i) * g.ow + ox + j) * f + o0), k, value);
                 }
@@ -340,6 +403,36 @@ mod tests {
                 let e = e + bias[i % f];
                 assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{h}x{w}x{c}->{f} [{i}]: {a} vs {e}");
             }
+        }
+    }
+
+    #[test]
+    fn pools_as_the_pooling_kernel_does() {
+        if !pools() {
+            eprintln!("skipped: pooling in place needs AVX-512");
+            return;
+        }
+        let mut rng = Rng::new(13);
+        let (h, c, f) = (13, 32, 20);
+        let g = Window { oh: 10, ow: 10, ..Window::new([1, h, h, c], (3, 3), (1, 1), Padding::Valid).unwrap() };
+        // Rounded inputs and kernels: ties between a block's outputs (and relu's zeros) happen.
+        let x: Vec<f32> = (0..h * h * c).map(|_| (rng.normal() * 2.0).round()).collect();
+        let kernel: Vec<f32> = (0..9 * c * f).map(|_| (rng.normal() * 2.0).round()).collect();
+        let bias: Vec<f32> = (0..f).map(|_| rng.normal()).collect();
+        let mut u = vec![0.0; XI * c * f];
+        transform_kernel(&kernel, c, f, &mut u);
+        let mut conv = vec![0.0; g.out_pixels() * f];
+        forward_image(&x, h, h, &g, &u, f, Some(&bias), true, &mut Scratch::default(), &mut conv);
+        let pool = Window::new([1, 10, 10, f], (2, 2), (2, 2), Padding::Valid).unwrap();
+        let (mut want, mut want_arg) = (vec![0.0; 25 * f], vec![0u8; 25 * f]);
+        crate::kernels::pool_tiles::max_pool_tiles(&conv, &pool, &mut want, &mut want_arg);
+        for band in [0..5, 1..3] {
+            let n = band.len() * 5 * f;
+            let (mut got, mut arg) = (vec![0.0; n], vec![9u8; n]);
+            forward_band_pooled(&x, h, h, &g, &u, f, Some(&bias), &mut Scratch::default(), band.clone(), &mut got, &mut arg);
+            let o = band.start * 5 * f..band.end * 5 * f;
+            assert_eq!(got, want[o.clone()], "band {band:?}: values");
+            assert_eq!(arg, want_arg[o], "band {band:?}: cells");
         }
     }
 }

@@ -65,6 +65,10 @@ pub(crate) fn conv2d_relu_max_pool(x: &Tensor, kernel: &Tensor, bias: Option<&Te
                 first.forward(image, &kd, bias, rows.start * pooled.ow..rows.end * pooled.ow, y, a);
                 return;
             }
+            if pool == (2, 2) && forward.pools() {
+                forward.rows_pooled(image, rows.start * 2..rows.end * 2, bias, scratch, y, a);
+                return;
+            }
             if forward.is_winograd() {
                 conv.resize(rows.len() * pool.0 * gc.ow * f, 0.0);
                 forward.rows(image, rows.start * pool.0..rows.end * pool.0, bias, true, scratch, conv);
