@@ -183,6 +183,31 @@ mod avx512 {
 mod avx512_lists {
     use super::*;
 
+    /// Filters `j0..j0 + 16` of a window (the lanes that exist, `lanes`):
+    /// their cells, their gradients, and which pass one (`y > 0`, `dy != 0`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn filters(y: &[f32], dy: &[f32], arg: &[u8], j0: usize) -> (__mmask16, __m512i, __m512, __mmask16) {
+        let n = (y.len() - j0).min(16);
+        let lanes = lane_mask(n);
+        let mut bytes = [0u8; 16];
+        bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
+        let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
+        let (yv, dyv) = (_mm512_maskz_loadu_ps(lanes, y.as_ptr().add(j0)), _mm512_maskz_loadu_ps(lanes, dy.as_ptr().add(j0)));
+        let zero = _mm512_setzero_ps();
+        let passed = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, yv, zero), dyv, zero);
+        (lanes, cell, dyv, passed)
+    }
+
+    /// The permutes that interleave values and offsets into terms: lanes
+    /// 0-7 of each, then lanes 8-15.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn interleave() -> (__m512i, __m512i) {
+        let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        (first, _mm512_add_epi32(first, _mm512_set1_epi32(8)))
+    }
+
     /// [`super::list_by_filter`] 16 filters at a time: the terms made side
     /// by side (the origin of each lane's cell by a permute), interleaved,
     /// and scattered to their lists' ends with the counts beside them.
@@ -190,19 +215,11 @@ mod avx512_lists {
     pub(super) unsafe fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
         let (f, count) = (y.len(), origins.len());
         let origins = _mm512_maskz_loadu_epi32(lane_mask(count), origins.as_ptr().cast());
-        let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+        let (first, second) = interleave();
         let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let (room, base) = (_mm512_set1_epi32(capacity as i32), terms.as_mut_ptr().cast::<i64>());
         for j0 in (0..f).step_by(16) {
-            let n = (f - j0).min(16);
-            let lanes = lane_mask(n);
-            let mut bytes = [0u8; 16];
-            bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
-            let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
-            let (yv, dyv) = (_mm512_maskz_loadu_ps(lanes, y.as_ptr().add(j0)), _mm512_maskz_loadu_ps(lanes, dy.as_ptr().add(j0)));
-            let zero = _mm512_setzero_ps();
-            let passed = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, yv, zero), dyv, zero);
+            let (lanes, cell, dyv, passed) = filters(y, dy, arg, j0);
             let held = _mm512_maskz_loadu_epi32(lanes, counts.as_ptr().add(j0).cast());
             let kept = passed & _mm512_cmplt_epu32_mask(held, room);
             // A cell past the origins (16 at most) reads a zero lane: a wrong offset, never a write outside.
@@ -221,18 +238,10 @@ mod avx512_lists {
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
         let f = y.len();
-        let first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+        let (first, second) = interleave();
         let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for j0 in (0..f).step_by(16) {
-            let n = (f - j0).min(16);
-            let lanes = lane_mask(n);
-            let mut bytes = [0u8; 16];
-            bytes[..n].copy_from_slice(&arg[j0..j0 + n]);
-            let cell = _mm512_cvtepu8_epi32(_mm_loadu_si128(bytes.as_ptr().cast()));
-            let (yv, dyv) = (_mm512_maskz_loadu_ps(lanes, y.as_ptr().add(j0)), _mm512_maskz_loadu_ps(lanes, dy.as_ptr().add(j0)));
-            let zero = _mm512_setzero_ps();
-            let passed = _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, yv, zero), dyv, zero);
+            let (_, cell, dyv, passed) = filters(y, dy, arg, j0);
             let at = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), _mm512_set1_epi32(step as i32));
             for (k, count) in counts.iter_mut().enumerate() {
                 let here = _mm512_mask_cmpeq_epi32_mask(passed, cell, _mm512_set1_epi32(k as i32));
