@@ -71,7 +71,7 @@ pub fn add_window(cells: [&[Term]; 4], slice: &[f32], dst: &mut [f32], row_step:
     assert!(reach.is_some_and(|end| end <= dst.len()), "add_window: the region runs past the {} values of dst", dst.len());
     assert!(slice.len() >= FILTER_STEP, "add_window: a slice of {} values holds no filter", slice.len());
     #[cfg(target_arch = "x86_64")]
-    if available() && (slice.as_ptr() as usize).is_multiple_of(64) && slice.len().is_multiple_of(16) {
+    if available() {
         // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
         return unsafe { avx512::add_window(cells, slice.as_ptr(), slice.len() - FILTER_STEP, dst.as_mut_ptr(), row_step, c, lanes) };
     }
@@ -104,7 +104,7 @@ mod avx512 {
     /// The 16 sums of a region, one vector a pixel.
     type Sums = [__m512; SIDE * SIDE];
 
-    /// `slice` 64-byte aligned, its last filter at `last`; the region in `dst` (checked by the caller).
+    /// `slice`'s last filter at `last`; the region in `dst` (checked by the caller).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn add_window(cells: [&[Term]; 4], slice: *const f32, last: usize, dst: *mut f32, row_step: usize, c: usize, lanes: usize) {
         let mut acc: Sums = [_mm512_setzero_ps(); SIDE * SIDE];
@@ -127,7 +127,7 @@ mod avx512 {
             let (value, filter) = (_mm512_set1_ps(t.value), slice.add((t.at as usize).min(last)));
             for tap in 0..TAPS {
                 let sum = &mut acc[(DY + tap / 3) * SIDE + DX + tap % 3];
-                *sum = _mm512_fmadd_ps(value, _mm512_load_ps(filter.add(16 * tap)), *sum);
+                *sum = _mm512_fmadd_ps(value, _mm512_loadu_ps(filter.add(16 * tap)), *sum);
             }
         }
     }
@@ -177,6 +177,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn any_offset_is_read_safely() {
+        // Offsets off a vector's boundary, and a slice that starts off one.
+        let slice: Vec<f32> = (0..3 * FILTER_STEP + 5).map(|i| i as f32).collect();
+        let cells: [&[Term]; 4] = [&[Term { value: 1.0, at: 7 }], &[Term { value: 2.0, at: 300 }], &[], &[Term { value: 0.5, at: 1 }]];
+        let (mut got, mut want) = ([0.0; 4 * 64], [0.0; 4 * 64]);
+        add_window(cells, &slice[3..], &mut got, 64, 16, 16);
+        reference(cells, &slice[3..], &mut want, 64, 16, 16);
+        assert_eq!(got, want);
     }
 
     #[test]
