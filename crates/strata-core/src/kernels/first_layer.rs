@@ -145,6 +145,7 @@ pub fn forward_reference(image: &[f32], weights: &Weights, at: &[u32], cells: us
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::*;
+    use crate::kernels::pool_tiles::keep_larger;
     use crate::kernels::simd::lane_mask;
 
     /// Taps summed at once: 9 (a 3x3 kernel over one channel) times two
@@ -183,16 +184,13 @@ mod avx512 {
                         }
                     }
                     for (k, acc) in acc.iter().enumerate().take(group.len()) {
-                        let here = _mm512_set1_epi32((k0 + k) as i32);
                         for i in 0..2 {
                             let z = _mm512_max_ps(acc[i], _mm512_setzero_ps());
                             if k0 + k == 0 {
                                 best[i] = z;
                                 continue;
                             }
-                            let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(z, best[i]);
-                            best[i] = _mm512_mask_mov_ps(best[i], more, z);
-                            cell[i] = _mm512_mask_mov_epi32(cell[i], more, here);
+                            (best[i], cell[i]) = keep_larger(best[i], cell[i], z, k0 + k);
                         }
                     }
                 }

@@ -84,6 +84,19 @@ fn at(g: &Window, oy: usize, ox: usize, ky: usize, kx: usize) -> usize {
     ((oy * g.kh + ky) * g.w + ox * g.kw + kx) * g.c
 }
 
+/// One step of a running maximum over a pooling window's cells, 16 lanes at
+/// a time: where `v` is greater than `best` (a NaN never is, so the first of
+/// equal values, and a NaN already held, stay), `v` and `cell` take their
+/// places in `best` and `pos`. Every AVX-512 path that pools (this kernel,
+/// Winograd's blocks, a first layer's windows) steps through this one, so
+/// their maxima and cells agree bit for bit.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn keep_larger(best: __m512, pos: __m512i, v: __m512, cell: usize) -> (__m512, __m512i) {
+    let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+    (_mm512_mask_mov_ps(best, more, v), _mm512_mask_mov_epi32(pos, more, _mm512_set1_epi32(cell as i32)))
+}
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -97,9 +110,7 @@ unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
                 let mut pos = _mm512_setzero_si512();
                 for k in 1..g.kh * g.kw {
                     let v = _mm512_maskz_loadu_ps(m, x.add(at(g, oy, ox, k / g.kw, k % g.kw) + c0));
-                    let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
-                    best = _mm512_mask_mov_ps(best, more, v);
-                    pos = _mm512_mask_mov_epi32(pos, more, _mm512_set1_epi32(k as i32));
+                    (best, pos) = keep_larger(best, pos, v, k);
                 }
                 _mm512_mask_storeu_ps(y.add(o + c0), m, best);
                 _mm512_mask_cvtepi32_storeu_epi8(arg.add(o + c0) as *mut _, m, pos);

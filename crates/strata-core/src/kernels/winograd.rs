@@ -112,10 +112,8 @@ pub fn pools() -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn forward_band_pooled(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32], arg: &mut [u8]) {
     assert!(pools() && g.oh % 2 == 0 && g.ow % 2 == 0, "winograd pooling: {}x{} outputs, or no AVX-512", g.oh, g.ow);
-    let blocks = band.len() * g.ow / 2;
-    assert!(y.len() >= blocks * f && arg.len() >= blocks * f, "winograd pooling sizes");
-    assert!(bias.is_none_or(|b| b.len() >= f), "winograd bias");
     let blocks = products(x, rows, row_width, g, u, f, scratch, band);
+    assert!(y.len() >= blocks * f && arg.len() >= blocks * f && bias.is_none_or(|b| b.len() >= f), "winograd pooling sizes");
     for t in 0..blocks {
         // SAFETY: the CPU has AVX-512 (asserted); block t's products are in
         // `m` (sized by `products`), its outputs at `t * f` in `y` and `arg`.
@@ -282,6 +280,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Window;
+    use crate::kernels::pool_tiles::keep_larger;
 
     /// `Aᵀ M A` of block `t`, 16 filters from `o0` (lanes `k`), plus
     /// `bias`: the block's four outputs, row by row.
@@ -305,8 +304,8 @@ mod avx512 {
     }
 
     /// Block `t`'s outputs after relu, max pooled: the largest to `y`, its
-    /// cell to `arg` (`f` of each), in the order and with the comparison
-    /// the pooling kernel uses, so the same values.
+    /// cell to `arg` (`f` of each), cell by cell through the pooling
+    /// kernel's own step ([`keep_larger`]), so the same values.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn transform_output_pooled(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, y: *mut f32, arg: *mut u8) {
@@ -316,10 +315,7 @@ mod avx512 {
             let relu = |v: __m512| _mm512_max_ps(v, _mm512_setzero_ps());
             let (mut best, mut cell) = (relu(out[0][0]), _mm512_setzero_si512());
             for c in 1..4 {
-                let v = relu(out[c / 2][c % 2]);
-                let more = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
-                best = _mm512_mask_mov_ps(best, more, v);
-                cell = _mm512_mask_mov_epi32(cell, more, _mm512_set1_epi32(c as i32));
+                (best, cell) = keep_larger(best, cell, relu(out[c / 2][c % 2]), c);
             }
             _mm512_mask_storeu_ps(y.add(o0), k, best);
             _mm512_mask_cvtepi32_storeu_epi8(arg.add(o0).cast(), k, cell);
