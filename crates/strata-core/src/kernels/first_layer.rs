@@ -70,6 +70,42 @@ pub fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &m
     reference(image, taps, m, dk, db);
 }
 
+/// The width of `image`'s rows when every pooling window reads a 4x4 patch
+/// of it, as a 3x3 kernel over one channel pooled 2x2 does: taps at `ky *
+/// row + kx`, and each window's cells at `origin + cy * row + cx`. Then
+/// [`add_image_patch`] gives [`add_image`]'s sums.
+pub fn patch_row(taps: &[u32], at: &[u32], cells: usize) -> Option<usize> {
+    let row = *taps.get(3)? as usize;
+    let taps_fit = taps.len() == 9 && taps.iter().enumerate().all(|(t, &o)| o as usize == t / 3 * row + t % 3);
+    let cells_fit = cells == 4 && at.chunks_exact(4).all(|o| (0..4).all(|k| o[k] as usize == o[0] as usize + k / 2 * row + k % 2));
+    (taps_fit && cells_fit).then_some(row)
+}
+
+/// [`add_image`] for windows that read 4x4 patches with rows `row` apart
+/// ([`patch_row`]; `m.at`'s first cell of each window is its patch's
+/// origin): each patch in one vector, and each filter's value for a tap
+/// picked from it at its maximum's cell by a permute, one multiply-add per
+/// tap and filter where [`add_image`] does one per cell (four), zero in all
+/// but one. The same sums in the same order (only zeros are not added).
+///
+/// Panics if a patch runs past `image` or the slices are shorter than the sizes say.
+pub fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+    let (windows, f) = (m.windows(), m.f);
+    assert!(m.cells == 4 && m.at.len() == 4 * windows, "first_layer: patches need 4 cells a window, got {}", m.cells);
+    assert!(m.y.len() >= windows * f && m.dy.len() >= windows * f && m.arg.len() >= windows * f, "first_layer: pooled rows shorter than {windows} windows of {f}");
+    assert!(dk.len() >= 9 * f && db.len() >= f, "first_layer: gradients shorter than 9 taps of {f}");
+    let reach = m.at.iter().step_by(4).max().map(|&a| a as usize + 3 * row + 3);
+    assert!(reach.is_none_or(|r| r < image.len()), "first_layer: a patch reads past the {} values of the image", image.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the asserts bound every read and write (a patch's last
+        // value is its window's last cell's last tap); the CPU has AVX-512F.
+        return unsafe { avx512::add_image_patch(image, row, m, dk, db) };
+    }
+    let taps: Vec<u32> = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
+    reference(image, &taps, m, dk, db);
+}
+
 /// [`add_image`] as plain loops.
 pub fn reference(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
     let f = m.f;
@@ -203,59 +239,104 @@ mod avx512 {
         }
     }
 
+    /// One window's gradients in 16 lanes of filters from `j0` (`lanes`), where
+    /// its maximum passed relu, those lanes, and the cells of the maxima.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
-        let (f, cells, x) = (m.f, m.cells, image.as_ptr());
+    unsafe fn window(m: &Maxima, w: usize, j0: usize, lanes: __mmask16) -> (__m512, __mmask16, __m512i) {
+        let o = w * m.f + j0;
+        let y = _mm512_maskz_loadu_ps(lanes, m.y.as_ptr().add(o));
+        let passed = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, y, _mm512_setzero_ps());
+        let bytes = match lanes {
+            0xffff => _mm_loadu_si128(m.arg.as_ptr().add(o).cast()),
+            0 => _mm_setzero_si128(),
+            _ => {
+                let mut bytes = [0u8; 16];
+                let n = m.f - j0;
+                bytes[..n].copy_from_slice(&m.arg[o..][..n]);
+                _mm_loadu_si128(bytes.as_ptr().cast())
+            }
+        };
+        (_mm512_maskz_loadu_ps(passed, m.dy.as_ptr().add(o)), passed, _mm512_cvtepu8_epi32(bytes))
+    }
+
+    /// `p[..16] += v` in the lanes of `lanes`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add_to(p: *mut f32, lanes: __mmask16, v: __m512) {
+        _mm512_mask_storeu_ps(p, lanes, _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, p)));
+    }
+
+    /// [`super::add_image`] and [`super::add_image_patch`], 32 filters at a
+    /// time: the bias gradient, then `sum(m, j0, lanes, taps, acc)` sums the
+    /// kernel gradient of taps `taps` (at most [`TAPS`]) into `acc`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn by_filters(m: &Maxima, taps: usize, dk: &mut [f32], db: &mut [f32], sum: impl Fn(usize, [__mmask16; 2], std::ops::Range<usize>, &mut [[__m512; 2]; TAPS])) {
+        let f = m.f;
         for j0 in (0..f).step_by(32) {
-            let mask = [lanes(f, j0), lanes(f, j0 + 16)];
-            // Window `w`'s gradients in these lanes, where its maximum passed relu, and the cells of the maxima.
-            let window = |w: usize, i: usize| {
-                let o = w * f + j0 + 16 * i;
-                let y = _mm512_maskz_loadu_ps(mask[i], m.y.as_ptr().add(o));
-                let passed = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(mask[i], y, _mm512_setzero_ps());
-                let bytes = match mask[i] {
-                    0xffff => _mm_loadu_si128(m.arg.as_ptr().add(o).cast()),
-                    0 => _mm_setzero_si128(),
-                    _ => {
-                        let mut bytes = [0u8; 16];
-                        let n = f - j0 - 16 * i;
-                        bytes[..n].copy_from_slice(&m.arg[o..][..n]);
-                        _mm_loadu_si128(bytes.as_ptr().cast())
-                    }
-                };
-                (_mm512_maskz_loadu_ps(passed, m.dy.as_ptr().add(o)), passed, _mm512_cvtepu8_epi32(bytes))
-            };
+            let lanes = [lanes(f, j0), lanes(f, j0 + 16)];
             let mut bias = [_mm512_setzero_ps(); 2];
             for w in 0..m.windows() {
-                bias = [0, 1].map(|i| _mm512_add_ps(bias[i], window(w, i).0));
+                bias = [0, 1].map(|i| _mm512_add_ps(bias[i], window(m, w, j0 + 16 * i, lanes[i]).0));
             }
-            let add = |p: *mut f32, i: usize, v: __m512| _mm512_mask_storeu_ps(p, mask[i], _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[i], p)));
-            (0..2).for_each(|i| add(db.as_mut_ptr().add(j0 + 16 * i), i, bias[i]));
-            for t0 in (0..taps.len()).step_by(TAPS) {
-                // A whole group of taps (the last padded with copies of the
-                // first, summed and dropped), so the loops over it unroll and
-                // the sums stay in registers.
-                let tap = &taps[t0..(t0 + TAPS).min(taps.len())];
-                let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
+            (0..2).for_each(|i| add_to(db.as_mut_ptr().add(j0 + 16 * i), lanes[i], bias[i]));
+            for t0 in (0..taps).step_by(TAPS) {
+                let group = t0..(t0 + TAPS).min(taps);
                 let mut acc = [[_mm512_setzero_ps(); 2]; TAPS];
-                for w in 0..m.windows() {
-                    let [(dy0, passed0, arg0), (dy1, passed1, arg1)] = [window(w, 0), window(w, 1)];
-                    for k in 0..cells {
-                        let here = _mm512_set1_epi32(k as i32);
-                        let g0 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed0, arg0, here), dy0);
-                        let g1 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed1, arg1, here), dy1);
-                        let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
-                        for (acc, &t) in acc.iter_mut().zip(&group) {
-                            let v = _mm512_set1_ps(*base.add(t as usize));
-                            *acc = [_mm512_fmadd_ps(v, g0, acc[0]), _mm512_fmadd_ps(v, g1, acc[1])];
-                        }
-                    }
-                }
-                for (t, acc) in acc.iter().enumerate().take(tap.len()) {
-                    (0..2).for_each(|i| add(dk.as_mut_ptr().add((t0 + t) * f + j0 + 16 * i), i, acc[i]));
+                sum(j0, lanes, group.clone(), &mut acc);
+                for (t, acc) in group.zip(&acc) {
+                    (0..2).for_each(|i| add_to(dk.as_mut_ptr().add(t * f + j0 + 16 * i), lanes[i], acc[i]));
                 }
             }
         }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+        let (cells, x) = (m.cells, image.as_ptr());
+        by_filters(m, taps.len(), dk, db, |j0, lanes, group, acc| {
+            // A whole group of taps (the last padded with copies of the
+            // first, summed and dropped), so the loops over it unroll and
+            // the sums stay in registers.
+            let tap = &taps[group];
+            let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
+            for w in 0..m.windows() {
+                let [(dy0, passed0, arg0), (dy1, passed1, arg1)] = [0, 1].map(|i| window(m, w, j0 + 16 * i, lanes[i]));
+                for k in 0..cells {
+                    let here = _mm512_set1_epi32(k as i32);
+                    let g0 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed0, arg0, here), dy0);
+                    let g1 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(passed1, arg1, here), dy1);
+                    let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
+                    for (acc, &t) in acc.iter_mut().zip(&group) {
+                        let v = _mm512_set1_ps(*base.add(t as usize));
+                        *acc = [_mm512_fmadd_ps(v, g0, acc[0]), _mm512_fmadd_ps(v, g1, acc[1])];
+                    }
+                }
+            }
+        });
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+        let x = image.as_ptr();
+        // Cell k's first value in the patch, (k / 2) * 4 + k % 2, by k.
+        let cell_start = _mm512_setr_epi32(0, 1, 4, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        by_filters(m, TAPS, dk, db, |j0, lanes, _, acc| {
+            for w in 0..m.windows() {
+                let origin = x.add(*m.at.get_unchecked(w * 4) as usize);
+                let line = |r: usize| _mm_loadu_ps(origin.add(r * row));
+                let patch = _mm512_insertf32x4::<3>(_mm512_insertf32x4::<2>(_mm512_insertf32x4::<1>(_mm512_castps128_ps512(line(0)), line(1)), line(2)), line(3));
+                for (i, &lanes) in lanes.iter().enumerate() {
+                    let (dy, _, cell) = window(m, w, j0 + 16 * i, lanes);
+                    let start = _mm512_permutexvar_epi32(cell, cell_start);
+                    for (t, acc) in acc.iter_mut().enumerate() {
+                        let at = _mm512_add_epi32(start, _mm512_set1_epi32((t / 3 * 4 + t % 3) as i32));
+                        acc[i] = _mm512_fmadd_ps(_mm512_permutexvar_ps(at, patch), dy, acc[i]);
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -297,6 +378,44 @@ mod tests {
                 assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "f {f}, taps {taps}: [{i}] {g} vs {w}");
             }
         }
+    }
+
+    #[test]
+    fn patches_sum_as_the_cells_do() {
+        // A 3x3 kernel over one channel pooled 2x2 on rows of 28 (the
+        // headline's first layer) and of 9, filters 32 and a tail of 20.
+        let mut rng = Rng::new(9);
+        for (row, f) in [(28, 32), (9, 20)] {
+            let taps: Vec<u32> = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
+            let origins: Vec<usize> = (0..3).flat_map(|py| (0..3).map(move |px| 2 * py * row + 2 * px)).collect();
+            let at: Vec<u32> = origins.iter().flat_map(|&o| (0..4).map(move |k| (o + k / 2 * row + k % 2) as u32)).collect();
+            assert_eq!(patch_row(&taps, &at, 4), Some(row));
+            let image: Vec<f32> = (0..8 * row).map(|_| rng.normal()).collect();
+            let windows = origins.len();
+            let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let arg: Vec<u8> = (0..windows * f).map(|_| rng.below(4) as u8).collect();
+            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells: 4, f };
+            let start: Vec<f32> = (0..10 * f).map(|_| rng.normal()).collect();
+            let (mut got, mut want) = (start.clone(), start.clone());
+            let (gk, gb) = got.split_at_mut(9 * f);
+            add_image_patch(&image, row, &m, gk, gb);
+            let (wk, wb) = want.split_at_mut(9 * f);
+            add_image(&image, &taps, &m, wk, wb);
+            assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "row {row}, f {f}");
+        }
+        // Not patches: a 5-wide kernel row, and cells not side by side.
+        let taps: Vec<u32> = (0..9).map(|t| (t / 3 * 28 + t % 3) as u32).collect();
+        assert_eq!(patch_row(&taps, &[0, 1, 28, 30], 4), None);
+        assert_eq!(patch_row(&taps[..6], &[0, 1, 28, 29], 4), None);
+        assert_eq!(patch_row(&taps, &[0, 1, 28, 29], 4), Some(28));
+    }
+
+    #[test]
+    #[should_panic(expected = "reads past")]
+    fn a_patch_past_the_image_is_refused() {
+        let m = Maxima { y: &[1.0], dy: &[1.0], arg: &[0], at: &[4, 5, 8, 9], cells: 4, f: 1 };
+        add_image_patch(&[0.0; 16], 4, &m, &mut [0.0; 9], &mut [0.0]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::buffer;
 use crate::kernels::direct::padded_size;
 use crate::kernels::first_layer::{self, Maxima, Weights};
 use crate::kernels::window::Window;
+use crate::profile;
 use crate::tensor::Tensor;
 
 use super::direct::{images_per_chunk, Input};
@@ -24,6 +25,9 @@ pub(super) struct Layout {
     taps: Vec<u32>,
     at: Vec<u32>,
     cells: usize,
+    /// The image's row width where each pooling window reads a 4x4 patch
+    /// ([`first_layer::patch_row`]: the headline CNN's first layer).
+    patch_row: Option<usize>,
 }
 
 impl Layout {
@@ -35,8 +39,10 @@ impl Layout {
             return None;
         }
         let (_, pw) = padded_size(g);
-        let taps = (0..g.kh).flat_map(|ky| (0..g.kw * g.c).map(move |i| (ky * pw * g.c + i) as u32)).collect();
-        Some(Layout { taps, at: window_origins(g, pool), cells: pool.kh * pool.kw })
+        let taps: Vec<u32> = (0..g.kh).flat_map(|ky| (0..g.kw * g.c).map(move |i| (ky * pw * g.c + i) as u32)).collect();
+        let (at, cells) = (window_origins(g, pool), pool.kh * pool.kw);
+        let patch_row = first_layer::patch_row(&taps, &at, cells);
+        Some(Layout { taps, at, cells, patch_row })
     }
 
     /// Writes the pooled outputs `y` and their maxima's cells `arg` of the
@@ -67,11 +73,18 @@ pub(super) fn gradients(layout: &Layout, g: &Window, pool: &Window, input: &Inpu
             for i in b * block..((b + 1) * block).min(g.n) {
                 let o = i * q..(i + 1) * q;
                 let m = Maxima { y: &y[o.clone()], dy: &dy[o.clone()], arg: &arg[o], at: &layout.at, cells: layout.cells, f };
-                first_layer::add_image(input.image(&xd, i), &layout.taps, &m, &mut dk, &mut db);
+                match layout.patch_row {
+                    Some(row) => first_layer::add_image_patch(input.image(&xd, i), row, &m, &mut dk, &mut db),
+                    None => first_layer::add_image(input.image(&xd, i), &layout.taps, &m, &mut dk, &mut db),
+                }
             }
             (dk, db)
         })
         .collect();
+    if layout.patch_row.is_some() && kernel.requires_grad() {
+        // One multiply-add per window, tap and filter, where the dense pass does one per cell.
+        profile::add_skipped_flops(2 * (g.n * pool.out_pixels() * (layout.cells - 1) * f * taps) as u64);
+    }
     let (dks, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
     let mut grads = vec![None, kernel.requires_grad().then(|| super::add_in_order(dks.into_iter(), taps * f))];
     if let Some(bias) = bias {
