@@ -99,12 +99,31 @@ fn apply_g(g0: f32, g1: f32, g2: f32) -> [f32; 4] {
     [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
 }
 
-/// Scratch space for one image's transformed input and products.
+/// Scratch space for one image's transformed input and products. Its
+/// buffers come from the [pool](crate::buffer) and go back when it is
+/// dropped: a fresh one per chunk of images, zeroed, was 1.2 MB of `memset`
+/// a headline CNN training step (2.5% of its time on a Zen 5).
 #[derive(Default)]
 pub struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
     zeros: Vec<f32>,
+}
+
+impl Scratch {
+    /// `buffer` holding at least `len` values, written in full before they are read.
+    fn reserve(buffer: &mut Vec<f32>, len: usize) {
+        if buffer.len() < len {
+            crate::buffer::give(std::mem::replace(buffer, crate::buffer::take(len)));
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        crate::buffer::give(std::mem::take(&mut self.v));
+        crate::buffer::give(std::mem::take(&mut self.m));
+    }
 }
 
 /// One image's convolution: `x` the image as rows of `row_width` pixels
@@ -163,8 +182,9 @@ fn products(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: 
     assert!(band.start < band.end && band.end <= g.oh.div_ceil(2), "winograd band {band:?} of {} block rows", g.oh.div_ceil(2));
     let blocks = band.len() * tw;
     assert!(x.len() >= rows * row_width * c && u.len() >= XI * c * f, "winograd sizes");
-    scratch.v.resize(XI * blocks * c, 0.0);
-    scratch.m.resize(XI * blocks * f, 0.0);
+    // Every value of `v` and `m` is written below before it is read.
+    Scratch::reserve(&mut scratch.v, XI * blocks * c);
+    Scratch::reserve(&mut scratch.m, XI * blocks * f);
     scratch.zeros.resize(c, 0.0);
     let zeros = &scratch.zeros;
     for t in 0..blocks {
