@@ -22,7 +22,7 @@ use crate::autodiff::HostGrads;
 use crate::buffer::{self, Aligned};
 use crate::kernels::direct::{crop_images, needs_padding, padded_size};
 use crate::kernels::gather::{gather_add, list_by_cell, list_by_filter, Rows, Term, MAX_LEN, MAX_ROWS};
-use crate::kernels::matmul::transpose;
+use crate::kernels::matmul::{transpose, transpose_sum};
 use crate::kernels::region;
 use crate::kernels::window::Window;
 use crate::profile;
@@ -85,14 +85,14 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     // By region, the kernel in slices of 16 channels instead (region::slice_kernel).
     let by_region = by_region(g, pool);
     let kt = x.requires_grad().then(|| {
+        if by_region {
+            let mut ks = Aligned::take(region::sliced_len(g.c, f));
+            region::slice_kernel(&kd, g.c, f, &mut ks);
+            return ks;
+        }
         let mut kt = Aligned::take(taps * f);
         transpose(&kd, taps, f, &mut kt);
-        if !by_region {
-            return kt;
-        }
-        let mut ks = Aligned::take(region::sliced_len(g.c, f));
-        region::slice_kernel(&kt, g.c, f, &mut ks);
-        ks
+        kt
     });
     let xd = x.data();
     let (want_dk, want_db) = (kernel.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
@@ -150,10 +150,16 @@ pub(super) fn gradients(g: &Window, pool: &Window, input: &Input, inputs: &[Tens
     profile::add_skipped_flops(2 * products * ((g.n * pool.out_pixels() * pool.kh * pool.kw * f - live) * taps) as u64);
     let (dkts, dbs): (Vec<_>, Vec<_>) = parts.into_iter().map(|(partials, _)| partials).unzip();
     let dk = want_dk.then(|| {
-        let dkt = super::add_in_order(dkts.into_iter().flatten(), taps * f);
-        let mut dk = buffer::take(taps * f);
-        transpose(&dkt, f, taps, &mut dk);
-        buffer::give(dkt);
+        let dkts: Vec<Vec<f32>> = dkts.into_iter().flatten().collect();
+        let dk = match dkts.is_empty() {
+            true => buffer::zeros(taps * f),
+            false => {
+                let mut dk = buffer::take(taps * f);
+                transpose_sum(&dkts.iter().map(|p| &p[..]).collect::<Vec<_>>(), f, taps, &mut dk);
+                dk
+            }
+        };
+        dkts.into_iter().for_each(buffer::give);
         dk
     });
     let mut grads = vec![dx, dk];
