@@ -45,10 +45,13 @@ impl Maxima<'_> {
     }
 }
 
-/// Whether this CPU runs the vector kernels (else the convolution takes
-/// the tiles and the dense passes, which have an AVX2 path).
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+/// Whether this CPU runs the vector kernels: AVX-512's, or the AVX2 ones
+/// ([`avx2`]); elsewhere the convolution takes the dense passes.
 pub fn available() -> bool {
-    isa() == Some(Isa::Avx512)
+    isa().is_some()
 }
 
 /// Adds one image's kernel gradient to `dk` (`taps.len() x m.f`, Keras's
@@ -62,19 +65,26 @@ pub fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &m
     assert!(dk.len() >= taps.len() * f && db.len() >= f, "first_layer: gradients shorter than {} taps of {f}", taps.len());
     let reach = m.at.iter().max().map_or(0, |&a| a as usize) + taps.iter().max().map_or(0, |&t| t as usize);
     assert!(m.at.is_empty() || taps.is_empty() || reach < image.len(), "first_layer: a window reads past the {} values of the image", image.len());
-    #[cfg(target_arch = "x86_64")]
-    if available() {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
-        return unsafe { avx512::add_image(image, taps, m, dk, db) };
+        Some(Isa::Avx512) => unsafe { avx512::add_image(image, taps, m, dk, db) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above; the CPU has AVX2 and FMA (the tiles' other instruction set).
+        Some(Isa::Avx2) => unsafe { avx2::add_image(image, taps, m, dk, db) },
+        _ => reference(image, taps, m, dk, db),
     }
-    reference(image, taps, m, dk, db);
 }
 
 /// The width of `image`'s rows when every pooling window reads a 4x4 patch
 /// of it, as a 3x3 kernel over one channel pooled 2x2 does: taps at `ky *
 /// row + kx`, and each window's cells at `origin + cy * row + cx`. Then
-/// [`add_image_patch`] gives [`add_image`]'s sums.
+/// [`add_image_patch`] gives [`add_image`]'s sums. None without AVX-512
+/// (whose permutes pick each filter's values), where it would not be faster.
 pub fn patch_row(taps: &[u32], at: &[u32], cells: usize) -> Option<usize> {
+    if isa() != Some(Isa::Avx512) {
+        return None;
+    }
     let row = *taps.get(3)? as usize;
     let taps_fit = taps.len() == 9 && taps.iter().enumerate().all(|(t, &o)| o as usize == t / 3 * row + t % 3);
     let cells_fit = cells == 4 && at.chunks_exact(4).all(|o| (0..4).all(|k| o[k] as usize == o[0] as usize + k / 2 * row + k % 2));
@@ -97,13 +107,13 @@ pub fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: &mut [f32], db
     let reach = m.at.iter().step_by(4).max().map(|&a| a as usize + 3 * row + 3);
     assert!(reach.is_none_or(|r| r < image.len()), "first_layer: a patch reads past the {} values of the image", image.len());
     #[cfg(target_arch = "x86_64")]
-    if available() {
+    if isa() == Some(Isa::Avx512) {
         // SAFETY: the asserts bound every read and write (a patch's last
         // value is its window's last cell's last tap); the CPU has AVX-512F.
         return unsafe { avx512::add_image_patch(image, row, m, dk, db) };
     }
     let taps: Vec<u32> = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
-    reference(image, &taps, m, dk, db);
+    add_image(image, &taps, m, dk, db);
 }
 
 /// [`add_image`] as plain loops.
@@ -148,12 +158,15 @@ pub fn forward(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &m
     assert!(weights.kernel.len() >= taps.len() * f && weights.bias.is_none_or(|b| b.len() >= f), "first_layer: kernel shorter than {} taps of {f}", taps.len());
     let reach = at.iter().max().map_or(0, |&a| a as usize) + taps.iter().max().map_or(0, |&t| t as usize);
     assert!(at.is_empty() || taps.is_empty() || reach < image.len(), "first_layer: a window reads past the {} values of the image", image.len());
-    #[cfg(target_arch = "x86_64")]
-    if available() {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: the asserts bound every read and write; the CPU has AVX-512F.
-        return unsafe { avx512::forward(image, weights, at, cells, y, arg) };
+        Some(Isa::Avx512) => unsafe { avx512::forward(image, weights, at, cells, y, arg) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above; the CPU has AVX2 and FMA (the tiles' other instruction set).
+        Some(Isa::Avx2) => unsafe { avx2::forward(image, weights, at, cells, y, arg) },
+        _ => forward_reference(image, weights, at, cells, y, arg),
     }
-    forward_reference(image, weights, at, cells, y, arg);
 }
 
 /// [`forward`] as plain loops (each product rounded, then added).
@@ -445,6 +458,10 @@ mod tests {
 
     #[test]
     fn patches_sum_as_the_cells_do() {
+        if isa() != Some(Isa::Avx512) {
+            eprintln!("skipped: patches are summed with AVX-512 alone (patch_row finds none here)");
+            return;
+        }
         // A 3x3 kernel over one channel pooled 2x2 on rows of 28 (the
         // headline's first layer) and of 9, filters 32 and a tail of 20.
         let mut rng = Rng::new(9);
@@ -479,6 +496,39 @@ mod tests {
     fn a_patch_past_the_image_is_refused() {
         let m = Maxima { y: &[1.0], dy: &[1.0], arg: &[0], at: &[4, 5, 8, 9], cells: 4, f: 1 };
         add_image_patch(&[0.0; 16], 4, &m, &mut [0.0; 9], &mut [0.0]);
+    }
+
+    #[test]
+    fn avx2_lanes_give_the_avx512_bits() {
+        if isa() != Some(Isa::Avx512) {
+            eprintln!("skipped: no AVX-512 here to compare the AVX2 kernels with");
+            return;
+        }
+        let mut rng = Rng::new(7);
+        for (f, taps, cells) in [(32, 9, 4), (20, 27, 9), (40, 25, 4), (7, 4, 1)] {
+            let windows = 11;
+            let (image, tap_at, at) = layout(&mut rng, taps, windows * cells, |i| i);
+            let kernel: Vec<f32> = (0..taps * f).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..f).map(|_| rng.normal()).collect();
+            let weights = Weights { kernel: &kernel, bias: Some(&b), taps: &tap_at, f };
+            let (mut y, mut arg) = (vec![0.0; windows * f], vec![0; windows * f]);
+            let (mut y_lanes, mut arg_lanes) = (y.clone(), arg.clone());
+            // SAFETY: the layout reads inside the image; the CPU has AVX-512F (and AVX2 and FMA).
+            unsafe { avx512::forward(&image, &weights, &at, cells, &mut y, &mut arg) };
+            unsafe { avx2::forward(&image, &weights, &at, cells, &mut y_lanes, &mut arg_lanes) };
+            assert!(y.iter().zip(&y_lanes).all(|(a, b)| a.to_bits() == b.to_bits()) && arg == arg_lanes, "forward: f {f}, taps {taps}, cells {cells}");
+            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells, f };
+            let start: Vec<f32> = (0..taps * f + f).map(|_| rng.normal()).collect();
+            let (mut got, mut want) = (start.clone(), start.clone());
+            let (gk, gb) = got.split_at_mut(taps * f);
+            // SAFETY: as above; AVX-512 CPUs have AVX2 and FMA.
+            unsafe { avx2::add_image(&image, &tap_at, &m, gk, gb) };
+            let (wk, wb) = want.split_at_mut(taps * f);
+            // SAFETY: as above.
+            unsafe { avx512::add_image(&image, &tap_at, &m, wk, wb) };
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients: f {f}, taps {taps}, cells {cells}");
+        }
     }
 
     #[test]
