@@ -22,12 +22,15 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// One sample for `model`: the first test image for an image model, else
-/// seeded values in [0, 1) of each input's shape (ids 0 for integer inputs).
+/// seeded values of each input's shape: in [0, 1), or, in a model with an
+/// `Embedding`, whole-number ids below the smallest one's `input_dim` (an
+/// id must be one; the character models' inputs are).
 fn one_sample(model: &Model, image: &Tensor) -> Result<Vec<Tensor>> {
     let shapes = model.input_shapes();
     if shapes.is_empty() {
         return Err(Error::argument("--model-file", format!("model '{}' has no built inputs", model.name())));
     }
+    let ids = model.layers().iter().filter(|l| l.class_name() == "Embedding").filter_map(|l| l.config()["input_dim"].as_u64()).min();
     let mut rng = strata::Rng::new(7);
     shapes
         .iter()
@@ -37,7 +40,11 @@ fn one_sample(model: &Model, image: &Tensor) -> Result<Vec<Tensor>> {
                 return image.gather_rows(&[0]);
             }
             let n = shape.iter().product();
-            Tensor::new((0..n).map(|_| rng.uniform()).collect(), &batch_shape)
+            let mut value = || match ids {
+                Some(ids) => rng.below(ids.max(1) as usize) as f32,
+                None => rng.uniform(),
+            };
+            Tensor::new((0..n).map(|_| value()).collect(), &batch_shape)
         })
         .collect()
 }
