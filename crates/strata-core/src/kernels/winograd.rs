@@ -149,9 +149,9 @@ pub fn forward_band(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f
     }
 }
 
-/// Whether [`forward_band_pooled`] runs on this CPU (it needs AVX-512).
+/// Whether [`forward_band_pooled`] runs on this CPU (on either instruction set of the tiles).
 pub fn pools() -> bool {
-    tile::isa() == Some(tile::Isa::Avx512)
+    tile::available()
 }
 
 /// [`forward_band`] with relu, each 2x2 block then max pooled: `y` takes
@@ -161,13 +161,21 @@ pub fn pools() -> bool {
 /// convolution's, without storing those. `g`'s outputs must be of even size.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_band_pooled(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32], arg: &mut [u8]) {
-    assert!(pools() && g.oh % 2 == 0 && g.ow % 2 == 0, "winograd pooling: {}x{} outputs, or no AVX-512", g.oh, g.ow);
+    assert!(pools() && g.oh % 2 == 0 && g.ow % 2 == 0, "winograd pooling: {}x{} outputs, or no tiles here", g.oh, g.ow);
     let blocks = products(x, rows, row_width, g, u, f, scratch, band);
     assert!(y.len() >= blocks * f && arg.len() >= blocks * f && bias.is_none_or(|b| b.len() >= f), "winograd pooling sizes");
     for t in 0..blocks {
-        // SAFETY: the CPU has AVX-512 (asserted); block t's products are in
-        // `m` (sized by `products`), its outputs at `t * f` in `y` and `arg`.
-        unsafe { avx512::transform_output_pooled(&scratch.m, t, blocks, f, bias, y[t * f..].as_mut_ptr(), arg[t * f..].as_mut_ptr()) };
+        let (y, arg) = (y[t * f..].as_mut_ptr(), arg[t * f..].as_mut_ptr());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has the instruction set (asserted: tiles run on
+        // one of the two); block t's products are in `m` (sized by
+        // `products`), its outputs at `t * f` in `y` and `arg`.
+        unsafe {
+            match tile::isa() {
+                Some(tile::Isa::Avx512) => avx512::transform_output_pooled(&scratch.m, t, blocks, f, bias, y, arg),
+                _ => avx2::transform_output_pooled(&scratch.m, t, blocks, f, bias, y, arg),
+            }
+        }
     }
 }
 
@@ -297,31 +305,64 @@ mod avx2 {
     pub(super) unsafe fn transform_output(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, relu: bool, origin: (usize, usize), g: &Window, y: &mut [f32]) {
         let (oy, ox) = origin;
         let (rows, cols) = (2.min(g.oh - oy), 2.min(g.ow - ox));
-        let (m, y) = (m.as_ptr(), y.as_mut_ptr());
+        let y = y.as_mut_ptr();
         for o0 in (0..f).step_by(8) {
             let (whole, k) = (f - o0 >= 8, mask(f, o0));
-            let load = |p: *const f32| if whole { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, k) };
-            let p: [__m256; 16] = std::array::from_fn(|i| load(m.add((i * blocks + t) * f + o0)));
-            let b = match bias {
-                Some(b) => load(b.as_ptr().add(o0)),
-                None => _mm256_setzero_ps(),
-            };
-            // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
-            let mut am = [[_mm256_setzero_ps(); 4]; 2];
-            for j in 0..4 {
-                let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
-                am[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                am[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-            }
-            // ... then on each row i, plus bias and relu.
-            for (i, &[m0, m1, m2, m3]) in am.iter().enumerate().take(rows) {
-                let out = [_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, m1), m2), b), _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(m1, m2), m3), b)];
-                for (j, value) in out.into_iter().enumerate().take(cols) {
+            let out = block_outputs(m.as_ptr(), t, blocks, f, o0, bias);
+            for (i, out) in out.iter().enumerate().take(rows) {
+                for (j, &value) in out.iter().enumerate().take(cols) {
                     let value = if relu { _mm256_max_ps(value, _mm256_setzero_ps()) } else { value };
                     let at = y.add(((oy + i) * g.ow + ox + j) * f + o0);
                     if whole { _mm256_storeu_ps(at, value) } else { _mm256_maskstore_ps(at, k, value) }
                 }
             }
+        }
+    }
+
+    /// Block `t`'s four outputs (`[row][column]`) in the 8 channels from
+    /// `o0`, plus bias: `Aᵀ M A` of its products in `m`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_outputs(m: *const f32, t: usize, blocks: usize, f: usize, o0: usize, bias: Option<&[f32]>) -> [[__m256; 2]; 2] {
+        let (whole, k) = (f - o0 >= 8, mask(f, o0));
+        let load = |p: *const f32| if whole { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, k) };
+        let p: [__m256; 16] = std::array::from_fn(|i| load(m.add((i * blocks + t) * f + o0)));
+        let b = match bias {
+            Some(b) => load(b.as_ptr().add(o0)),
+            None => _mm256_setzero_ps(),
+        };
+        // Aᵀ M: rows m0 + m1 + m2, m1 - m2 - m3, on each column j ...
+        let mut am = [[_mm256_setzero_ps(); 4]; 2];
+        for j in 0..4 {
+            let (m0, m1, m2, m3) = (p[j], p[4 + j], p[8 + j], p[12 + j]);
+            am[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+            am[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+        }
+        // ... then on each row i, plus bias.
+        am.map(|[m0, m1, m2, m3]| [_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, m1), m2), b), _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(m1, m2), m3), b)])
+    }
+
+    /// [`super::forward_band_pooled`]'s outputs of block `t`: relu, then its
+    /// maximum and cell, with the AVX2 pooling kernel's comparisons in its
+    /// order (a later cell only where strictly larger).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transform_output_pooled(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, y: *mut f32, arg: *mut u8) {
+        for o0 in (0..f).step_by(8) {
+            let (n, k) = ((f - o0).min(8), mask(f, o0));
+            let out = block_outputs(m.as_ptr(), t, blocks, f, o0, bias);
+            let relu = |v: __m256| _mm256_max_ps(v, _mm256_setzero_ps());
+            let (mut best, mut cell) = (relu(out[0][0]), _mm256_setzero_si256());
+            for c in 1..4 {
+                let v = relu(out[c / 2][c % 2]);
+                let more = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+                best = _mm256_blendv_ps(best, v, more);
+                cell = _mm256_blendv_epi8(cell, _mm256_set1_epi32(c as i32), _mm256_castps_si256(more));
+            }
+            _mm256_maskstore_ps(y.add(o0), k, best);
+            let halves = _mm_packs_epi32(_mm256_castsi256_si128(cell), _mm256_extracti128_si256::<1>(cell));
+            let mut bytes = [0u8; 16];
+            _mm_storeu_si128(bytes.as_mut_ptr().cast(), _mm_packus_epi16(halves, halves));
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), arg.add(o0), n);
         }
     }
 }

@@ -111,7 +111,7 @@ impl<'a> Forward<'a> {
         assert!(rows.start % 2 == 0 && rows.end % 2 == 0, "Winograd rows {rows:?} split a 2x2 block");
         winograd::forward_band_pooled(image, height, width, g, u, self.f, bias, scratch, rows.start / 2..rows.end / 2, y, arg)
     }
-    /// Whether [`Forward::rows_pooled`] runs: Winograd's 2x2 blocks pooled in place (AVX-512), outputs of even size.
+    /// Whether [`Forward::rows_pooled`] runs: Winograd's 2x2 blocks pooled in place, outputs of even size.
     pub(super) fn pools(&self) -> bool {
         self.is_winograd() && winograd::pools() && self.g.oh % 2 == 0 && self.g.ow % 2 == 0
     }
