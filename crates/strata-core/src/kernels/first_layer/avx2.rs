@@ -9,8 +9,10 @@ use std::arch::x86_64::*;
 use super::Maxima;
 use super::Weights;
 
-/// Taps summed at once: 9 sums in 9 of the 16 registers.
-const TAPS: usize = 9;
+/// Taps summed at once: a 3x3 kernel's row. With all 9 (as AVX-512 sums
+/// them), the compiler loaded the 9 taps' inputs before the 9 sums and
+/// spilled sums to the stack: 16 registers are too few.
+const TAPS: usize = 3;
 
 /// Cells summed at once, two vectors of filters each: 8 registers.
 const CELLS: usize = 4;
@@ -112,10 +114,14 @@ pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut
             let tap = &taps[t0..(t0 + TAPS).min(taps.len())];
             let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
             let mut acc = [zero; TAPS];
+            let one = _mm256_set1_epi32(1);
             for w in 0..m.windows() {
-                let (dy, cell) = window(w);
+                let (dy, mut cell) = window(w);
                 for k in 0..cells {
-                    let here = _mm256_castsi256_ps(_mm256_cmpeq_epi32(cell, _mm256_set1_epi32(k as i32)));
+                    // Lanes whose maximum sits in cell k: the cell, less k, is 0 (counted
+                    // down a cell at a time: a constant a cell spilled the sums on 16 registers).
+                    let here = _mm256_castsi256_ps(_mm256_cmpeq_epi32(cell, _mm256_setzero_si256()));
+                    cell = _mm256_sub_epi32(cell, one);
                     let g = _mm256_and_ps(here, dy);
                     let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
                     for (acc, &t) in acc.iter_mut().zip(&group) {
