@@ -15,7 +15,11 @@
 //!   dense passes' multiply count (every convolution output a window reads,
 //!   times the taps), but nothing is stored between the steps: the dense
 //!   passes wrote each image's full-size output gradient and read it back
-//!   once per kernel row.
+//!   once per kernel row. Where a window reads a 4x4 patch (a 3x3 kernel
+//!   over one channel pooled 2x2), [`add_image_patch`] picks each filter's
+//!   inputs at its maximum's cell instead: a quarter of the multiplies.
+//!
+//! With AVX-512, or AVX2 (`first_layer/avx2.rs`: the same sums in the same order).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -49,7 +53,7 @@ impl Maxima<'_> {
 mod avx2;
 
 /// Whether this CPU runs the vector kernels: AVX-512's, or the AVX2 ones
-/// ([`avx2`]); elsewhere the convolution takes the dense passes.
+/// (`first_layer/avx2.rs`); elsewhere the convolution takes the dense passes.
 pub fn available() -> bool {
     isa().is_some()
 }
