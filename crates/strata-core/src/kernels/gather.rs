@@ -134,6 +134,56 @@ pub fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capaci
     }
 }
 
+/// Where [`list_window`] appends a window's terms by filter (as
+/// [`list_by_filter`] takes them) and adds their gradients (`bias[j]`).
+pub struct ByFilter<'a> {
+    /// Each cell's offset.
+    pub origins: &'a [u32],
+    /// Terms a list holds.
+    pub capacity: usize,
+    /// The lists.
+    pub terms: &'a mut [Term],
+    /// Their lengths.
+    pub counts: &'a mut [u32],
+    /// Each filter's sum of gradients, in the order of its list.
+    pub bias: &'a mut [f32],
+}
+
+/// Where [`list_window`] lists a window's terms by cell (as [`list_by_cell`] takes them).
+pub struct ByCell<'a> {
+    /// Distance between two filters' rows.
+    pub step: u32,
+    /// The lists.
+    pub terms: &'a mut [Term],
+    /// Their lengths (set, not added to).
+    pub counts: &'a mut [usize],
+}
+
+/// [`list_by_filter`], the gradients that pass added to `filters.bias`,
+/// and [`list_by_cell`], for one pooling window in one pass: each 16
+/// filters' values, gradients and cells are read and compared once.
+///
+/// Panics as the two would.
+pub fn list_window(y: &[f32], dy: &[f32], arg: &[u8], filters: ByFilter, cells: ByCell) {
+    let f = y.len();
+    assert!(filters.bias.len() >= f, "list_window: {} bias sums for {f} filters", filters.bias.len());
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Some(Isa::Avx512) && filters.origins.len() <= 16 && filters.capacity > 0 && f * filters.capacity <= i32::MAX as usize {
+        let (n, k) = (cells.counts.len(), filters.terms.len());
+        assert!(dy.len() >= f && arg.len() >= f && filters.counts.len() >= f && k >= f * filters.capacity, "list_by_filter: {f} lists of {}", filters.capacity);
+        assert!(cells.terms.len() >= n * f, "list_by_cell: {n} lists of {f}");
+        cells.counts.fill(0);
+        // SAFETY: the asserts bound every read and write (as in the two
+        // functions this does at once); the CPU has AVX-512F.
+        return unsafe { avx512_lists::list_window(y, dy, arg, filters, cells) };
+    }
+    list_by_filter(y, dy, arg, filters.origins, filters.capacity, filters.terms, filters.counts);
+    for ((bias, &y), &dy) in filters.bias.iter_mut().zip(y).zip(dy) {
+        *bias += if y > 0.0 && dy != 0.0 { dy } else { 0.0 };
+    }
+    list_by_cell(y, dy, arg, cells.step, cells.terms, cells.counts);
+}
+
 /// Picks the kernel for `rows.count` rows of `$v` vectors: `$kernel::<R, V>`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_size {
@@ -216,58 +266,82 @@ mod avx512_lists {
         (first, _mm512_add_epi32(first, _mm512_set1_epi32(8)))
     }
 
-    /// [`super::list_by_filter`] 16 filters at a time: the terms made side
-    /// by side (the origin of each lane's cell by a permute), interleaved,
-    /// and scattered to their lists' ends with the counts beside them.
+    /// [`super::list_by_filter`]'s step for filters `j0..j0 + 16` (`lanes`
+    /// of them, these `cell`s, gradients `dyv`, `passed`): the terms made
+    /// side by side (the origin of each lane's cell by a permute),
+    /// interleaved, and scattered to their lists' ends with the counts beside them.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
-        let (f, count) = (y.len(), origins.len());
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn filter_step(j0: usize, (lanes, cell, dyv, passed): (__mmask16, __m512i, __m512, __mmask16), origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
+        let count = origins.len();
         let origins = _mm512_maskz_loadu_epi32(lane_mask(count), origins.as_ptr().cast());
         let (first, second) = interleave();
         let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let (room, base) = (_mm512_set1_epi32(capacity as i32), terms.as_mut_ptr().cast::<i64>());
-        for j0 in (0..f).step_by(16) {
-            let (lanes, cell, dyv, passed) = filters(y, dy, arg, j0);
-            let held = _mm512_maskz_loadu_epi32(lanes, counts.as_ptr().add(j0).cast());
-            let kept = passed & _mm512_cmplt_epu32_mask(held, room);
-            // A cell past the origins (16 at most) reads a zero lane: a wrong offset, never a write outside.
-            let known = _mm512_cmplt_epu32_mask(cell, _mm512_set1_epi32(count as i32));
-            let (values, ats) = (_mm512_castps_si512(dyv), _mm512_maskz_permutexvar_epi32(known, cell, origins));
-            let slots = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), room), held);
-            _mm512_mask_i32scatter_epi64::<8>(base.cast(), kept as u8, _mm512_castsi512_si256(slots), _mm512_permutex2var_epi32(values, first, ats));
-            _mm512_mask_i32scatter_epi64::<8>(base.cast(), (kept >> 8) as u8, _mm512_extracti64x4_epi64::<1>(slots), _mm512_permutex2var_epi32(values, second, ats));
-            _mm512_mask_storeu_epi32(counts.as_mut_ptr().add(j0).cast(), lanes, _mm512_mask_add_epi32(held, kept, held, _mm512_set1_epi32(1)));
+        let held = _mm512_maskz_loadu_epi32(lanes, counts.as_ptr().add(j0).cast());
+        let kept = passed & _mm512_cmplt_epu32_mask(held, room);
+        // A cell past the origins (16 at most) reads a zero lane: a wrong offset, never a write outside.
+        let known = _mm512_cmplt_epu32_mask(cell, _mm512_set1_epi32(count as i32));
+        let (values, ats) = (_mm512_castps_si512(dyv), _mm512_maskz_permutexvar_epi32(known, cell, origins));
+        let slots = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), room), held);
+        _mm512_mask_i32scatter_epi64::<8>(base.cast(), kept as u8, _mm512_castsi512_si256(slots), _mm512_permutex2var_epi32(values, first, ats));
+        _mm512_mask_i32scatter_epi64::<8>(base.cast(), (kept >> 8) as u8, _mm512_extracti64x4_epi64::<1>(slots), _mm512_permutex2var_epi32(values, second, ats));
+        _mm512_mask_storeu_epi32(counts.as_mut_ptr().add(j0).cast(), lanes, _mm512_mask_add_epi32(held, kept, held, _mm512_set1_epi32(1)));
+    }
+
+    /// [`super::list_by_cell`]'s step for filters `j0..j0 + 16`: each cell's
+    /// terms packed to the front of a vector (a compress), interleaved into
+    /// terms and written with masked stores, so nothing past a list's end is touched.
+    #[inline]
+    #[target_feature(enable = "avx512f,popcnt")]
+    unsafe fn cell_step(j0: usize, f: usize, (_, cell, dyv, passed): (__mmask16, __m512i, __m512, __mmask16), step: u32, terms: &mut [Term], counts: &mut [usize]) {
+        let (first, second) = interleave();
+        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let at = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), _mm512_set1_epi32(step as i32));
+        for (k, count) in counts.iter_mut().enumerate() {
+            let here = _mm512_mask_cmpeq_epi32_mask(passed, cell, _mm512_set1_epi32(k as i32));
+            let kept = here.count_ones() as usize;
+            if kept == 0 {
+                continue;
+            }
+            let values = _mm512_castps_si512(_mm512_maskz_compress_ps(here, dyv));
+            let ats = _mm512_maskz_compress_epi32(here, at);
+            let out = terms.as_mut_ptr().add(k * f + *count).cast::<i32>();
+            // Two 32-bit words a term.
+            let words = |terms: usize| lane_mask(2 * terms);
+            _mm512_mask_storeu_epi32(out, words(kept.min(8)), _mm512_permutex2var_epi32(values, first, ats));
+            if kept > 8 {
+                _mm512_mask_storeu_epi32(out.add(16), words(kept - 8), _mm512_permutex2var_epi32(values, second, ats));
+            }
+            *count += kept;
         }
     }
 
-    /// [`super::list_by_cell`] 16 filters at a time: each cell's terms
-    /// packed to the front of a vector (a compress), interleaved into terms
-    /// and written with masked stores, so nothing past a list's end is touched.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
+        for j0 in (0..y.len()).step_by(16) {
+            filter_step(j0, filters(y, dy, arg, j0), origins, capacity, terms, counts);
+        }
+    }
+
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
-        let f = y.len();
-        let (first, second) = interleave();
-        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for j0 in (0..f).step_by(16) {
-            let (_, cell, dyv, passed) = filters(y, dy, arg, j0);
-            let at = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(j0 as i32)), _mm512_set1_epi32(step as i32));
-            for (k, count) in counts.iter_mut().enumerate() {
-                let here = _mm512_mask_cmpeq_epi32_mask(passed, cell, _mm512_set1_epi32(k as i32));
-                let kept = here.count_ones() as usize;
-                if kept == 0 {
-                    continue;
-                }
-                let values = _mm512_castps_si512(_mm512_maskz_compress_ps(here, dyv));
-                let ats = _mm512_maskz_compress_epi32(here, at);
-                let out = terms.as_mut_ptr().add(k * f + *count).cast::<i32>();
-                // Two 32-bit words a term.
-                let words = |terms: usize| lane_mask(2 * terms);
-                _mm512_mask_storeu_epi32(out, words(kept.min(8)), _mm512_permutex2var_epi32(values, first, ats));
-                if kept > 8 {
-                    _mm512_mask_storeu_epi32(out.add(16), words(kept - 8), _mm512_permutex2var_epi32(values, second, ats));
-                }
-                *count += kept;
-            }
+        for j0 in (0..y.len()).step_by(16) {
+            cell_step(j0, y.len(), filters(y, dy, arg, j0), step, terms, counts);
+        }
+    }
+
+    /// [`super::list_window`]: both steps and the bias sums on each 16 filters' values.
+    #[target_feature(enable = "avx512f,popcnt")]
+    pub(super) unsafe fn list_window(y: &[f32], dy: &[f32], arg: &[u8], by_filter: ByFilter, by_cell: ByCell) {
+        for j0 in (0..y.len()).step_by(16) {
+            let window = filters(y, dy, arg, j0);
+            let (lanes, _, dyv, passed) = window;
+            filter_step(j0, window, by_filter.origins, by_filter.capacity, by_filter.terms, by_filter.counts);
+            let bias = by_filter.bias.as_mut_ptr().add(j0);
+            _mm512_mask_storeu_ps(bias, lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, bias), _mm512_maskz_mov_ps(passed, dyv)));
+            cell_step(j0, y.len(), window, by_cell.step, by_cell.terms, by_cell.counts);
         }
     }
 }
@@ -388,6 +462,35 @@ mod tests {
             assert_eq!(got_counts.iter().map(|&n| n as usize).collect::<Vec<_>>(), want_counts, "{f} filters, {cells} cells");
             let bits = |t: &[Term]| t.iter().map(|t| (t.value.to_bits(), t.at)).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{f} filters, {cells} cells: the lists and nothing past them");
+        }
+    }
+
+    #[test]
+    fn lists_a_window_as_the_two_listings_and_the_bias_loop_do() {
+        let mut rng = Rng::new(8);
+        for (f, cells) in [(64, 4), (20, 4), (7, 9), (33, 1)] {
+            let (capacity, step) = (5, 288);
+            let origins: Vec<u32> = (0..cells).map(|k| 1000 + 37 * k as u32).collect();
+            let blank = Term { value: -9.0, at: 99 };
+            let (mut filter_terms, mut filter_counts, mut bias) = ([vec![blank; f * capacity], vec![blank; f * capacity]], [vec![0u32; f], vec![0u32; f]], [vec![0.5f32; f], vec![0.5f32; f]]);
+            let (mut cell_terms, mut cell_counts) = ([vec![blank; cells * f], vec![blank; cells * f]], [vec![7usize; cells], vec![7usize; cells]]);
+            for _ in 0..capacity + 1 {
+                let y: Vec<f32> = (0..f).map(|i| if i % 5 == 0 { 0.0 } else { rng.normal() }).collect();
+                let dy: Vec<f32> = (0..f).map(|i| if i % 7 == 3 { 0.0 } else if i == 2 { f32::NAN } else { rng.normal() }).collect();
+                let arg: Vec<u8> = (0..f).map(|_| rng.below(cells) as u8).collect();
+                let [ft, want_ft] = &mut filter_terms;
+                let [fc, want_fc] = &mut filter_counts;
+                let [b, want_b] = &mut bias;
+                let [ct, want_ct] = &mut cell_terms;
+                let [cc, want_cc] = &mut cell_counts;
+                list_window(&y, &dy, &arg, ByFilter { origins: &origins, capacity, terms: ft, counts: fc, bias: b }, ByCell { step, terms: ct, counts: cc });
+                list_by_filter(&y, &dy, &arg, &origins, capacity, want_ft, want_fc);
+                want_b.iter_mut().zip(&y).zip(&dy).for_each(|((b, &y), &dy)| *b += if y > 0.0 && dy != 0.0 { dy } else { 0.0 });
+                list_by_cell(&y, &dy, &arg, step, want_ct, want_cc);
+                let bits = |t: &[Term]| t.iter().map(|t| (t.value.to_bits(), t.at)).collect::<Vec<_>>();
+                assert_eq!((bits(ft), &fc, bits(ct), &cc), (bits(want_ft), &want_fc, bits(want_ct), &want_cc), "{f} filters, {cells} cells");
+                assert!(b.iter().zip(want_b.iter()).all(|(a, w)| a.to_bits() == w.to_bits()), "{f} filters, {cells} cells: bias sums");
+            }
         }
     }
 

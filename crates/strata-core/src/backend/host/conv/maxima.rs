@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::autodiff::HostGrads;
 use crate::buffer::{self, Aligned};
 use crate::kernels::direct::{crop_images, needs_padding, padded_size};
-use crate::kernels::gather::{gather_add, list_by_cell, list_by_filter, Rows, Term, MAX_LEN, MAX_ROWS};
+use crate::kernels::gather::{gather_add, list_window, ByCell, ByFilter, Rows, Term, MAX_LEN, MAX_ROWS};
 use crate::kernels::matmul::{transpose, transpose_sum};
 use crate::kernels::region;
 use crate::kernels::window::Window;
@@ -244,15 +244,12 @@ impl Maxima {
             let cell = w * f..(w + 1) * f;
             let (y, dy, arg) = (&y[cell.clone()], &dy[cell.clone()], &arg[cell]);
             self.origins.iter_mut().zip(&self.output_at[w * cells..]).for_each(|(o, &at)| *o = image_at + at);
-            list_by_filter(y, dy, arg, &self.origins, capacity, &mut self.by_filter, &mut self.filter_counts);
-            // Adding 0 for each term that does not pass leaves the sums as
-            // over the lists, side by side.
-            for ((bias, &y), &dy) in self.bias.iter_mut().zip(y).zip(dy) {
-                *bias += if y > 0.0 && dy != 0.0 { dy } else { 0.0 };
-            }
+            // The bias sums add 0 for each term that does not pass: the
+            // same as over the lists, side by side.
+            let by_filter = ByFilter { origins: &self.origins, capacity, terms: &mut self.by_filter, counts: &mut self.filter_counts, bias: &mut self.bias };
             let outputs = w * cells..(w + 1) * cells;
-            let (lists, counts) = (&mut self.by_output[outputs.start * f..outputs.end * f], &mut self.output_counts[outputs]);
-            list_by_cell(y, dy, arg, self.step as u32, lists, counts);
+            let by_cell = ByCell { step: self.step as u32, terms: &mut self.by_output[outputs.start * f..outputs.end * f], counts: &mut self.output_counts[outputs] };
+            list_window(y, dy, arg, by_filter, by_cell);
         }
         self.filter_counts.iter().map(|&n| n as usize).sum::<usize>() - before
     }
