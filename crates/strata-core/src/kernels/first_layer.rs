@@ -348,7 +348,7 @@ mod avx512 {
     }
 
     /// [`super::add_image`] and [`super::add_image_patch`], 32 filters at a
-    /// time: the bias gradient, then `sum(m, j0, lanes, taps, acc)` sums the
+    /// time: the bias gradient, then `sum(j0, lanes, taps, acc)` sums the
     /// kernel gradient of taps `taps` (at most [`TAPS`]) into `acc`.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn matches_the_reference() {
         if !available() {
-            eprintln!("skipped: no AVX-512 here, so add_image runs the reference itself");
+            eprintln!("skipped: neither AVX-512 nor AVX2 here, so add_image runs the reference itself");
             return;
         }
         let mut rng = Rng::new(5);
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn forward_matches_the_reference() {
         if !available() {
-            eprintln!("skipped: no AVX-512 here, so forward runs the reference itself");
+            eprintln!("skipped: neither AVX-512 nor AVX2 here, so forward runs the reference itself");
             return;
         }
         let mut rng = Rng::new(6);
@@ -570,4 +570,3 @@ mod tests {
         add_image(&[0.0; 12], &[0, 2], &m, &mut [0.0; 2], &mut [0.0]);
     }
 }
-

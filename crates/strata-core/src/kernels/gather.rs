@@ -85,8 +85,7 @@ pub fn reference(terms: &[Term], src: &[f32], dst: &mut [f32], len: usize, rows:
 ///
 /// Panics if the slices are shorter than `cells` lists of `f` (or `arg`, `dy` than `y`).
 pub fn list_by_cell(y: &[f32], dy: &[f32], arg: &[u8], step: u32, terms: &mut [Term], counts: &mut [usize]) {
-    let (f, cells) = (y.len(), counts.len());
-    assert!(dy.len() >= f && arg.len() >= f && terms.len() >= cells * f, "list_by_cell: {cells} lists of {f}");
+    check_by_cell(y, dy, arg, terms, counts);
     counts.fill(0);
     #[cfg(target_arch = "x86_64")]
     if isa() == Some(Isa::Avx512) {
@@ -117,10 +116,9 @@ pub fn list_by_cell_reference(y: &[f32], dy: &[f32], arg: &[u8], step: u32, term
 /// Panics if the slices are shorter than `f = y.len()` lists of `capacity`
 /// (or `dy`, `arg` than `y`).
 pub fn list_by_filter(y: &[f32], dy: &[f32], arg: &[u8], origins: &[u32], capacity: usize, terms: &mut [Term], counts: &mut [u32]) {
-    let f = y.len();
-    assert!(dy.len() >= f && arg.len() >= f && counts.len() >= f && terms.len() >= f * capacity, "list_by_filter: {f} lists of {capacity}");
+    check_by_filter(y, dy, arg, capacity, terms, counts);
     #[cfg(target_arch = "x86_64")]
-    if isa() == Some(Isa::Avx512) && origins.len() <= 16 && capacity > 0 && f * capacity <= i32::MAX as usize {
+    if scatters(y.len(), origins, capacity) {
         // SAFETY: the assert bounds every read and write (slots are clamped
         // to their lists, which fit 32-bit indices); the CPU has AVX-512F.
         return unsafe { avx512_lists::list_by_filter(y, dy, arg, origins, capacity, terms, counts) };
@@ -168,10 +166,9 @@ pub fn list_window(y: &[f32], dy: &[f32], arg: &[u8], filters: ByFilter, cells: 
     let f = y.len();
     assert!(filters.bias.len() >= f, "list_window: {} bias sums for {f} filters", filters.bias.len());
     #[cfg(target_arch = "x86_64")]
-    if isa() == Some(Isa::Avx512) && filters.origins.len() <= 16 && filters.capacity > 0 && f * filters.capacity <= i32::MAX as usize {
-        let (n, k) = (cells.counts.len(), filters.terms.len());
-        assert!(dy.len() >= f && arg.len() >= f && filters.counts.len() >= f && k >= f * filters.capacity, "list_by_filter: {f} lists of {}", filters.capacity);
-        assert!(cells.terms.len() >= n * f, "list_by_cell: {n} lists of {f}");
+    if scatters(f, filters.origins, filters.capacity) {
+        check_by_filter(y, dy, arg, filters.capacity, filters.terms, filters.counts);
+        check_by_cell(y, dy, arg, cells.terms, cells.counts);
         cells.counts.fill(0);
         // SAFETY: the asserts bound every read and write (as in the two
         // functions this does at once); the CPU has AVX-512F.
@@ -182,6 +179,25 @@ pub fn list_window(y: &[f32], dy: &[f32], arg: &[u8], filters: ByFilter, cells: 
         *bias += if y > 0.0 && dy != 0.0 { dy } else { 0.0 };
     }
     list_by_cell(y, dy, arg, cells.step, cells.terms, cells.counts);
+}
+
+/// Checks the sizes [`list_by_filter`]'s writes rely on: `y.len()` lists of `capacity`.
+fn check_by_filter(y: &[f32], dy: &[f32], arg: &[u8], capacity: usize, terms: &[Term], counts: &[u32]) {
+    let f = y.len();
+    assert!(dy.len() >= f && arg.len() >= f && counts.len() >= f && terms.len() >= f * capacity, "list_by_filter: {f} lists of {capacity}");
+}
+
+/// Checks the sizes [`list_by_cell`]'s writes rely on: `counts.len()` lists of `y.len()`.
+fn check_by_cell(y: &[f32], dy: &[f32], arg: &[u8], terms: &[Term], counts: &[usize]) {
+    let (f, cells) = (y.len(), counts.len());
+    assert!(dy.len() >= f && arg.len() >= f && terms.len() >= cells * f, "list_by_cell: {cells} lists of {f}");
+}
+
+/// Whether the lists by filter are made 16 filters at a time with a scatter:
+/// AVX-512, a cell's origin in one vector, and every slot a 32-bit index.
+#[cfg(target_arch = "x86_64")]
+fn scatters(f: usize, origins: &[u32], capacity: usize) -> bool {
+    isa() == Some(Isa::Avx512) && origins.len() <= 16 && capacity > 0 && f * capacity <= i32::MAX as usize
 }
 
 /// Picks the kernel for `rows.count` rows of `$v` vectors: `$kernel::<R, V>`.
@@ -363,7 +379,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn sum<const R: usize, const V: usize>(terms: &[Term], src: *const f32, dst: *mut f32, len: usize, rows: Rows) {
         let tail = (len - (V - 1) * 8) as i32;
-        let last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let last = crate::kernels::simd::lane_mask8(tail as usize);
         let whole = |v: usize| tail == 8 || v + 1 < V;
         let load = |p: *const f32, v: usize| if whole(v) { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, last) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];

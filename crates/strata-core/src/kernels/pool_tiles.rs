@@ -9,7 +9,9 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::simd::{lane_mask, multiversion};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{lane_mask, lane_mask8};
+use super::simd::multiversion;
 use super::window::Window;
 
 /// Checks the sizes every index below relies on.
@@ -98,6 +100,27 @@ pub(crate) unsafe fn keep_larger(best: __m512, pos: __m512i, v: __m512, cell: us
     (_mm512_mask_mov_ps(best, more, v), _mm512_mask_mov_epi32(pos, more, _mm512_set1_epi32(cell as i32)))
 }
 
+/// [`keep_larger`] on AVX2's 8 lanes. Every AVX2 path that pools (this
+/// kernel, Winograd's blocks, a first layer's windows) steps through this
+/// one, as the AVX-512 paths through that one.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn keep_larger_avx2(best: __m256, pos: __m256i, v: __m256, cell: usize) -> (__m256, __m256i) {
+    let more = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+    (_mm256_blendv_ps(best, v, more), _mm256_blendv_epi8(pos, _mm256_set1_epi32(cell as i32), _mm256_castps_si256(more)))
+}
+
+/// The cells of 16 lanes (8 a vector, each below 256) as bytes, in order:
+/// what an AVX2 path that pools stores in `arg`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn cells_as_bytes(cells: [__m256i; 2]) -> __m128i {
+    let [a, b] = cells.map(|c| _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c)));
+    _mm_packus_epi16(a, b)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
@@ -123,32 +146,27 @@ unsafe fn pool_avx512(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn pool_avx2(x: *const f32, g: &Window, y: *mut f32, arg: *mut u8) {
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for oy in 0..g.oh {
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * g.c;
             for c0 in (0..g.c).step_by(8) {
                 let n = (g.c - c0).min(8);
-                let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane);
+                let m = lane_mask8(n);
                 let load = |p: *const f32| if n == 8 { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, m) };
                 let mut best = load(x.add(at(g, oy, ox, 0, 0) + c0));
                 let mut pos = _mm256_setzero_si256();
                 for k in 1..g.kh * g.kw {
                     let v = load(x.add(at(g, oy, ox, k / g.kw, k % g.kw) + c0));
-                    let more = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
-                    best = _mm256_blendv_ps(best, v, more);
-                    pos = _mm256_blendv_epi8(pos, _mm256_set1_epi32(k as i32), _mm256_castps_si256(more));
+                    (best, pos) = keep_larger_avx2(best, pos, v, k);
                 }
                 if n == 8 {
                     _mm256_storeu_ps(y.add(o + c0), best);
                 } else {
                     _mm256_maskstore_ps(y.add(o + c0), m, best);
                 }
-                let mut at_lane = [0i32; 8];
-                _mm256_storeu_si256(at_lane.as_mut_ptr() as *mut __m256i, pos);
-                for (l, &p) in at_lane.iter().enumerate().take(n) {
-                    *arg.add(o + c0 + l) = p as u8;
-                }
+                let mut bytes = [0u8; 16];
+                _mm_storeu_si128(bytes.as_mut_ptr().cast(), cells_as_bytes([pos, pos]));
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), arg.add(o + c0), n);
             }
         }
     }

@@ -53,6 +53,16 @@ pub(crate) fn lane_mask(n: usize) -> u16 {
     if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
 }
 
+/// [`lane_mask`] for the 8 lanes of an AVX2 vector, as `maskload` and
+/// `maskstore` take it: the first `n` lanes all ones (all 8 from `n = 8` on).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn lane_mask8(n: usize) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+}
+
 /// Asks the CPU to bring `values` into its nearest cache ahead of their
 /// use: a hint, with no effect on any result (nothing where the CPU has no
 /// such instruction). For data read soon after, at addresses the hardware's

@@ -271,16 +271,10 @@ mod avx2 {
         table!(1 => [1 2 3 4 5 6 7 8 9 10 11 12], 2 => [1 2 3 4 5 6])
     }
 
-    /// Lanes below `n` set (the columns of a last, partial vector).
-    #[target_feature(enable = "avx2")]
-    fn first_lanes(n: usize) -> __m256i {
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-    }
-
     /// `WHOLE`: the last of the `V` vectors has all 8 columns (else its loads and stores are masked).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn kernel<const R: usize, const V: usize, const WHOLE: bool>(t: &Tile, a: *const f32, b: *const f32, segs: &[Seg], c: *mut f32, out: Out) {
-        let mask = first_lanes(t.cols - (V - 1) * 8);
+        let mask = crate::kernels::simd::lane_mask8(t.cols - (V - 1) * 8);
         let load = |p: *const f32, v: usize| if WHOLE || v + 1 < V { _mm256_loadu_ps(p) } else { _mm256_maskload_ps(p, mask) };
         let mut start = [_mm256_setzero_ps(); V];
         if let Out::Store { bias: Some(bias), .. } = out {

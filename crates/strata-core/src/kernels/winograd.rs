@@ -266,11 +266,12 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::Window;
+    use crate::kernels::pool_tiles::{cells_as_bytes, keep_larger_avx2};
 
     /// The lanes of the 8 channels from `c0` that exist.
     #[target_feature(enable = "avx2")]
     fn mask(len: usize, c0: usize) -> __m256i {
-        _mm256_cmpgt_epi32(_mm256_set1_epi32((len - c0).min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+        crate::kernels::simd::lane_mask8(len - c0)
     }
 
     #[target_feature(enable = "avx2")]
@@ -343,8 +344,8 @@ mod avx2 {
     }
 
     /// [`super::forward_band_pooled`]'s outputs of block `t`: relu, then its
-    /// maximum and cell, with the AVX2 pooling kernel's comparisons in its
-    /// order (a later cell only where strictly larger).
+    /// maximum and cell, cell by cell through the AVX2 pooling kernel's own
+    /// step ([`keep_larger_avx2`]), so the same values.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transform_output_pooled(m: &[f32], t: usize, blocks: usize, f: usize, bias: Option<&[f32]>, y: *mut f32, arg: *mut u8) {
         for o0 in (0..f).step_by(8) {
@@ -353,15 +354,11 @@ mod avx2 {
             let relu = |v: __m256| _mm256_max_ps(v, _mm256_setzero_ps());
             let (mut best, mut cell) = (relu(out[0][0]), _mm256_setzero_si256());
             for c in 1..4 {
-                let v = relu(out[c / 2][c % 2]);
-                let more = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
-                best = _mm256_blendv_ps(best, v, more);
-                cell = _mm256_blendv_epi8(cell, _mm256_set1_epi32(c as i32), _mm256_castps_si256(more));
+                (best, cell) = keep_larger_avx2(best, cell, relu(out[c / 2][c % 2]), c);
             }
             _mm256_maskstore_ps(y.add(o0), k, best);
-            let halves = _mm_packs_epi32(_mm256_castsi256_si128(cell), _mm256_extracti128_si256::<1>(cell));
             let mut bytes = [0u8; 16];
-            _mm_storeu_si128(bytes.as_mut_ptr().cast(), _mm_packus_epi16(halves, halves));
+            _mm_storeu_si128(bytes.as_mut_ptr().cast(), cells_as_bytes([cell, cell]));
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), arg.add(o0), n);
         }
     }
@@ -548,7 +545,7 @@ mod tests {
     #[test]
     fn pools_as_the_pooling_kernel_does() {
         if !pools() {
-            eprintln!("skipped: pooling in place needs AVX-512");
+            eprintln!("skipped: pooling in place needs the tiles (AVX-512, or AVX2 and FMA)");
             return;
         }
         let mut rng = Rng::new(13);

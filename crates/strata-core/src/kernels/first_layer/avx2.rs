@@ -8,6 +8,8 @@ use std::arch::x86_64::*;
 
 use super::Maxima;
 use super::Weights;
+use crate::kernels::pool_tiles::{cells_as_bytes, keep_larger_avx2};
+use crate::kernels::simd::lane_mask8;
 
 /// Taps summed at once: a 3x3 kernel's row. With all 9 (as AVX-512 sums
 /// them), the compiler loaded the 9 taps' inputs before the 9 sums and
@@ -21,15 +23,7 @@ const CELLS: usize = 4;
 #[inline]
 #[target_feature(enable = "avx2")]
 fn lanes(f: usize, j0: usize) -> __m256i {
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(f.saturating_sub(j0).min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-}
-
-/// The 16 cells of `cells` (8 a vector) as bytes, in order.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn bytes(cells: [__m256i; 2]) -> __m128i {
-    let [a, b] = cells.map(|c| _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256::<1>(c)));
-    _mm_packus_epi16(a, b)
+    lane_mask8(f.saturating_sub(j0))
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -62,10 +56,7 @@ pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells
                             best[i] = z;
                             continue;
                         }
-                        // As pool_tiles::keep_larger: a later cell only where strictly larger.
-                        let more = _mm256_cmp_ps::<_CMP_GT_OQ>(z, best[i]);
-                        best[i] = _mm256_blendv_ps(best[i], z, more);
-                        cell[i] = _mm256_blendv_epi8(cell[i], _mm256_set1_epi32(k as i32), _mm256_castps_si256(more));
+                        (best[i], cell[i]) = keep_larger_avx2(best[i], cell[i], z, k);
                     }
                 }
             }
@@ -73,7 +64,7 @@ pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells
             (0..2).for_each(|i| _mm256_maskstore_ps(y.as_mut_ptr().add(o + 8 * i), mask[i], best[i]));
             let n = (f - j0).min(16);
             let mut packed = [0u8; 16];
-            _mm_storeu_si128(packed.as_mut_ptr().cast(), bytes(cell));
+            _mm_storeu_si128(packed.as_mut_ptr().cast(), cells_as_bytes(cell));
             arg[o..o + n].copy_from_slice(&packed[..n]);
         }
     }

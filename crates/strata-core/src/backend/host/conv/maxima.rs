@@ -237,7 +237,7 @@ impl Maxima {
     /// over the group; the output lists are this image's). Returns how many
     /// pass a gradient.
     fn find(&mut self, y: &[f32], dy: &[f32], arg: &[u8], image_at: u32) -> usize {
-        // (Each window's output counts are set by list_by_cell, which starts them at 0.)
+        // (Each window's output counts are set by list_window, which starts them at 0.)
         let (f, cells, capacity) = (self.f, self.cells, self.windows * self.images);
         let before: usize = self.filter_counts.iter().map(|&n| n as usize).sum();
         for w in 0..self.windows {
