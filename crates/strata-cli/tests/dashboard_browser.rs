@@ -118,7 +118,8 @@ fn the_dashboard_updates_live_and_its_stop_button_stops_training() {
         eprintln!("skipped: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("strata-browser-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-browser");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let saved = dir.join("stopped.safetensors");
 

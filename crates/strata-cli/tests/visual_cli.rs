@@ -14,8 +14,9 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-visual-cli-{}", std::process::id()));
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-visual-cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -37,7 +38,7 @@ fn trained(dir: &Path) -> PathBuf {
 
 #[test]
 fn pictures_of_a_trained_model() {
-    let dir = scratch();
+    let dir = scratch("pictures");
     let model = trained(&dir);
     let m = s(&model);
     let out = strata(&["plot", "history", &m, "--out", &s(&dir.join("curves.png"))]);
@@ -88,8 +89,7 @@ fn pictures_of_a_trained_model() {
 
 #[test]
 fn the_dashboard_serves_a_log_folder() {
-    let dir = scratch().join("logdir");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("logdir");
     std::fs::write(dir.join("keras.csv"), "epoch,loss,val_loss\n0,0.9,1.0\n1,0.7,0.8\n").unwrap();
     std::fs::write(dir.join("strata.jsonl"), "{\"type\":\"epoch\",\"logs\":{\"epoch\":0,\"loss\":1.5}}\n{\"type\":\"status\",\"status\":\"finished\"}\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata")).args(["dashboard", "--logdir", &s(&dir), "--addr", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();

@@ -47,7 +47,7 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f32) -> f
 
 /// A fresh, empty folder under the system temp folder, unique to this test process.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-test-{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-test-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -213,7 +213,8 @@ fn the_stop_button_ends_training_after_the_current_batch() {
 
 #[test]
 fn runs_are_read_from_a_log_folder() {
-    let dir = std::env::temp_dir().join(format!("strata-logdir-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-logdir");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let logged = Dashboard::on_board(Board::new()).run_name("strata-run").logdir(&dir).unwrap();
     let (x, y) = data(64);

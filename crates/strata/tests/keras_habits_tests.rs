@@ -166,7 +166,8 @@ fn own_losses_and_metrics_save_and_load_once_registered() {
     let y = Tensor::new((0..18).map(|i| f32::from(i % 3 == 0)).collect(), &[6, 3]).unwrap();
     let mut m = build();
     m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
-    let path = std::env::temp_dir().join(format!("strata-own-objects-{}.safetensors", std::process::id()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-own-objects.safetensors");
+    let _ = std::fs::remove_file(&path);
     // Not registered: save refuses, naming what a load could not read, instead of writing a file that cannot load.
     let e = err(m.save(&path));
     assert!(e.contains("half_mse") && e.contains("register"), "{e}");
@@ -214,7 +215,8 @@ fn own_activations_initializers_regularizers_constraints_and_schedules_save_and_
     for name in ["square_plus", "ramp", "l4", "capped", "halving"] {
         assert!(config.contains(&format!("\"{name}\"")), "{name} in {config}");
     }
-    let path = std::env::temp_dir().join(format!("strata-own-kinds-{}.safetensors", std::process::id()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-own-kinds.safetensors");
+    let _ = std::fs::remove_file(&path);
     m.save(&path).unwrap();
     let mut loaded = Sequential::load(&path).unwrap();
     assert_eq!(loaded.to_json(), m.to_json());

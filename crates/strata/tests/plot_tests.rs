@@ -9,7 +9,9 @@ use strata::plot::{self, ConfusionMatrix, Curves, Figure, ImageGrid, Picture};
 use strata::Tensor;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-plot-tests-{}", std::process::id()));
+    // An emptied folder of its own for each file (named without a template's braces), so nothing a run before left is read.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-plot-tests").join(name.replace(['{', '}'], ""));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
