@@ -96,7 +96,8 @@ pub fn is_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
 
-/// While alive, ops on this thread record no graph (inference, metrics).
+/// While alive, ops on this thread record no graph (inference, metrics), or
+/// record it ([`enable_grad`]); dropped, the thread's earlier setting returns.
 pub struct NoGradGuard {
     previous: bool,
 }
@@ -104,6 +105,14 @@ pub struct NoGradGuard {
 /// Stops graph recording until the returned guard is dropped.
 pub fn no_grad() -> NoGradGuard {
     let previous = GRAD_ENABLED.with(|g| g.replace(false));
+    NoGradGuard { previous }
+}
+
+/// Starts graph recording again until the returned guard is dropped (as
+/// PyTorch's `enable_grad`): for a training step, which records whatever
+/// the thread that runs it was doing.
+pub fn enable_grad() -> NoGradGuard {
+    let previous = GRAD_ENABLED.with(|g| g.replace(true));
     NoGradGuard { previous }
 }
 

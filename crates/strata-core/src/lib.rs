@@ -29,7 +29,7 @@ pub mod rng;
 pub mod tensor;
 pub mod threads;
 
-pub use autodiff::{no_grad, BackwardFn, Gradients, InputGrads, NoGradGuard};
+pub use autodiff::{enable_grad, no_grad, BackwardFn, Gradients, InputGrads, NoGradGuard};
 pub use error::{fmt_shape, Error, Result};
 pub use kernels::window::Padding;
 pub use rng::Rng;

@@ -165,3 +165,37 @@ fn a_gan_on_2d_points_moves_its_samples_to_the_target() {
 fn values(weights: &[Tensor]) -> Vec<Vec<f32>> {
     weights.iter().map(Tensor::to_vec).collect()
 }
+
+/// Models trained at once on several threads of a program that did not put
+/// its main thread in the pool: each step runs on a worker, and a worker
+/// waiting in one step's parallel loop may run another thread's whole step
+/// in between (inside the first's backward pass, which records no graph).
+/// Each model ends with the weights it gets trained alone.
+#[test]
+fn models_trained_on_several_threads_at_once_match_each_trained_alone() {
+    let cnn = |seed: u64| {
+        let mut m = Sequential::with_seed(seed);
+        m.add(Conv2D::new(8, (3, 3)).activation(Relu).input_shape([12, 12, 1])).unwrap();
+        m.add(MaxPooling2D::new(2)).unwrap();
+        m.add(Flatten::new()).unwrap();
+        m.add(Dense::new(3).activation(Softmax)).unwrap();
+        m.compile("adam", "categorical_crossentropy", &[]).unwrap();
+        m
+    };
+    let mut r = Rng::new(9);
+    let x = Tensor::new((0..64 * 144).map(|_| r.uniform()).collect(), &[64, 12, 12, 1]).unwrap();
+    let y = strata::data::mnist::one_hot(&(0..64).map(|_| r.below(3)).collect::<Vec<_>>(), 3).unwrap();
+    let train = |seed: u64| {
+        let mut m = cnn(seed);
+        m.fit(&x, &y, FitOptions { epochs: 3, batch_size: 16, verbose: 0, ..Default::default() }).unwrap();
+        values(&m.get_weights())
+    };
+    let alone: Vec<_> = (0..4).map(train).collect();
+    for _ in 0..3 {
+        let together: Vec<_> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4).map(|seed| s.spawn(move || train(seed))).collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(together == alone, "a model trained beside others differs from the same model trained alone");
+    }
+}

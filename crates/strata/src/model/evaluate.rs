@@ -44,6 +44,7 @@ impl Model {
 
     /// Loss and metrics on `x`, `y`, in batches of `batch_size`, without training.
     pub fn evaluate(&mut self, x: impl Into<Feed>, y: impl Into<Feed>, batch_size: usize) -> Result<Logs> {
+        strata_core::threads::join_from_main();
         check_batch_size(batch_size)?;
         let (x, y) = self.arrays(x.into(), y.into())?;
         check_arrays(&x, &y)?;
@@ -53,6 +54,7 @@ impl Model {
 
     /// Loss and metrics over a [`Dataset`], in its batches and order, without training.
     pub fn evaluate_dataset(&mut self, data: &Dataset) -> Result<Logs> {
+        strata_core::threads::join_from_main();
         strata_core::warn_if_unoptimized();
         if !self.is_built() {
             self.build_chain(&data.input_shape())?;
@@ -104,6 +106,7 @@ impl Model {
 
     /// One tensor per output for `x` (one array per input), computed in batches of `batch_size`.
     pub fn predict_many(&mut self, x: impl Into<Feed>, batch_size: usize) -> Result<Vec<Tensor>> {
+        strata_core::threads::join_from_main();
         strata_core::warn_if_unoptimized();
         check_batch_size(batch_size)?;
         let x = self.input_arrays(x.into())?;

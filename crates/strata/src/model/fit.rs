@@ -208,6 +208,7 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn fit(&mut self, x: impl Into<Feed>, y: impl Into<Feed>, mut options: FitOptions) -> Result<History> {
+        strata_core::threads::join_from_main();
         check_batch_size(options.batch_size)?;
         self.require_compiled()?;
         let (x, y) = self.arrays(x.into(), y.into())?;
@@ -230,6 +231,7 @@ impl Model {
     /// shuffling (`options.batch_size` and `shuffle` are the dataset's own).
     /// Batches from disk are read on a background thread while the current one trains.
     pub fn fit_dataset(&mut self, data: &Dataset, options: FitOptions) -> Result<History> {
+        strata_core::threads::join_from_main();
         let FitOptions { epochs, validation_split, validation_data, validation_dataset, initial_epoch, verbose, mut callbacks, class_weight, sample_weight, .. } = options;
         strata_core::warn_if_unoptimized();
         self.require_compiled()?;
@@ -365,6 +367,7 @@ impl Model {
     /// the batch loss and updates the metrics. While other programs keep the
     /// cores busy it runs on one worker (see `strata_core::threads::run_step`).
     pub fn train_on_batch(&mut self, x: impl Into<Feed>, y: impl Into<Feed>) -> Result<f32> {
+        strata_core::threads::join_from_main();
         let (inputs, targets) = self.arrays(x.into(), y.into())?;
         let batch = Batch { inputs, targets, sample_weight: None };
         let mut logs = StepLogs::default();
