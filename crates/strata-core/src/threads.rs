@@ -235,14 +235,13 @@ fn update_contention() -> bool {
 /// other workers are kept looking for work through the step and
 /// [`LINGER`] after it ([`keep_awake`]).
 ///
-/// The step runs on a worker of the pool ([`on_pool`]) when the calling
-/// thread is not one: a thread other than the main thread, a main thread
-/// whose pool was built before Strata could add it, or any program on one
-/// thread (whose pool is built without the caller). From
-/// outside the pool each of a step's parallel loops (dozens for the
-/// headline CNN) would be handed to the pool while the caller sleeps, a
-/// hand-off and a wake-up per loop: on one thread that made the headline
-/// CNN's training 2.5x slower than on two instead of 1.5-2x.
+/// The step runs on a worker of the pool when the calling thread is not
+/// one: a thread other than the main thread, a main thread whose pool was
+/// built before Strata could add it, or any program on one thread (whose
+/// pool is built without the caller). From outside the pool each of a
+/// step's parallel loops (dozens for the headline CNN) would be handed to
+/// the pool while the caller sleeps, a hand-off and a wake-up per loop: on
+/// one thread that made the headline CNN's training 2.5x slower than on two.
 ///
 /// A worker waiting inside one step's parallel loop may take up another
 /// thread's whole step meanwhile (two models trained on two threads), in
@@ -251,10 +250,17 @@ fn update_contention() -> bool {
 pub fn run_step<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     join_from_main();
     if !ADAPTIVE.load(Ordering::Relaxed) || num_threads() < 2 || !update_contention() {
-        return on_pool(|| {
+        let step = || {
             let (_step, _grad) = (Step::start(), enable_grad());
             f()
-        });
+        };
+        return match rayon::current_thread_index() {
+            Some(_) => step(),
+            // The caller sleeps meanwhile (rayon's own wait, as `install`):
+            // a step is long enough that waking it costs little, where
+            // yielding as `on_pool` does kept a second core busy.
+            None => rayon::scope(|_| step()),
+        };
     }
     let single = SINGLE.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "strata-single".into()).build().ok());
     match single {
