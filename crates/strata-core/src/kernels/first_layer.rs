@@ -83,10 +83,10 @@ pub fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &m
 /// The width of `image`'s rows when every pooling window reads a 4x4 patch
 /// of it, as a 3x3 kernel over one channel pooled 2x2 does: taps at `ky *
 /// row + kx`, and each window's cells at `origin + cy * row + cx`. Then
-/// [`add_image_patch`] gives [`add_image`]'s sums. None without AVX-512
-/// (whose permutes pick each filter's values), where it would not be faster.
+/// [`add_image_patch`] gives [`add_image`]'s sums. None without AVX-512 or
+/// AVX2 (whose permutes pick each filter's values), where it would not be faster.
 pub fn patch_row(taps: &[u32], at: &[u32], cells: usize) -> Option<usize> {
-    if isa() != Some(Isa::Avx512) {
+    if !available() {
         return None;
     }
     let row = *taps.get(3)? as usize;
@@ -110,11 +110,13 @@ pub fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: &mut [f32], db
     assert!(dk.len() >= 9 * f && db.len() >= f, "first_layer: gradients shorter than 9 taps of {f}");
     let reach = m.at.iter().step_by(4).max().map(|&a| a as usize + 3 * row + 3);
     assert!(reach.is_none_or(|r| r < image.len()), "first_layer: a patch reads past the {} values of the image", image.len());
+    // SAFETY (both): the asserts bound every read and write (a patch's last
+    // value is its window's last cell's last tap); the CPU has the instructions.
     #[cfg(target_arch = "x86_64")]
-    if isa() == Some(Isa::Avx512) {
-        // SAFETY: the asserts bound every read and write (a patch's last
-        // value is its window's last cell's last tap); the CPU has AVX-512F.
-        return unsafe { avx512::add_image_patch(image, row, m, dk, db) };
+    match isa() {
+        Some(Isa::Avx512) => return unsafe { avx512::add_image_patch(image, row, m, dk, db) },
+        Some(Isa::Avx2) => return unsafe { avx2::add_image_patch(image, row, m, dk, db) },
+        None => {}
     }
     let taps: Vec<u32> = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
     add_image(image, &taps, m, dk, db);
@@ -462,8 +464,8 @@ mod tests {
 
     #[test]
     fn patches_sum_as_the_cells_do() {
-        if isa() != Some(Isa::Avx512) {
-            eprintln!("skipped: patches are summed with AVX-512 alone (patch_row finds none here)");
+        if !available() {
+            eprintln!("skipped: patches are summed with AVX-512 or AVX2 alone (patch_row finds none here)");
             return;
         }
         // A 3x3 kernel over one channel pooled 2x2 on rows of 28 (the
@@ -532,6 +534,27 @@ mod tests {
             // SAFETY: as above.
             unsafe { avx512::add_image(&image, &tap_at, &m, wk, wb) };
             assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients: f {f}, taps {taps}, cells {cells}");
+        }
+        // By 4x4 patches (rows of 9; filters 32, a tail of 20, 40): every window's maximum in each of its cells.
+        for f in [32, 20, 40] {
+            let row = 9;
+            let origins: Vec<usize> = (0..3).flat_map(|py| (0..3).map(move |px| 2 * py * row + 2 * px)).collect();
+            let at: Vec<u32> = origins.iter().flat_map(|&o| (0..4).map(move |k| (o + k / 2 * row + k % 2) as u32)).collect();
+            let image: Vec<f32> = (0..8 * row).map(|_| rng.normal()).collect();
+            let windows = origins.len();
+            let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
+            let arg: Vec<u8> = (0..windows * f).map(|i| (i % 4) as u8).collect();
+            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells: 4, f };
+            let start: Vec<f32> = (0..10 * f).map(|_| rng.normal()).collect();
+            let (mut got, mut want) = (start.clone(), start.clone());
+            let (gk, gb) = got.split_at_mut(9 * f);
+            // SAFETY: the patches lie inside the image; the CPU has AVX-512F, AVX2 and FMA.
+            unsafe { avx2::add_image_patch(&image, row, &m, gk, gb) };
+            let (wk, wb) = want.split_at_mut(9 * f);
+            // SAFETY: as above.
+            unsafe { avx512::add_image_patch(&image, row, &m, wk, wb) };
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "patches: f {f}");
         }
     }
 

@@ -28,11 +28,28 @@ fn lanes(f: usize, j0: usize) -> __m256i {
 
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells: usize, y: &mut [f32], arg: &mut [u8]) {
+    for j0 in (0..weights.f).step_by(16) {
+        match weights.f - j0 >= 16 {
+            true => forward_filters::<true>(image, weights, at, cells, j0, y, arg),
+            false => forward_filters::<false>(image, weights, at, cells, j0, y, arg),
+        }
+    }
+}
+
+/// [`forward`] for the 16 filters from `j0`; `FULL`: all 16 exist, so the
+/// kernel loads take no mask (a masked load a tap, its mask reloaded from
+/// the stack each time, made the loop 1.x slower).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_filters<const FULL: bool>(image: &[f32], weights: &Weights, at: &[u32], cells: usize, j0: usize, y: &mut [f32], arg: &mut [u8]) {
     let (f, taps, x) = (weights.f, weights.taps, image.as_ptr());
     let zero = _mm256_setzero_ps();
-    for j0 in (0..f).step_by(16) {
+    {
         let mask = [lanes(f, j0), lanes(f, j0 + 8)];
-        let load = |p: *const f32, i: usize| _mm256_maskload_ps(p.add(j0 + 8 * i), mask[i]);
+        let load = |p: *const f32, i: usize| match FULL {
+            true => _mm256_loadu_ps(p.add(j0 + 8 * i)),
+            false => _mm256_maskload_ps(p.add(j0 + 8 * i), mask[i]),
+        };
         let bias = [0, 1].map(|i| weights.bias.map_or(zero, |b| load(b.as_ptr(), i)));
         for (w, origins) in at.chunks_exact(cells).enumerate() {
             let (mut best, mut cell) = ([zero; 2], [_mm256_setzero_si256(); 2]);
@@ -61,7 +78,10 @@ pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells
                 }
             }
             let o = w * f + j0;
-            (0..2).for_each(|i| _mm256_maskstore_ps(y.as_mut_ptr().add(o + 8 * i), mask[i], best[i]));
+            (0..2).for_each(|i| match FULL {
+                true => _mm256_storeu_ps(y.as_mut_ptr().add(o + 8 * i), best[i]),
+                false => _mm256_maskstore_ps(y.as_mut_ptr().add(o + 8 * i), mask[i], best[i]),
+            });
             let n = (f - j0).min(16);
             let mut packed = [0u8; 16];
             _mm_storeu_si128(packed.as_mut_ptr().cast(), cells_as_bytes(cell));
@@ -70,59 +90,98 @@ pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells
     }
 }
 
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
-    let (f, cells, x) = (m.f, m.cells, image.as_ptr());
-    let zero = _mm256_setzero_ps();
+/// Window `w`'s gradients for filters `j0..j0 + 8` where its maximum passed
+/// relu (zero elsewhere, and past the filters), and the cells of the maxima.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn window(m: &Maxima, w: usize, j0: usize, mask: __m256i) -> (__m256, __m256i) {
+    let (o, n) = (w * m.f + j0, (m.f - j0).min(8));
+    let y = _mm256_maskload_ps(m.y.as_ptr().add(o), mask);
+    let passed = _mm256_cmp_ps::<_CMP_GT_OQ>(y, _mm256_setzero_ps());
+    let dy = _mm256_and_ps(passed, _mm256_maskload_ps(m.dy.as_ptr().add(o), mask));
+    let cells = match n {
+        8 => _mm_loadl_epi64(m.arg.as_ptr().add(o).cast()),
+        _ => {
+            let mut bytes = [0u8; 8];
+            bytes[..n].copy_from_slice(&m.arg[o..o + n]);
+            _mm_loadl_epi64(bytes.as_ptr().cast())
+        }
+    };
+    (dy, _mm256_cvtepu8_epi32(cells))
+}
+
+/// [`super::add_image`] and [`super::add_image_patch`], 8 filters at a
+/// time: the bias gradient, then `sum(j0, mask, taps, acc)` sums the kernel
+/// gradient of taps `taps` (at most [`TAPS`]) into `acc`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn by_filters(m: &Maxima, taps: usize, dk: &mut [f32], db: &mut [f32], sum: impl Fn(usize, __m256i, std::ops::Range<usize>, &mut [__m256; TAPS])) {
+    let f = m.f;
     for j0 in (0..f).step_by(8) {
         let mask = lanes(f, j0);
-        let n = (f - j0).min(8);
-        // Window `w`'s gradients where its maximum passed relu (zero
-        // elsewhere, and past the filters), and the cells of the maxima.
-        let window = |w: usize| {
-            let o = w * f + j0;
-            let y = _mm256_maskload_ps(m.y.as_ptr().add(o), mask);
-            let passed = _mm256_cmp_ps::<_CMP_GT_OQ>(y, zero);
-            let dy = _mm256_and_ps(passed, _mm256_maskload_ps(m.dy.as_ptr().add(o), mask));
-            let cells = match n {
-                8 => _mm_loadl_epi64(m.arg.as_ptr().add(o).cast()),
-                _ => {
-                    let mut bytes = [0u8; 8];
-                    bytes[..n].copy_from_slice(&m.arg[o..o + n]);
-                    _mm_loadl_epi64(bytes.as_ptr().cast())
-                }
-            };
-            (dy, _mm256_cvtepu8_epi32(cells))
-        };
         let add = |p: *mut f32, v: __m256| _mm256_maskstore_ps(p, mask, _mm256_add_ps(v, _mm256_maskload_ps(p, mask)));
-        let mut bias = zero;
+        let mut bias = _mm256_setzero_ps();
         for w in 0..m.windows() {
-            bias = _mm256_add_ps(bias, window(w).0);
+            bias = _mm256_add_ps(bias, window(m, w, j0, mask).0);
         }
         add(db.as_mut_ptr().add(j0), bias);
-        for t0 in (0..taps.len()).step_by(TAPS) {
-            // A whole group of taps (the last padded with copies of the first, summed and dropped).
-            let tap = &taps[t0..(t0 + TAPS).min(taps.len())];
-            let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
-            let mut acc = [zero; TAPS];
-            let one = _mm256_set1_epi32(1);
-            for w in 0..m.windows() {
-                let (dy, mut cell) = window(w);
-                for k in 0..cells {
-                    // Lanes whose maximum sits in cell k: the cell, less k, is 0 (counted
-                    // down a cell at a time: a constant a cell spilled the sums on 16 registers).
-                    let here = _mm256_castsi256_ps(_mm256_cmpeq_epi32(cell, _mm256_setzero_si256()));
-                    cell = _mm256_sub_epi32(cell, one);
-                    let g = _mm256_and_ps(here, dy);
-                    let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
-                    for (acc, &t) in acc.iter_mut().zip(&group) {
-                        *acc = _mm256_fmadd_ps(_mm256_set1_ps(*base.add(t as usize)), g, *acc);
-                    }
-                }
-            }
-            for (t, acc) in (t0..).zip(&acc[..tap.len()]) {
+        for t0 in (0..taps).step_by(TAPS) {
+            let group = t0..(t0 + TAPS).min(taps);
+            let mut acc = [_mm256_setzero_ps(); TAPS];
+            sum(j0, mask, group.clone(), &mut acc);
+            for (t, acc) in group.zip(&acc) {
                 add(dk.as_mut_ptr().add(t * f + j0), *acc);
             }
         }
     }
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn add_image(image: &[f32], taps: &[u32], m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+    let (cells, x) = (m.cells, image.as_ptr());
+    by_filters(m, taps.len(), dk, db, |j0, mask, group, acc| {
+        // A whole group of taps (the last padded with copies of the first, summed and dropped).
+        let tap = &taps[group];
+        let group: [u32; TAPS] = std::array::from_fn(|t| tap.get(t).copied().unwrap_or(tap[0]));
+        let one = _mm256_set1_epi32(1);
+        for w in 0..m.windows() {
+            let (dy, mut cell) = window(m, w, j0, mask);
+            for k in 0..cells {
+                // Lanes whose maximum sits in cell k: the cell, less k, is 0 (counted
+                // down a cell at a time: a constant a cell spilled the sums on 16 registers).
+                let here = _mm256_castsi256_ps(_mm256_cmpeq_epi32(cell, _mm256_setzero_si256()));
+                cell = _mm256_sub_epi32(cell, one);
+                let g = _mm256_and_ps(here, dy);
+                let base = x.add(*m.at.get_unchecked(w * cells + k) as usize);
+                for (acc, &t) in acc.iter_mut().zip(&group) {
+                    *acc = _mm256_fmadd_ps(_mm256_set1_ps(*base.add(t as usize)), g, *acc);
+                }
+            }
+        }
+    });
+}
+
+/// [`super::add_image_patch`] on AVX2: for the taps of one kernel row, the
+/// two patch rows they read (8 values) in one vector, each filter's value
+/// for a tap picked from it at its maximum's cell by `vpermps`; one
+/// multiply-add per window, tap and filter where [`add_image`] does four.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: &mut [f32], db: &mut [f32]) {
+    let x = image.as_ptr();
+    // Cell k's first value in two patch rows, (k / 2) * 4 + k % 2, by k.
+    let cell_start = _mm256_setr_epi32(0, 1, 4, 5, 0, 0, 0, 0);
+    by_filters(m, 9, dk, db, |j0, mask, group, acc| {
+        // A group is one kernel row: TAPS taps side by side.
+        let ky = group.start / TAPS;
+        for w in 0..m.windows() {
+            let (dy, cell) = window(m, w, j0, mask);
+            let start = _mm256_permutevar8x32_epi32(cell_start, cell);
+            let origin = x.add(*m.at.get_unchecked(w * 4) as usize + ky * row);
+            let rows = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(_mm_loadu_ps(origin)), _mm_loadu_ps(origin.add(row)));
+            for (kx, acc) in acc.iter_mut().enumerate() {
+                let at = _mm256_add_epi32(start, _mm256_set1_epi32(kx as i32));
+                *acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(rows, at), dy, *acc);
+            }
+        }
+    });
 }
