@@ -1,5 +1,8 @@
 //! Every op's gradient against central finite differences.
 
+// `&[x.clone()]` reads as the one-input list it is; `std::slice::from_ref(&x)` does not.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use strata_core::ops::RecurrentDropout;
 use strata_core::{no_grad, ops, Padding, Rng, Tensor};
 

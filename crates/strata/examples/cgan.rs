@@ -85,7 +85,7 @@ fn judge(generator: &Model, classifier: &std::path::Path, latent: usize, real: &
     let per_class = 100;
     let images = generator.call_many(&requests(latent, per_class, 2024), false)?.remove(0);
     let mut model = Model::load(classifier)?;
-    let predicted = model.predict(&images.add_scalar(1.0).scale(0.5), 256)?.argmax(-1)?.to_indices()?;
+    let predicted = model.predict(images.add_scalar(1.0).scale(0.5), 256)?.argmax(-1)?.to_indices()?;
     let pixels = images.to_vec();
     let one = |v: &[f32], i: usize| v[i * 784..(i + 1) * 784].to_vec();
     let real_pixels = real.to_vec();
@@ -125,7 +125,7 @@ struct JudgeEvery {
 
 impl strata::model::Callback for JudgeEvery {
     fn on_epoch_end(&mut self, epoch: usize, _logs: &mut strata::model::Logs, _model: &mut dyn strata::model::TrainingModel) -> strata::Result<strata::model::Control> {
-        if (epoch + 1) % self.every == 0 {
+        if (epoch + 1).is_multiple_of(self.every) {
             print!("epoch {}: ", epoch + 1);
             judge(&self.generator.lock().unwrap_or_else(|e| e.into_inner()), &self.classifier, self.latent, &self.real, &self.labels)?;
         }

@@ -73,7 +73,7 @@ fn main() -> Result<()> {
     if !trace.is_empty() {
         let dir = PathBuf::from(&trace);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        model.save_weights(&dir.join("init.safetensors"))?;
+        model.save_weights(dir.join("init.safetensors"))?;
         let starts: Vec<f32> = batches.iter().flatten().map(|&s| s as f32).collect();
         strata::io::npy::write(&dir.join("starts.npy"), &Tensor::new(starts, &[steps, BATCH])?)?;
     }

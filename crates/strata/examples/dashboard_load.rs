@@ -103,9 +103,8 @@ fn churn(addr: SocketAddr, seed: u64, active: Arc<Gate>, done: Arc<AtomicBool>, 
         let _ = s.write_all(request);
         let until = Instant::now() + Duration::from_millis((rng.uniform() * hold as f32) as u64);
         while kind != 3 && Instant::now() < until {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                _ => {}
+            if let Ok(0) = s.read(&mut buf) {
+                break;
             }
         }
         drop(s);

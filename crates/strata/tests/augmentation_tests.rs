@@ -181,11 +181,11 @@ fn an_adapted_normalization_saves_its_statistics() {
     m.add(Flatten::new()).unwrap();
     m.add(Dense::new(2)).unwrap();
     m.compile("adam", "mse", &[]).unwrap();
-    let out = m.predict(&x.scale(10.0).add_scalar(3.0), 16).unwrap();
+    let out = m.predict(x.scale(10.0).add_scalar(3.0), 16).unwrap();
     let path = temp("normalized.safetensors");
     m.save(&path).unwrap();
     let mut back = Sequential::load(&path).unwrap();
-    assert_eq!(back.predict(&x.scale(10.0).add_scalar(3.0), 16).unwrap().to_vec(), out.to_vec());
+    assert_eq!(back.predict(x.scale(10.0).add_scalar(3.0), 16).unwrap().to_vec(), out.to_vec());
     let stats: Vec<String> = back.named_weights().into_iter().map(|(n, _)| n).collect();
     assert!(stats.contains(&"normalization/mean".to_string()) && stats.contains(&"normalization/count".to_string()), "{stats:?}");
 }

@@ -182,7 +182,7 @@ fn ranks_started_differently_are_refused() {
         let mut m = with_norm_and_dropout(0);
         m.set_collective(group);
         // 62 samples in batches of 20 leave a batch of 2 for 4 ranks.
-        m.fit(&x.narrow(0, 0, 62).unwrap(), &y.narrow(0, 0, 62).unwrap(), options(1, 20)).unwrap_err().to_string()
+        m.fit(x.narrow(0, 0, 62).unwrap(), y.narrow(0, 0, 62).unwrap(), options(1, 20)).unwrap_err().to_string()
     });
     assert!(errors[0].contains("batch_size") && errors[0].contains("a batch of 2"), "{}", errors[0]);
 }

@@ -71,7 +71,7 @@ fn a_saved_model_keeps_its_vocabulary() {
     let texts = ["good fun", "awful bad bad", "unheard words here too many"];
     let x = model.vectorize(&texts).unwrap();
     assert_eq!(x.shape(), [3, 4]);
-    model.fit(&x, &Tensor::new(vec![1.0, 0.0, 0.0], &[3, 1]).unwrap(), FitOptions { epochs: 2, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
+    model.fit(&x, Tensor::new(vec![1.0, 0.0, 0.0], &[3, 1]).unwrap(), FitOptions { epochs: 2, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
     let before = model.predict_texts(&texts, 8).unwrap().to_vec();
     let dir = temp_dir("text_model");
     let path = dir.join("m.safetensors");
@@ -212,7 +212,7 @@ fn text_loss_scores_every_next_token_once() {
     // The same mean from the compiled loss over windows that cover every target once: 0..4, 4..8, 8..12, 12..16.
     let x: Vec<i32> = (0..4).flat_map(|w| (0..4).map(move |k| (w * 4 + k) as usize)).map(|i| ids[i] as i32).collect();
     let y: Vec<i32> = (0..4).flat_map(|w| (0..4).map(move |k| (w * 4 + k + 1) as usize)).map(|i| ids[i] as i32).collect();
-    let want = model.evaluate(&Tensor::from_i32(x, &[4, 4]).unwrap(), &Tensor::from_i32(y, &[4, 4]).unwrap(), 8).unwrap().get("loss").unwrap();
+    let want = model.evaluate(Tensor::from_i32(x, &[4, 4]).unwrap(), Tensor::from_i32(y, &[4, 4]).unwrap(), 8).unwrap().get("loss").unwrap();
     let got = model.text_loss(text, 3).unwrap();
     assert_eq!(got.tokens, 16);
     assert!((got.loss - want).abs() < 1e-5, "{} vs {want}", got.loss);
@@ -266,11 +266,11 @@ fn keras_text_models_load_and_predict_as_keras() {
         }
         model.set_weights_by_name(&values).unwrap();
         let ids = common::tensor(&case["ids"]);
-        let got = model.predict(&Tensor::from_i32(ids.to_vec().iter().map(|&v| v as i32).collect(), ids.shape()).unwrap(), 8).unwrap();
+        let got = model.predict(Tensor::from_i32(ids.to_vec().iter().map(|&v| v as i32).collect(), ids.shape()).unwrap(), 8).unwrap();
         assert_close(&format!("{name}: predictions from ids"), &got.to_vec(), &want, 1e-5);
         let e = model.vectorize(&["the cat"]).unwrap_err().to_string();
         assert!(e.contains("words") && e.contains("no vocabulary"), "{e}");
-        let e = model.predict(&Tensor::from_i32(vec![40; 5], &[1, 5]).unwrap(), 8).unwrap_err().to_string();
+        let e = model.predict(Tensor::from_i32(vec![40; 5], &[1, 5]).unwrap(), 8).unwrap_err().to_string();
         assert!(e.contains("token id 40 at position [0, 0]") && e.contains("30 entries"), "{e}");
     }
 }

@@ -161,7 +161,7 @@ pub fn pools() -> bool {
 /// convolution's, without storing those. `g`'s outputs must be of even size.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_band_pooled(x: &[f32], rows: usize, row_width: usize, g: &Window, u: &[f32], f: usize, bias: Option<&[f32]>, scratch: &mut Scratch, band: Range<usize>, y: &mut [f32], arg: &mut [u8]) {
-    assert!(pools() && g.oh % 2 == 0 && g.ow % 2 == 0, "winograd pooling: {}x{} outputs, or no tiles here", g.oh, g.ow);
+    assert!(pools() && g.oh.is_multiple_of(2) && g.ow.is_multiple_of(2), "winograd pooling: {}x{} outputs, or no tiles here", g.oh, g.ow);
     let blocks = products(x, rows, row_width, g, u, f, scratch, band);
     assert!(y.len() >= blocks * f && arg.len() >= blocks * f && bias.is_none_or(|b| b.len() >= f), "winograd pooling sizes");
     for t in 0..blocks {

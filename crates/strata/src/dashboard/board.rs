@@ -145,7 +145,7 @@ impl Board {
         let Some(run) = state.runs.iter_mut().find(|r| r.name == name) else { return };
         let mut point = logs;
         point.insert("step".into(), json!(step));
-        if step % run.stride == 0 {
+        if step.is_multiple_of(run.stride) {
             run.batches.push(point.clone());
             if run.batches.len() >= BATCH_POINTS {
                 run.stride *= 2;

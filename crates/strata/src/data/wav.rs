@@ -155,7 +155,7 @@ fn frame_bytes(encoding: Encoding, channels: u16) -> usize {
 
 fn decode_samples(data: &[u8], encoding: Encoding, channels: u16, path: &Path) -> Result<Vec<f32>> {
     let frame = frame_bytes(encoding, channels);
-    if data.len() % frame != 0 {
+    if !data.len().is_multiple_of(frame) {
         return Err(Error::data(path, format!("has {} bytes of samples, not a whole number of {frame}-byte frames", data.len())));
     }
     let samples: Vec<f32> = match encoding {
@@ -177,7 +177,7 @@ fn decode_samples(data: &[u8], encoding: Encoding, channels: u16, path: &Path) -
 /// WAV file, clipping to `[-1, 1]`; written to a temporary file and renamed.
 pub fn write_pcm16(path: &Path, samples: &[f32], channels: u16, sample_rate: u32) -> Result<()> {
     let byte_rate = u32::try_from(sample_rate as u64 * 2 * channels as u64).ok().filter(|_| (1..=MAX_CHANNELS).contains(&channels) && sample_rate > 0);
-    let data_len = u32::try_from(samples.len() * 2).ok().filter(|&n| n <= u32::MAX - 36 && samples.len() % channels.max(1) as usize == 0);
+    let data_len = u32::try_from(samples.len() * 2).ok().filter(|&n| n <= u32::MAX - 36 && samples.len().is_multiple_of(channels.max(1) as usize));
     let (Some(byte_rate), Some(data_len)) = (byte_rate, data_len) else {
         return Err(Error::argument("write_pcm16", format!("cannot write {} samples as {channels} channels at {sample_rate} Hz in one WAV file", samples.len())));
     };

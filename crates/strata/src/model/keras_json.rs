@@ -291,7 +291,7 @@ fn text_input_shape(layer: &dyn Layer) -> Result<Vec<usize>> {
 fn string_input(name: &str, entries: &[Value]) -> Result<(Vec<usize>, DType)> {
     let reads_it = |e: &&Value| {
         let nodes = e.get("inbound_nodes").and_then(Value::as_array).into_iter().flatten();
-        nodes.filter_map(|n| positional(n).and_then(|a| tensor_references(a)).ok()).flatten().any(|(layer, _, _)| layer == name)
+        nodes.filter_map(|n| positional(n).and_then(tensor_references).ok()).flatten().any(|(layer, _, _)| layer == name)
     };
     let entry = entries.iter().find(reads_it).ok_or_else(|| bad(format!("no layer reads the string input '{name}'")))?;
     let class = entry.get("class_name").and_then(|c| c.as_str()).unwrap_or_default();

@@ -47,7 +47,7 @@ impl ConfusionMatrix {
             return Err(Error::shape("ConfusionMatrix", format!("needs class scores [samples, classes], got {}", fmt_shape(scores.shape()))));
         };
         let truth = class_ids(targets, n, classes)?;
-        Ok(ConfusionMatrix::new(&truth, &argmax_rows(&scores.to_vec(), classes), classes)?)
+        ConfusionMatrix::new(&truth, &argmax_rows(&scores.to_vec(), classes), classes)
     }
 
     /// Names the classes (in label order) for the plot.

@@ -266,7 +266,7 @@ impl Layer for Normalization {
         let count = data.shape()[0];
         match self.built.as_ref().and_then(|b| b.weights.as_ref().map(|w| (b, w))) {
             Some((b, [m, v, c])) => {
-                if &b.input_shape[..] != &data.shape()[1..] {
+                if b.input_shape[..] != data.shape()[1..] {
                     return Err(Error::layer(&self.base.name, format!("expected data of shape {}, got {}", super::super::batch_shape(&b.input_shape), fmt_shape(data.shape()))));
                 }
                 m.backend().update(Update::Assign, m, &[], &mean)?;

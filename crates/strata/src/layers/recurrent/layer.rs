@@ -230,9 +230,9 @@ impl Recurrent {
     pub(crate) fn weights(&self) -> Vec<Weight> {
         let Some(b) = &self.built else { return Vec::new() };
         let p = self.cell.prefix();
-        let mut w = vec![Weight::new(&format!("{p}/kernel"), b.kernel.clone(), true), Weight::new(&format!("{p}/recurrent_kernel"), b.recurrent.clone(), true)];
+        let mut w = vec![Weight::new(format!("{p}/kernel"), b.kernel.clone(), true), Weight::new(format!("{p}/recurrent_kernel"), b.recurrent.clone(), true)];
         if let Some(bias) = &b.bias {
-            w.push(Weight::new(&format!("{p}/bias"), bias.clone(), true));
+            w.push(Weight::new(format!("{p}/bias"), bias.clone(), true));
         }
         w
     }

@@ -97,7 +97,7 @@ impl<'a> Forward<'a> {
             Some(u) => {
                 let (height, width) = padded_size(g);
                 let band = rows.start / 2..rows.end.div_ceil(2);
-                assert!(rows.start % 2 == 0 && (rows.end % 2 == 0 || rows.end == g.oh), "Winograd rows {rows:?} split a 2x2 block");
+                assert!(rows.start.is_multiple_of(2) && (rows.end.is_multiple_of(2) || rows.end == g.oh), "Winograd rows {rows:?} split a 2x2 block");
                 winograd::forward_band(image, height, width, g, u, self.f, bias, relu, scratch, band, y)
             }
             None => forward_rows(image, self.kernel, self.f, g, rows, bias, relu, y),
@@ -108,12 +108,12 @@ impl<'a> Forward<'a> {
     pub(super) fn rows_pooled(&self, image: &[f32], rows: Range<usize>, bias: Option<&[f32]>, scratch: &mut Scratch, y: &mut [f32], arg: &mut [u8]) {
         let (g, u) = (&self.g, self.winograd.as_ref().expect("pooled rows are Winograd's"));
         let (height, width) = padded_size(g);
-        assert!(rows.start % 2 == 0 && rows.end % 2 == 0, "Winograd rows {rows:?} split a 2x2 block");
+        assert!(rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2), "Winograd rows {rows:?} split a 2x2 block");
         winograd::forward_band_pooled(image, height, width, g, u, self.f, bias, scratch, rows.start / 2..rows.end / 2, y, arg)
     }
     /// Whether [`Forward::rows_pooled`] runs: Winograd's 2x2 blocks pooled in place, outputs of even size.
     pub(super) fn pools(&self) -> bool {
-        self.is_winograd() && winograd::pools() && self.g.oh % 2 == 0 && self.g.ow % 2 == 0
+        self.is_winograd() && winograd::pools() && self.g.oh.is_multiple_of(2) && self.g.ow.is_multiple_of(2)
     }
     pub(super) fn is_winograd(&self) -> bool {
         self.winograd.is_some()
