@@ -46,8 +46,18 @@ pub fn init_on_main(n: Option<usize>) -> Result<()> {
 /// the thread Rust names `main`, which lives as long as the program.
 /// `fit`, `evaluate` and `predict` call it before their first parallel loop
 /// (which would build the pool without the main thread).
+///
+/// The main thread then takes pool work only while it runs Strata (or other
+/// rayon calls): a program whose main thread later blocks (joining threads,
+/// an event loop) while other threads run parallel loops has one worker
+/// fewer meanwhile, and a `rayon::broadcast` from another thread waits for
+/// it. Such a program calls [`set_num_threads`] first, which builds the pool
+/// without the main thread.
 pub fn join_from_main() {
     static TRIED: AtomicBool = AtomicBool::new(false);
+    if TRIED.load(Ordering::Relaxed) {
+        return;
+    }
     if std::thread::current().name() == Some("main") && !TRIED.swap(true, Ordering::Relaxed) {
         match env_threads() {
             Err(e) => eprintln!("warning: {e}; the thread pool keeps its default size"),
@@ -233,7 +243,7 @@ fn update_contention() -> bool {
 /// Runs one unit of work (a training step) on all threads, or, while other
 /// programs keep the cores busy, on a single worker. On all threads the
 /// other workers are kept looking for work through the step and
-/// [`LINGER`] after it ([`keep_awake`]).
+/// `LINGER` (2 ms) after it ([`keep_awake`]).
 ///
 /// The step runs on a worker of the pool when the calling thread is not
 /// one: a thread other than the main thread, a main thread whose pool was
@@ -304,7 +314,7 @@ fn micros_now() -> u64 {
 }
 
 /// Keeps the pool's other workers looking for work, not asleep, while a
-/// training step runs ([`run_step`]) and until [`LINGER`] after the last
+/// training step runs ([`run_step`]) and until `LINGER` (2 ms) after the last
 /// call or step. An idle rayon worker yields its core a
 /// few dozen times (about 30 µs here) and then sleeps, and waking it costs
 /// tens of microseconds on a virtual machine, more than some parallel loops
@@ -348,7 +358,7 @@ pub fn keep_awake() {
 /// other workers directly. For many short loops in a row (one image's
 /// inference).
 ///
-/// The caller waits for `f` yielding its core, then, after [`YIELD`],
+/// The caller waits for `f` yielding its core, then, after `YIELD` (500 µs),
 /// parked: rayon's own wait puts the caller to sleep at once, and waking a
 /// sleeping thread costs about 20 µs on a virtual machine, as much as half
 /// of one image's inference. Yielding, not spinning, leaves the caller's
