@@ -66,20 +66,22 @@ impl Model {
             return Err(Error::argument("evaluate", "no samples to evaluate on: a loss or accuracy over none is undefined"));
         }
         self.reset_metrics();
+        let _no_grad = no_grad();
         let mut logs = StepLogs::default();
-        // On a worker of the pool, as `predict`: each batch's parallel loops
-        // then share their work without a hand-off to the pool and back.
-        let (model, step_logs) = (&mut *self, &mut logs);
-        strata_core::threads::on_pool(move || {
-            // On the worker: whether ops record the graph is per thread.
-            let _no_grad = no_grad();
-            // The weights do not change while evaluating: their penalty is computed once.
-            let penalty = match regularization_penalty(&model.all_weights())? {
-                Some(p) => p.item()?,
-                None => 0.0,
-            };
-            for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
-                let batch = batch?;
+        // The weights do not change while evaluating: their penalty is computed once.
+        let penalty = match regularization_penalty(&self.all_weights())? {
+            Some(p) => p.item()?,
+            None => 0.0,
+        };
+        for batch in data.clone().shuffle(false).batches((0..data.len()).collect())? {
+            let batch = batch?;
+            // Each batch on a worker of the pool, so its parallel loops need
+            // no hand-off to the pool and back; the batches themselves are
+            // read here (a dataset's reading thread may need the workers).
+            let (model, logs) = (&mut *self, &mut logs);
+            strata_core::threads::on_worker(move || {
+                // On the worker: whether ops record the graph is per thread.
+                let _no_grad = no_grad();
                 if !data.is_checked() {
                     if batch.inputs.iter().any(|x| !x.all_finite()) {
                         return Err(Error::NotFinite { what: "an input value in the evaluated data".into() });
@@ -89,11 +91,10 @@ impl Model {
                 let (predictions, masks) = model.call_with_masks(&batch.inputs, false)?;
                 let mut loss = model.compute_loss_unpenalised(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())?;
                 loss.total = loss.total.add_scalar(penalty);
-                model.log_losses(&loss, batch.len(), step_logs)?;
-                model.update_metrics_masked(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())?;
-            }
-            Ok::<(), Error>(())
-        })?;
+                model.log_losses(&loss, batch.len(), logs)?;
+                model.update_metrics_masked(&batch.targets, &predictions, &masks, batch.sample_weight.as_ref())
+            })?;
+        }
         for (name, value) in self.metric_results() {
             logs.set(&name, value);
         }
