@@ -1,5 +1,7 @@
 //! The `strata` binary, run as a user would.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn strata(args: &[&str]) -> Output {
@@ -20,8 +22,7 @@ fn summary_reports_the_keras_parameter_count() {
     // Any Keras JSON config: here Keras's own export of the headline model.
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/keras_headline.json");
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-summary.json");
-    let _ = std::fs::remove_file(&config);
+    let config = common::scratch("cli-summary").join("model.json");
     std::fs::write(&config, fx["model_json"].as_str().unwrap()).unwrap();
     let out = strata(&["summary", "--config", config.to_str().unwrap()]);
     let s = text(&out.stdout);
@@ -35,9 +36,7 @@ fn summary_reports_the_keras_parameter_count() {
 fn the_thread_count_does_not_change_the_numbers() {
     // Every reduction adds in an order fixed by the shapes, so one worker
     // and two (without the busy-machine fallback) train the same weights, bit for bit.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-threads");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-threads");
     let run = |threads: &str| {
         let path = dir.join(format!("threads-{threads}.safetensors"));
         let out = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -95,9 +94,7 @@ fn bad_flags_and_data_give_clear_errors() {
 
 #[test]
 fn a_corrupt_data_folder_names_the_file() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-corrupt");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-corrupt");
     for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
         std::fs::write(dir.join(format!("{f}.gz")), b"\x1f\x8b\x08\x00truncated").unwrap();
     }
@@ -110,9 +107,7 @@ fn a_corrupt_data_folder_names_the_file() {
 
 #[test]
 fn save_then_resume_continues_to_the_last_epoch() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-resume");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-resume");
     let (ckpt, straight) = (dir.join("two.safetensors"), dir.join("three.safetensors"));
     let common = ["train", "--train-limit", "320", "--seed", "5", "--json"];
     let run = |extra: &[&str]| {
@@ -136,9 +131,7 @@ fn save_then_resume_continues_to_the_last_epoch() {
 #[test]
 fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
     use strata::io::npy;
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-fit");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-fit");
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures/keras_headline.json");
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
     let config = dir.join("model.json");
@@ -202,9 +195,7 @@ fn fit_predict_evaluate_inspect_from_keras_json_and_numpy() {
 
 #[test]
 fn a_run_killed_mid_checkpoint_leaves_a_checkpoint_that_resumes() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-kill");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-kill");
     let ckpt = dir.join("ckpt.safetensors");
     let c = ckpt.to_str().unwrap();
     // Two steps per epoch, a checkpoint after each: most kills land in or near a write.
@@ -240,9 +231,7 @@ fn a_run_killed_mid_checkpoint_leaves_a_checkpoint_that_resumes() {
 
 #[test]
 fn datasets_by_name_and_streamed_from_disk() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-stream");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-stream");
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/data/mnist-10k");
     let s = sample.to_str().unwrap();
     let run = |extra: &[&str]| {
@@ -281,9 +270,7 @@ fn datasets_by_name_and_streamed_from_disk() {
 
 #[test]
 fn a_full_disk_while_saving_keeps_the_old_file() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-full");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-full");
     let model = dir.join("model.safetensors");
     let m = model.to_str().unwrap();
     let out = strata(&["train", "--train-limit", "64", "--epochs", "1", "--threads", "1", "--save", m]);
@@ -309,9 +296,7 @@ fn a_full_disk_while_saving_keeps_the_old_file() {
 fn fit_and_predict_a_functional_model_from_keras_files() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures");
     let f = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-functional");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-functional");
     let (saved, predictions) = (dir.join("two_io.safetensors"), dir.join("p.npz"));
     let (x, y) = (f("functional_two_io_x.npz"), f("functional_two_io_y.npz"));
     let out = strata(&["fit", "--config", &f("functional_two_io.json"), "--weights", &f("functional_two_io.safetensors"), "--x", &x, "--y", &y,
@@ -360,9 +345,7 @@ fn fit_and_predict_a_functional_model_from_keras_files() {
 fn a_keras_model_with_augmentation_predicts_and_fits() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../strata/tests/fixtures");
     let f = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-vision");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-vision");
     let (config, weights, x) = (f("vision_model_config.json"), f("vision_model.safetensors"), f("vision_model_x.npy"));
     let predictions = dir.join("p.npy");
     let out = strata(&["predict", "--config", &config, "--weights", &weights, "--x", &x, "--out", predictions.to_str().unwrap()]);
@@ -388,9 +371,7 @@ fn a_keras_model_with_augmentation_predicts_and_fits() {
 /// are refused at once, naming the flag.
 #[test]
 fn flags_are_checked_before_training() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-flags");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-flags");
     let model = dir.join("m.safetensors");
     let out = strata(&["train", "--epochs", "1", "--train-limit", "320", "--save", model.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -424,9 +405,7 @@ fn flags_are_checked_before_training() {
 /// the files Keras users have that are not these name their format.
 #[test]
 fn convert_between_keras_json_and_strata_models() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-convert");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-convert");
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let out = strata(&["train", "--epochs", "1", "--train-limit", "320", "--save", &path("m.safetensors")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -458,9 +437,7 @@ fn predict_names_the_class_of_wav_recordings() {
     use strata::data::wav;
     use strata::layers::{MelSpectrogram, Rescaling};
     use strata::prelude::*;
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-cli-wav");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("cli-wav");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     // Three classes of tone (300 Hz, 1 kHz, 2.5 kHz), at random phases and loudness, 0.1 s at 8 kHz.
     let tone = |freq: f32, rate: u32, n: usize, phase: f32, gain: f32| -> Vec<f32> { (0..n).map(|i| gain * (std::f32::consts::TAU * freq * i as f32 / rate as f32 + phase).sin()).collect() };

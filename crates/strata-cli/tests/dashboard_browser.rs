@@ -9,6 +9,8 @@
 //! installing them). STRATA_SCREENSHOT=FILE keeps a screenshot of the page
 //! in the middle of the run (the README's picture).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -118,9 +120,7 @@ fn the_dashboard_updates_live_and_its_stop_button_stops_training() {
         eprintln!("skipped: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-browser");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("browser");
     let saved = dir.join("stopped.safetensors");
 
     // A run long enough to be stopped: 2,000 short epochs (200, about 10 s

@@ -7,6 +7,8 @@
 //! sets `STRATA_REQUIRE_MPI=1`); skips, saying so, without it.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -44,13 +46,6 @@ fn run(ranks: usize, args: &[&str]) -> Output {
     let out = c.args(args).env("STRATA_THREADS", "1").output().expect("runs");
     assert!(out.status.success(), "{ranks} rank(s), strata {args:?}:\n{}", String::from_utf8_lossy(&out.stderr));
     out
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-mpi-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn s(p: &Path) -> &str {
@@ -115,7 +110,7 @@ fn ranks_train_the_weights_one_process_does() {
     if !have_mpirun() {
         return;
     }
-    let d = dir("equal");
+    let d = common::scratch("mpi-equal");
     let headline = |ranks: usize| {
         let out = d.join(format!("headline-{ranks}.safetensors"));
         run(ranks, &["train", "--epochs", "1", "--train-limit", "640", "--batch-size", "64", "--json", "--save", s(&out)]);
@@ -149,7 +144,7 @@ fn a_two_process_checkpoint_resumes_in_one_and_in_four() {
     if !have_mpirun() {
         return;
     }
-    let d = dir("resume");
+    let d = common::scratch("mpi-resume");
     let common = ["--train-limit", "640", "--batch-size", "64", "--json"];
     let straight = d.join("straight.safetensors");
     run(1, &[&["train", "--epochs", "2", "--save", s(&straight)][..], &common].concat());

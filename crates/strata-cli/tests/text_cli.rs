@@ -1,6 +1,8 @@
 //! `strata generate`, `strata evaluate --text` and `strata predict` on .txt
 //! files, with models whose vocabulary travels in their file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,13 +20,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-cli-text-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 const CORPUS: &str = "to be or not to be, that is the question.\nto be or not to be.\n";
@@ -53,7 +48,7 @@ fn language_model(dir: &Path) -> PathBuf {
 
 #[test]
 fn generate_and_evaluate_a_saved_character_model() {
-    let dir = scratch("lm");
+    let dir = common::scratch("cli-text-lm");
     let m = language_model(&dir);
     let run = |seed: &str| strata(&["generate", "--model", s(&m), "--prompt", "to be", "--length", "40", "--temperature", "0.5", "--seed", seed]);
     let (a, b) = (run("3"), run("3"));
@@ -100,7 +95,7 @@ fn generate_and_evaluate_a_saved_character_model() {
 
 #[test]
 fn predict_classifies_text_files() {
-    let dir = scratch("classify");
+    let dir = common::scratch("cli-text-classify");
     let texts = ["great fun great", "awful bad", "fun great", "bad awful awful", "great", "bad"];
     let mut v = TextVectorization::new().output_sequence_length(4);
     v.adapt_texts(&texts).unwrap();

@@ -1,6 +1,8 @@
 //! `strata plot`, `strata evaluate --confusion-matrix/--misclassified`,
 //! `strata explain` and `strata dashboard`, run as a user would.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,13 +14,6 @@ fn strata(args: &[&str]) -> Output {
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-visual-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A PNG's width and height, read from its header (and the file checked to be one).
@@ -38,7 +33,7 @@ fn trained(dir: &Path) -> PathBuf {
 
 #[test]
 fn pictures_of_a_trained_model() {
-    let dir = scratch("pictures");
+    let dir = common::scratch("visual-cli-pictures");
     let model = trained(&dir);
     let m = s(&model);
     let out = strata(&["plot", "history", &m, "--out", &s(&dir.join("curves.png"))]);
@@ -89,7 +84,7 @@ fn pictures_of_a_trained_model() {
 
 #[test]
 fn the_dashboard_serves_a_log_folder() {
-    let dir = scratch("logdir");
+    let dir = common::scratch("visual-cli-logdir");
     std::fs::write(dir.join("keras.csv"), "epoch,loss,val_loss\n0,0.9,1.0\n1,0.7,0.8\n").unwrap();
     std::fs::write(dir.join("strata.jsonl"), "{\"type\":\"epoch\",\"logs\":{\"epoch\":0,\"loss\":1.5}}\n{\"type\":\"status\",\"status\":\"finished\"}\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata")).args(["dashboard", "--logdir", &s(&dir), "--addr", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();

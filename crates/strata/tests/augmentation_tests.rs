@@ -3,6 +3,8 @@
 //! checkpoints resume, refuse bad arguments by name, and run on a
 //! dataset's reading thread.
 
+mod common;
+
 use std::path::PathBuf;
 
 use strata::data::dataset::Dataset;
@@ -13,11 +15,7 @@ use strata::prelude::*;
 use strata::Rng;
 
 fn temp(name: &str) -> PathBuf {
-    // An emptied folder of its own for each file (named without a template's braces), so nothing a run before left is read.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-augment").join(name.replace(['{', '}'], ""));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::temp_file("augment", name)
 }
 
 fn images(n: usize, seed: u64) -> Tensor {

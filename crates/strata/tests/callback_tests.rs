@@ -1,5 +1,7 @@
 //! Keras's everyday callbacks, on synthetic logs (exact expectations) and in `fit`.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use strata::model::{CSVLogger, Callback, Control, EarlyStopping, LearningRateScheduler, Logs, ReduceLROnPlateau, TerminateOnNaN, TrainingModel};
@@ -63,8 +65,7 @@ fn scheduler_and_csv_logger_during_fit() {
     let mut m = model();
     let x = Tensor::new((0..24).map(|i| (i % 5) as f32 * 0.2).collect(), &[8, 3]).unwrap();
     let y = strata::data::mnist::one_hot(&[0, 1, 0, 1, 1, 0, 0, 1], 2).unwrap();
-    let csv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-csvlog.csv");
-    let _ = std::fs::remove_file(&csv);
+    let csv = common::temp_file("callbacks", "log.csv");
     let callbacks: Vec<Box<dyn Callback>> = vec![
         Box::new(LearningRateScheduler::new(|epoch, _| 0.1 * 0.5f32.powi(epoch as i32))),
         Box::new(CSVLogger::new(&csv)),

@@ -45,12 +45,19 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f32) -> f
     worst
 }
 
-/// A fresh, empty folder under the system temp folder, unique to this test process.
+/// An emptied folder `strata-test-{name}` under Cargo's `target/tmp`: one
+/// copy at most, and nothing an earlier run left (a stale checkpoint) is read.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-test-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A path for file `name` in an emptied folder of its own under `group`
+/// ([`temp_dir`]'s, named without a template's braces: `every-{epoch}.x`).
+pub fn temp_file(group: &str, name: &str) -> std::path::PathBuf {
+    temp_dir(&format!("{group}/{}", name.replace(['{', '}'], ""))).join(name)
 }
 
 /// A fixture's array as a variable (its gradient is tracked).

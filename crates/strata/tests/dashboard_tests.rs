@@ -2,6 +2,8 @@
 //! RemoteMonitor posts, the stop button's request, bad and hostile requests,
 //! pages that stop reading, and run logs read from a folder.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -213,9 +215,7 @@ fn the_stop_button_ends_training_after_the_current_batch() {
 
 #[test]
 fn runs_are_read_from_a_log_folder() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-logdir");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("logdir");
     let logged = Dashboard::on_board(Board::new()).run_name("strata-run").logdir(&dir).unwrap();
     let (x, y) = data(64);
     model().fit(&x, &y, FitOptions { epochs: 2, batch_size: 16, verbose: 0, callbacks: vec![Box::new(logged)], ..Default::default() }).unwrap();

@@ -33,9 +33,7 @@ fn keras_files_open_predict_and_round_trip() {
 
 #[test]
 fn broken_keras_files_are_named() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-broken-keras");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("broken-keras");
     let good = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_nested.keras")).unwrap();
     for (name, bytes, expected) in [
         ("truncated.keras", good[..good.len() / 2].to_vec(), "not a valid .keras"),
@@ -60,8 +58,7 @@ fn a_keras_file_with_augmentation_layers_opens_and_predicts() {
     let x = strata::io::npy::read(&dir.join("vision_model_x.npy")).unwrap();
     let p = model.predict(&x, 8).unwrap();
     assert_close("augmented model predictions", &p.to_vec(), &tensor(&fixture("keras_vision_model.json")["predictions"]).to_vec(), TIGHT);
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-vision.keras");
-    let _ = std::fs::remove_file(&out);
+    let out = common::temp_file("keras-file", "vision.keras");
     model.save(&out).unwrap();
     assert_eq!(Model::load(&out).unwrap().predict(&x, 8).unwrap().to_vec(), p.to_vec());
     std::fs::remove_file(&out).unwrap();

@@ -2,6 +2,8 @@
 //! takes strings, models built as layers are added, frozen layers, weights
 //! with their shapes, metric objects in `compile`.
 
+mod common;
+
 use strata::metrics::TopKAccuracy;
 use strata::prelude::*;
 
@@ -166,8 +168,7 @@ fn own_losses_and_metrics_save_and_load_once_registered() {
     let y = Tensor::new((0..18).map(|i| f32::from(i % 3 == 0)).collect(), &[6, 3]).unwrap();
     let mut m = build();
     m.fit(&x, &y, FitOptions { verbose: 0, ..Default::default() }).unwrap();
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-own-objects.safetensors");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_file("habits", "own-objects.safetensors");
     // Not registered: save refuses, naming what a load could not read, instead of writing a file that cannot load.
     let e = err(m.save(&path));
     assert!(e.contains("half_mse") && e.contains("register"), "{e}");
@@ -215,8 +216,7 @@ fn own_activations_initializers_regularizers_constraints_and_schedules_save_and_
     for name in ["square_plus", "ramp", "l4", "capped", "halving"] {
         assert!(config.contains(&format!("\"{name}\"")), "{name} in {config}");
     }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-own-kinds.safetensors");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_file("habits", "own-kinds.safetensors");
     m.save(&path).unwrap();
     let mut loaded = Sequential::load(&path).unwrap();
     assert_eq!(loaded.to_json(), m.to_json());

@@ -1,6 +1,8 @@
 //! Plots are decoded back and checked: their size, that they are not blank,
 //! and that the curves' pixels lie where the values say.
 
+mod common;
+
 use std::path::PathBuf;
 
 use strata::data::images;
@@ -9,11 +11,7 @@ use strata::plot::{self, ConfusionMatrix, Curves, Figure, ImageGrid, Picture};
 use strata::Tensor;
 
 fn scratch(name: &str) -> PathBuf {
-    // An emptied folder of its own for each file (named without a template's braces), so nothing a run before left is read.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-plot-tests").join(name.replace(['{', '}'], ""));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::temp_file("plot", name)
 }
 
 fn history() -> History {

@@ -1,6 +1,8 @@
 //! Saving, loading and resuming: one-file models, bit-identical resume,
 //! Keras configs, and clear errors for bad files.
 
+mod common;
+
 use std::path::PathBuf;
 
 use strata::data::mnist::one_hot;
@@ -8,11 +10,7 @@ use strata::prelude::*;
 use strata::Rng;
 
 fn temp(name: &str) -> PathBuf {
-    // An emptied folder of its own for each file (named without a template's braces), so nothing a run before left is read.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-serialize").join(name.replace(['{', '}'], ""));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::temp_file("serialize", name)
 }
 
 fn model(seed: u64) -> Sequential {
