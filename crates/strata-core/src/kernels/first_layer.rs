@@ -435,6 +435,53 @@ mod tests {
         (image, tap_at, (0..origins).map(|i| (spot(i) * 7 % 340) as u32).collect())
     }
 
+    /// The gradients `a` and `b` each add to the same random start (`taps * f`
+    /// kernel values, then `f` bias values): the two results.
+    fn both_sums(rng: &mut Rng, taps: usize, f: usize, a: impl FnOnce(&mut [f32], &mut [f32]), b: impl FnOnce(&mut [f32], &mut [f32])) -> (Vec<f32>, Vec<f32>) {
+        let start: Vec<f32> = (0..taps * f + f).map(|_| rng.normal()).collect();
+        let (mut got, mut want) = (start.clone(), start);
+        let (gk, gb) = got.split_at_mut(taps * f);
+        a(gk, gb);
+        let (wk, wb) = want.split_at_mut(taps * f);
+        b(wk, wb);
+        (got, want)
+    }
+
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// A 3x3 kernel over one channel pooled 2x2 on rows of `row`: 3x3 pooling
+    /// windows of an 8-row image, each reading a 4x4 patch, and `f` filters'
+    /// maxima, filter `i`'s (window by window) in cell `cell(i)`.
+    struct Patches {
+        taps: Vec<u32>,
+        at: Vec<u32>,
+        image: Vec<f32>,
+        y: Vec<f32>,
+        dy: Vec<f32>,
+        arg: Vec<u8>,
+        f: usize,
+    }
+
+    impl Patches {
+        fn new(rng: &mut Rng, row: usize, f: usize, mut cell: impl FnMut(&mut Rng, usize) -> u8) -> Patches {
+            let taps = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
+            let origins: Vec<usize> = (0..3).flat_map(|py| (0..3).map(move |px| 2 * py * row + 2 * px)).collect();
+            let at = origins.iter().flat_map(|&o| (0..4).map(move |k| (o + k / 2 * row + k % 2) as u32)).collect();
+            let image = (0..8 * row).map(|_| rng.normal()).collect();
+            let n = origins.len() * f;
+            let y = (0..n).map(|_| rng.normal()).collect();
+            let dy = (0..n).map(|_| rng.normal()).collect();
+            let arg = (0..n).map(|i| cell(rng, i)).collect();
+            Patches { taps, at, image, y, dy, arg, f }
+        }
+
+        fn maxima(&self) -> Maxima<'_> {
+            Maxima { y: &self.y, dy: &self.dy, arg: &self.arg, at: &self.at, cells: 4, f: self.f }
+        }
+    }
+
     #[test]
     fn matches_the_reference() {
         if !available() {
@@ -450,12 +497,7 @@ mod tests {
             let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
             let arg: Vec<u8> = (0..windows * f).map(|i| (i * 5 % cells) as u8).collect();
             let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells, f };
-            let start: Vec<f32> = (0..taps * f + f).map(|_| rng.normal()).collect();
-            let (mut got, mut want) = (start.clone(), start.clone());
-            let (gk, gb) = got.split_at_mut(taps * f);
-            add_image(&image, &tap_at, &m, gk, gb);
-            let (wk, wb) = want.split_at_mut(taps * f);
-            reference(&image, &tap_at, &m, wk, wb);
+            let (got, want) = both_sums(&mut rng, taps, f, |dk, db| add_image(&image, &tap_at, &m, dk, db), |dk, db| reference(&image, &tap_at, &m, dk, db));
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "f {f}, taps {taps}: [{i}] {g} vs {w}");
             }
@@ -472,23 +514,11 @@ mod tests {
         // headline's first layer) and of 9, filters 32 and a tail of 20.
         let mut rng = Rng::new(9);
         for (row, f) in [(28, 32), (9, 20)] {
-            let taps: Vec<u32> = (0..9).map(|t| (t / 3 * row + t % 3) as u32).collect();
-            let origins: Vec<usize> = (0..3).flat_map(|py| (0..3).map(move |px| 2 * py * row + 2 * px)).collect();
-            let at: Vec<u32> = origins.iter().flat_map(|&o| (0..4).map(move |k| (o + k / 2 * row + k % 2) as u32)).collect();
-            assert_eq!(patch_row(&taps, &at, 4), Some(row));
-            let image: Vec<f32> = (0..8 * row).map(|_| rng.normal()).collect();
-            let windows = origins.len();
-            let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
-            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
-            let arg: Vec<u8> = (0..windows * f).map(|_| rng.below(4) as u8).collect();
-            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells: 4, f };
-            let start: Vec<f32> = (0..10 * f).map(|_| rng.normal()).collect();
-            let (mut got, mut want) = (start.clone(), start.clone());
-            let (gk, gb) = got.split_at_mut(9 * f);
-            add_image_patch(&image, row, &m, gk, gb);
-            let (wk, wb) = want.split_at_mut(9 * f);
-            add_image(&image, &taps, &m, wk, wb);
-            assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "row {row}, f {f}");
+            let p = Patches::new(&mut rng, row, f, |rng, _| rng.below(4) as u8);
+            assert_eq!(patch_row(&p.taps, &p.at, 4), Some(row));
+            let m = p.maxima();
+            let (got, want) = both_sums(&mut rng, 9, f, |dk, db| add_image_patch(&p.image, row, &m, dk, db), |dk, db| add_image(&p.image, &p.taps, &m, dk, db));
+            assert!(same_bits(&got, &want), "row {row}, f {f}");
         }
         // Not patches: a 5-wide kernel row, and cells not side by side.
         let taps: Vec<u32> = (0..9).map(|t| (t / 3 * 28 + t % 3) as u32).collect();
@@ -522,39 +552,20 @@ mod tests {
             // SAFETY: the layout reads inside the image; the CPU has AVX-512F (and AVX2 and FMA).
             unsafe { avx512::forward(&image, &weights, &at, cells, &mut y, &mut arg) };
             unsafe { avx2::forward(&image, &weights, &at, cells, &mut y_lanes, &mut arg_lanes) };
-            assert!(y.iter().zip(&y_lanes).all(|(a, b)| a.to_bits() == b.to_bits()) && arg == arg_lanes, "forward: f {f}, taps {taps}, cells {cells}");
+            assert!(same_bits(&y, &y_lanes) && arg == arg_lanes, "forward: f {f}, taps {taps}, cells {cells}");
             let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
             let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells, f };
-            let start: Vec<f32> = (0..taps * f + f).map(|_| rng.normal()).collect();
-            let (mut got, mut want) = (start.clone(), start.clone());
-            let (gk, gb) = got.split_at_mut(taps * f);
             // SAFETY: as above; AVX-512 CPUs have AVX2 and FMA.
-            unsafe { avx2::add_image(&image, &tap_at, &m, gk, gb) };
-            let (wk, wb) = want.split_at_mut(taps * f);
-            // SAFETY: as above.
-            unsafe { avx512::add_image(&image, &tap_at, &m, wk, wb) };
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients: f {f}, taps {taps}, cells {cells}");
+            let (got, want) = both_sums(&mut rng, taps, f, |dk, db| unsafe { avx2::add_image(&image, &tap_at, &m, dk, db) }, |dk, db| unsafe { avx512::add_image(&image, &tap_at, &m, dk, db) });
+            assert!(same_bits(&got, &want), "gradients: f {f}, taps {taps}, cells {cells}");
         }
         // By 4x4 patches (rows of 9; filters 32, a tail of 20, 40): every window's maximum in each of its cells.
         for f in [32, 20, 40] {
-            let row = 9;
-            let origins: Vec<usize> = (0..3).flat_map(|py| (0..3).map(move |px| 2 * py * row + 2 * px)).collect();
-            let at: Vec<u32> = origins.iter().flat_map(|&o| (0..4).map(move |k| (o + k / 2 * row + k % 2) as u32)).collect();
-            let image: Vec<f32> = (0..8 * row).map(|_| rng.normal()).collect();
-            let windows = origins.len();
-            let y: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
-            let dy: Vec<f32> = (0..windows * f).map(|_| rng.normal()).collect();
-            let arg: Vec<u8> = (0..windows * f).map(|i| (i % 4) as u8).collect();
-            let m = Maxima { y: &y, dy: &dy, arg: &arg, at: &at, cells: 4, f };
-            let start: Vec<f32> = (0..10 * f).map(|_| rng.normal()).collect();
-            let (mut got, mut want) = (start.clone(), start.clone());
-            let (gk, gb) = got.split_at_mut(9 * f);
+            let p = Patches::new(&mut rng, 9, f, |_, i| (i % 4) as u8);
+            let m = p.maxima();
             // SAFETY: the patches lie inside the image; the CPU has AVX-512F, AVX2 and FMA.
-            unsafe { avx2::add_image_patch(&image, row, &m, gk, gb) };
-            let (wk, wb) = want.split_at_mut(9 * f);
-            // SAFETY: as above.
-            unsafe { avx512::add_image_patch(&image, row, &m, wk, wb) };
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "patches: f {f}");
+            let (got, want) = both_sums(&mut rng, 9, f, |dk, db| unsafe { avx2::add_image_patch(&p.image, 9, &m, dk, db) }, |dk, db| unsafe { avx512::add_image_patch(&p.image, 9, &m, dk, db) });
+            assert!(same_bits(&got, &want), "patches: f {f}");
         }
     }
 

@@ -46,49 +46,47 @@ pub(super) unsafe fn forward(image: &[f32], weights: &Weights, at: &[u32], cells
 unsafe fn forward_filters<const FULL: bool>(image: &[f32], weights: &Weights, at: &[u32], cells: usize, j0: usize, y: &mut [f32], arg: &mut [u8]) {
     let (f, taps, x) = (weights.f, weights.taps, image.as_ptr());
     let zero = _mm256_setzero_ps();
-    {
-        let mask = [lanes(f, j0), lanes(f, j0 + 8)];
-        let load = |p: *const f32, i: usize| match FULL {
-            true => _mm256_loadu_ps(p.add(j0 + 8 * i)),
-            false => _mm256_maskload_ps(p.add(j0 + 8 * i), mask[i]),
-        };
-        let bias = [0, 1].map(|i| weights.bias.map_or(zero, |b| load(b.as_ptr(), i)));
-        for (w, origins) in at.chunks_exact(cells).enumerate() {
-            let (mut best, mut cell) = ([zero; 2], [_mm256_setzero_si256(); 2]);
-            for k0 in (0..cells).step_by(CELLS) {
-                // Four cells' sums side by side (a last group of fewer padded
-                // with copies of its first, summed and dropped).
-                let group = &origins[k0..(k0 + CELLS).min(cells)];
-                let padded: [u32; CELLS] = std::array::from_fn(|k| group.get(k).copied().unwrap_or(group[0]));
-                let mut acc = [bias; CELLS];
-                for (t, &tap) in taps.iter().enumerate() {
-                    let kernel = [0, 1].map(|i| load(weights.kernel.as_ptr().add(t * f), i));
-                    for (acc, &origin) in acc.iter_mut().zip(&padded) {
-                        let v = _mm256_set1_ps(*x.add((origin + tap) as usize));
-                        *acc = [_mm256_fmadd_ps(v, kernel[0], acc[0]), _mm256_fmadd_ps(v, kernel[1], acc[1])];
-                    }
-                }
-                for (k, acc) in (k0..).zip(&acc[..group.len()]) {
-                    for i in 0..2 {
-                        let z = _mm256_max_ps(acc[i], zero);
-                        if k == 0 {
-                            best[i] = z;
-                            continue;
-                        }
-                        (best[i], cell[i]) = keep_larger_avx2(best[i], cell[i], z, k);
-                    }
+    let mask = [lanes(f, j0), lanes(f, j0 + 8)];
+    let load = |p: *const f32, i: usize| match FULL {
+        true => _mm256_loadu_ps(p.add(j0 + 8 * i)),
+        false => _mm256_maskload_ps(p.add(j0 + 8 * i), mask[i]),
+    };
+    let bias = [0, 1].map(|i| weights.bias.map_or(zero, |b| load(b.as_ptr(), i)));
+    for (w, origins) in at.chunks_exact(cells).enumerate() {
+        let (mut best, mut cell) = ([zero; 2], [_mm256_setzero_si256(); 2]);
+        for k0 in (0..cells).step_by(CELLS) {
+            // Four cells' sums side by side (a last group of fewer padded
+            // with copies of its first, summed and dropped).
+            let group = &origins[k0..(k0 + CELLS).min(cells)];
+            let padded: [u32; CELLS] = std::array::from_fn(|k| group.get(k).copied().unwrap_or(group[0]));
+            let mut acc = [bias; CELLS];
+            for (t, &tap) in taps.iter().enumerate() {
+                let kernel = [0, 1].map(|i| load(weights.kernel.as_ptr().add(t * f), i));
+                for (acc, &origin) in acc.iter_mut().zip(&padded) {
+                    let v = _mm256_set1_ps(*x.add((origin + tap) as usize));
+                    *acc = [_mm256_fmadd_ps(v, kernel[0], acc[0]), _mm256_fmadd_ps(v, kernel[1], acc[1])];
                 }
             }
-            let o = w * f + j0;
-            (0..2).for_each(|i| match FULL {
-                true => _mm256_storeu_ps(y.as_mut_ptr().add(o + 8 * i), best[i]),
-                false => _mm256_maskstore_ps(y.as_mut_ptr().add(o + 8 * i), mask[i], best[i]),
-            });
-            let n = (f - j0).min(16);
-            let mut packed = [0u8; 16];
-            _mm_storeu_si128(packed.as_mut_ptr().cast(), cells_as_bytes(cell));
-            arg[o..o + n].copy_from_slice(&packed[..n]);
+            for (k, acc) in (k0..).zip(&acc[..group.len()]) {
+                for i in 0..2 {
+                    let z = _mm256_max_ps(acc[i], zero);
+                    if k == 0 {
+                        best[i] = z;
+                        continue;
+                    }
+                    (best[i], cell[i]) = keep_larger_avx2(best[i], cell[i], z, k);
+                }
+            }
         }
+        let o = w * f + j0;
+        (0..2).for_each(|i| match FULL {
+            true => _mm256_storeu_ps(y.as_mut_ptr().add(o + 8 * i), best[i]),
+            false => _mm256_maskstore_ps(y.as_mut_ptr().add(o + 8 * i), mask[i], best[i]),
+        });
+        let n = (f - j0).min(16);
+        let mut packed = [0u8; 16];
+        _mm_storeu_si128(packed.as_mut_ptr().cast(), cells_as_bytes(cell));
+        arg[o..o + n].copy_from_slice(&packed[..n]);
     }
 }
 
@@ -172,8 +170,8 @@ pub(super) unsafe fn add_image_patch(image: &[f32], row: usize, m: &Maxima, dk: 
     let x = image.as_ptr();
     // Cell k's first value in two patch rows, (k / 2) * 4 + k % 2, by k.
     let cell_start = _mm256_setr_epi32(0, 1, 4, 5, 0, 0, 0, 0);
+    const { assert!(TAPS == 3, "a group of taps is one row of the 3x3 kernel") };
     by_filters(m, 9, dk, db, |j0, mask, group, acc| {
-        // A group is one kernel row: TAPS taps side by side.
         let ky = group.start / TAPS;
         for w in 0..m.windows() {
             let (dy, cell) = window(m, w, j0, mask);
